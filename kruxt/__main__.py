@@ -1,0 +1,5 @@
+"""``python -m kruxt`` is the ``kruxt`` CLI."""
+
+from kruxt.starter.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,81 @@
+"""Ticket bookkeeping: persist, record messages and triage, change status."""
+
+from __future__ import annotations
+
+from temporalio import activity
+
+from kruxt.activities._keys import activity_key
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.models.records import (
+    InboundMessageInput,
+    OutboundMessageInput,
+    OutboundMessageResult,
+    PersistTicketInput,
+    PersistTicketResult,
+    RecordTriageInput,
+    StatusChangeInput,
+    StatusChangeResult,
+)
+
+
+class TicketActivities:
+    """Writes to the support schema; each one transaction with its audit entry and KPIs."""
+
+    def __init__(self, store: TicketStore) -> None:
+        self._store = store
+
+    @activity.defn
+    async def persist_ticket(self, inp: PersistTicketInput) -> PersistTicketResult:
+        """Store the ticket and its first message (a retry writes nothing twice)."""
+        created = await self._store.persist_ticket(
+            intake=inp.intake, workflow_id=inp.workflow_id, idempotency_key=activity_key()
+        )
+        return PersistTicketResult(created=created)
+
+    @activity.defn
+    async def record_triage(self, inp: RecordTriageInput) -> str:
+        """Record a triage run in ``support_automation_runs`` and apply it to the ticket."""
+        run_id = await self._store.record_triage(
+            ticket_id=inp.ticket_id, outcome=inp.outcome, idempotency_key=activity_key()
+        )
+        return str(run_id)
+
+    @activity.defn
+    async def record_inbound_message(self, inp: InboundMessageInput) -> bool:
+        """Store a customer's follow-up message."""
+        return await self._store.record_inbound_message(
+            ticket_id=inp.ticket_id,
+            message_id=inp.message_id,
+            author=inp.author,
+            body=inp.body,
+            idempotency_key=activity_key(),
+        )
+
+    @activity.defn
+    async def send_customer_message(self, inp: OutboundMessageInput) -> OutboundMessageResult:
+        """Record a message to the customer in the ticket's thread.
+
+        The in-app channel reads the thread; channel delivery (email, Zendesk, Intercom) hangs
+        off this same activity when those channels are connected.
+        """
+        return await self._store.record_outbound_message(
+            ticket_id=inp.ticket_id,
+            message_id=inp.message_id,
+            kind=inp.kind,
+            body=inp.body,
+            article_ids=inp.article_ids,
+            author=inp.author,
+            idempotency_key=activity_key(),
+        )
+
+    @activity.defn
+    async def change_status(self, inp: StatusChangeInput) -> StatusChangeResult:
+        """Move the ticket to a new status, with an audit entry and a KPI event."""
+        changed_at = await self._store.change_status(
+            ticket_id=inp.ticket_id,
+            status=inp.status,
+            actor=inp.actor,
+            reason=inp.reason,
+            idempotency_key=activity_key(),
+        )
+        return StatusChangeResult(changed_at=changed_at)

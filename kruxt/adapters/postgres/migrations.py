@@ -1,0 +1,94 @@
+"""Numbered plain-SQL migrations, applied once each under an advisory lock."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+
+# Any constant works as long as every migrator uses the same one.
+MIGRATION_LOCK_KEY = 0x6B7275787431  # "kruxt1"
+_FILENAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
+
+
+@dataclass(frozen=True)
+class Migration:
+    """One file of ``sql/``."""
+
+    version: int
+    name: str
+    sql: str
+
+    @property
+    def checksum(self) -> str:
+        """SHA-256 of the file's text, to notice an applied migration that was edited."""
+        return hashlib.sha256(self.sql.encode()).hexdigest()
+
+
+class MigrationError(Exception):
+    """A migration file is malformed, or an applied one was changed afterwards."""
+
+
+def discover(directory: Path) -> list[Migration]:
+    """The migrations of a directory, in version order; other files are ignored."""
+    if not directory.is_dir():
+        raise MigrationError(f"migrations directory not found: {directory}")
+    found: dict[int, Migration] = {}
+    for path in sorted(directory.glob("*.sql")):
+        match = _FILENAME.match(path.name)
+        if not match:
+            raise MigrationError(f"{path.name}: migration files are named NNN_name.sql")
+        version = int(match.group(1))
+        if version in found:
+            raise MigrationError(f"{path.name}: version {version} is used twice")
+        found[version] = Migration(version, match.group(2), path.read_text())
+    return [found[v] for v in sorted(found)]
+
+
+async def apply(conn: asyncpg.Connection[Any], directory: Path) -> list[Migration]:
+    """Apply the migrations not applied yet; return those applied now.
+
+    A session-level advisory lock makes concurrent migrators (two workers starting at once)
+    take turns; each migration runs in its own transaction with its bookkeeping row.
+    """
+    migrations = discover(directory)
+    await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
+    try:
+        await conn.execute(
+            """
+            CREATE TABLE IF NOT EXISTS schema_migrations (
+                version    integer PRIMARY KEY,
+                name       text NOT NULL,
+                checksum   text NOT NULL,
+                applied_at timestamptz NOT NULL DEFAULT now()
+            )
+            """
+        )
+        rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+        applied = {row["version"]: row for row in rows}
+        done: list[Migration] = []
+        for migration in migrations:
+            row = applied.get(migration.version)
+            if row is not None:
+                if row["checksum"] != migration.checksum:
+                    raise MigrationError(
+                        f"migration {migration.version:03d}_{migration.name} was edited after "
+                        "it was applied; add a new migration instead"
+                    )
+                continue
+            async with conn.transaction():
+                await conn.execute(migration.sql)
+                await conn.execute(
+                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    migration.version,
+                    migration.name,
+                    migration.checksum,
+                )
+            done.append(migration)
+        return done
+    finally:
+        await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)

@@ -1,0 +1,35 @@
+"""Connection pools with the codecs the repositories rely on."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import asyncpg
+from asyncpg.pool import PoolConnectionProxy
+
+# What repositories accept: a plain connection or one borrowed from a pool.
+Conn = asyncpg.Connection[Any] | PoolConnectionProxy[Any]
+
+
+async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(
+            type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog"
+        )
+
+
+async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool[Any]:
+    """Open a pool whose connections encode and decode json/jsonb as Python objects."""
+    pool = await asyncpg.create_pool(
+        dsn, min_size=1, max_size=max_size, init=_init_connection, command_timeout=60
+    )
+    assert pool is not None
+    return pool
+
+
+async def connect(dsn: str) -> asyncpg.Connection[Any]:
+    """Open one connection with the same codecs as the pool's."""
+    conn: asyncpg.Connection[Any] = await asyncpg.connect(dsn)
+    await _init_connection(conn)
+    return conn

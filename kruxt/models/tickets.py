@@ -1,0 +1,209 @@
+"""Tickets, messages and the TicketWorkflow's inputs, signals, query and result."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+
+from kruxt.models.enums import Category, Channel, MessageDirection, Priority, TicketStatus
+from kruxt.models.triage import TriageResult
+
+# The namespace of every ticket id: uuid5(TICKET_NAMESPACE, "<channel>:<external_id>").
+TICKET_NAMESPACE = uuid.UUID("5b0c6a52-9a3e-4c43-8d0a-6f1c2f8e7a10")
+
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+ExternalId = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^\S+$")
+]
+MessageBody = Annotated[
+    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)
+]
+
+
+def ticket_id_for(channel: Channel, external_id: str) -> uuid.UUID:
+    """The ticket id for a channel's own id: the same pair always gives the same id."""
+    return uuid.uuid5(TICKET_NAMESPACE, f"{channel.value}:{external_id}")
+
+
+def workflow_id_for(ticket_id: uuid.UUID) -> str:
+    """The TicketWorkflow id of a ticket."""
+    return f"ticket-{ticket_id}"
+
+
+def inbound_message_id_for(ticket_id: uuid.UUID, message_key: str) -> uuid.UUID:
+    """A stable id for an inbound message, so a redelivered message is stored once."""
+    return uuid.uuid5(TICKET_NAMESPACE, f"{ticket_id}:in:{message_key}")
+
+
+class StrictModel(BaseModel):
+    """Base for request bodies: unknown fields are an error, not silently dropped."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class Requester(StrictModel):
+    """The person who opened the ticket."""
+
+    id: ExternalId
+    email: EmailStr
+    name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
+
+
+class NewTicketRequest(StrictModel):
+    """Body of ``POST /v1/tickets`` (the in-app channel)."""
+
+    external_id: ExternalId
+    requester: Requester
+    account_id: ExternalId | None = None
+    subject: ShortText
+    body: MessageBody
+
+
+class NewMessageRequest(StrictModel):
+    """Body of ``POST /v1/tickets/{ticket_id}/messages``: a customer's follow-up."""
+
+    external_id: ExternalId = Field(description="The channel's id of this message; dedupes retries")
+    body: MessageBody
+
+
+class TicketAccepted(BaseModel):
+    """Answer of the intake endpoints."""
+
+    ticket_id: uuid.UUID
+    workflow_id: str
+
+
+class TicketIntake(BaseModel):
+    """Everything the intake knew about a new ticket; the TicketWorkflow's input core."""
+
+    ticket_id: uuid.UUID
+    channel: Channel
+    external_id: str
+    requester: Requester
+    account_id: str | None = None
+    subject: str
+    body: str
+    received_at: datetime
+
+
+class CustomerMessage(BaseModel):
+    """Signal ``customer_message``: a follow-up from the requester."""
+
+    message_id: uuid.UUID
+    body: str
+    received_at: datetime
+
+
+class StaffResolve(BaseModel):
+    """Signal ``resolve``: a staff member closes the ticket."""
+
+    actor: str
+    note: str = ""
+
+
+class TicketCarryOver(BaseModel):
+    """What a TicketWorkflow run hands to its continuation (continue-as-new)."""
+
+    status: TicketStatus
+    triage: TriageResult | None = None
+    first_response_at: datetime | None = None
+    messages_received: int = 0
+
+
+class RoutingPolicy(BaseModel):
+    """The thresholds a TicketWorkflow routes by, fixed when the ticket arrives."""
+
+    auto_reply_min_confidence: float = Field(default=0.75, ge=0.0, le=1.0)
+
+
+class TicketWorkflowInput(BaseModel):
+    """Input of TicketWorkflow."""
+
+    intake: TicketIntake
+    policy: RoutingPolicy = Field(default_factory=RoutingPolicy)
+    carry_over: TicketCarryOver | None = None
+
+
+class TicketState(BaseModel):
+    """Answer of the ``state`` query: what an operator needs at a glance."""
+
+    ticket_id: uuid.UUID
+    status: TicketStatus
+    priority: Priority | None = None
+    category: Category | None = None
+    playbook: str | None = None
+    triage: TriageResult | None = None
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    messages_received: int = 0
+
+
+class TicketOutcome(BaseModel):
+    """Result of a completed TicketWorkflow."""
+
+    ticket_id: uuid.UUID
+    status: TicketStatus
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+
+class TicketMessage(BaseModel):
+    """A stored ticket message."""
+
+    id: uuid.UUID
+    direction: MessageDirection
+    author: str
+    body: str
+    kind: str
+    created_at: datetime
+
+
+class TriageRecord(BaseModel):
+    """A stored triage run, as the API shows it."""
+
+    id: uuid.UUID
+    agent: str
+    model: str
+    prompt_version: str
+    result: TriageResult
+    fallback_reason: str | None = None
+    latency_ms: int | None = None
+    created_at: datetime
+
+
+class TicketView(BaseModel):
+    """A ticket with its messages and triage, as ``GET /v1/tickets/{id}`` returns it."""
+
+    ticket_id: uuid.UUID
+    workflow_id: str
+    channel: Channel
+    external_id: str
+    requester: Requester
+    account_id: str | None = None
+    subject: str
+    status: TicketStatus
+    priority: Priority | None = None
+    category: Category | None = None
+    playbook: str | None = None
+    created_at: datetime
+    updated_at: datetime
+    first_response_at: datetime | None = None
+    resolved_at: datetime | None = None
+    messages: list[TicketMessage] = Field(default_factory=list)
+    triage: TriageRecord | None = None
+
+
+class TicketSummary(BaseModel):
+    """One row of ``kruxt ticket list``."""
+
+    ticket_id: uuid.UUID
+    subject: str
+    requester_email: str
+    status: TicketStatus
+    priority: Priority | None = None
+    category: Category | None = None
+    created_at: datetime

@@ -1,0 +1,50 @@
+"""Triage: what the Triage agent reads and what it must produce."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+from pydantic import BaseModel, Field, StringConstraints
+
+from kruxt.models.enums import Category, Channel, Priority
+
+Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
+
+
+class TriageResult(BaseModel):
+    """The Triage agent's verdict on a ticket (DESIGN.md, step 2)."""
+
+    summary: Sentence = Field(description="One or two sentences a busy founder can read")
+    severity: Priority
+    category: Category
+    playbook: str | None = Field(
+        default=None, description="A registered playbook id, or null when none applies"
+    )
+    probable_root_cause: Sentence
+    recommended_action: Sentence
+    confidence: float = Field(ge=0.0, le=1.0)
+
+
+class TriageInput(BaseModel):
+    """What a triager reads: the ticket text is untrusted input."""
+
+    ticket_id: uuid.UUID
+    channel: Channel
+    account_id: str | None = None
+    subject: str
+    body: str
+
+
+class TriageOutcome(BaseModel):
+    """A triager's answer with what the automation-run record needs."""
+
+    result: TriageResult
+    agent: str = "triage"
+    model: str
+    prompt_version: str
+    input_digest: str
+    tokens_in: int = 0
+    tokens_out: int = 0
+    latency_ms: int = 0
+    fallback_reason: str | None = None

@@ -1,0 +1,4 @@
+"""The HTTP API (FastAPI): intake, ticket reads, health.
+
+``create_app`` takes its dependencies; ``kruxt api`` builds them from settings.
+"""

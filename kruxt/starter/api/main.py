@@ -1,0 +1,75 @@
+"""``kruxt api``: build the API's dependencies from settings and serve it with uvicorn."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import uvicorn
+from fastapi import FastAPI
+
+from kruxt.adapters.postgres.pool import create_pool
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.adapters.settings import Settings
+from kruxt.adapters.temporal_client import connect
+from kruxt.models.tickets import RoutingPolicy
+from kruxt.starter.api.app import ApiDeps, create_app
+from kruxt.starter.intake import IntakeService
+
+
+async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
+    """Connect to Temporal and Postgres; return the deps and the pool to close."""
+    token = settings.require_intake_token()
+    client = await connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        tls=settings.temporal_tls,
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+    )
+    pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_max)
+
+    async def postgres_ok() -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def temporal_ok() -> None:
+        await client.service_client.check_health()
+
+    deps = ApiDeps(
+        intake=IntakeService(
+            client,
+            task_queue=settings.task_queue,
+            policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
+        ),
+        tickets=TicketStore(pool),
+        intake_token=token,
+        health_checks={"temporal": temporal_ok, "postgres": postgres_ok},
+    )
+    return deps, pool
+
+
+def app_from_settings(settings: Settings) -> FastAPI:
+    """An app whose dependencies are connected when it starts and closed when it stops."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        deps, pool = await build_deps(settings)
+        app.state.deps = deps
+        try:
+            yield
+        finally:
+            await pool.close()
+
+    return create_app(lifespan=lifespan)
+
+
+def run_api(settings: Settings) -> None:
+    """Serve the API until SIGINT/SIGTERM."""
+    uvicorn.run(
+        app_from_settings(settings),
+        host=settings.api_host,
+        port=settings.api_port,
+        log_level=settings.log_level.lower(),
+        access_log=True,
+    )

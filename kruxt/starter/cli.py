@@ -1,0 +1,298 @@
+"""The ``kruxt`` command line: run the services, operate tickets, check the audit trail."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
+
+import asyncpg
+from pydantic import ValidationError
+from temporalio.service import RPCError
+
+from kruxt.adapters.postgres import audit
+from kruxt.adapters.postgres.migrations import MigrationError
+from kruxt.adapters.postgres.pool import connect as pg_connect
+from kruxt.adapters.postgres.pool import create_pool
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.adapters.settings import ConfigurationError, Settings, load_settings
+from kruxt.adapters.temporal_client import TemporalUnavailableError, connect
+from kruxt.models.enums import Channel, TicketStatus
+from kruxt.models.tickets import Requester, RoutingPolicy, TicketView
+from kruxt.starter import render
+from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
+
+T = TypeVar("T")
+
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+
+
+class CliError(Exception):
+    """A failure the user can act on; printed without a traceback."""
+
+    def __init__(self, message: str, code: int = EXIT_FAILURE) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The CLI's grammar."""
+    parser = argparse.ArgumentParser(
+        prog="kruxt", description="KRUXT Support Autopilot: durable, human-approved support."
+    )
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    sub.add_parser("dev", help="run the whole embedded stack (Temporal, Postgres, worker, API)")
+    sub.add_parser("worker", help="run a worker on the task queue")
+    sub.add_parser("api", help="serve the HTTP API")
+    sub.add_parser("migrate", help="apply the SQL migrations of sql/")
+
+    ticket = sub.add_parser("ticket", help="open, show, list and resolve tickets").add_subparsers(
+        dest="ticket_command", required=True, metavar="ACTION"
+    )
+    new = ticket.add_parser("new", help="open a ticket and wait for its triage")
+    new.add_argument("--email", required=True, help="requester's email")
+    new.add_argument("--subject", required=True)
+    new.add_argument("--body", required=True)
+    new.add_argument("--name", default="", help="requester's name")
+    new.add_argument("--account", default=None, help="the KRUXT account id, if known")
+    new.add_argument("--external-id", default=None, help="dedupe key (default: a new uuid)")
+    new.add_argument("--no-wait", action="store_true", help="return without waiting for triage")
+    show = ticket.add_parser("show", help="a ticket with its messages and triage")
+    show.add_argument("ticket_id", metavar="ID")
+    show.add_argument("--json", action="store_true", help="print JSON")
+    lst = ticket.add_parser("list", help="the newest tickets")
+    lst.add_argument("--status", choices=[s.value for s in TicketStatus])
+    lst.add_argument("--limit", type=int, default=20)
+    resolve = ticket.add_parser("resolve", help="resolve a ticket as a staff member")
+    resolve.add_argument("ticket_id", metavar="ID")
+    resolve.add_argument("--as", dest="actor", required=True, help="your staff email")
+    resolve.add_argument("--note", default="")
+
+    audit_cmd = sub.add_parser("audit", help="the audit trail").add_subparsers(
+        dest="audit_command", required=True, metavar="ACTION"
+    )
+    audit_cmd.add_parser("verify", help="walk the hash chain; non-zero exit if it is broken")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of ``kruxt``; returns the exit code."""
+    args = build_parser().parse_args(argv)
+    try:
+        settings = load_settings()
+        return _dispatch(args, settings)
+    except CliError as exc:
+        print(f"kruxt: {exc}", file=sys.stderr)
+        return exc.code
+    except ConfigurationError as exc:
+        print(f"kruxt: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except ValidationError as exc:
+        print(f"kruxt: invalid configuration or input:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return 130
+
+
+def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
+    from kruxt.adapters.telemetry import configure_logging, configure_tracing
+
+    match args.command:
+        case "dev":
+            from kruxt.starter.dev import run_dev
+
+            configure_logging(settings.log_level, json_lines=False)
+            return run_dev(settings)
+        case "worker":
+            from kruxt.workers.main import run_worker
+
+            configure_logging(settings.log_level)
+            configure_tracing("kruxt-worker", settings.otlp_endpoint)
+            _run(run_worker(settings), settings)
+            return 0
+        case "api":
+            from kruxt.starter.api.main import run_api
+
+            configure_logging(settings.log_level)
+            configure_tracing("kruxt-api", settings.otlp_endpoint)
+            settings.require_intake_token()
+            settings.require_database_url()
+            run_api(settings)
+            return 0
+        case "migrate":
+            return _run(_migrate(settings), settings)
+        case "ticket":
+            handlers: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = {
+                "new": _ticket_new,
+                "show": _ticket_show,
+                "list": _ticket_list,
+                "resolve": _ticket_resolve,
+            }
+            return _run(handlers[args.ticket_command](args, settings), settings)
+        case "audit":
+            return _run(_audit_verify(settings), settings)
+    raise CliError(f"unknown command {args.command}", EXIT_USAGE)
+
+
+def _run(coro: Awaitable[T], settings: Settings) -> T:
+    """Run a coroutine, turning unreachable services into one clear line."""
+    try:
+        return asyncio.run(coro)  # type: ignore[arg-type]
+    except TemporalUnavailableError as exc:
+        raise CliError(f"{exc}\n  is the stack running? start it with `make run`") from exc
+    except RPCError as exc:
+        raise CliError(f"Temporal refused the call: {exc.message}") from exc
+    except (OSError, asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError) as exc:
+        raise CliError(
+            f"cannot reach PostgreSQL: {exc}\n  is the stack running? start it with `make run`, "
+            "or set DATABASE_URL"
+        ) from exc
+
+
+def _parse_ticket_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise CliError(f"not a ticket id: {raw!r} (expected a UUID)", EXIT_USAGE) from exc
+
+
+async def _migrate(settings: Settings) -> int:
+    from kruxt.adapters.postgres import migrations
+
+    conn = await pg_connect(settings.require_database_url())
+    try:
+        applied = await migrations.apply(conn, settings.migrations_dir)
+    except MigrationError as exc:
+        raise CliError(str(exc)) from exc
+    finally:
+        await conn.close()
+    if applied:
+        for m in applied:
+            print(f"applied {m.version:03d}_{m.name}")
+    else:
+        print("schema is up to date")
+    return 0
+
+
+async def _intake(settings: Settings) -> IntakeService:
+    client = await connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        tls=settings.temporal_tls,
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+    )
+    return IntakeService(
+        client,
+        task_queue=settings.task_queue,
+        policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
+    )
+
+
+async def _ticket_new(args: argparse.Namespace, settings: Settings) -> int:
+    try:
+        requester = Requester(id=args.email, email=args.email, name=args.name)
+    except ValidationError as exc:
+        raise CliError(f"invalid --email {args.email!r}", EXIT_USAGE) from exc
+    if not args.subject.strip() or not args.body.strip():
+        raise CliError("--subject and --body must not be empty", EXIT_USAGE)
+    intake = await _intake(settings)
+    accepted = await intake.open_ticket(
+        channel=Channel.CLI,
+        external_id=args.external_id or str(uuid.uuid4()),
+        requester=requester,
+        account_id=args.account,
+        subject=args.subject,
+        body=args.body,
+    )
+    print(f"ticket {accepted.ticket_id} accepted (workflow {accepted.workflow_id})")
+    if args.no_wait:
+        return 0
+    pool = await create_pool(settings.require_database_url(), max_size=2)
+    try:
+        view = await _wait_for_triage(TicketStore(pool), accepted.ticket_id)
+    finally:
+        await pool.close()
+    if view is None:
+        print("triage is still running; check later with `kruxt ticket show ID`")
+        return 0
+    print(render.ticket(view))
+    return 0
+
+
+async def _wait_for_triage(
+    store: TicketStore, ticket_id: uuid.UUID, timeout: float = 30.0
+) -> TicketView | None:
+    deadline = time.monotonic() + timeout
+    print("waiting for triage", end="", flush=True, file=sys.stderr)
+    try:
+        while time.monotonic() < deadline:
+            view = await store.get(ticket_id)
+            if view is not None and view.status not in (TicketStatus.NEW, TicketStatus.TRIAGED):
+                return view
+            print(".", end="", flush=True, file=sys.stderr)
+            await asyncio.sleep(0.5)
+        return None
+    finally:
+        print(file=sys.stderr)
+
+
+async def _with_store(settings: Settings, use: Callable[[TicketStore], Awaitable[T]]) -> T:
+    pool = await create_pool(settings.require_database_url(), max_size=2)
+    try:
+        return await use(TicketStore(pool))
+    finally:
+        await pool.close()
+
+
+async def _ticket_show(args: argparse.Namespace, settings: Settings) -> int:
+    ticket_id = _parse_ticket_id(args.ticket_id)
+    view = await _with_store(settings, lambda store: store.get(ticket_id))
+    if view is None:
+        raise CliError(f"no ticket {ticket_id}")
+    print(view.model_dump_json(indent=2) if args.json else render.ticket(view))
+    return 0
+
+
+async def _ticket_list(args: argparse.Namespace, settings: Settings) -> int:
+    if args.limit < 1:
+        raise CliError("--limit must be at least 1", EXIT_USAGE)
+    status = TicketStatus(args.status) if args.status else None
+    rows = await _with_store(settings, lambda store: store.list(status=status, limit=args.limit))
+    print(render.ticket_table(rows))
+    return 0
+
+
+async def _ticket_resolve(args: argparse.Namespace, settings: Settings) -> int:
+    ticket_id = _parse_ticket_id(args.ticket_id)
+    intake = await _intake(settings)
+    try:
+        await intake.resolve(ticket_id=ticket_id, actor=args.actor, note=args.note)
+    except UnknownTicketError as exc:
+        raise CliError(f"no ticket {ticket_id}") from exc
+    except TicketClosedError as exc:
+        raise CliError(f"ticket {ticket_id} is already resolved") from exc
+    print(f"ticket {ticket_id}: resolve sent")
+    return 0
+
+
+async def _audit_verify(settings: Settings) -> int:
+    conn: Any = await pg_connect(settings.require_database_url())
+    try:
+        result = await audit.verify(conn)
+    finally:
+        await conn.close()
+    if result.intact:
+        print(f"audit chain intact: {result.rows_checked} rows verified")
+        return 0
+    print(
+        f"audit chain BROKEN at row {result.first_bad_id}: {result.problem} "
+        f"({result.rows_checked} rows read)",
+        file=sys.stderr,
+    )
+    return EXIT_FAILURE

@@ -1,0 +1,284 @@
+"""``kruxt dev``: the whole stack on embedded defaults, in one process tree.
+
+Starts (unless configured elsewhere) the Temporal dev server and an embedded PostgreSQL,
+applies the migrations, then runs a worker and the API as child processes. Ctrl-C or SIGTERM
+stops every child; the data in ``.kruxt/`` stays for the next run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+
+import asyncpg
+
+from kruxt.adapters.embedded_postgres import EmbeddedPostgres, database_of, with_database
+from kruxt.adapters.postgres import migrations
+from kruxt.adapters.postgres.pool import connect as pg_connect
+from kruxt.adapters.settings import Settings
+from kruxt.adapters.temporal_client import connect as temporal_connect
+from kruxt.adapters.temporal_dev_server import TemporalDevServer
+
+DEV_DATABASE = "kruxt"
+TEMPORAL_PORT = 7233
+TEMPORAL_UI_PORT = 8233
+
+
+def say(message: str) -> None:
+    """Progress for the person waiting at the terminal."""
+    print(f"kruxt dev | {message}", flush=True)
+
+
+class DevStack:
+    """The embedded stack and its children."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.home = settings.home.resolve()
+        self.logs = self.home / "logs"
+        self.postgres: EmbeddedPostgres | None = None
+        self.temporal: TemporalDevServer | None = None
+        self.children: dict[str, subprocess.Popen[bytes]] = {}
+
+    async def run(self) -> int:
+        """Start everything, wait for a signal or a dying child, stop everything."""
+        self.logs.mkdir(parents=True, exist_ok=True)
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            dsn = await self._postgres()
+            address, ui = await self._temporal()
+            token = self._intake_token()
+            env = self._child_env(dsn, address, token)
+            self._write_dev_env(env)
+            self._spawn("worker", env)
+            self._spawn("api", env)
+            await self._wait_api()
+            self._banner(dsn, address, ui, token)
+            failed = await self._supervise(stop)
+            return 1 if failed else 0
+        except StartupError as exc:
+            say(f"could not start: {exc}")
+            return 1
+        finally:
+            self._shutdown()
+
+    # -- services --------------------------------------------------------------------------
+
+    async def _postgres(self) -> str:
+        if self.settings.database_url is not None:
+            dsn = self.settings.database_url.get_secret_value()
+            say(f"PostgreSQL: using DATABASE_URL (database {database_of(dsn)})")
+        else:
+            say(f"PostgreSQL: starting the embedded server (data in {self.home / 'pg'}) ...")
+            self.postgres = EmbeddedPostgres(self.home / "pg")
+            try:
+                admin_dsn = await asyncio.to_thread(self.postgres.start)
+            except Exception as exc:
+                raise StartupError(f"embedded PostgreSQL failed to start: {exc}") from exc
+            dsn = with_database(admin_dsn, DEV_DATABASE)
+            await _ensure_database(admin_dsn, DEV_DATABASE)
+        try:
+            conn = await pg_connect(dsn)
+        except (OSError, asyncpg.PostgresError) as exc:
+            raise StartupError(f"cannot reach PostgreSQL: {exc}") from exc
+        try:
+            applied = await migrations.apply(conn, self.settings.migrations_dir)
+        finally:
+            await conn.close()
+        say(
+            f"PostgreSQL: migrations applied: {', '.join(f'{m.version:03d}' for m in applied)}"
+            if applied
+            else "PostgreSQL: schema up to date"
+        )
+        return dsn
+
+    async def _temporal(self) -> tuple[str, str | None]:
+        if "TEMPORAL_ADDRESS" in os.environ:
+            address = self.settings.temporal_address
+            say(f"Temporal: using TEMPORAL_ADDRESS={address}")
+            try:
+                await temporal_connect(address, namespace=self.settings.temporal_namespace)
+            except Exception as exc:
+                raise StartupError(str(exc)) from exc
+            return address, None
+        for port in (TEMPORAL_PORT, TEMPORAL_UI_PORT):
+            _require_free_port(port)
+        say("Temporal: starting the dev server ...")
+        self.temporal = TemporalDevServer(
+            port=TEMPORAL_PORT,
+            ui_port=TEMPORAL_UI_PORT,
+            db_file=self.home / "temporal.db",
+            log_file=self.logs / "temporal.log",
+        )
+        self.temporal.start()
+        try:
+            await self.temporal.wait_ready()
+            await _wait_for_temporal(self.temporal.address)
+        except (RuntimeError, TimeoutError) as exc:
+            raise StartupError(str(exc)) from exc
+        return self.temporal.address, f"http://localhost:{TEMPORAL_UI_PORT}"
+
+    def _intake_token(self) -> str:
+        if self.settings.intake_token is not None:
+            return self.settings.intake_token.get_secret_value()
+        path = self.home / "intake_token"
+        if path.exists():
+            return path.read_text().strip()
+        token = secrets.token_urlsafe(32)
+        path.write_text(token + "\n")
+        path.chmod(0o600)
+        return token
+
+    def _child_env(self, dsn: str, address: str, token: str) -> dict[str, str]:
+        return {
+            "DATABASE_URL": dsn,
+            "TEMPORAL_ADDRESS": address,
+            "KRUXT_INTAKE_TOKEN": token,
+            "KRUXT_HOME": str(self.home),
+        }
+
+    def _write_dev_env(self, env: dict[str, str]) -> None:
+        path = self.settings.home / "dev.env"
+        path.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
+        path.chmod(0o600)
+
+    def _spawn(self, name: str, env: dict[str, str]) -> None:
+        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        self.children[name] = subprocess.Popen(
+            [sys.executable, "-m", "kruxt", name],
+            env={**os.environ, **env},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        say(f"{name}: started (pid {self.children[name].pid}, log {self.logs / f'{name}.log'})")
+
+    async def _wait_api(self, timeout: float = 60.0) -> None:
+        port = self.settings.api_port
+        for _ in range(int(timeout / 0.25)):
+            api = self.children["api"]
+            if api.poll() is not None:
+                raise StartupError(
+                    f"the API exited (code {api.returncode}); see {self.logs}/api.log"
+                )
+            try:
+                _, writer = await asyncio.open_connection(self.settings.api_host, port)
+            except OSError:
+                await asyncio.sleep(0.25)
+                continue
+            writer.close()
+            await writer.wait_closed()
+            return
+        raise StartupError(f"the API did not listen on :{port} within {timeout:.0f}s")
+
+    def _banner(self, dsn: str, address: str, ui: str | None, token: str) -> None:
+        api = f"http://{self.settings.api_host}:{self.settings.api_port}"
+        lines = [
+            "",
+            "KRUXT Support Autopilot is running",
+            f"  API            {api}   (docs {api}/docs, health {api}/healthz)",
+            f"  Temporal       {address}" + (f"   Web UI {ui}" if ui else ""),
+            f"  PostgreSQL     {_redact(dsn)}",
+            f"  intake token   {token}",
+            f"  logs           {self.logs}/",
+            "",
+            "Try it (in another terminal):",
+            '  kruxt ticket new --email ana@example.com --subject "Cannot log in" '
+            '--body "My account says locked"',
+            "  kruxt ticket list",
+            f"  curl -H 'Authorization: Bearer {token}' {api}/v1/tickets/<ticket_id>",
+            "",
+            "Ctrl-C stops everything; data stays in " + str(self.home),
+        ]
+        print("\n".join(lines), flush=True)
+
+    async def _supervise(self, stop: asyncio.Event) -> bool:
+        while not stop.is_set():
+            for name, proc in self.children.items():
+                if proc.poll() is not None:
+                    say(f"{name} exited with code {proc.returncode}; see {self.logs}/{name}.log")
+                    return True
+            if self.temporal and self.temporal.process and self.temporal.process.poll() is not None:
+                say(f"the Temporal dev server exited; see {self.logs}/temporal.log")
+                return True
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), timeout=1.0)
+        say("stopping ...")
+        return False
+
+    def _shutdown(self) -> None:
+        for proc in self.children.values():
+            if proc.poll() is None:
+                proc.terminate()
+        for name, proc in self.children.items():
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                say(f"{name} did not stop in time; killing it")
+                proc.kill()
+                proc.wait()
+        if self.temporal is not None:
+            self.temporal.stop()
+            say("Temporal dev server stopped")
+        if self.postgres is not None:
+            self.postgres.stop()
+            say("PostgreSQL stopped")
+
+
+class StartupError(Exception):
+    """A part of the stack could not start; the message says which and why."""
+
+
+def _require_free_port(port: int) -> None:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError as exc:
+            raise StartupError(
+                f"port {port} is in use (another `kruxt dev` or Temporal server?); "
+                "stop it, or set TEMPORAL_ADDRESS to use that server"
+            ) from exc
+
+
+async def _ensure_database(admin_dsn: str, name: str) -> None:
+    conn = await pg_connect(admin_dsn)
+    try:
+        exists = await conn.fetchval("SELECT 1 FROM pg_database WHERE datname = $1", name)
+        if not exists:
+            await conn.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await conn.close()
+
+
+async def _wait_for_temporal(address: str, timeout: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + timeout
+    while True:
+        try:
+            client = await temporal_connect(address)
+            await client.service_client.check_health()
+            return
+        except Exception:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+
+
+def _redact(dsn: str) -> str:
+    return dsn.split("@", 1)[-1] if "@" in dsn else dsn
+
+
+def run_dev(settings: Settings) -> int:
+    """Run the embedded stack until Ctrl-C."""
+    return asyncio.run(DevStack(settings).run())
+
+
+__all__ = ["DevStack", "run_dev"]

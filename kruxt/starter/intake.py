@@ -1,0 +1,145 @@
+"""Opening tickets and delivering follow-ups: shared by the HTTP API and the CLI."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+
+from temporalio.client import Client, WorkflowExecutionStatus
+from temporalio.common import (
+    SearchAttributePair,
+    TypedSearchAttributes,
+    WorkflowIDConflictPolicy,
+    WorkflowIDReusePolicy,
+)
+from temporalio.exceptions import WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
+
+from kruxt.adapters.temporal_client import unavailable_as_error
+from kruxt.models import search_attributes as sa
+from kruxt.models.enums import Channel, TicketStatus
+from kruxt.models.tickets import (
+    CustomerMessage,
+    Requester,
+    RoutingPolicy,
+    StaffResolve,
+    TicketAccepted,
+    TicketIntake,
+    TicketState,
+    TicketWorkflowInput,
+    inbound_message_id_for,
+    ticket_id_for,
+    workflow_id_for,
+)
+from kruxt.workflows.ticket import TicketWorkflow
+
+
+class TicketClosedError(Exception):
+    """The ticket's workflow has finished; it takes no more messages."""
+
+
+class UnknownTicketError(LookupError):
+    """No workflow exists for this ticket id."""
+
+
+class IntakeService:
+    """Starts one TicketWorkflow per ticket and routes signals to it."""
+
+    def __init__(self, client: Client, *, task_queue: str, policy: RoutingPolicy) -> None:
+        self._client = client
+        self._task_queue = task_queue
+        self._policy = policy
+
+    async def open_ticket(
+        self,
+        *,
+        channel: Channel,
+        external_id: str,
+        requester: Requester,
+        subject: str,
+        body: str,
+        account_id: str | None = None,
+    ) -> TicketAccepted:
+        """Start the ticket's workflow, or find the one already started for this id.
+
+        The id is derived from (channel, external_id); USE_EXISTING answers a duplicate that
+        arrives while the workflow runs, REJECT_DUPLICATE one that arrives after it finished.
+        Either way the caller gets the same ids and nothing new is started.
+        """
+        ticket_id = ticket_id_for(channel, external_id)
+        workflow_id = workflow_id_for(ticket_id)
+        intake = TicketIntake(
+            ticket_id=ticket_id,
+            channel=channel,
+            external_id=external_id,
+            requester=requester,
+            account_id=account_id,
+            subject=subject,
+            body=body,
+            received_at=datetime.now(UTC),
+        )
+        try:
+            with unavailable_as_error():
+                await self._client.start_workflow(
+                    TicketWorkflow.run,
+                    TicketWorkflowInput(intake=intake, policy=self._policy),
+                    id=workflow_id,
+                    task_queue=self._task_queue,
+                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                    search_attributes=TypedSearchAttributes(
+                        [
+                            SearchAttributePair(sa.CHANNEL, channel.value),
+                            SearchAttributePair(sa.TICKET_STATUS, TicketStatus.NEW.value),
+                        ]
+                    ),
+                    static_summary=_one_line(f"{requester.email}: {subject}"),
+                    static_details=f"Ticket {ticket_id} from {channel.value} ({external_id})",
+                )
+        except WorkflowAlreadyStartedError:
+            pass  # finished before: same ticket, nothing to start
+        return TicketAccepted(ticket_id=ticket_id, workflow_id=workflow_id)
+
+    async def add_message(self, *, ticket_id: uuid.UUID, external_id: str, body: str) -> uuid.UUID:
+        """Deliver a customer's follow-up to the ticket's workflow; returns the message id."""
+        message_id = inbound_message_id_for(ticket_id, external_id)
+        message = CustomerMessage(message_id=message_id, body=body, received_at=datetime.now(UTC))
+        await self._signal(ticket_id, TicketWorkflow.customer_message, message)
+        return message_id
+
+    async def resolve(self, *, ticket_id: uuid.UUID, actor: str, note: str = "") -> None:
+        """Ask the ticket's workflow to resolve the ticket."""
+        await self._signal(ticket_id, TicketWorkflow.resolve, StaffResolve(actor=actor, note=note))
+
+    async def state(self, ticket_id: uuid.UUID) -> TicketState:
+        """The live state of the ticket's workflow (works on finished workflows too)."""
+        handle = self._client.get_workflow_handle_for(
+            TicketWorkflow.run, workflow_id_for(ticket_id)
+        )
+        try:
+            return await handle.query(TicketWorkflow.state)
+        except RPCError as exc:
+            if exc.status == RPCStatusCode.NOT_FOUND:
+                raise UnknownTicketError(str(ticket_id)) from exc
+            raise
+
+    async def _signal(self, ticket_id: uuid.UUID, signal: object, arg: object) -> None:
+        handle = self._client.get_workflow_handle(workflow_id_for(ticket_id))
+        try:
+            with unavailable_as_error():
+                await handle.signal(signal, arg)  # type: ignore[call-overload]
+        except RPCError as exc:
+            if exc.status != RPCStatusCode.NOT_FOUND:
+                raise
+            try:
+                description = await handle.describe()
+            except RPCError as missing:
+                raise UnknownTicketError(str(ticket_id)) from missing
+            if description.status != WorkflowExecutionStatus.RUNNING:
+                raise TicketClosedError(str(ticket_id)) from exc
+            raise
+
+
+def _one_line(text: str, limit: int = 120) -> str:
+    flat = " ".join(text.split())
+    return flat if len(flat) <= limit else flat[: limit - 1] + "…"

@@ -1,0 +1,28 @@
+"""Timeouts and retry policies of the workflows' activities, in one place."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio.common import RetryPolicy
+
+# Errors that retrying cannot fix; activities raise ApplicationError with these types.
+NON_RETRYABLE = ["TicketNotFound", "InvalidInput"]
+
+# Database bookkeeping: quick, and retried without limit, because a ticket must never be
+# dropped while Postgres is briefly away; the backoff keeps a long outage cheap.
+DB_TIMEOUT = timedelta(seconds=30)
+DB_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=NON_RETRYABLE,
+)
+
+# Pure computations (rules triage, drafting from loaded articles): fast and local.
+LOCAL_TIMEOUT = timedelta(seconds=20)
+LOCAL_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    maximum_interval=timedelta(seconds=30),
+    non_retryable_error_types=NON_RETRYABLE,
+)

