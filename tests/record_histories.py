@@ -1,0 +1,58 @@
+"""Record TicketWorkflow histories for the replay test: ``python -m tests.record_histories``.
+
+Re-record only when a workflow change is meant to be incompatible with running tickets; a
+compatible change must replay the old histories unchanged (use ``workflow.patched``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import sys
+import tempfile
+import uuid
+from pathlib import Path
+
+from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.testing import WorkflowEnvironment
+
+from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database
+from kruxt.adapters.postgres import migrations
+from kruxt.adapters.postgres.pool import connect, create_pool
+from kruxt.workers.composition import build_worker
+from tests.conftest import KNOWLEDGE, MIGRATIONS, register_search_attributes
+from tests.scenarios import SCENARIOS
+
+OUT = Path(__file__).parent / "histories"
+
+
+async def main() -> None:
+    root = Path(tempfile.mkdtemp(prefix="kx-rec-"))
+    server = EmbeddedPostgres(root / "pg")
+    dsn = with_database(server.start(), "postgres")
+    try:
+        conn = await connect(dsn)
+        await migrations.apply(conn, MIGRATIONS)
+        await conn.close()
+        pool = await create_pool(dsn)
+        env = await WorkflowEnvironment.start_time_skipping(
+            test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
+            data_converter=pydantic_data_converter,
+        )
+        await register_search_attributes(env.client)
+        queue = f"record-{uuid.uuid4().hex[:8]}"
+        async with build_worker(env.client, task_queue=queue, pool=pool, knowledge_dir=KNOWLEDGE):
+            for name, scenario in SCENARIOS.items():
+                handle = await scenario(env.client, queue)
+                history = await handle.fetch_history()
+                (OUT / f"{name}.json").write_text(history.to_json())
+                print(f"recorded {name}: {len(history.events)} events")
+        await env.shutdown()
+        await pool.close()
+    finally:
+        server.stop()
+        shutil.rmtree(root, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    asyncio.run(main())

@@ -1,0 +1,83 @@
+"""Ticket scenarios driven through a real worker: used by the replay test and its recorder."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from temporalio.client import Client, WorkflowHandle
+
+from kruxt.models.enums import TicketStatus
+from kruxt.models.tickets import (
+    CustomerMessage,
+    RoutingPolicy,
+    StaffResolve,
+    TicketOutcome,
+    TicketWorkflowInput,
+    workflow_id_for,
+)
+from kruxt.workflows.ticket import TicketWorkflow
+from tests.support import eventually, intake
+
+Scenario = Callable[[Client, str], Awaitable[WorkflowHandle[Any, TicketOutcome]]]
+
+
+async def _start(
+    client: Client, queue: str, subject: str, body: str
+) -> WorkflowHandle[Any, TicketOutcome]:
+    ticket = intake(subject=subject, body=body)
+    return await client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=queue,
+    )
+
+
+async def _until(handle: WorkflowHandle[Any, TicketOutcome], status: TicketStatus) -> None:
+    async def probe() -> bool:
+        return (await handle.query(TicketWorkflow.state)).status is status
+
+    await eventually(probe)
+
+
+async def auto_reply_follow_up_resolve(
+    client: Client, queue: str
+) -> WorkflowHandle[Any, TicketOutcome]:
+    """Privacy question answered automatically, the customer writes back, staff resolves."""
+    handle = await _start(
+        client,
+        queue,
+        "Data export status",
+        "I requested a data export of my KRUXT account last week. What is the status?",
+    )
+    await _until(handle, TicketStatus.AWAITING_CUSTOMER)
+    await handle.signal(
+        TicketWorkflow.customer_message,
+        CustomerMessage(
+            message_id=uuid.uuid4(), body="Still nothing here.", received_at=datetime.now(UTC)
+        ),
+    )
+    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app", note="sent"))
+    await handle.result()
+    return handle
+
+
+async def human_queue_resolve(client: Client, queue: str) -> WorkflowHandle[Any, TicketOutcome]:
+    """A lockout goes to a person with an acknowledgement; staff resolves it."""
+    handle = await _start(
+        client, queue, "Locked out", "I cannot log in, the app says my account is locked."
+    )
+    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
+    await handle.result()
+    return handle
+
+
+SCENARIOS: dict[str, Scenario] = {
+    "auto_reply_follow_up_resolve": auto_reply_follow_up_resolve,
+    "human_queue_resolve": human_queue_resolve,
+}
