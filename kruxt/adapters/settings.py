@@ -20,7 +20,9 @@ DEV_ENV_FILE = "dev.env"
 class Settings(BaseSettings):
     """Every setting of the Support Autopilot; the README's configuration table lists them."""
 
-    model_config = SettingsConfigDict(extra="ignore", populate_by_name=True)
+    # Only the aliases (the documented variable names) are read: field names like `home`
+    # would otherwise pick up unrelated variables such as $HOME.
+    model_config = SettingsConfigDict(extra="ignore", populate_by_name=False)
 
     # Where the embedded stack keeps its state.
     home: Path = Field(default=Path(".kruxt"), alias="KRUXT_HOME")
@@ -35,6 +37,11 @@ class Settings(BaseSettings):
     temporal_tls: bool = Field(default=False, alias="TEMPORAL_TLS")
     temporal_api_key: SecretStr | None = Field(default=None, alias="TEMPORAL_API_KEY")
     task_queue: str = Field(default="kruxt-support", alias="KRUXT_TASK_QUEUE")
+    # Ports of the dev server `kruxt dev` starts when TEMPORAL_ADDRESS is not set.
+    dev_temporal_port: int = Field(default=7233, alias="KRUXT_DEV_TEMPORAL_PORT", ge=1, le=65535)
+    dev_temporal_ui_port: int = Field(
+        default=8233, alias="KRUXT_DEV_TEMPORAL_UI_PORT", ge=1, le=65535
+    )
 
     # HTTP API.
     api_host: str = Field(default="127.0.0.1", alias="KRUXT_API_HOST")

@@ -108,7 +108,9 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             from kruxt.starter.dev import run_dev
 
             configure_logging(settings.log_level, json_lines=False)
-            return run_dev(settings)
+            # The stack reads the real environment only: .kruxt/dev.env describes the stack a
+            # previous `kruxt dev` started, which is what this one replaces.
+            return run_dev(Settings())
         case "worker":
             from kruxt.workers.main import run_worker
 

@@ -15,6 +15,7 @@ import signal
 import socket
 import subprocess
 import sys
+from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
@@ -26,8 +27,6 @@ from kruxt.adapters.temporal_client import connect as temporal_connect
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 
 DEV_DATABASE = "kruxt"
-TEMPORAL_PORT = 7233
-TEMPORAL_UI_PORT = 8233
 
 
 def say(message: str) -> None:
@@ -54,6 +53,7 @@ class DevStack:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
+            _require_free_port(self.settings.api_port)
             dsn = await self._postgres()
             address, ui = await self._temporal()
             token = self._intake_token()
@@ -110,12 +110,13 @@ class DevStack:
             except Exception as exc:
                 raise StartupError(str(exc)) from exc
             return address, None
-        for port in (TEMPORAL_PORT, TEMPORAL_UI_PORT):
-            _require_free_port(port)
+        port, ui_port = self.settings.dev_temporal_port, self.settings.dev_temporal_ui_port
+        for p in (port, ui_port):
+            _require_free_port(p)
         say("Temporal: starting the dev server ...")
         self.temporal = TemporalDevServer(
-            port=TEMPORAL_PORT,
-            ui_port=TEMPORAL_UI_PORT,
+            port=port,
+            ui_port=ui_port,
             db_file=self.home / "temporal.db",
             log_file=self.logs / "temporal.log",
         )
@@ -125,7 +126,7 @@ class DevStack:
             await _wait_for_temporal(self.temporal.address)
         except (RuntimeError, TimeoutError) as exc:
             raise StartupError(str(exc)) from exc
-        return self.temporal.address, f"http://localhost:{TEMPORAL_UI_PORT}"
+        return self.temporal.address, f"http://localhost:{ui_port}"
 
     def _intake_token(self) -> str:
         if self.settings.intake_token is not None:
@@ -215,6 +216,8 @@ class DevStack:
         return False
 
     def _shutdown(self) -> None:
+        # Other terminals stop pointing at a stack that is going away.
+        (self.settings.home / "dev.env").unlink(missing_ok=True)
         for proc in self.children.values():
             if proc.poll() is None:
                 proc.terminate()
@@ -244,8 +247,8 @@ def _require_free_port(port: int) -> None:
             s.bind(("127.0.0.1", port))
         except OSError as exc:
             raise StartupError(
-                f"port {port} is in use (another `kruxt dev` or Temporal server?); "
-                "stop it, or set TEMPORAL_ADDRESS to use that server"
+                f"port {port} is in use (another `kruxt dev`?); stop it, or see the README's "
+                "configuration table to use other ports or an existing Temporal"
             ) from exc
 
 
@@ -273,7 +276,11 @@ async def _wait_for_temporal(address: str, timeout: float = 30.0) -> None:
 
 
 def _redact(dsn: str) -> str:
-    return dsn.split("@", 1)[-1] if "@" in dsn else dsn
+    parts = urlsplit(dsn)
+    if not parts.password:
+        return dsn
+    netloc = parts.netloc.replace(f":{parts.password}@", ":***@")
+    return urlunsplit((parts.scheme, netloc, parts.path, parts.query, parts.fragment))
 
 
 def run_dev(settings: Settings) -> int:

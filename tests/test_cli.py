@@ -1,0 +1,112 @@
+"""The `kruxt` CLI: real commands against the dev server and Postgres; clear failures."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import pytest
+from temporalio.client import Client
+
+from kruxt.adapters.temporal_dev_server import TemporalDevServer
+from kruxt.starter.cli import main as kruxt
+from kruxt.workers.composition import build_worker
+from tests.conftest import KNOWLEDGE
+from tests.support import free_port
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No stack configured: an empty KRUXT_HOME and none of the service variables."""
+    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "KRUXT_INTAKE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KRUXT_HOME", str(tmp_path / "home"))
+    return monkeypatch
+
+
+async def run(*args: str) -> int:
+    return await asyncio.to_thread(kruxt, list(args))
+
+
+@pytest.mark.e2e
+async def test_ticket_new_show_list_resolve(
+    isolated_env: pytest.MonkeyPatch,
+    dev_server: TemporalDevServer,
+    dev_client: Client,
+    db_dsn: str,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    isolated_env.setenv("DATABASE_URL", db_dsn)
+    isolated_env.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    isolated_env.setenv("KRUXT_TASK_QUEUE", task_queue)
+    async with build_worker(dev_client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE):
+        code = await run(
+            "ticket", "new", "--email", "bo@example.com", "--name", "Bo",
+            "--subject", "Locked out", "--body", "My account is locked, I cannot log in.",
+        )  # fmt: skip
+        out = capsys.readouterr().out
+        assert code == 0
+        ticket_id = out.split()[1]
+        assert "Status   awaiting_human" in out
+        assert "auth_login" in out
+
+        assert await run("ticket", "show", ticket_id) == 0
+        assert "acknowledgement" in capsys.readouterr().out
+        assert await run("ticket", "list", "--status", "awaiting_human") == 0
+        assert ticket_id in capsys.readouterr().out
+
+        assert await run("ticket", "resolve", ticket_id, "--as", "lead@kruxt.app") == 0
+        handle = dev_client.get_workflow_handle(f"ticket-{ticket_id}")
+        await handle.result()
+        assert await run("ticket", "resolve", ticket_id, "--as", "lead@kruxt.app") == 1
+        assert "already resolved" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["ticket", "show", "not-a-uuid"], "not a ticket id"),
+        (["ticket", "new", "--email", "nope", "--subject", "s", "--body", "b"], "invalid --email"),
+        (["ticket", "list", "--limit", "0"], "--limit must be at least 1"),
+    ],
+)
+async def test_bad_arguments_exit_2_with_a_message(
+    isolated_env: pytest.MonkeyPatch,
+    args: list[str],
+    message: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    isolated_env.setenv("DATABASE_URL", f"postgresql://x@127.0.0.1:{free_port()}/x")
+    assert await run(*args) == 2
+    assert message in capsys.readouterr().err
+
+
+async def test_missing_database_url_says_how_to_get_one(
+    isolated_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await run("ticket", "list") == 2
+    assert "DATABASE_URL is not set" in capsys.readouterr().err
+
+
+async def test_unreachable_services_exit_1_with_a_hint(
+    isolated_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    isolated_env.setenv("DATABASE_URL", f"postgresql://x@127.0.0.1:{free_port()}/x")
+    assert await run("audit", "verify") == 1
+    assert "cannot reach PostgreSQL" in capsys.readouterr().err
+
+    isolated_env.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
+    assert await run("ticket", "resolve", str(uuid.uuid4()), "--as", "x@kruxt.app") == 1
+    assert "cannot reach Temporal" in capsys.readouterr().err
+
+
+def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        kruxt(["frobnicate"])
+    assert exit_.value.code == 2
+    assert "invalid choice" in capsys.readouterr().err

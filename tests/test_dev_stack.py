@@ -1,0 +1,138 @@
+"""`kruxt dev` as a user runs it: starts everything, serves a ticket, stops every child."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psutil
+import pytest
+
+from kruxt.adapters.settings import PROJECT_ROOT
+from tests.support import eventually, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+@dataclass
+class RunningStack:
+    process: asyncio.subprocess.Process
+    output: list[str]
+    api: str
+    token: str
+    child_pids: list[int]
+
+
+def _dev_env(home: Path, api_port: int) -> dict[str, str]:
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "KRUXT_INTAKE_TOKEN"}
+    }
+    env.update(
+        KRUXT_HOME=str(home),
+        KRUXT_API_PORT=str(api_port),
+        KRUXT_DEV_TEMPORAL_PORT=str(free_port()),
+        KRUXT_DEV_TEMPORAL_UI_PORT=str(free_port()),
+    )
+    return env
+
+
+@asynccontextmanager
+async def kruxt_dev(home: Path) -> AsyncIterator[RunningStack]:
+    api_port = free_port()
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "kruxt",
+        "dev",
+        cwd=PROJECT_ROOT,
+        env=_dev_env(home, api_port),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    output: list[str] = []
+    try:
+        while not any("Ctrl-C stops everything" in line for line in output):
+            line = await asyncio.wait_for(proc.stdout.readline(), 120)
+            assert line, "kruxt dev exited early:\n" + "".join(output)
+            output.append(line.decode())
+        text = "".join(output)
+        token = re.search(r"intake token\s+(\S+)", text)
+        assert token is not None
+        pids = [int(p) for p in re.findall(r"started \(pid (\d+)", text)]
+        yield RunningStack(proc, output, f"http://127.0.0.1:{api_port}", token.group(1), pids)
+    finally:
+        if proc.returncode is None:
+            proc.kill()
+            await proc.wait()
+
+
+def _processes_using(home: Path) -> list[Any]:
+    found = []
+    for p in psutil.process_iter(["cmdline"]):
+        cmdline = " ".join(p.info["cmdline"] or [])
+        if str(home) in cmdline:
+            found.append(p)
+    return found
+
+
+async def _stop(stack: RunningStack, sig: signal.Signals, home: Path) -> None:
+    assert stack.process.stdout is not None
+    stack.process.send_signal(sig)
+    rest = await asyncio.wait_for(stack.process.stdout.read(), 60)
+    stack.output.append(rest.decode())
+    assert await asyncio.wait_for(stack.process.wait(), 30) == 0, "".join(stack.output)
+    for pid in stack.child_pids:
+        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert _processes_using(home) == []
+
+
+async def test_dev_starts_serves_stops_and_keeps_its_data(tmp_path: Path) -> None:
+    home = tmp_path / "kx"
+    body = {
+        "external_id": "dev-1",
+        "requester": {"id": "u1", "email": "ana@example.com", "name": "Ana"},
+        "subject": "Data export status?",
+        "body": "What is the status of my data export request?",
+    }
+    async with kruxt_dev(home) as stack:
+        banner = "".join(stack.output)
+        assert "Web UI http://localhost:" in banner
+        assert "migrations applied" in banner
+        async with httpx.AsyncClient(
+            base_url=stack.api, headers={"Authorization": f"Bearer {stack.token}"}
+        ) as http:
+            assert (await http.get("/healthz")).status_code == 200
+            accepted = (await http.post("/v1/tickets", json=body)).json()
+
+            async def answered() -> bool:
+                r = await http.get(f"/v1/tickets/{accepted['ticket_id']}")
+                return r.status_code == 200 and r.json()["status"] == "awaiting_customer"
+
+            await eventually(answered)
+        await _stop(stack, signal.SIGINT, home)
+        assert (home / "temporal.db").exists()
+        assert not (home / "dev.env").exists()
+
+    # A second run reuses the data: same token, same tickets, schema already current.
+    async with kruxt_dev(home) as again:
+        assert again.token == stack.token
+        assert "schema up to date" in "".join(again.output)
+        async with httpx.AsyncClient(
+            base_url=again.api, headers={"Authorization": f"Bearer {again.token}"}
+        ) as http:
+            r = await http.get(f"/v1/tickets/{accepted['ticket_id']}")
+            assert r.status_code == 200
+            assert r.json()["status"] == "awaiting_customer"
+        await _stop(again, signal.SIGTERM, home)
