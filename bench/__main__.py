@@ -1,0 +1,17 @@
+"""``python -m bench``: run every benchmark and print its ratio to its baseline."""
+
+from __future__ import annotations
+
+import asyncio
+
+from bench import audit_chain, rules_triage
+
+
+async def main() -> None:
+    """Run the benchmarks one after another."""
+    print(rules_triage.run())
+    print(await audit_chain.run())
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
