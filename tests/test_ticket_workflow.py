@@ -12,17 +12,20 @@ from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.agents.triage_rules import triage_by_rules
 from kruxt.models.enums import Category, TicketStatus
 from kruxt.models.tickets import (
     CustomerMessage,
     RoutingPolicy,
     StaffResolve,
+    TicketCarryOver,
     TicketIntake,
     TicketOutcome,
     TicketWorkflowInput,
     inbound_message_id_for,
     workflow_id_for,
 )
+from kruxt.models.triage import TriageInput
 from kruxt.workers.composition import build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.conftest import KNOWLEDGE
@@ -231,3 +234,43 @@ async def test_message_racing_the_resolve_is_still_recorded(
             ticket.ticket_id,
         )
     assert "also, thanks!" in [r["body"] for r in bodies]
+
+
+async def test_a_continued_run_resumes_without_redoing_intake(
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
+) -> None:
+    """What continue-as-new hands over is enough: no second persist, no second triage."""
+    ticket = intake(subject=LOCKED["subject"], body=LOCKED["body"])
+    store = TicketStore(pool)
+    await store.persist_ticket(intake=ticket, workflow_id="w", idempotency_key="seed")
+    triage = triage_by_rules(
+        TriageInput(
+            ticket_id=ticket.ticket_id,
+            channel=ticket.channel,
+            subject=ticket.subject,
+            body=ticket.body,
+        )
+    )
+    carry = TicketCarryOver(status=TicketStatus.AWAITING_HUMAN, triage=triage, messages_received=2)
+    async with build_worker(
+        ts_env.client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE
+    ):
+        handle = await ts_env.client.start_workflow(
+            TicketWorkflow.run,
+            TicketWorkflowInput(intake=ticket, carry_over=carry),
+            id=workflow_id_for(ticket.ticket_id),
+            task_queue=task_queue,
+        )
+        state = await handle.query(TicketWorkflow.state)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
+        outcome = await handle.result()
+    assert state.status is TicketStatus.AWAITING_HUMAN
+    assert state.messages_received == 2
+    assert state.category is Category.AUTH_LOGIN
+    assert outcome.status is TicketStatus.RESOLVED
+    async with pool.acquire() as conn:
+        runs = await conn.fetchval("SELECT count(*) FROM support_automation_runs")
+        received = await conn.fetchval(
+            "SELECT count(*) FROM support_audit_log WHERE action = 'ticket.received'"
+        )
+    assert (runs, received) == (0, 1)

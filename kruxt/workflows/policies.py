@@ -7,7 +7,7 @@ from datetime import timedelta
 from temporalio.common import RetryPolicy
 
 # Errors that retrying cannot fix; activities raise ApplicationError with these types.
-NON_RETRYABLE = ["TicketNotFound", "InvalidInput"]
+NON_RETRYABLE = ["TicketNotFoundError"]
 
 # Database bookkeeping: quick, and retried without limit, because a ticket must never be
 # dropped while Postgres is briefly away; the backoff keeps a long outage cheap.

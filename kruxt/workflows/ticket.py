@@ -82,6 +82,8 @@ class TicketWorkflow:
                 return outcome
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
+                if self._inbox or self._resolve_request is not None:
+                    continue  # a signal arrived meanwhile: handle it in this run first
                 workflow.continue_as_new(
                     TicketWorkflowInput(
                         intake=inp.intake,
