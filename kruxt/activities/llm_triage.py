@@ -1,0 +1,54 @@
+"""The LLM Triage agent's activity: the adapter's typed errors become Temporal's retry decisions.
+
+Rate limits and outages are retried by the activity's retry policy (a 429 after the server's
+``Retry-After``); what retrying cannot fix fails at once with a non-retryable type, so the
+workflow can fall back to the rules triager.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from kruxt.adapters.llm_triage import (
+    LlmInvalidOutput,
+    LlmRateLimited,
+    LlmRejected,
+    LlmUnavailable,
+    OpenAITriager,
+)
+from kruxt.models.triage import TriageInput, TriageOutcome
+
+__all__ = ["LLM_NON_RETRYABLE", "LlmTriageActivities"]
+
+# ApplicationError types that retrying cannot fix: list them in the RetryPolicy's
+# non_retryable_error_types too, so a policy change cannot start retrying them.
+LLM_NON_RETRYABLE = ["LlmRejected", "LlmInvalidOutput"]
+
+
+class LlmTriageActivities:
+    """Triage a ticket with the configured LLM."""
+
+    def __init__(self, triager: OpenAITriager) -> None:
+        self._triager = triager
+
+    @activity.defn
+    async def triage_with_llm(self, inp: TriageInput) -> TriageOutcome:
+        """One structured-output LLM call; failures raise typed ApplicationErrors."""
+        try:
+            return await self._triager.triage(inp)
+        except LlmRateLimited as exc:
+            delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
+            activity.logger.warning("LLM rate limited, retry after %s s", exc.retry_after)
+            raise ApplicationError(str(exc), type="LlmRateLimited", next_retry_delay=delay) from exc
+        except LlmUnavailable as exc:
+            activity.logger.warning("LLM unavailable: %s", exc)
+            raise ApplicationError(str(exc), type="LlmUnavailable") from exc
+        except LlmRejected as exc:
+            activity.logger.warning("LLM rejected the request: %s", exc.reason)
+            raise ApplicationError(exc.reason, type="LlmRejected", non_retryable=True) from exc
+        except LlmInvalidOutput as exc:
+            activity.logger.warning("LLM answer invalid: %s", exc.reason)
+            raise ApplicationError(exc.reason, type="LlmInvalidOutput", non_retryable=True) from exc

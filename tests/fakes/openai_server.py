@@ -1,0 +1,289 @@
+"""A local server speaking the OpenAI Chat Completions protocol, scripted answer by answer.
+
+The real ``openai`` client talks to it over HTTP, so tests exercise the SDK's own request
+building, response parsing and error mapping. Each request takes the next scripted behaviour
+from a queue; every request is recorded (parsed JSON body and headers).
+
+    with FakeOpenAIServer() as server:
+        server.script(status(429, headers={"retry-after": "1"}), valid({...}))
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+__all__ = [
+    "Behaviour",
+    "FakeOpenAIServer",
+    "RecordedRequest",
+    "content_filter",
+    "delay",
+    "finish_length",
+    "malformed_json",
+    "refusal",
+    "status",
+    "valid",
+]
+
+DEFAULT_USAGE = (321, 54)
+
+_ERROR_SHAPES: dict[int, tuple[str, str | None]] = {
+    400: ("invalid_request_error", None),
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "unsupported_country_region_territory"),
+    404: ("invalid_request_error", "model_not_found"),
+    429: ("requests", "rate_limit_exceeded"),
+    500: ("server_error", None),
+    503: ("server_error", None),
+}
+
+
+@dataclass(frozen=True)
+class Behaviour:
+    """How the server answers one request."""
+
+    kind: str
+    status: int = 200
+    headers: dict[str, str] = field(default_factory=dict)
+    content: str | None = None
+    refusal: str | None = None
+    finish_reason: str = "stop"
+    error: dict[str, Any] | None = None
+    delay_s: float = 0.0
+    then: Behaviour | None = None
+    usage: tuple[int, int] = DEFAULT_USAGE
+
+
+def valid(result: dict[str, Any], *, usage: tuple[int, int] = DEFAULT_USAGE) -> Behaviour:
+    """A successful completion whose content is ``result`` as JSON."""
+    return Behaviour("valid", content=json.dumps(result), usage=usage)
+
+
+def status(
+    code: int,
+    *,
+    headers: dict[str, str] | None = None,
+    message: str | None = None,
+    error_type: str | None = None,
+    error_code: str | None = None,
+) -> Behaviour:
+    """An HTTP error with OpenAI's error body ``{"error": {message, type, param, code}}``."""
+    default_type, default_code = _ERROR_SHAPES.get(code, ("invalid_request_error", None))
+    return Behaviour(
+        "status",
+        status=code,
+        headers=dict(headers or {}),
+        error={
+            "message": message or f"fake error {code}",
+            "type": error_type or default_type,
+            "param": None,
+            "code": error_code or default_code,
+        },
+    )
+
+
+def delay(seconds: float, then: Behaviour | None = None) -> Behaviour:
+    """Wait before answering (to make the client time out), then answer like ``then``."""
+    return Behaviour("delay", delay_s=seconds, then=then)
+
+
+def malformed_json(content: str = '{"summary": "Login broken", "severity": ') -> Behaviour:
+    """A completion whose content is not JSON of the schema."""
+    return Behaviour("malformed_json", content=content)
+
+
+def refusal(text: str = "I can't help with that") -> Behaviour:
+    """The model refuses: ``message.refusal`` set, no content."""
+    return Behaviour("refusal", refusal=text)
+
+
+def finish_length() -> Behaviour:
+    """The answer was cut at the token limit."""
+    return Behaviour(
+        "finish_length", content='{"summary": "The user cannot', finish_reason="length"
+    )
+
+
+def content_filter() -> Behaviour:
+    """The content filter stopped the answer."""
+    return Behaviour("content_filter", finish_reason="content_filter")
+
+
+@dataclass(frozen=True)
+class RecordedRequest:
+    """One request the server received."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    json: Any
+
+
+class FakeOpenAIServer:
+    """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; use as a context manager."""
+
+    def __init__(self) -> None:
+        self.requests: list[RecordedRequest] = []
+        self._queue: deque[Behaviour] = deque()
+        self._lock = threading.Lock()
+        self._closing = threading.Event()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        # Handler threads may sit on a keep-alive connection or a delay: never wait for them.
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},  # shutdown() waits up to one poll: keep tests quick
+            name="fake-openai",
+            daemon=True,
+        )
+
+    @property
+    def base_url(self) -> str:
+        """The URL to give the client: ``http://127.0.0.1:<port>/v1``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}/v1"
+
+    def script(self, *behaviours: Behaviour) -> None:
+        """Queue how the next requests are answered, in order."""
+        with self._lock:
+            self._queue.extend(behaviours)
+
+    @property
+    def pending(self) -> int:
+        """Scripted behaviours not used yet."""
+        with self._lock:
+            return len(self._queue)
+
+    def start(self) -> FakeOpenAIServer:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving; delayed answers are cut short."""
+        self._closing.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeOpenAIServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _next(self, request: RecordedRequest) -> Behaviour | None:
+        with self._lock:
+            self.requests.append(request)
+            return self._queue.popleft() if self._queue else None
+
+
+def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            try:
+                body: Any = json.loads(raw) if raw else None
+            except json.JSONDecodeError:
+                body = raw.decode("utf-8", "replace")
+            request = RecordedRequest(
+                method="POST",
+                path=self.path,
+                headers={k.lower(): v for k, v in self.headers.items()},
+                json=body,
+            )
+            behaviour = server._next(request)
+            if self.path.rstrip("/") != "/v1/chat/completions":
+                self._send_json(404, _error_body(f"no route {self.path}", "invalid_request_error"))
+                return
+            if behaviour is None:
+                # Loud: a test forgot to script this request.
+                self._send_json(418, _error_body("fake server: nothing scripted", "fake_error"))
+                return
+            if behaviour.kind == "delay":
+                if server._closing.wait(behaviour.delay_s):
+                    return
+                behaviour = behaviour.then or valid(_DEFAULT_RESULT)
+            model = body.get("model", "fake-model") if isinstance(body, dict) else "fake-model"
+            if behaviour.error is not None:
+                self._send_json(behaviour.status, {"error": behaviour.error}, behaviour.headers)
+            else:
+                self._send_json(200, _completion(behaviour, model), behaviour.headers)
+
+        def _send_json(
+            self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
+            data = json.dumps(payload).encode()
+            try:
+                self.send_response(code)
+                self.send_header("content-type", "application/json")
+                self.send_header("content-length", str(len(data)))
+                self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass  # the client gave up (a timeout test): nothing to answer
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass  # keep pytest output clean
+
+    return Handler
+
+
+def _error_body(message: str, error_type: str) -> dict[str, Any]:
+    return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+
+
+def _completion(behaviour: Behaviour, model: str) -> dict[str, Any]:
+    """A chat.completion object as the API documents it."""
+    prompt_tokens, completion_tokens = behaviour.usage
+    return {
+        "id": f"chatcmpl-{uuid.uuid4().hex[:24]}",
+        "object": "chat.completion",
+        "created": int(time.time()),
+        "model": model,
+        "choices": [
+            {
+                "index": 0,
+                "message": {
+                    "role": "assistant",
+                    "content": behaviour.content,
+                    "refusal": behaviour.refusal,
+                },
+                "logprobs": None,
+                "finish_reason": behaviour.finish_reason,
+            }
+        ],
+        "usage": {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": completion_tokens,
+            "total_tokens": prompt_tokens + completion_tokens,
+        },
+        "system_fingerprint": "fp_fake",
+    }
+
+
+_DEFAULT_RESULT: dict[str, Any] = {
+    "summary": "The member cannot log in after several wrong passwords.",
+    "severity": "P2",
+    "category": "auth_login",
+    "playbook": "auth_login",
+    "probable_root_cause": "The account was locked after repeated failed logins.",
+    "recommended_action": "Check the lock state and propose unlocking the account.",
+    "suspected_injection": False,
+    "confidence": 0.9,
+}
