@@ -1,7 +1,8 @@
-"""Record TicketWorkflow histories for the replay test: ``python -m tests.record_histories``.
+"""Record TicketWorkflow histories for the replay test: ``python -m tests.record_histories TAG``.
 
-Re-record only when a workflow change is meant to be incompatible with running tickets; a
-compatible change must replay the old histories unchanged (use ``workflow.patched``).
+Files are named ``<scenario>__<TAG>.json``. Keep the old ones: every history ever recorded must
+still replay (a change to the workflow goes behind ``workflow.patched``). Record a new TAG when
+the workflow gains a new path, so the replay test covers it too.
 """
 
 from __future__ import annotations
@@ -26,7 +27,7 @@ from tests.scenarios import SCENARIOS
 OUT = Path(__file__).parent / "histories"
 
 
-async def main() -> None:
+async def main(tag: str) -> None:
     root = Path(tempfile.mkdtemp(prefix="kx-rec-"))
     server = EmbeddedPostgres(root / "pg")
     dsn = with_database(server.start(), "postgres")
@@ -45,7 +46,7 @@ async def main() -> None:
             for name, scenario in SCENARIOS.items():
                 handle = await scenario(env.client, queue)
                 history = await handle.fetch_history()
-                (OUT / f"{name}.json").write_text(history.to_json())
+                (OUT / f"{name}__{tag}.json").write_text(history.to_json())
                 print(f"recorded {name}: {len(history.events)} events")
         await env.shutdown()
         await pool.close()
@@ -55,4 +56,6 @@ async def main() -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    if len(sys.argv) != 2:
+        raise SystemExit("usage: python -m tests.record_histories TAG")
+    asyncio.run(main(sys.argv[1]))

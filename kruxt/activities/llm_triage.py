@@ -19,26 +19,29 @@ from kruxt.adapters.llm_triage import (
     LlmUnavailable,
     OpenAITriager,
 )
-from kruxt.models.triage import TriageInput, TriageOutcome
+from kruxt.models.triage import LLM_NON_RETRYABLE, TriageInput, TriageOutcome
 
 __all__ = ["LLM_NON_RETRYABLE", "LlmTriageActivities"]
-
-# ApplicationError types that retrying cannot fix: list them in the RetryPolicy's
-# non_retryable_error_types too, so a policy change cannot start retrying them.
-LLM_NON_RETRYABLE = ["LlmRejected", "LlmInvalidOutput"]
 
 
 class LlmTriageActivities:
     """Triage a ticket with the configured LLM."""
 
-    def __init__(self, triager: OpenAITriager) -> None:
+    def __init__(self, triager: OpenAITriager | None) -> None:
         self._triager = triager
 
     @activity.defn
     async def triage_with_llm(self, inp: TriageInput) -> TriageOutcome:
         """One structured-output LLM call; failures raise typed ApplicationErrors."""
+        if self._triager is None:
+            raise ApplicationError(
+                "llm not configured (OPENAI_API_KEY is unset)",
+                type="LlmNotConfigured",
+                non_retryable=True,
+            )
+        context = inp.context.render() if inp.context else ""
         try:
-            return await self._triager.triage(inp)
+            return await self._triager.triage(inp, context=context)
         except LlmRateLimited as exc:
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
             activity.logger.warning("LLM rate limited, retry after %s s", exc.retry_after)

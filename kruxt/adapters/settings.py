@@ -10,7 +10,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, SecretStr
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -55,9 +55,36 @@ class Settings(BaseSettings):
     knowledge_dir: Path = Field(default=PROJECT_ROOT / "knowledge", alias="KRUXT_KNOWLEDGE_DIR")
     migrations_dir: Path = Field(default=PROJECT_ROOT / "sql", alias="KRUXT_MIGRATIONS_DIR")
 
+    # The LLM (any OpenAI-compatible server); unset key = the rules triager only.
+    openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
+    openai_base_url: str | None = Field(default=None, alias="OPENAI_BASE_URL")
+    triage_model: str = Field(default="gpt-4o-mini", alias="KRUXT_TRIAGE_MODEL")
+    reply_model: str | None = Field(default=None, alias="KRUXT_REPLY_MODEL")
+    llm_timeout_s: float = Field(default=30.0, alias="KRUXT_LLM_TIMEOUT_S", gt=0)
+    prompts_dir: Path = Field(default=PROJECT_ROOT / "prompts", alias="KRUXT_PROMPTS_DIR")
+
+    # The KRUXT app database playbooks act on; unset = no app (context marked unavailable).
+    app_database_url: SecretStr | None = Field(default=None, alias="APP_DATABASE_URL")
+
     # Telemetry.
     log_level: str = Field(default="INFO", alias="KRUXT_LOG_LEVEL")
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+
+    @field_validator(
+        "database_url",
+        "temporal_api_key",
+        "intake_token",
+        "openai_api_key",
+        "openai_base_url",
+        "reply_model",
+        "app_database_url",
+        "otlp_endpoint",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        # docker compose passes `${VAR:-}` through as an empty string.
+        return None if value == "" else value
 
     @property
     def dev_env_file(self) -> Path:

@@ -7,7 +7,12 @@ from typing import Annotated
 
 from pydantic import BaseModel, Field, StringConstraints
 
+from kruxt.models.context import TriageContext
 from kruxt.models.enums import Category, Channel, Priority
+
+# ApplicationError types of the LLM triage activity that retrying cannot fix: the workflow
+# falls back to the rules triager at once.
+LLM_NON_RETRYABLE = ["LlmNotConfigured", "LlmRejected", "LlmInvalidOutput"]
 
 Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 
@@ -34,6 +39,7 @@ class TriageInput(BaseModel):
     account_id: str | None = None
     subject: str
     body: str
+    context: TriageContext | None = None
 
 
 class TriageOutcome(BaseModel):

@@ -11,9 +11,12 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
+from kruxt.activities.context import AccountDirectory, ContextActivities
 from kruxt.activities.knowledge import KnowledgeActivities
+from kruxt.activities.llm_triage import LlmTriageActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.activities.triage import TriageActivities
+from kruxt.adapters.llm_triage import OpenAITriager
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.agents.knowledge import load_articles
 from kruxt.workflows.ticket import TicketWorkflow
@@ -32,10 +35,23 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
-def build_activities(*, pool: asyncpg.Pool[Any], knowledge_dir: Path) -> list[Callable[..., Any]]:
-    """Every activity of the project, bound to its adapters."""
-    tickets = TicketActivities(TicketStore(pool))
-    triage = TriageActivities()
+def build_activities(
+    *,
+    pool: asyncpg.Pool[Any],
+    knowledge_dir: Path,
+    triager: OpenAITriager | None = None,
+    app: AccountDirectory | None = None,
+) -> list[Callable[..., Any]]:
+    """Every activity of the project, bound to its adapters.
+
+    Optional adapters (the LLM, the KRUXT app) left out mean the features that need them
+    answer "not configured", and the workflows take their fallback paths.
+    """
+    store = TicketStore(pool)
+    tickets = TicketActivities(store)
+    context = ContextActivities(store, app)
+    rules = TriageActivities()
+    llm = LlmTriageActivities(triager)
     knowledge = KnowledgeActivities(load_articles(knowledge_dir))
     return [
         tickets.persist_ticket,
@@ -43,7 +59,9 @@ def build_activities(*, pool: asyncpg.Pool[Any], knowledge_dir: Path) -> list[Ca
         tickets.record_inbound_message,
         tickets.send_customer_message,
         tickets.change_status,
-        triage.triage_with_rules,
+        context.gather_context,
+        rules.triage_with_rules,
+        llm.triage_with_llm,
         knowledge.draft_reply,
         knowledge.draft_acknowledgement,
     ]
@@ -55,6 +73,8 @@ def build_worker(
     task_queue: str,
     pool: asyncpg.Pool[Any],
     knowledge_dir: Path,
+    triager: OpenAITriager | None = None,
+    app: AccountDirectory | None = None,
     max_concurrent_activities: int = 50,
 ) -> Worker:
     """A worker for the task queue with all workflows and activities registered."""
@@ -62,7 +82,9 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(pool=pool, knowledge_dir=knowledge_dir),
+        activities=build_activities(
+            pool=pool, knowledge_dir=knowledge_dir, triager=triager, app=app
+        ),
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=workflow_runner(),
     )

@@ -6,6 +6,8 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from kruxt.models.triage import LLM_NON_RETRYABLE
+
 # Errors that retrying cannot fix; activities raise ApplicationError with these types.
 NON_RETRYABLE = ["TicketNotFoundError"]
 
@@ -25,4 +27,16 @@ LOCAL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
     maximum_interval=timedelta(seconds=30),
     non_retryable_error_types=NON_RETRYABLE,
+)
+
+# The LLM triager: a few attempts within a bounded time, then the rules triager answers, so a
+# ticket is never stuck on the model. Rate limits wait the server's Retry-After.
+LLM_TIMEOUT = timedelta(seconds=60)
+LLM_DEADLINE = timedelta(minutes=3)
+LLM_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=4,
+    non_retryable_error_types=LLM_NON_RETRYABLE,
 )

@@ -5,12 +5,17 @@ from __future__ import annotations
 from datetime import datetime
 
 from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import TimeoutError as TimeoutError_
 
 with workflow.unsafe.imports_passed_through():
+    from kruxt.activities.context import ContextActivities
     from kruxt.activities.knowledge import KnowledgeActivities
+    from kruxt.activities.llm_triage import LlmTriageActivities
     from kruxt.activities.tickets import TicketActivities
     from kruxt.activities.triage import TriageActivities
     from kruxt.models import search_attributes as sa
+    from kruxt.models.context import ContextInput
     from kruxt.models.enums import TicketStatus
     from kruxt.models.records import (
         DraftReply,
@@ -30,11 +35,21 @@ with workflow.unsafe.imports_passed_through():
         TicketState,
         TicketWorkflowInput,
     )
-    from kruxt.models.triage import TriageInput, TriageResult
-    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, LOCAL_RETRY, LOCAL_TIMEOUT
+    from kruxt.models.triage import TriageInput, TriageOutcome, TriageResult
+    from kruxt.workflows.policies import (
+        DB_RETRY,
+        DB_TIMEOUT,
+        LLM_DEADLINE,
+        LLM_RETRY,
+        LLM_TIMEOUT,
+        LOCAL_RETRY,
+        LOCAL_TIMEOUT,
+    )
     from kruxt.workflows.routing import Route, decide_route
 
 AUTOPILOT = "autopilot"
+# Tickets started before the context + LLM triage steps replay without them.
+TRIAGE_AGENTS_PATCH = "triage-agents-v1"
 
 
 @workflow.defn
@@ -143,19 +158,17 @@ class TicketWorkflow:
         self._next_step = "triaging"
         self._publish()
         intake = self._intake
-        outcome = await workflow.execute_activity_method(
-            TriageActivities.triage_with_rules,
-            TriageInput(
-                ticket_id=intake.ticket_id,
-                channel=intake.channel,
-                account_id=intake.account_id,
-                subject=intake.subject,
-                body=intake.body,
-            ),
-            start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=LOCAL_RETRY,
-            summary="Triage with the rules triager",
+        inp = TriageInput(
+            ticket_id=intake.ticket_id,
+            channel=intake.channel,
+            account_id=intake.account_id,
+            subject=intake.subject,
+            body=intake.body,
         )
+        if workflow.patched(TRIAGE_AGENTS_PATCH):
+            outcome = await self._triage_with_agents(inp)
+        else:  # tickets that started before the LLM triager existed
+            outcome = await self._triage_with_rules(inp)
         await workflow.execute_activity_method(
             TicketActivities.record_triage,
             RecordTriageInput(ticket_id=intake.ticket_id, outcome=outcome),
@@ -176,6 +189,39 @@ class TicketWorkflow:
             ]
         )
         return triage
+
+    async def _triage_with_agents(self, inp: TriageInput) -> TriageOutcome:
+        """Context, then the LLM; the rules triager answers whenever the LLM cannot."""
+        context = await workflow.execute_activity_method(
+            ContextActivities.gather_context,
+            ContextInput(ticket_id=inp.ticket_id, account_id=inp.account_id),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary="Gather account context and recent incidents",
+        )
+        inp = inp.model_copy(update={"context": context})
+        try:
+            return await workflow.execute_activity_method(
+                LlmTriageActivities.triage_with_llm,
+                inp,
+                start_to_close_timeout=LLM_TIMEOUT,
+                schedule_to_close_timeout=LLM_DEADLINE,
+                retry_policy=LLM_RETRY,
+                summary="Triage with the LLM",
+            )
+        except ActivityError as err:
+            reason = _failure_reason(err)
+        outcome = await self._triage_with_rules(inp)
+        return outcome.model_copy(update={"fallback_reason": reason})
+
+    async def _triage_with_rules(self, inp: TriageInput) -> TriageOutcome:
+        return await workflow.execute_activity_method(
+            TriageActivities.triage_with_rules,
+            inp,
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=LOCAL_RETRY,
+            summary="Triage with the rules triager",
+        )
 
     async def _route(self, triage: TriageResult, inp: TicketWorkflowInput) -> None:
         decision = decide_route(triage, inp.policy)
@@ -305,6 +351,17 @@ class TicketWorkflow:
         if self._messages_received:
             lines.append(f"**Follow-ups received:** {self._messages_received}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+def _failure_reason(err: ActivityError) -> str:
+    """A one-line reason for the record, e.g. ``LlmUnavailable: connection refused``."""
+    cause = err.cause
+    if isinstance(cause, ApplicationError):
+        return f"{cause.type or 'error'}: {cause.message}"[:500]
+    if isinstance(cause, TimeoutError_):
+        kind = cause.type.name.lower() if cause.type is not None else "unknown"
+        return f"timeout ({kind})"
+    return f"{type(cause).__name__ if cause else 'error'}: {err.message}"[:500]
 
 
 _NEXT_STEP = {

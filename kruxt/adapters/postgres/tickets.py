@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from kruxt.adapters.postgres import audit, kpi
+from kruxt.models.context import RecentTicket
 from kruxt.models.enums import MessageDirection, TicketStatus
 from kruxt.models.records import MessageKind, OutboundMessageResult
 from kruxt.models.tickets import (
@@ -367,6 +368,43 @@ class TicketStore:
                 details={"from": before["status"], "to": status.value},
             )
             return now
+
+    async def recent_activity(
+        self, *, exclude: uuid.UUID, limit: int = 5
+    ) -> tuple[list[RecentTicket], dict[str, int]]:
+        """Open P1/P2 tickets of the last 7 days, and ticket counts per category in 24 h."""
+        async with self._pool.acquire() as conn:
+            urgent = await conn.fetch(
+                """
+                SELECT id, priority, category, subject, created_at FROM support_tickets
+                WHERE priority IN ('P1', 'P2') AND status <> 'resolved' AND id <> $1
+                  AND created_at > now() - interval '7 days'
+                ORDER BY priority, created_at DESC LIMIT $2
+                """,
+                exclude,
+                limit,
+            )
+            counts = await conn.fetch(
+                """
+                SELECT category, count(*) AS n FROM support_tickets
+                WHERE category IS NOT NULL AND id <> $1 AND created_at > now() - interval '24 hours'
+                GROUP BY category
+                """,
+                exclude,
+            )
+        return (
+            [
+                RecentTicket(
+                    ticket_id=r["id"],
+                    priority=r["priority"],
+                    category=r["category"],
+                    subject=r["subject"],
+                    created_at=r["created_at"],
+                )
+                for r in urgent
+            ],
+            {r["category"]: r["n"] for r in counts},
+        )
 
     async def get(self, ticket_id: uuid.UUID) -> TicketView | None:
         """A ticket with its messages and latest triage, or None."""
