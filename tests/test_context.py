@@ -22,7 +22,7 @@ class App:
         self.fail = fail
         self.asked: list[str] = []
 
-    async def account_context(self, user_id: str) -> dict[str, Any] | None:
+    async def account_context(self, *, user_id: str) -> dict[str, Any] | None:
         self.asked.append(user_id)
         if self.fail:
             raise ConnectionRefusedError("app database down")

@@ -16,7 +16,7 @@ log = logging.getLogger(__name__)
 class AccountDirectory(Protocol):
     """The KRUXT app's read-only account lookup (``kruxt_admin.account_context``)."""
 
-    async def account_context(self, user_id: str) -> dict[str, Any] | None:
+    async def account_context(self, *, user_id: str) -> dict[str, Any] | None:
         """The account's context, or None for an unknown account."""
         ...
 
@@ -49,7 +49,7 @@ class ContextActivities:
         if self._app is None:
             return AccountContextStatus.APP_UNAVAILABLE, None, "no app database configured"
         try:
-            account = await self._app.account_context(account_id)
+            account = await self._app.account_context(user_id=account_id)
         except Exception as exc:  # the app being down must not hold triage up
             log.warning("account context unavailable for %s: %s", account_id, exc)
             return AccountContextStatus.APP_UNAVAILABLE, None, f"app database error: {exc}"[:300]
