@@ -13,6 +13,7 @@ import asyncpg
 # Any constant works as long as every migrator uses the same one.
 MIGRATION_LOCK_KEY = 0x6B7275787431  # "kruxt1"
 _FILENAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
+_TABLE_NAME = re.compile(r"^[a-z_][a-z0-9_]*$")
 
 
 @dataclass(frozen=True)
@@ -49,18 +50,24 @@ def discover(directory: Path) -> list[Migration]:
     return [found[v] for v in sorted(found)]
 
 
-async def apply(conn: asyncpg.Connection[Any], directory: Path) -> list[Migration]:
+async def apply(
+    conn: asyncpg.Connection[Any], directory: Path, *, table: str = "schema_migrations"
+) -> list[Migration]:
     """Apply the migrations not applied yet; return those applied now.
 
     A session-level advisory lock makes concurrent migrators (two workers starting at once)
     take turns; each migration runs in its own transaction with its bookkeeping row.
+    ``table`` names the bookkeeping table, so two migration sets (the support schema and the
+    reference app schema) can share one database without clashing.
     """
+    if not _TABLE_NAME.fullmatch(table):
+        raise MigrationError(f"invalid migrations table name: {table!r}")
     migrations = discover(directory)
     await conn.execute("SELECT pg_advisory_lock($1)", MIGRATION_LOCK_KEY)
     try:
         await conn.execute(
-            """
-            CREATE TABLE IF NOT EXISTS schema_migrations (
+            f"""
+            CREATE TABLE IF NOT EXISTS {table} (
                 version    integer PRIMARY KEY,
                 name       text NOT NULL,
                 checksum   text NOT NULL,
@@ -68,7 +75,7 @@ async def apply(conn: asyncpg.Connection[Any], directory: Path) -> list[Migratio
             )
             """
         )
-        rows = await conn.fetch("SELECT version, name, checksum FROM schema_migrations")
+        rows = await conn.fetch(f"SELECT version, name, checksum FROM {table}")
         applied = {row["version"]: row for row in rows}
         done: list[Migration] = []
         for migration in migrations:
@@ -83,7 +90,7 @@ async def apply(conn: asyncpg.Connection[Any], directory: Path) -> list[Migratio
             async with conn.transaction():
                 await conn.execute(migration.sql)
                 await conn.execute(
-                    "INSERT INTO schema_migrations (version, name, checksum) VALUES ($1, $2, $3)",
+                    f"INSERT INTO {table} (version, name, checksum) VALUES ($1, $2, $3)",
                     migration.version,
                     migration.name,
                     migration.checksum,
