@@ -25,6 +25,7 @@ from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database
 from kruxt.adapters.postgres import migrations
+from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_client import connect as temporal_connect
@@ -64,6 +65,11 @@ async def template_db(pg_admin_dsn: str) -> AsyncIterator[str]:
         await migrations.apply(conn, MIGRATIONS)
     finally:
         await conn.close()
+    pool = await create_pool(with_database(pg_admin_dsn, name), max_size=1)
+    try:
+        await index_knowledge(pool, KNOWLEDGE)  # as `kruxt migrate` does
+    finally:
+        await pool.close()
     try:
         yield name
     finally:

@@ -10,7 +10,6 @@ import asyncio
 import os
 import signal
 import sys
-from pathlib import Path
 
 from temporalio import activity
 
@@ -29,15 +28,13 @@ async def die_while_triaging(inp: TriageInput) -> TriageOutcome:
     raise AssertionError("unreachable")
 
 
-async def main(address: str, dsn: str, task_queue: str, knowledge: str) -> None:
+async def main(address: str, dsn: str, task_queue: str) -> None:
     from temporalio.worker import Worker
 
     client = await connect(address)
     pool = await create_pool(dsn, max_size=2)
     activities = [
-        a
-        for a in build_activities(pool=pool, knowledge_dir=Path(knowledge))
-        if getattr(a, "__name__", "") != "triage_with_rules"
+        a for a in build_activities(pool=pool) if getattr(a, "__name__", "") != "triage_with_rules"
     ]
     worker = Worker(
         client,
@@ -51,4 +48,4 @@ async def main(address: str, dsn: str, task_queue: str, knowledge: str) -> None:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(*sys.argv[1:5]))
+    asyncio.run(main(*sys.argv[1:4]))

@@ -17,8 +17,10 @@ from pathlib import Path
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
 from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database
 from kruxt.adapters.postgres import migrations
+from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.workers.composition import build_worker
 from tests.conftest import KNOWLEDGE, MIGRATIONS, register_search_attributes
@@ -34,15 +36,18 @@ async def main(tag: str) -> None:
     try:
         conn = await connect(dsn)
         await migrations.apply(conn, MIGRATIONS)
+        await install_app_schema(conn, with_demo_data=True)
         await conn.close()
         pool = await create_pool(dsn)
+        await index_knowledge(pool, KNOWLEDGE)
+        app_pool = await create_pool(dsn, role=SUPPORT_ROLE)
         env = await WorkflowEnvironment.start_time_skipping(
             test_server_existing_path=str(Path(sys.executable).parent / "temporal-test-server"),
             data_converter=pydantic_data_converter,
         )
         await register_search_attributes(env.client)
         queue = f"record-{uuid.uuid4().hex[:8]}"
-        async with build_worker(env.client, task_queue=queue, pool=pool, knowledge_dir=KNOWLEDGE):
+        async with build_worker(env.client, task_queue=queue, pool=pool, app=KruxtApp(app_pool)):
             for name, scenario in SCENARIOS.items():
                 handle = await scenario(env.client, queue)
                 history = await handle.fetch_history()
@@ -50,6 +55,7 @@ async def main(tag: str) -> None:
                 print(f"recorded {name}: {len(history.events)} events")
         await env.shutdown()
         await pool.close()
+        await app_pool.close()
     finally:
         server.stop()
         shutil.rmtree(root, ignore_errors=True)

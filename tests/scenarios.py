@@ -9,7 +9,9 @@ from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
 
+from kruxt.models.approvals import Decision, DecisionChannel, Verdict
 from kruxt.models.enums import TicketStatus
+from kruxt.models.playbooks import ApproverRole
 from kruxt.models.tickets import (
     CustomerMessage,
     RoutingPolicy,
@@ -81,3 +83,37 @@ SCENARIOS: dict[str, Scenario] = {
     "auto_reply_follow_up_resolve": auto_reply_follow_up_resolve,
     "human_queue_resolve": human_queue_resolve,
 }
+
+
+async def playbook_approved_and_run(
+    client: Client, queue: str
+) -> WorkflowHandle[Any, TicketOutcome]:
+    """A locked account: plan, approval by the CLI stand-in, saga run, customer told."""
+    ticket = intake(
+        subject="Locked out", body="I cannot log in, the app says my account is locked."
+    ).model_copy(update={"account_id": "u-locked"})
+    handle = await client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=queue,
+    )
+    await _until(handle, TicketStatus.AWAITING_APPROVAL)
+    state = await handle.query(TicketWorkflow.state)
+    await handle.execute_update(
+        TicketWorkflow.decide,
+        Decision(
+            approval_id=state.approvals[0].request.approval_id,
+            approver="founder@kruxt.app",
+            roles=[ApproverRole.ADMIN],
+            verdict=Verdict.APPROVE,
+            channel=DecisionChannel.CLI,
+        ),
+    )
+    await _until(handle, TicketStatus.AWAITING_CUSTOMER)
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="founder@kruxt.app"))
+    await handle.result()
+    return handle
+
+
+SCENARIOS["playbook_approved_and_run"] = playbook_approved_and_run

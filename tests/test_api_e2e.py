@@ -22,7 +22,6 @@ from kruxt.models.tickets import RoutingPolicy, StaffResolve, ticket_id_for
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import build_worker
-from tests.conftest import KNOWLEDGE
 from tests.support import eventually, free_port
 
 pytestmark = pytest.mark.e2e
@@ -67,7 +66,7 @@ async def stack(
     dev_client: Client, pool: asyncpg.Pool[Any], task_queue: str
 ) -> AsyncIterator[Stack]:
     app = create_app(_deps(dev_client, pool, task_queue))
-    worker = build_worker(dev_client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE)
+    worker = build_worker(dev_client, task_queue=task_queue, pool=pool)
     server, task, base = await _serve(app)
     try:
         async with (
@@ -144,7 +143,8 @@ async def test_duplicate_and_concurrent_intake_start_one_ticket(stack: Stack) ->
     assert await _count_runs(stack.client, f"ticket-{ticket_id}") == 1
     async with stack.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM support_tickets") == 1
-        assert await conn.fetchval("SELECT count(*) FROM support_automation_runs") == 1
+        triage_runs = "SELECT count(*) FROM support_automation_runs WHERE agent = 'triage'"
+        assert await conn.fetchval(triage_runs) == 1
 
 
 @pytest.mark.parametrize(

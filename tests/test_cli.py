@@ -14,7 +14,6 @@ from temporalio.client import Client
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.starter.cli import main as kruxt
 from kruxt.workers.composition import build_worker
-from tests.conftest import KNOWLEDGE
 from tests.support import free_port
 
 
@@ -44,7 +43,7 @@ async def test_ticket_new_show_list_resolve(
     isolated_env.setenv("DATABASE_URL", db_dsn)
     isolated_env.setenv("TEMPORAL_ADDRESS", dev_server.address)
     isolated_env.setenv("KRUXT_TASK_QUEUE", task_queue)
-    async with build_worker(dev_client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE):
+    async with build_worker(dev_client, task_queue=task_queue, pool=pool):
         code = await run(
             "ticket", "new", "--email", "bo@example.com", "--name", "Bo",
             "--subject", "Locked out", "--body", "My account is locked, I cannot log in.",

@@ -427,8 +427,15 @@ async def test_activity_returns_the_outcome(
 
     outcome = await ActivityEnvironment().run(acts.triage_with_llm, ticket())
 
+    assert outcome is not None
     assert outcome.model == MODEL
     assert outcome.result.playbook == "auth_login"
+
+
+async def test_without_a_triager_the_activity_answers_none() -> None:
+    """No OPENAI_API_KEY is not a failure: the workflow hands the ticket to the rules."""
+    acts = LlmTriageActivities(None)
+    assert await ActivityEnvironment().run(acts.triage_with_llm, ticket()) is None
 
 
 async def test_activity_rate_limit_is_retryable_after_the_servers_delay(

@@ -16,8 +16,9 @@ from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.workers.composition import WORKFLOWS, build_worker, workflow_runner
-from tests.conftest import KNOWLEDGE
 from tests.scenarios import SCENARIOS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -32,7 +33,8 @@ def _replayer() -> Replayer:
 
 
 def test_recorded_histories_exist() -> None:
-    assert {p.stem.split("__")[0] for p in HISTORIES} >= set(SCENARIOS)
+    recorded = {p.stem.split("__")[0] for p in HISTORIES}
+    assert recorded >= set(SCENARIOS), f"record {set(SCENARIOS) - recorded}"
 
 
 @pytest.mark.parametrize("path", HISTORIES, ids=[p.stem for p in HISTORIES])
@@ -45,12 +47,25 @@ async def test_recorded_history_replays(path: Path) -> None:
 
 @pytest.mark.parametrize("name", sorted(SCENARIOS))
 async def test_fresh_history_replays(
-    name: str, ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
+    name: str,
+    ts_env: WorkflowEnvironment,
+    db_dsn: str,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
 ) -> None:
-    async with build_worker(
-        ts_env.client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE
-    ):
-        handle = await SCENARIOS[name](ts_env.client, task_queue)
+    conn = await connect(db_dsn)
+    try:
+        await install_app_schema(conn, with_demo_data=True)
+    finally:
+        await conn.close()
+    app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
+    try:
+        async with build_worker(
+            ts_env.client, task_queue=task_queue, pool=pool, app=KruxtApp(app_pool)
+        ):
+            handle = await SCENARIOS[name](ts_env.client, task_queue)
+    finally:
+        await app_pool.close()
     history = await handle.fetch_history()
     result = await _replayer().replay_workflow(history)
     assert result.replay_failure is None

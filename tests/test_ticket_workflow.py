@@ -28,7 +28,6 @@ from kruxt.models.tickets import (
 from kruxt.models.triage import TriageInput
 from kruxt.workers.composition import build_worker
 from kruxt.workflows.ticket import TicketWorkflow
-from tests.conftest import KNOWLEDGE
 from tests.support import eventually, intake
 
 PRIVACY: dict[str, str] = {
@@ -67,9 +66,7 @@ async def test_privacy_question_is_answered_from_the_knowledge_base(
 ) -> None:
     ticket = intake(subject=PRIVACY["subject"], body=PRIVACY["body"])
     store = TicketStore(pool)
-    async with build_worker(
-        ts_env.client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE
-    ):
+    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         handle = await _start(ts_env, task_queue, ticket)
         await _settled(handle, TicketStatus.AWAITING_CUSTOMER)
         state = await handle.query(TicketWorkflow.state)
@@ -125,6 +122,7 @@ async def test_privacy_question_is_answered_from_the_knowledge_base(
     assert actions == [
         "ticket.received",
         "ticket.triaged",
+        "knowledge.drafted",
         "message.sent",
         "ticket.status_changed",
         "ticket.status_changed",
@@ -138,9 +136,7 @@ async def test_a_fix_that_changes_data_goes_to_a_person_with_an_acknowledgement(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
 ) -> None:
     ticket = intake(subject=LOCKED["subject"], body=LOCKED["body"])
-    async with build_worker(
-        ts_env.client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE
-    ):
+    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         handle = await _start(ts_env, task_queue, ticket)
         await _settled(handle, TicketStatus.AWAITING_HUMAN)
         view = await TicketStore(pool).get(ticket.ticket_id)
@@ -148,8 +144,12 @@ async def test_a_fix_that_changes_data_goes_to_a_person_with_an_acknowledgement(
         await handle.result()
     assert view is not None
     assert view.category is Category.AUTH_LOGIN and view.playbook == "auth_login"
-    assert view.messages[-1].kind == "acknowledgement"
-    assert "member of our team" in view.messages[-1].body
+    outbound = [m for m in view.messages if m.direction.value == "outbound"]
+    assert [m.kind for m in outbound] == ["acknowledgement"]
+    assert "member of our team" in outbound[0].body
+    # A drafted reply waits for the person as an internal note; it is never sent by itself.
+    drafts = [m for m in view.messages if m.kind == "draft"]
+    assert [m.direction.value for m in drafts] == ["internal"]
     # An acknowledgement is not an answer: the first-response clock keeps running.
     assert view.first_response_at is None
 
@@ -159,9 +159,7 @@ async def test_low_confidence_never_auto_replies(
 ) -> None:
     ticket = intake(subject=PRIVACY["subject"], body=PRIVACY["body"])
     strict = RoutingPolicy(auto_reply_min_confidence=1.0)
-    async with build_worker(
-        ts_env.client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE
-    ):
+    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         handle = await _start(ts_env, task_queue, ticket, strict)
         await _settled(handle, TicketStatus.AWAITING_HUMAN)
         await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
@@ -190,9 +188,7 @@ async def test_follow_up_after_an_answer_goes_to_a_person_and_is_stored_once(
         body="That did not answer my question, it has been 40 days.",
         received_at=datetime.now(UTC),
     )
-    async with build_worker(
-        ts_env.client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE
-    ):
+    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         handle = await _start(ts_env, task_queue, ticket)
         await _settled(handle, TicketStatus.AWAITING_CUSTOMER)
         # The channel delivers the same message twice: it is stored once.
@@ -214,9 +210,7 @@ async def test_message_racing_the_resolve_is_still_recorded(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
 ) -> None:
     ticket = intake(subject=LOCKED["subject"], body=LOCKED["body"])
-    async with build_worker(
-        ts_env.client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE
-    ):
+    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         handle = await _start(ts_env, task_queue, ticket)
         await _settled(handle, TicketStatus.AWAITING_HUMAN)
         await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
@@ -252,9 +246,7 @@ async def test_a_continued_run_resumes_without_redoing_intake(
         )
     )
     carry = TicketCarryOver(status=TicketStatus.AWAITING_HUMAN, triage=triage, messages_received=2)
-    async with build_worker(
-        ts_env.client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE
-    ):
+    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         handle = await ts_env.client.start_workflow(
             TicketWorkflow.run,
             TicketWorkflowInput(intake=ticket, carry_over=carry),

@@ -16,7 +16,6 @@ from kruxt.models.enums import TicketStatus
 from kruxt.models.tickets import RoutingPolicy, TicketWorkflowInput, workflow_id_for
 from kruxt.workers.composition import build_worker
 from kruxt.workflows.ticket import TicketWorkflow
-from tests.conftest import KNOWLEDGE
 from tests.support import eventually, intake
 
 pytestmark = pytest.mark.e2e
@@ -36,7 +35,6 @@ async def test_worker_killed_before_triage_finished(
         dev_server.address,
         db_dsn,
         task_queue,
-        str(KNOWLEDGE),
         cwd=PROJECT_ROOT,
         stdout=asyncio.subprocess.PIPE,
     )
@@ -57,7 +55,7 @@ async def test_worker_killed_before_triage_finished(
         assert await conn.fetchval("SELECT count(*) FROM support_tickets") == 1
         assert await conn.fetchval("SELECT count(*) FROM support_automation_runs") == 0
 
-    async with build_worker(dev_client, task_queue=task_queue, pool=pool, knowledge_dir=KNOWLEDGE):
+    async with build_worker(dev_client, task_queue=task_queue, pool=pool):
 
         async def settled() -> bool:
             state = await handle.query(TicketWorkflow.state)
@@ -71,7 +69,8 @@ async def test_worker_killed_before_triage_finished(
             SELECT (SELECT count(*) FROM support_tickets) AS tickets,
                    (SELECT count(*) FROM support_ticket_messages WHERE direction = 'inbound')
                        AS inbound,
-                   (SELECT count(*) FROM support_automation_runs) AS triage_runs,
+                   (SELECT count(*) FROM support_automation_runs WHERE agent = 'triage')
+                       AS triage_runs,
                    (SELECT count(*) FROM support_audit_log WHERE action = 'ticket.received')
                        AS received,
                    (SELECT count(*) FROM support_kpi_events WHERE event = 'ticket_opened')

@@ -31,14 +31,13 @@ class LlmTriageActivities:
         self._triager = triager
 
     @activity.defn
-    async def triage_with_llm(self, inp: TriageInput) -> TriageOutcome:
-        """One structured-output LLM call; failures raise typed ApplicationErrors."""
+    async def triage_with_llm(self, inp: TriageInput) -> TriageOutcome | None:
+        """One structured-output LLM call; failures raise typed ApplicationErrors.
+
+        None means no LLM is configured: not a failure, the rules triager answers.
+        """
         if self._triager is None:
-            raise ApplicationError(
-                "llm not configured (OPENAI_API_KEY is unset)",
-                type="LlmNotConfigured",
-                non_retryable=True,
-            )
+            return None
         context = inp.context.render() if inp.context else ""
         try:
             return await self._triager.triage(inp, context=context)

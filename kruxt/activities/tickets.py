@@ -69,6 +69,19 @@ class TicketActivities:
         )
 
     @activity.defn
+    async def attach_draft(self, inp: OutboundMessageInput) -> None:
+        """Keep a drafted reply on the ticket as an internal note for staff (not sent)."""
+        await self._store.record_internal_note(
+            ticket_id=inp.ticket_id,
+            message_id=inp.message_id,
+            kind=inp.kind,
+            body=inp.body,
+            article_ids=inp.article_ids,
+            author=inp.author,
+            idempotency_key=activity_key(),
+        )
+
+    @activity.defn
     async def change_status(self, inp: StatusChangeInput) -> StatusChangeResult:
         """Move the ticket to a new status, with an audit entry and a KPI event."""
         changed_at = await self._store.change_status(

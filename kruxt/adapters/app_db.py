@@ -1,10 +1,11 @@
 """The KRUXT app, as playbooks see it: a typed client of the ``kruxt_admin`` RPC functions.
 
 Playbooks never read or write app tables; they call the SECURITY DEFINER functions of
-``sql/app/002_kruxt_admin.sql`` (the support role may do nothing else). Reads return the
-functions' JSON as dicts; changes return a :class:`ChangeResult`. A change called again with
-the same idempotency key returns the stored result with ``replayed=True`` and applies nothing;
-a compensation with nothing to undo returns ``noop=True``.
+``sql/app/002_kruxt_admin.sql`` and the lookups of ``004_playbook_lookups.sql`` (the support
+role may do nothing else). Reads return the functions' JSON as dicts; changes return a
+:class:`ChangeResult`. A change called again with the same idempotency key returns the stored
+result with ``replayed=True`` and applies nothing; a compensation with nothing to undo returns
+``noop=True``.
 
 SQLSTATE P0002 (the named entity does not exist) becomes :class:`AppEntityNotFound`, P0001
 (refused, with the reason) :class:`AppRefused`; anything else propagates as asyncpg raised it.
@@ -134,6 +135,16 @@ class KruxtApp:
     async def diagnose_billing_invoice(self, *, user_id: str) -> dict[str, Any]:
         """Invoices and their delivery, billing access, and whether billing is live."""
         return await self._read("diagnose_billing_invoice", user_id)
+
+    # -- read-only lookups (sql/app/004_playbook_lookups.sql) ---------------------------------
+
+    async def user_hidden_posts(self, *, user_id: str) -> dict[str, Any]:
+        """The user's hidden posts (newest first, at most 20): ``{"user_id", "posts"}``."""
+        return await self._read("user_hidden_posts", user_id)
+
+    async def user_class_bookings(self, *, user_id: str) -> dict[str, Any]:
+        """The upcoming classes the user is booked or waitlisted in: ``{"user_id", "bookings"}``."""
+        return await self._read("user_class_bookings", user_id)
 
     # -- auth_login --------------------------------------------------------------------------
 

@@ -66,6 +66,10 @@ class Settings(BaseSettings):
     # The KRUXT app database playbooks act on; unset = no app (context marked unavailable).
     app_database_url: SecretStr | None = Field(default=None, alias="APP_DATABASE_URL")
 
+    # Approvers: inline YAML/JSON, or a file (`kruxt dev` writes .kruxt/approvers.yaml).
+    approvers: str | None = Field(default=None, alias="KRUXT_APPROVERS")
+    approvers_file: Path | None = Field(default=None, alias="KRUXT_APPROVERS_FILE")
+
     # Telemetry.
     log_level: str = Field(default="INFO", alias="KRUXT_LOG_LEVEL")
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -78,6 +82,8 @@ class Settings(BaseSettings):
         "openai_base_url",
         "reply_model",
         "app_database_url",
+        "approvers",
+        "approvers_file",
         "otlp_endpoint",
         mode="before",
     )

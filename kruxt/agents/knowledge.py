@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -29,6 +29,7 @@ __all__ = [
     "draft_reply",
     "load_articles",
     "parse_article",
+    "promises_unapproved_action",
     "sanitize_name",
 ]
 
@@ -49,6 +50,29 @@ _NOT_NAME = re.compile(r"[^\w\s'\-]|[\d_]")
 _SPACES = re.compile(r"\s+")
 _REQUIRED_KEYS = frozenset({"id", "title", "category", "keywords"})
 
+# The changes playbooks make or people decide. A reply goes out before anyone has acted, so it
+# may not say one of them was made or will be made unless that action was approved.
+_DONE = (
+    r"(?:unlocked|restored|refunded|reset|fixed|deleted|removed|re-?enabled|re-?sent|"
+    r"reinstated|replayed|promoted|credited|cancell?ed|repaired|revoked|reconnected|resolved)"
+)
+_DO = (
+    r"(?:unlock|restore|refund|reset|fix|delete|remove|re-?enable|re-?send|reinstate|replay|"
+    r"promote|credit|cancel|repair|revoke|reconnect)"
+)
+_ADVERBS = r"(?:(?:already|now|just|also|gone\s+ahead\s+and|go\s+ahead\s+and)\s+)?"
+_PROMISES = re.compile(
+    rf"\b(?:we|i)(?:'ve|\s+have)\s+{_ADVERBS}{_DONE}\b"
+    rf"|\b(?:has|have|had)\s+{_ADVERBS}been\s+{_ADVERBS}{_DONE}\b"
+    rf"|\b(?:is|are|was|were)\s+now\s+{_DONE}\b"
+    rf"|\b(?:we|i)(?:'ll|\s+will|'re\s+going\s+to|\s+are\s+going\s+to|\s+am\s+going\s+to)"
+    rf"\s+{_ADVERBS}{_DO}\b"
+    r"|\byou(?:'ll|\s+will)\s+(?:get|receive)\s+(?:a\s+|your\s+)?(?:full\s+)?"
+    r"(?:refund|money\s+back)\b"
+    r"|\bwe\s+guarantee\b",
+    re.IGNORECASE,
+)
+
 
 @dataclass(frozen=True)
 class Article:
@@ -63,6 +87,8 @@ class Article:
     team_steps: tuple[str, ...]
     reply_template: str
     path: str
+    # The whole markdown file, as parsed: what the search index stores and re-parses.
+    source: str = field(default="", repr=False, compare=False)
 
 
 def _front_matter(raw: str, path: str) -> dict[str, Any]:
@@ -187,6 +213,7 @@ def parse_article(text: str, path: str) -> Article:
         team_steps=tuple(team_steps),
         reply_template=reply,
         path=path,
+        source=text,
     )
 
 
@@ -217,6 +244,16 @@ def sanitize_name(name: str) -> str:
     kept = _SPACES.sub(" ", _NOT_NAME.sub("", name)).strip()
     first = kept[:MAX_NAME_CHARS].split(" ", 1)[0].strip("'-")
     return first or NAME_FALLBACK
+
+
+def promises_unapproved_action(text: str) -> bool:
+    """True when the text says an action was taken or will be taken ("we've unlocked ...").
+
+    The check for replies drafted before anyone approved anything: by the template or the LLM.
+    It errs on the side of caution, so a reply it flags is replaced, never sent.
+    """
+    text = unicodedata.normalize("NFKC", text).replace("\u2019", "'").replace("\u2018", "'")
+    return _PROMISES.search(text) is not None
 
 
 def _normalized(text: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
@@ -173,3 +174,14 @@ class RunRecord(BaseModel):
     status: RunStatus
     approved_by: str | None = None
     reason: str = ""
+
+
+class RunState(BaseModel):
+    """A playbook run as the ticket's workflow tracks it, for a later rollback."""
+
+    run_id: uuid.UUID
+    plan: PlaybookPlan
+    status: RunStatus
+    approved_by: str
+    finished_at: datetime | None = None
+    applied: list[str] = Field(default_factory=list, description="Step ids that were applied")

@@ -21,6 +21,9 @@ class MessageKind(StrEnum):
     AUTO_REPLY = "auto_reply"
     ACKNOWLEDGEMENT = "acknowledgement"
     AGENT_REPLY = "agent_reply"
+    PLAYBOOK_UPDATE = "playbook_update"
+    HOLDING = "holding"
+    DRAFT = "draft"
 
 
 class PersistTicketInput(BaseModel):
@@ -96,10 +99,16 @@ class DraftReplyInput(BaseModel):
 
 
 class DraftReply(BaseModel):
-    """A reply drafted from knowledge articles, with the articles it cites."""
+    """A reply drafted from knowledge articles, with the articles it cites.
+
+    ``model`` is the LLM that wrote it, or ``template`` when an article's reply template did;
+    ``fallback_reason`` says why the template was used instead of the LLM.
+    """
 
     body: str
     article_ids: list[str]
+    model: str = "template"
+    fallback_reason: str | None = None
 
 
 class AuditEntry(BaseModel):

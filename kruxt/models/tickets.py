@@ -8,7 +8,9 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 
+from kruxt.models.approvals import ApprovalState
 from kruxt.models.enums import Category, Channel, MessageDirection, Priority, TicketStatus
+from kruxt.models.playbooks import PlaybookPlan, RunState
 from kruxt.models.triage import TriageResult
 
 # The namespace of every ticket id: uuid5(TICKET_NAMESPACE, "<channel>:<external_id>").
@@ -111,12 +113,25 @@ class TicketCarryOver(BaseModel):
     triage: TriageResult | None = None
     first_response_at: datetime | None = None
     messages_received: int = 0
+    approvals: list[ApprovalState] = Field(default_factory=list)
+    runs: list[RunState] = Field(default_factory=list)
+    plans: list[PlaybookPlan] = Field(default_factory=list)
+
+
+DEFAULT_APPROVAL_WINDOWS = {"P1": 60, "P2": 240, "P3": 1440, "P4": 4320}
 
 
 class RoutingPolicy(BaseModel):
     """The thresholds a TicketWorkflow routes by, fixed when the ticket arrives."""
 
     auto_reply_min_confidence: float = Field(default=0.75, ge=0.0, le=1.0)
+    approval_window_minutes: dict[str, int] = Field(
+        default_factory=lambda: dict(DEFAULT_APPROVAL_WINDOWS),
+        description="How long an approval request stays open, by priority",
+    )
+    reopen_window_days: int = Field(
+        default=7, ge=0, description="How long a completed playbook run may be rolled back"
+    )
 
 
 class TicketWorkflowInput(BaseModel):
@@ -140,6 +155,8 @@ class TicketState(BaseModel):
     resolved_at: datetime | None = None
     resolved_by: str | None = None
     messages_received: int = 0
+    approvals: list[ApprovalState] = Field(default_factory=list)
+    runs: list[RunState] = Field(default_factory=list)
 
 
 class TicketOutcome(BaseModel):

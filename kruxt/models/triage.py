@@ -12,7 +12,7 @@ from kruxt.models.enums import Category, Channel, Priority
 
 # ApplicationError types of the LLM triage activity that retrying cannot fix: the workflow
 # falls back to the rules triager at once.
-LLM_NON_RETRYABLE = ["LlmNotConfigured", "LlmRejected", "LlmInvalidOutput"]
+LLM_NON_RETRYABLE = ["LlmRejected", "LlmInvalidOutput"]
 
 Sentence = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=1000)]
 

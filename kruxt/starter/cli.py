@@ -8,22 +8,28 @@ import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import asyncpg
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
+from kruxt.adapters.approvers import ApproversError, load_approvers
 from kruxt.adapters.postgres import audit
+from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.migrations import MigrationError
 from kruxt.adapters.postgres.pool import connect as pg_connect
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import ConfigurationError, Settings, load_settings
 from kruxt.adapters.temporal_client import TemporalUnavailableError, connect
-from kruxt.models.enums import Channel, TicketStatus
+from kruxt.models.approvals import DecisionChannel, TriageCorrection, Verdict
+from kruxt.models.enums import Category, Channel, Priority, TicketStatus
 from kruxt.models.tickets import Requester, RoutingPolicy, TicketView
 from kruxt.starter import render
+from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
+from kruxt.starter.eval_cli import add_eval_parser, run_eval
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
 
 T = TypeVar("T")
@@ -50,7 +56,12 @@ def build_parser() -> argparse.ArgumentParser:
     sub.add_parser("dev", help="run the whole embedded stack (Temporal, Postgres, worker, API)")
     sub.add_parser("worker", help="run a worker on the task queue")
     sub.add_parser("api", help="serve the HTTP API")
-    sub.add_parser("migrate", help="apply the SQL migrations of sql/")
+    migrate = sub.add_parser("migrate", help="apply the SQL migrations and index knowledge/")
+    migrate.add_argument(
+        "--app",
+        action="store_true",
+        help="install the kruxt_admin functions into APP_DATABASE_URL (no demo data)",
+    )
 
     ticket = sub.add_parser("ticket", help="open, show, list and resolve tickets").add_subparsers(
         dest="ticket_command", required=True, metavar="ACTION"
@@ -73,6 +84,28 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("ticket_id", metavar="ID")
     resolve.add_argument("--as", dest="actor", required=True, help="your staff email")
     resolve.add_argument("--note", default="")
+
+    approvals = sub.add_parser("approvals", help="pending approvals and decisions").add_subparsers(
+        dest="approvals_command", required=True, metavar="ACTION"
+    )
+    approvals.add_parser("list", help="pending approvals, with age and deadline")
+    decide = approvals.add_parser("decide", help="approve or reject as a configured approver")
+    decide.add_argument("approval_id", metavar="ID")
+    decide.add_argument("verdict", choices=[v.value for v in Verdict])
+    decide.add_argument("--as", dest="actor", required=True, help="your approver e-mail")
+    decide.add_argument("--reason", default="")
+    decide.add_argument("--category", choices=[c.value for c in Category], help="triage was wrong")
+    decide.add_argument("--severity", choices=[p.value for p in Priority], help="triage was wrong")
+
+    playbook = sub.add_parser("playbook", help="playbook runs").add_subparsers(
+        dest="playbook_command", required=True, metavar="ACTION"
+    )
+    rollback = playbook.add_parser("rollback", help="request the rollback of a completed run")
+    rollback.add_argument("run_id", metavar="RUN_ID")
+    rollback.add_argument("--as", dest="actor", required=True, help="your staff e-mail")
+    rollback.add_argument("--reason", default="")
+
+    add_eval_parser(sub)
 
     audit_cmd = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
@@ -128,7 +161,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             run_api(settings)
             return 0
         case "migrate":
-            return _run(_migrate(settings), settings)
+            return _run(_migrate(args, settings), settings)
         case "ticket":
             handlers: dict[str, Callable[[argparse.Namespace, Settings], Awaitable[int]]] = {
                 "new": _ticket_new,
@@ -137,6 +170,14 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 "resolve": _ticket_resolve,
             }
             return _run(handlers[args.ticket_command](args, settings), settings)
+        case "approvals":
+            if args.approvals_command == "list":
+                return _run(_approvals_list(settings), settings)
+            return _run(_approvals_decide(args, settings), settings)
+        case "playbook":
+            return _run(_playbook_rollback(args, settings), settings)
+        case "eval":
+            return run_eval(args)
         case "audit":
             return _run(_audit_verify(settings), settings)
     raise CliError(f"unknown command {args.command}", EXIT_USAGE)
@@ -157,17 +198,34 @@ def _run(coro: Awaitable[T], settings: Settings) -> T:
         ) from exc
 
 
-def _parse_ticket_id(raw: str) -> uuid.UUID:
+def _parse_uuid(raw: str, what: str) -> uuid.UUID:
     try:
         return uuid.UUID(raw)
     except ValueError as exc:
-        raise CliError(f"not a ticket id: {raw!r} (expected a UUID)", EXIT_USAGE) from exc
+        raise CliError(f"not a {what}: {raw!r} (expected a UUID)", EXIT_USAGE) from exc
 
 
-async def _migrate(settings: Settings) -> int:
+def _parse_ticket_id(raw: str) -> uuid.UUID:
+    return _parse_uuid(raw, "ticket id")
+
+
+async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from kruxt.adapters.app_db import install_app_schema
     from kruxt.adapters.postgres import migrations
+    from kruxt.adapters.postgres.knowledge import index_knowledge
 
-    conn = await pg_connect(settings.require_database_url())
+    if args.app:
+        if settings.app_database_url is None:
+            raise CliError("--app needs APP_DATABASE_URL (the KRUXT app database)", EXIT_USAGE)
+        conn = await pg_connect(settings.app_database_url.get_secret_value())
+        try:
+            applied = await install_app_schema(conn, with_demo_data=False)
+        finally:
+            await conn.close()
+        print(f"app: {len(applied)} migrations applied" if applied else "app: up to date")
+        return 0
+    dsn = settings.require_database_url()
+    conn = await pg_connect(dsn)
     try:
         applied = await migrations.apply(conn, settings.migrations_dir)
     except MigrationError as exc:
@@ -179,6 +237,12 @@ async def _migrate(settings: Settings) -> int:
             print(f"applied {m.version:03d}_{m.name}")
     else:
         print("schema is up to date")
+    pool = await create_pool(dsn, max_size=1)
+    try:
+        synced = await index_knowledge(pool, settings.knowledge_dir)
+    finally:
+        await pool.close()
+    print(f"knowledge index: {synced}")
     return 0
 
 
@@ -280,6 +344,81 @@ async def _ticket_resolve(args: argparse.Namespace, settings: Settings) -> int:
     except TicketClosedError as exc:
         raise CliError(f"ticket {ticket_id} is already resolved") from exc
     print(f"ticket {ticket_id}: resolve sent")
+    return 0
+
+
+async def _approval_service(settings: Settings, pool: Any) -> ApprovalService:
+    client = await connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        tls=settings.temporal_tls,
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+    )
+    try:
+        approvers = load_approvers(file=settings.approvers_file, inline=settings.approvers)
+    except ApproversError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    return ApprovalService(client, approvers=approvers, store=ApprovalStore(pool))
+
+
+async def _approvals_list(settings: Settings) -> int:
+    pool = await create_pool(settings.require_database_url(), max_size=2)
+    try:
+        pending = await ApprovalStore(pool).pending()
+    finally:
+        await pool.close()
+    print(render.approvals_table(pending, now=datetime.now(UTC)))
+    return 0
+
+
+async def _approvals_decide(args: argparse.Namespace, settings: Settings) -> int:
+    approval_id = _parse_uuid(args.approval_id, "approval id")
+    correction = (
+        TriageCorrection(
+            category=Category(args.category) if args.category else None,
+            severity=Priority(args.severity) if args.severity else None,
+        )
+        if args.category or args.severity
+        else None
+    )
+    pool = await create_pool(settings.require_database_url(), max_size=2)
+    try:
+        service = await _approval_service(settings, pool)
+        outcome = await service.decide(
+            approval_id=approval_id,
+            approver_email=args.actor,
+            verdict=Verdict(args.verdict),
+            channel=DecisionChannel.CLI,
+            reason=args.reason,
+            correction=correction,
+        )
+    except DecisionRefusedError as exc:
+        raise CliError(f"decision refused: {exc}") from exc
+    finally:
+        await pool.close()
+    print(f"approval {approval_id}: {outcome.status.value} by {outcome.decided_by}")
+    return 0
+
+
+async def _playbook_rollback(args: argparse.Namespace, settings: Settings) -> int:
+    run_id = _parse_uuid(args.run_id, "run id")
+    pool = await create_pool(settings.require_database_url(), max_size=2)
+    try:
+        ticket_id = await TicketStore(pool).ticket_of_run(run_id)
+        if ticket_id is None:
+            raise CliError(f"no playbook run {run_id}")
+        service = await _approval_service(settings, pool)
+        approval_id = await service.request_rollback(
+            ticket_id=ticket_id, run_id=run_id, actor=args.actor, reason=args.reason
+        )
+    except DecisionRefusedError as exc:
+        raise CliError(f"rollback refused: {exc}") from exc
+    finally:
+        await pool.close()
+    print(
+        f"rollback of run {run_id} requested: approval {approval_id}\n"
+        f"  an approver decides it with: kruxt approvals decide {approval_id} approve --as EMAIL"
+    )
     return 0
 
 

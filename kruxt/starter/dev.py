@@ -19,14 +19,32 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 
+from kruxt.adapters.app_db import install_app_schema
+from kruxt.adapters.approvers import Approver, dump_approvers
 from kruxt.adapters.embedded_postgres import EmbeddedPostgres, database_of, with_database
 from kruxt.adapters.postgres import migrations
 from kruxt.adapters.postgres.pool import connect as pg_connect
 from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import connect as temporal_connect
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
+from kruxt.models.playbooks import ApproverRole
 
 DEV_DATABASE = "kruxt"
+DEV_APP_DATABASE = "kruxt_app"
+DEV_APPROVERS = [
+    Approver(
+        name="Dev Founder",
+        email="founder@kruxt.dev",
+        roles=[
+            ApproverRole.APPROVER,
+            ApproverRole.MODERATOR,
+            ApproverRole.ADMIN,
+            ApproverRole.STAFF,
+        ],
+        level=2,
+    ),
+    Approver(name="Dev On-call", email="oncall@kruxt.dev", roles=[ApproverRole.APPROVER], level=1),
+]
 
 
 def say(message: str) -> None:
@@ -55,9 +73,12 @@ class DevStack:
         try:
             _require_free_port(self.settings.api_port)
             dsn = await self._postgres()
+            app_dsn = await self._app_database(dsn)
             address, ui = await self._temporal()
             token = self._intake_token()
             env = self._child_env(dsn, address, token)
+            env["APP_DATABASE_URL"] = app_dsn
+            env.update(self._approvers())
             self._write_dev_env(env)
             self._spawn("worker", env)
             self._spawn("api", env)
@@ -100,6 +121,39 @@ class DevStack:
             else "PostgreSQL: schema up to date"
         )
         return dsn
+
+    async def _app_database(self, support_dsn: str) -> str:
+        """The KRUXT app playbooks act on: APP_DATABASE_URL, or the reference app with demo
+        data in a database of its own next to the support one."""
+        if self.settings.app_database_url is not None:
+            say(
+                "KRUXT app: using APP_DATABASE_URL "
+                "(install its functions with `kruxt migrate --app`)"
+            )
+            return self.settings.app_database_url.get_secret_value()
+        app_dsn = with_database(support_dsn, DEV_APP_DATABASE)
+        await _ensure_database(with_database(support_dsn, "postgres"), DEV_APP_DATABASE)
+        conn = await pg_connect(app_dsn)
+        try:
+            applied = await install_app_schema(conn, with_demo_data=True)
+        finally:
+            await conn.close()
+        say(
+            f"KRUXT app: reference schema with demo users in database {DEV_APP_DATABASE}"
+            + (f" ({len(applied)} migrations applied)" if applied else "")
+        )
+        return app_dsn
+
+    def _approvers(self) -> dict[str, str]:
+        if self.settings.approvers or self.settings.approvers_file:
+            return {}
+        path = self.home / "approvers.yaml"
+        if not path.exists():
+            path.write_text(
+                "# Who may approve playbook plans in `kruxt dev` (edit freely).\n"
+                + dump_approvers(DEV_APPROVERS)
+            )
+        return {"KRUXT_APPROVERS_FILE": str(path)}
 
     async def _temporal(self) -> tuple[str, str | None]:
         if "TEMPORAL_ADDRESS" in os.environ:
@@ -190,11 +244,15 @@ class DevStack:
             f"  PostgreSQL     {_redact(dsn)}",
             f"  intake token   {token}",
             f"  logs           {self.logs}/",
+            f"  approvers      {self.home / 'approvers.yaml'} (demo app users: u-locked, "
+            "u-workout-fail, u-garmin, u-waitlist, ...)",
             "",
             "Try it (in another terminal):",
-            '  kruxt ticket new --email ana@example.com --subject "Cannot log in" '
-            '--body "My account says locked"',
+            "  kruxt ticket new --email ana@example.com --account u-locked "
+            '--subject "Cannot log in" --body "My account says locked"',
             "  kruxt ticket list",
+            "  kruxt approvals list",
+            "  kruxt approvals decide <approval-id> approve --as founder@kruxt.dev",
             f"  curl -H 'Authorization: Bearer {token}' {api}/v1/tickets/<ticket_id>",
             "",
             "Ctrl-C stops everything; data stays in " + str(self.home),

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import textwrap
 from collections.abc import Sequence
+from datetime import datetime, timedelta
 
+from kruxt.models.approvals import PendingApproval
 from kruxt.models.tickets import TicketSummary, TicketView
 
 
@@ -54,3 +56,28 @@ def ticket_table(rows: Sequence[TicketSummary]) -> str:
             f"{(r.category or '-'):22}  {r.created_at:%Y-%m-%d %H:%M}  {r.subject[:50]}"
         )
     return "\n".join(out)
+
+
+def approvals_table(rows: Sequence[PendingApproval], *, now: datetime) -> str:
+    """Pending approvals with their age and time left."""
+    if not rows:
+        return "no pending approvals"
+    out = [f"{'APPROVAL':36}  {'KIND':8}  {'PRI':3}  {'ROLE':9}  {'AGE':>6}  {'LEFT':>6}  SUMMARY"]
+    for r in rows:
+        out.append(
+            f"{r.approval_id!s:36}  {r.kind.value:8}  {r.severity.value:3}  "
+            f"{r.required_role.value:9}  {_span(now - r.requested_at):>6}  "
+            f"{_span(r.expires_at - now):>6}  {r.summary[:60]}"
+        )
+    return "\n".join(out)
+
+
+def _span(delta: timedelta) -> str:
+    seconds = int(delta.total_seconds())
+    if seconds < 0:
+        return "over"
+    if seconds < 3600:
+        return f"{seconds // 60}m"
+    if seconds < 86400:
+        return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
+    return f"{seconds // 86400}d{seconds % 86400 // 3600}h"

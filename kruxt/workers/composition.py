@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -11,14 +10,21 @@ from temporalio.client import Client
 from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
-from kruxt.activities.context import AccountDirectory, ContextActivities
+from kruxt.activities.approvals import ApprovalActivities
+from kruxt.activities.context import ContextActivities
 from kruxt.activities.knowledge import KnowledgeActivities
 from kruxt.activities.llm_triage import LlmTriageActivities
+from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.activities.triage import TriageActivities
+from kruxt.adapters.app_db import KruxtApp
+from kruxt.adapters.llm_reply import OpenAIReplyWriter
 from kruxt.adapters.llm_triage import OpenAITriager
+from kruxt.adapters.postgres.approvals import ApprovalStore
+from kruxt.adapters.postgres.automation_runs import AutomationRunStore
+from kruxt.adapters.postgres.knowledge import KnowledgeIndex
+from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.agents.knowledge import load_articles
 from kruxt.workflows.ticket import TicketWorkflow
 
 WORKFLOWS: Sequence[type] = (TicketWorkflow,)
@@ -38,9 +44,9 @@ def workflow_runner() -> SandboxedWorkflowRunner:
 def build_activities(
     *,
     pool: asyncpg.Pool[Any],
-    knowledge_dir: Path,
     triager: OpenAITriager | None = None,
-    app: AccountDirectory | None = None,
+    reply_writer: OpenAIReplyWriter | None = None,
+    app: KruxtApp | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity of the project, bound to its adapters.
 
@@ -52,18 +58,29 @@ def build_activities(
     context = ContextActivities(store, app)
     rules = TriageActivities()
     llm = LlmTriageActivities(triager)
-    knowledge = KnowledgeActivities(load_articles(knowledge_dir))
+    knowledge = KnowledgeActivities(
+        index=KnowledgeIndex(pool), runs=AutomationRunStore(pool), writer=reply_writer
+    )
+    approvals = ApprovalActivities(ApprovalStore(pool))
+    playbooks = PlaybookActivities(app, PlaybookRunStore(pool))
     return [
         tickets.persist_ticket,
         tickets.record_triage,
         tickets.record_inbound_message,
         tickets.send_customer_message,
+        tickets.attach_draft,
         tickets.change_status,
         context.gather_context,
         rules.triage_with_rules,
         llm.triage_with_llm,
         knowledge.draft_reply,
         knowledge.draft_acknowledgement,
+        approvals.record_approval,
+        playbooks.plan_playbook,
+        playbooks.check_preconditions,
+        playbooks.run_step,
+        playbooks.compensate_step,
+        playbooks.record_run,
     ]
 
 
@@ -72,9 +89,9 @@ def build_worker(
     *,
     task_queue: str,
     pool: asyncpg.Pool[Any],
-    knowledge_dir: Path,
     triager: OpenAITriager | None = None,
-    app: AccountDirectory | None = None,
+    reply_writer: OpenAIReplyWriter | None = None,
+    app: KruxtApp | None = None,
     max_concurrent_activities: int = 50,
 ) -> Worker:
     """A worker for the task queue with all workflows and activities registered."""
@@ -82,9 +99,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(
-            pool=pool, knowledge_dir=knowledge_dir, triager=triager, app=app
-        ),
+        activities=build_activities(pool=pool, triager=triager, reply_writer=reply_writer, app=app),
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=workflow_runner(),
     )

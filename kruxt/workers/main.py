@@ -1,12 +1,18 @@
-"""``kruxt worker``: run a worker until SIGINT/SIGTERM."""
+"""``kruxt worker``: build the adapters from settings, run a worker until SIGINT/SIGTERM."""
 
 from __future__ import annotations
 
 import asyncio
 import logging
 import signal
+from typing import Any
 
+import asyncpg
+
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
+from kruxt.adapters.llm_reply import OpenAIReplyWriter
 from kruxt.adapters.llm_triage import OpenAITriager, build_openai_client
+from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.prompts import load_prompt
 from kruxt.adapters.settings import Settings
@@ -16,21 +22,37 @@ from kruxt.workers.composition import build_worker
 log = logging.getLogger(__name__)
 
 TRIAGE_PROMPT_VERSION = "v1"
+REPLY_PROMPT_VERSION = "v1"
 
 
-def build_triager(settings: Settings) -> OpenAITriager | None:
-    """The LLM triager when OPENAI_API_KEY is set; None leaves the rules triager in charge."""
+def build_llm(settings: Settings) -> tuple[OpenAITriager | None, OpenAIReplyWriter | None]:
+    """The LLM triager and reply writer when OPENAI_API_KEY is set; else neither."""
     if settings.openai_api_key is None:
-        log.info("OPENAI_API_KEY unset: triage uses the rules triager")
-        return None
+        log.info("OPENAI_API_KEY unset: the rules triager and article templates answer")
+        return None, None
     client = build_openai_client(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url,
         timeout_s=settings.llm_timeout_s,
     )
-    prompt = load_prompt("triage", TRIAGE_PROMPT_VERSION, settings.prompts_dir)
-    log.info("LLM triage with %s (%s)", settings.triage_model, prompt.ref)
-    return OpenAITriager(client, model=settings.triage_model, prompt=prompt)
+    triage_prompt = load_prompt("triage", TRIAGE_PROMPT_VERSION, settings.prompts_dir)
+    reply_prompt = load_prompt("reply", REPLY_PROMPT_VERSION, settings.prompts_dir)
+    reply_model = settings.reply_model or settings.triage_model
+    log.info("LLM triage with %s, replies with %s", settings.triage_model, reply_model)
+    return (
+        OpenAITriager(client, model=settings.triage_model, prompt=triage_prompt),
+        OpenAIReplyWriter(client, model=reply_model, prompt=reply_prompt),
+    )
+
+
+async def connect_app(settings: Settings) -> asyncpg.Pool[Any] | None:
+    """A pool on the KRUXT app database whose sessions act as the support role only."""
+    if settings.app_database_url is None:
+        log.info("APP_DATABASE_URL unset: playbooks and account context are unavailable")
+        return None
+    return await create_pool(
+        settings.app_database_url.get_secret_value(), max_size=5, role=SUPPORT_ROLE
+    )
 
 
 async def run_worker(settings: Settings) -> None:
@@ -42,13 +64,18 @@ async def run_worker(settings: Settings) -> None:
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
     )
     pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_max)
+    app_pool = await connect_app(settings)
     try:
+        synced = await index_knowledge(pool, settings.knowledge_dir)
+        log.info("knowledge index: %s", synced)
+        triager, writer = build_llm(settings)
         worker = build_worker(
             client,
             task_queue=settings.task_queue,
             pool=pool,
-            knowledge_dir=settings.knowledge_dir,
-            triager=build_triager(settings),
+            triager=triager,
+            reply_writer=writer,
+            app=KruxtApp(app_pool) if app_pool else None,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
@@ -62,3 +89,5 @@ async def run_worker(settings: Settings) -> None:
             log.info("worker stopping: finishing the tasks in hand")
     finally:
         await pool.close()
+        if app_pool is not None:
+            await app_pool.close()

@@ -29,6 +29,10 @@ LOCAL_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE,
 )
 
+# Drafting a reply: from the index, by the LLM when configured (which falls back to the
+# article's template inside the activity, so only database errors are retried).
+KNOWLEDGE_TIMEOUT = timedelta(seconds=90)
+
 # The LLM triager: a few attempts within a bounded time, then the rules triager answers, so a
 # ticket is never stuck on the model. Rate limits wait the server's Retry-After.
 LLM_TIMEOUT = timedelta(seconds=60)
@@ -39,4 +43,29 @@ LLM_RETRY = RetryPolicy(
     maximum_interval=timedelta(seconds=30),
     maximum_attempts=4,
     non_retryable_error_types=LLM_NON_RETRYABLE,
+)
+
+# Playbook steps: transient failures retried a bounded number of times, then the saga undoes
+# what ran; what retrying cannot fix stops the saga at once.
+STEP_NON_RETRYABLE = [
+    "AppRefused",
+    "AppEntityNotFound",
+    "AppNotConfigured",
+    "UnknownAction",
+    "UnknownCompensation",
+]
+STEP_TIMEOUT = timedelta(seconds=30)
+STEP_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=8,
+    non_retryable_error_types=STEP_NON_RETRYABLE,
+)
+# Compensations must finish: retried without limit unless the app refuses them outright.
+COMPENSATION_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(minutes=1),
+    non_retryable_error_types=STEP_NON_RETRYABLE,
 )

@@ -15,6 +15,7 @@ class Route(StrEnum):
     """The paths out of triage."""
 
     AUTO_REPLY = "auto_reply"
+    PLAYBOOK = "playbook"
     HUMAN = "human"
 
 
@@ -27,7 +28,9 @@ class RouteDecision:
 
 
 def decide_route(triage: TriageResult, policy: RoutingPolicy) -> RouteDecision:
-    """Auto-reply only read-only knowledge answers the triager is confident about."""
+    """Auto-reply only read-only answers the triager is confident about; a confident ticket
+    whose playbook changes app data gets a plan for a person to approve; the rest go to a
+    person directly."""
     if triage.category is Category.OTHER or triage.playbook is None:
         return RouteDecision(Route.HUMAN, "no playbook applies")
     if triage.confidence < policy.auto_reply_min_confidence:
@@ -39,5 +42,5 @@ def decide_route(triage: TriageResult, policy: RoutingPolicy) -> RouteDecision:
     if is_read_only(triage.category):
         return RouteDecision(Route.AUTO_REPLY, f"read-only {triage.category.value} answer")
     return RouteDecision(
-        Route.HUMAN, f"playbook {triage.playbook} changes app data: a person decides"
+        Route.PLAYBOOK, f"playbook {triage.playbook} changes app data: a person approves the plan"
     )

@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import asyncio
+import contextlib
+import uuid
+from datetime import datetime, timedelta
 
 from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError
-from temporalio.exceptions import TimeoutError as TimeoutError_
 
 with workflow.unsafe.imports_passed_through():
+    from kruxt.activities.approvals import ApprovalActivities
     from kruxt.activities.context import ContextActivities
     from kruxt.activities.knowledge import KnowledgeActivities
     from kruxt.activities.llm_triage import LlmTriageActivities
+    from kruxt.activities.playbooks.activities import PlaybookActivities
     from kruxt.activities.tickets import TicketActivities
     from kruxt.activities.triage import TriageActivities
     from kruxt.models import search_attributes as sa
+    from kruxt.models.approvals import (
+        ApprovalKind,
+        ApprovalRecord,
+        ApprovalRequest,
+        ApprovalState,
+        ApprovalStatus,
+        Decision,
+        DecisionOutcome,
+        RollbackRequest,
+        Verdict,
+    )
     from kruxt.models.context import ContextInput
     from kruxt.models.enums import TicketStatus
+    from kruxt.models.playbooks import (
+        PlanOutcome,
+        PlanRequest,
+        PlaybookPlan,
+        PreconditionCheck,
+        RunRecord,
+        RunState,
+        RunStatus,
+        StepRun,
+    )
     from kruxt.models.records import (
         DraftReply,
         DraftReplyInput,
@@ -36,9 +61,12 @@ with workflow.unsafe.imports_passed_through():
         TicketWorkflowInput,
     )
     from kruxt.models.triage import TriageInput, TriageOutcome, TriageResult
+    from kruxt.workflows.approvals import refusal
+    from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import (
         DB_RETRY,
         DB_TIMEOUT,
+        KNOWLEDGE_TIMEOUT,
         LLM_DEADLINE,
         LLM_RETRY,
         LLM_TIMEOUT,
@@ -46,24 +74,34 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_TIMEOUT,
     )
     from kruxt.workflows.routing import Route, decide_route
+    from kruxt.workflows.saga import compensate, run_plan
 
 AUTOPILOT = "autopilot"
-# Tickets started before the context + LLM triage steps replay without them.
+LLM_NOT_CONFIGURED = "llm not configured (OPENAI_API_KEY is unset)"
+# Tickets started before a capability existed replay without it (workflow.patched).
 TRIAGE_AGENTS_PATCH = "triage-agents-v1"
+PLAYBOOKS_PATCH = "playbooks-v1"
 
 
 @workflow.defn
 class TicketWorkflow:
-    """Persist, triage, route, then follow the conversation until a person resolves it."""
+    """Persist, triage, route; then follow the conversation, approvals and playbook runs
+    until a person resolves the ticket."""
 
     @workflow.init
     def __init__(self, inp: TicketWorkflowInput) -> None:
         carry = inp.carry_over or TicketCarryOver(status=TicketStatus.NEW)
         self._intake = inp.intake
+        self._policy = inp.policy
         self._status = carry.status
         self._triage: TriageResult | None = carry.triage
         self._first_response_at: datetime | None = carry.first_response_at
         self._messages_received = carry.messages_received
+        self._approvals: dict[uuid.UUID, ApprovalState] = {
+            a.request.approval_id: a for a in carry.approvals
+        }
+        self._plans: dict[uuid.UUID, PlaybookPlan] = {p.plan_id: p for p in carry.plans}
+        self._runs: dict[uuid.UUID, RunState] = {r.run_id: r for r in carry.runs}
         self._inbox: list[CustomerMessage] = []
         self._resolve_request: StaffResolve | None = None
         self._resolved_at: datetime | None = None
@@ -78,16 +116,12 @@ class TicketWorkflow:
             await self._route(triage, inp)
         while True:
             self._publish()
-            await workflow.wait_condition(
-                lambda: (
-                    bool(self._inbox)
-                    or self._resolve_request is not None
-                    or workflow.info().is_continue_as_new_suggested()
-                )
-            )
+            await self._wait_for_work()
             # Messages first: a follow-up that raced the resolve is still recorded.
             while self._inbox:
                 await self._take_customer_message(self._inbox.pop(0))
+            await self._expire_overdue_approvals()
+            await self._act_on_decisions()
             if self._resolve_request is not None:
                 outcome = await self._resolve(self._resolve_request)
                 # Follow-ups that arrived while resolving are recorded, never dropped.
@@ -97,22 +131,11 @@ class TicketWorkflow:
                 return outcome
             if workflow.info().is_continue_as_new_suggested():
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                if self._inbox or self._resolve_request is not None:
-                    continue  # a signal arrived meanwhile: handle it in this run first
-                workflow.continue_as_new(
-                    TicketWorkflowInput(
-                        intake=inp.intake,
-                        policy=inp.policy,
-                        carry_over=TicketCarryOver(
-                            status=self._status,
-                            triage=self._triage,
-                            first_response_at=self._first_response_at,
-                            messages_received=self._messages_received,
-                        ),
-                    )
-                )
+                if self._has_work():
+                    continue  # a signal or update arrived meanwhile: handle it in this run
+                workflow.continue_as_new(self._continuation(inp))
 
-    # -- signals and queries -------------------------------------------------------------
+    # -- signals, updates and queries ----------------------------------------------------
 
     @workflow.signal
     def customer_message(self, message: CustomerMessage) -> None:
@@ -124,6 +147,73 @@ class TicketWorkflow:
         """A staff member resolves the ticket; the first request wins."""
         if self._resolve_request is None:
             self._resolve_request = request
+
+    @workflow.update
+    def decide(self, decision: Decision) -> DecisionOutcome:
+        """An approver's decision on a pending approval; the first decision wins."""
+        state = self._approvals.get(decision.approval_id)
+        # Two updates in one task both pass the validator: re-check, so the second loses.
+        reason = refusal(state, decision, workflow.now())
+        if state is None or reason is not None:
+            raise ApplicationError(reason or "unknown approval", type="DecisionRefused")
+        state.status = (
+            ApprovalStatus.APPROVED
+            if decision.verdict is Verdict.APPROVE
+            else ApprovalStatus.REJECTED
+        )
+        state.decided_by = decision.approver
+        state.decided_at = workflow.now()
+        state.reason = decision.reason
+        state.channel = decision.channel
+        state.correction = decision.correction
+        state.handled = False  # the main loop acts on it next
+        return DecisionOutcome(
+            approval_id=decision.approval_id,
+            status=state.status,
+            decided_by=decision.approver,
+            decided_at=state.decided_at,
+        )
+
+    @decide.validator
+    def _validate_decide(self, decision: Decision) -> None:
+        reason = refusal(self._approvals.get(decision.approval_id), decision, workflow.now())
+        if reason is not None:
+            raise ValueError(reason)
+
+    @workflow.update
+    def request_rollback(self, request: RollbackRequest) -> uuid.UUID:
+        """Ask to undo a completed playbook run; returns the approval that must decide it."""
+        run = self._runs[request.run_id]
+        approval_id = workflow.uuid4()
+        now = workflow.now()
+        self._approvals[approval_id] = ApprovalState(
+            request=self._approval_request(
+                approval_id, run.plan, kind=ApprovalKind.ROLLBACK, run_id=run.run_id, now=now
+            ),
+            reason=request.reason,
+        )
+        return approval_id
+
+    @request_rollback.validator
+    def _validate_rollback(self, request: RollbackRequest) -> None:
+        run = self._runs.get(request.run_id)
+        if run is None:
+            raise ValueError(f"ticket {self._intake.ticket_id} has no run {request.run_id}")
+        if run.status is not RunStatus.SUCCEEDED or run.finished_at is None:
+            raise ValueError(f"run {request.run_id} is {run.status.value}: nothing to roll back")
+        window = timedelta(days=self._policy.reopen_window_days)
+        if workflow.now() > run.finished_at + window:
+            raise ValueError(
+                f"run {request.run_id} finished more than {self._policy.reopen_window_days} "
+                "days ago: past the reopen window"
+            )
+        for state in self._approvals.values():
+            if (
+                state.request.run_id == request.run_id
+                and state.request.kind is ApprovalKind.ROLLBACK
+                and state.status in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
+            ):
+                raise ValueError(f"a rollback of run {request.run_id} is already requested")
 
     @workflow.query
     def state(self) -> TicketState:
@@ -140,7 +230,45 @@ class TicketWorkflow:
             resolved_at=self._resolved_at,
             resolved_by=self._resolve_request.actor if self._resolve_request else None,
             messages_received=self._messages_received,
+            approvals=list(self._approvals.values()),
+            runs=list(self._runs.values()),
         )
+
+    # -- the main loop's helpers ---------------------------------------------------------
+
+    def _has_work(self) -> bool:
+        return bool(
+            self._inbox
+            or self._resolve_request is not None
+            or any(self._needs_action(a) for a in self._approvals.values())
+        )
+
+    @staticmethod
+    def _needs_action(state: ApprovalState) -> bool:
+        # Decided but not acted on yet, or requested by an update and not yet announced.
+        return not state.handled
+
+    async def _wait_for_work(self) -> None:
+        """Sleep until a signal, an update or the next approval deadline."""
+        condition = lambda: (  # noqa: E731
+            self._has_work() or workflow.info().is_continue_as_new_suggested()
+        )
+        deadline = self._next_deadline()
+        if deadline is None:
+            await workflow.wait_condition(condition)
+            return
+        remaining = max(deadline - workflow.now(), timedelta(seconds=1))
+        # Reaching the deadline is itself the work: expiry is checked next.
+        with contextlib.suppress(TimeoutError):
+            await workflow.wait_condition(condition, timeout=remaining)
+
+    def _next_deadline(self) -> datetime | None:
+        pending = [
+            a.request.expires_at
+            for a in self._approvals.values()
+            if a.status is ApprovalStatus.PENDING
+        ]
+        return min(pending) if pending else None
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -201,7 +329,7 @@ class TicketWorkflow:
         )
         inp = inp.model_copy(update={"context": context})
         try:
-            return await workflow.execute_activity_method(
+            llm = await workflow.execute_activity_method(
                 LlmTriageActivities.triage_with_llm,
                 inp,
                 start_to_close_timeout=LLM_TIMEOUT,
@@ -210,7 +338,11 @@ class TicketWorkflow:
                 summary="Triage with the LLM",
             )
         except ActivityError as err:
-            reason = _failure_reason(err)
+            llm, reason = None, failure_reason(err)
+        else:
+            reason = LLM_NOT_CONFIGURED
+        if llm is not None:
+            return llm
         outcome = await self._triage_with_rules(inp)
         return outcome.model_copy(update={"fallback_reason": reason})
 
@@ -225,16 +357,12 @@ class TicketWorkflow:
 
     async def _route(self, triage: TriageResult, inp: TicketWorkflowInput) -> None:
         decision = decide_route(triage, inp.policy)
+        # Tickets from before playbooks existed keep their old path: straight to a person.
+        with_playbooks = workflow.patched(PLAYBOOKS_PATCH)
         if decision.route is Route.AUTO_REPLY:
             self._next_step = "drafting a reply from the knowledge base"
             self._publish()
-            draft: DraftReply | None = await workflow.execute_activity_method(
-                KnowledgeActivities.draft_reply,
-                self._draft_input(),
-                start_to_close_timeout=LOCAL_TIMEOUT,
-                retry_policy=LOCAL_RETRY,
-                summary="Draft a reply from the knowledge base",
-            )
+            draft = await self._draft_reply()
             if draft is not None:
                 await self._send(MessageKind.AUTO_REPLY, draft)
                 await self._set_status(
@@ -242,19 +370,280 @@ class TicketWorkflow:
                     f"auto-replied ({decision.reason}) citing {', '.join(draft.article_ids)}",
                 )
                 return
-            decision_reason = f"{decision.reason}, but no knowledge article covers it"
+            reason = f"{decision.reason}, but no knowledge article covers it"
+        elif decision.route is Route.PLAYBOOK and with_playbooks:
+            plan = await self._plan(triage)
+            await self._acknowledge()
+            await self._attach_draft()
+            if plan.plan is not None:
+                await self._request_approval(plan.plan)
+                return
+            reason = f"no plan: {plan.reason}"
+            await self._set_status(TicketStatus.AWAITING_HUMAN, f"routed to a person: {reason}")
+            return
         else:
-            decision_reason = decision.reason
-        ack: DraftReply = await workflow.execute_activity_method(
-            KnowledgeActivities.draft_acknowledgement,
+            reason = decision.reason
+        await self._acknowledge()
+        if with_playbooks:
+            await self._attach_draft()
+        await self._set_status(TicketStatus.AWAITING_HUMAN, f"routed to a person: {reason}")
+
+    async def _draft_reply(self) -> DraftReply | None:
+        return await workflow.execute_activity_method(
+            KnowledgeActivities.draft_reply,
             self._draft_input(),
-            start_to_close_timeout=LOCAL_TIMEOUT,
+            start_to_close_timeout=KNOWLEDGE_TIMEOUT,
             retry_policy=LOCAL_RETRY,
-            summary="Draft the acknowledgement",
+            summary="Draft a reply from the knowledge base",
         )
-        await self._send(MessageKind.ACKNOWLEDGEMENT, ack)
+
+    async def _attach_draft(self) -> None:
+        """A drafted reply for the person who picks the ticket up; never sent by itself."""
+        draft = await self._draft_reply()
+        if draft is None:
+            return
+        await workflow.execute_activity_method(
+            TicketActivities.attach_draft,
+            OutboundMessageInput(
+                ticket_id=self._intake.ticket_id,
+                message_id=workflow.uuid4(),
+                kind=MessageKind.DRAFT,
+                body=draft.body,
+                article_ids=draft.article_ids,
+                author="agent:knowledge",
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary="Attach the drafted reply for staff",
+        )
+
+    async def _plan(self, triage: TriageResult) -> PlanOutcome:
+        """Diagnose read-only and propose concrete steps; nothing changes here."""
+        assert triage.playbook is not None
+        self._next_step = f"diagnosing with playbook {triage.playbook}"
+        self._publish()
+        return await workflow.execute_activity_method(
+            PlaybookActivities.plan_playbook,
+            PlanRequest(
+                ticket_id=self._intake.ticket_id,
+                plan_id=workflow.uuid4(),
+                playbook=triage.playbook,
+                account_id=self._intake.account_id,
+                requester_name=self._intake.requester.name,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"Diagnose and plan ({triage.playbook})",
+        )
+
+    async def _request_approval(self, plan: PlaybookPlan) -> None:
+        approval_id = workflow.uuid4()
+        self._plans[plan.plan_id] = plan
+        state = ApprovalState(
+            request=self._approval_request(
+                approval_id, plan, kind=ApprovalKind.PLAN, now=workflow.now()
+            )
+        )
+        self._approvals[approval_id] = state
+        await self._announce(state)
         await self._set_status(
-            TicketStatus.AWAITING_HUMAN, f"routed to a person: {decision_reason}"
+            TicketStatus.AWAITING_APPROVAL,
+            f"plan {plan.plan_id} ({plan.playbook}, {len(plan.steps)} steps) needs "
+            f"{plan.approver_role.value} approval",
+        )
+
+    def _approval_request(
+        self,
+        approval_id: uuid.UUID,
+        plan: PlaybookPlan,
+        *,
+        kind: ApprovalKind,
+        now: datetime,
+        run_id: uuid.UUID | None = None,
+    ) -> ApprovalRequest:
+        triage = self._triage
+        assert triage is not None
+        minutes = self._policy.approval_window_minutes.get(triage.severity.value, 240)
+        return ApprovalRequest(
+            approval_id=approval_id,
+            ticket_id=self._intake.ticket_id,
+            kind=kind,
+            plan_id=plan.plan_id,
+            run_id=run_id,
+            playbook=plan.playbook,
+            required_role=plan.approver_role,
+            requester_email=str(self._intake.requester.email),
+            summary=triage.summary,
+            severity=triage.severity,
+            confidence=triage.confidence,
+            plain_explanation=plan.plain_explanation
+            if kind is ApprovalKind.PLAN
+            else f"Undo the playbook run {run_id}: {plan.rollback_plan}",
+            technical_explanation=plan.technical_explanation,
+            rollback_plan=plan.rollback_plan,
+            preview=[{"step": s.step_id, **s.preview} for s in plan.steps],
+            draft_reply=plan.customer_update if kind is ApprovalKind.PLAN else "",
+            requested_at=now,
+            expires_at=now + timedelta(minutes=minutes),
+        )
+
+    async def _announce(self, state: ApprovalState) -> None:
+        """Record a new approval request (and send it to the approvers)."""
+        await workflow.execute_activity_method(
+            ApprovalActivities.record_approval,
+            ApprovalRecord(request=state.request, status=ApprovalStatus.PENDING),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"Request approval ({state.request.kind.value})",
+        )
+        state.handled = state.status is ApprovalStatus.PENDING
+
+    async def _act_on_decisions(self) -> None:
+        for state in list(self._approvals.values()):
+            if state.handled:
+                continue
+            if state.status is ApprovalStatus.PENDING:
+                await self._announce(state)  # a rollback request made by an update
+                continue
+            state.handled = True
+            await self._record_decision(state)
+            req = state.request
+            approved = state.status is ApprovalStatus.APPROVED
+            if req.kind is ApprovalKind.PLAN:
+                plan = self._plans[req.plan_id]
+                if approved and state.decided_by is not None:
+                    await self._execute(plan, state.decided_by)
+                else:
+                    await self._set_status(
+                        TicketStatus.AWAITING_HUMAN,
+                        f"plan rejected by {state.decided_by}: {state.reason or 'no reason'}",
+                        actor=state.decided_by or AUTOPILOT,
+                    )
+            elif approved and req.run_id is not None:
+                await self._rollback(self._runs[req.run_id], state.decided_by or AUTOPILOT)
+
+    async def _record_decision(self, state: ApprovalState) -> None:
+        accepted = None
+        if state.request.kind is ApprovalKind.PLAN and state.status in (
+            ApprovalStatus.APPROVED,
+            ApprovalStatus.REJECTED,
+        ):
+            accepted = state.correction is None
+        await workflow.execute_activity_method(
+            ApprovalActivities.record_approval,
+            ApprovalRecord(
+                request=state.request,
+                status=state.status,
+                decided_by=state.decided_by,
+                reason=state.reason,
+                channel=state.channel,
+                correction=state.correction,
+                triage_accepted=accepted,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"Record the decision: {state.status.value}",
+        )
+
+    async def _expire_overdue_approvals(self) -> None:
+        now = workflow.now()
+        for state in list(self._approvals.values()):
+            if state.status is ApprovalStatus.PENDING and now >= state.request.expires_at:
+                state.status = ApprovalStatus.EXPIRED
+                state.decided_at = now
+                state.reason = "no decision before the deadline"
+                state.handled = True
+                await self._record_decision(state)
+                if state.request.kind is ApprovalKind.PLAN:
+                    await self._send_text(
+                        MessageKind.HOLDING,
+                        "Thanks for your patience. A member of the KRUXT team is handling your "
+                        "request and will get back to you here.",
+                    )
+                    await self._set_status(
+                        TicketStatus.AWAITING_HUMAN,
+                        f"approval {state.request.approval_id} expired without a decision",
+                    )
+
+    async def _execute(self, plan: PlaybookPlan, approved_by: str) -> None:
+        """Run the approved plan exactly as approved, or refuse if the facts changed."""
+        run_id = workflow.uuid4()
+        ticket_id = self._intake.ticket_id
+        run = RunState(run_id=run_id, plan=plan, status=RunStatus.RUNNING, approved_by=approved_by)
+        self._runs[run_id] = run
+        await self._set_status(
+            TicketStatus.IN_PROGRESS, f"running plan {plan.plan_id}", actor=approved_by
+        )
+        await self._record_run(run, "approved")
+        check = await workflow.execute_activity_method(
+            PlaybookActivities.check_preconditions,
+            PreconditionCheck(ticket_id=ticket_id, plan=plan),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary="Check the plan's preconditions",
+        )
+        if not check.ok:
+            run.status = RunStatus.REFUSED
+            await self._record_run(run, "; ".join(check.failures))
+            await self._set_status(
+                TicketStatus.AWAITING_HUMAN,
+                f"plan refused, facts changed since approval: {'; '.join(check.failures)}",
+            )
+            return
+        result = await run_plan(ticket_id, run_id, plan)
+        run.finished_at = workflow.now()
+        run.applied = [r.step_id for r in result.applied]
+        if result.ok:
+            run.status = RunStatus.SUCCEEDED
+            await self._record_run(run, "all steps applied")
+            await self._send_text(MessageKind.PLAYBOOK_UPDATE, plan.customer_update)
+            await self._set_status(
+                TicketStatus.AWAITING_CUSTOMER, f"plan {plan.plan_id} applied; customer told"
+            )
+            return
+        run.status = RunStatus.COMPENSATED if result.compensated else RunStatus.FAILED
+        await self._record_run(run, f"step {result.failed_step} failed: {result.reason}")
+        await self._set_status(
+            TicketStatus.AWAITING_HUMAN,
+            f"plan {plan.plan_id} failed at {result.failed_step} ({result.reason}); "
+            + ("earlier steps undone" if result.compensated else "UNDO INCOMPLETE"),
+        )
+
+    async def _rollback(self, run: RunState, approved_by: str) -> None:
+        """Undo a completed run, after its rollback was approved."""
+        runs = [
+            StepRun(
+                ticket_id=self._intake.ticket_id,
+                plan_id=run.plan.plan_id,
+                run_id=run.run_id,
+                step=s,
+            )
+            for s in run.plan.steps
+            if s.step_id in run.applied
+        ]
+        done = await compensate(runs)
+        run.status = RunStatus.ROLLED_BACK if done else RunStatus.FAILED
+        await self._record_run(run, f"rollback approved by {approved_by}")
+        await self._set_status(
+            TicketStatus.AWAITING_HUMAN,
+            f"run {run.run_id} rolled back" + ("" if done else " INCOMPLETELY"),
+            actor=approved_by,
+        )
+
+    async def _record_run(self, run: RunState, reason: str) -> None:
+        await workflow.execute_activity_method(
+            PlaybookActivities.record_run,
+            RunRecord(
+                ticket_id=self._intake.ticket_id,
+                run_id=run.run_id,
+                plan=run.plan,
+                status=run.status,
+                approved_by=run.approved_by,
+                reason=reason,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"Record run {run.status.value}",
         )
 
     async def _take_customer_message(self, message: CustomerMessage) -> None:
@@ -276,6 +665,12 @@ class TicketWorkflow:
             await self._set_status(TicketStatus.AWAITING_HUMAN, "the customer replied")
 
     async def _resolve(self, request: StaffResolve) -> TicketOutcome:
+        for state in self._approvals.values():
+            if state.status is ApprovalStatus.PENDING:
+                state.status = ApprovalStatus.EXPIRED
+                state.reason = "the ticket was resolved first"
+                state.handled = True
+                await self._record_decision(state)
         reason = request.note or "resolved by staff"
         await self._set_status(TicketStatus.RESOLVED, reason, actor=request.actor)
         self._resolved_at = workflow.now()
@@ -290,6 +685,21 @@ class TicketWorkflow:
 
     # -- helpers -------------------------------------------------------------------------
 
+    def _continuation(self, inp: TicketWorkflowInput) -> TicketWorkflowInput:
+        return TicketWorkflowInput(
+            intake=inp.intake,
+            policy=inp.policy,
+            carry_over=TicketCarryOver(
+                status=self._status,
+                triage=self._triage,
+                first_response_at=self._first_response_at,
+                messages_received=self._messages_received,
+                approvals=list(self._approvals.values()),
+                runs=list(self._runs.values()),
+                plans=list(self._plans.values()),
+            ),
+        )
+
     def _draft_input(self) -> DraftReplyInput:
         intake = self._intake
         assert self._triage is not None
@@ -300,6 +710,19 @@ class TicketWorkflow:
             subject=intake.subject,
             body=intake.body,
         )
+
+    async def _acknowledge(self) -> None:
+        ack: DraftReply = await workflow.execute_activity_method(
+            KnowledgeActivities.draft_acknowledgement,
+            self._draft_input(),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=LOCAL_RETRY,
+            summary="Draft the acknowledgement",
+        )
+        await self._send(MessageKind.ACKNOWLEDGEMENT, ack)
+
+    async def _send_text(self, kind: MessageKind, body: str) -> None:
+        await self._send(kind, DraftReply(body=body, article_ids=[]))
 
     async def _send(self, kind: MessageKind, draft: DraftReply) -> None:
         sent = await workflow.execute_activity_method(
@@ -346,6 +769,23 @@ class TicketWorkflow:
                 f"**Summary:** {triage.summary}",
                 f"**Recommended:** {triage.recommended_action}",
             ]
+        for state in self._approvals.values():
+            req = state.request
+            lines.append(
+                f"**Approval {str(req.approval_id)[:8]}** ({req.kind.value}, "
+                f"{req.required_role.value}): {state.status.value}"
+                + (f" by {state.decided_by}" if state.decided_by else "")
+                + (
+                    f", expires {req.expires_at:%Y-%m-%d %H:%M} UTC"
+                    if state.status is ApprovalStatus.PENDING
+                    else ""
+                )
+            )
+        for run in self._runs.values():
+            lines.append(
+                f"**Run {str(run.run_id)[:8]}** ({run.plan.playbook}): {run.status.value}, "
+                f"approved by {run.approved_by}"
+            )
         if self._first_response_at is not None:
             lines.append(f"**First response:** {self._first_response_at.isoformat()}")
         if self._messages_received:
@@ -353,19 +793,12 @@ class TicketWorkflow:
         workflow.set_current_details("\n\n".join(lines))
 
 
-def _failure_reason(err: ActivityError) -> str:
-    """A one-line reason for the record, e.g. ``LlmUnavailable: connection refused``."""
-    cause = err.cause
-    if isinstance(cause, ApplicationError):
-        return f"{cause.type or 'error'}: {cause.message}"[:500]
-    if isinstance(cause, TimeoutError_):
-        kind = cause.type.name.lower() if cause.type is not None else "unknown"
-        return f"timeout ({kind})"
-    return f"{type(cause).__name__ if cause else 'error'}: {err.message}"[:500]
-
-
 _NEXT_STEP = {
     TicketStatus.AWAITING_HUMAN: "waiting for a person to pick it up",
+    TicketStatus.AWAITING_APPROVAL: "waiting for an approver",
     TicketStatus.AWAITING_CUSTOMER: "answered; waiting for the customer",
+    TicketStatus.IN_PROGRESS: "running an approved playbook",
     TicketStatus.RESOLVED: "done",
 }
+
+__all__ = ["PLAYBOOKS_PATCH", "TRIAGE_AGENTS_PATCH", "TicketWorkflow", "asyncio"]

@@ -19,10 +19,26 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
         )
 
 
-async def create_pool(dsn: str, *, max_size: int = 10) -> asyncpg.Pool[Any]:
-    """Open a pool whose connections encode and decode json/jsonb as Python objects."""
+async def create_pool(
+    dsn: str, *, max_size: int = 10, role: str | None = None
+) -> asyncpg.Pool[Any]:
+    """Open a pool whose connections decode json/jsonb as Python objects.
+
+    With ``role``, every session runs ``SET ROLE`` first: the login may hold more rights
+    (in `kruxt dev` it is the superuser) but the sessions act with that role's only.
+    """
+
+    async def act_as_role(conn: PoolConnectionProxy[Any]) -> None:
+        # On every acquire: the pool's reset on release (RESET ALL) drops the role.
+        await conn.execute(f'SET ROLE "{role}"')
+
     pool = await asyncpg.create_pool(
-        dsn, min_size=1, max_size=max_size, init=_init_connection, command_timeout=60
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        init=_init_connection,
+        setup=act_as_role if role is not None else None,
+        command_timeout=60,
     )
     assert pool is not None
     return pool

@@ -265,9 +265,9 @@ class TicketStore:
                     sent_at=row["created_at"],
                     first_response=row["first_response_at"] == row["created_at"],
                 )
-            # An acknowledgement ("we got your ticket") is not a response to the problem, so it
+            # An acknowledgement or a holding note does not answer the problem, so it
             # does not stop the first-response clock.
-            counts = kind is not MessageKind.ACKNOWLEDGEMENT
+            counts = kind not in (MessageKind.ACKNOWLEDGEMENT, MessageKind.HOLDING)
             ticket = await conn.fetchrow(
                 """
                 UPDATE support_tickets
@@ -309,6 +309,50 @@ class TicketStore:
                     details={"kind": kind.value},
                 )
             return OutboundMessageResult(sent_at=created_at, first_response=first)
+
+    async def record_internal_note(
+        self,
+        *,
+        ticket_id: uuid.UUID,
+        message_id: uuid.UUID,
+        kind: MessageKind,
+        body: str,
+        article_ids: list[str],
+        author: str,
+        idempotency_key: str,
+    ) -> bool:
+        """Store a note only staff see (e.g. a drafted reply); False when stored before."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            inserted = await conn.fetchval(
+                """
+                INSERT INTO support_ticket_messages (id, ticket_id, direction, kind, author, body,
+                                                     article_ids)
+                VALUES ($1, $2, 'internal', $3, $4, $5, $6)
+                ON CONFLICT (id) DO NOTHING
+                RETURNING id
+                """,
+                message_id,
+                ticket_id,
+                kind.value,
+                author,
+                body,
+                article_ids,
+            )
+            if inserted is None:
+                return False
+            await audit.append(
+                conn,
+                actor=author,
+                action="note.attached",
+                ticket_id=ticket_id,
+                details={
+                    "message_id": str(message_id),
+                    "kind": kind.value,
+                    "article_ids": article_ids,
+                },
+                idempotency_key=idempotency_key,
+            )
+            return True
 
     async def change_status(
         self,
@@ -405,6 +449,14 @@ class TicketStore:
             ],
             {r["category"]: r["n"] for r in counts},
         )
+
+    async def ticket_of_run(self, run_id: uuid.UUID) -> uuid.UUID | None:
+        """The ticket a playbook run belongs to."""
+        async with self._pool.acquire() as conn:
+            ticket_id: uuid.UUID | None = await conn.fetchval(
+                "SELECT ticket_id FROM support_playbook_runs WHERE id = $1", run_id
+            )
+        return ticket_id
 
     async def get(self, ticket_id: uuid.UUID) -> TicketView | None:
         """A ticket with its messages and latest triage, or None."""

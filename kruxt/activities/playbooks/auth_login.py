@@ -1,0 +1,219 @@
+"""auth_login: unlock a locked account (re-lock as before), resend the verification email.
+
+``revoke_sessions`` is declared and registered (admin only, no compensation: the user signs in
+again) but never proposed from the diagnosis: nothing in the app's data tells a forgotten
+password from a stolen one, and signing someone out of every device is a security decision a
+person makes.
+"""
+
+from __future__ import annotations
+
+from kruxt.activities.playbooks.base import (
+    Action,
+    Check,
+    Compensation,
+    Diagnosis,
+    PlaybookDeclaration,
+    Proposal,
+    Target,
+    plural,
+    when,
+)
+from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.models.enums import Category, RiskTier
+from kruxt.models.playbooks import ApproverRole, Touches
+
+
+async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
+    """Lock state, failed sign-ins, email verification, active sessions."""
+    return await app.diagnose_auth_login(user_id=account_id)
+
+
+def propose(d: Diagnosis) -> list[Proposal]:
+    """Unlock a locked account; resend the verification mail of an unverified address."""
+    user_id = d["user_id"]
+    target = {"user_id": user_id}
+    proposals: list[Proposal] = []
+    if d["locked"]:
+        proposals.append(
+            Proposal(
+                action="unlock_account",
+                target=target,
+                problem=(
+                    f"the account is locked until {when(d['locked_until'])} after "
+                    f"{plural(d['failed_logins'], 'failed sign-in')}"
+                ),
+                before={
+                    "user_id": user_id,
+                    "locked_until": d["locked_until"],
+                    "failed_logins": d["failed_logins"],
+                },
+                after={"user_id": user_id, "locked_until": None, "failed_logins": 0},
+            )
+        )
+    if not d["email_verified"]:
+        proposals.append(
+            Proposal(
+                action="resend_verification",
+                target=target,
+                problem=(
+                    f"the email address {d['email']} was never verified "
+                    f"({plural(d['verification_emails_sent'], 'verification email')} sent so far)"
+                ),
+                before={"user_id": user_id, "email_verified": False},
+                after={
+                    "user_id": user_id,
+                    "email_verified": False,
+                    "outbox_email": {
+                        "user_id": user_id,
+                        "to_email": d["email"],
+                        "template": "verify_email",
+                    },
+                },
+            )
+        )
+    return proposals
+
+
+# -- actions and compensations ------------------------------------------------------------------
+
+
+async def _unlock(app: KruxtApp, key: str, target: Target) -> ChangeResult:
+    return await app.unlock_account(idempotency_key=key, user_id=target["user_id"])
+
+
+async def _relock(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
+    return await app.relock_account(idempotency_key=key, original_key=original_key)
+
+
+async def _resend(app: KruxtApp, key: str, target: Target) -> ChangeResult:
+    return await app.resend_verification(idempotency_key=key, user_id=target["user_id"])
+
+
+async def _revoke(app: KruxtApp, key: str, target: Target) -> ChangeResult:
+    return await app.revoke_sessions(idempotency_key=key, user_id=target["user_id"])
+
+
+def _describe_unlock(t: Target, d: Diagnosis) -> str:
+    failed = d.get("failed_logins", 0)
+    return (
+        f"unlock the account {t['user_id']} now and reset its failed sign-in count "
+        f"from {failed} to 0"
+    )
+
+
+def _describe_resend(t: Target, d: Diagnosis) -> str:
+    email = d.get("email", "the address on file")
+    return f"send a new verification email to {email} ({t['user_id']})"
+
+
+def _describe_revoke(t: Target, d: Diagnosis) -> str:
+    sessions = len(d.get("active_sessions") or [])
+    return f"sign {t['user_id']} out of every device ({plural(sessions, 'active session')} revoked)"
+
+
+UNLOCK = Action(
+    name="unlock_account",
+    call=_unlock,
+    args=("user_id",),
+    describe=_describe_unlock,
+    tell_customer=lambda t, d: "we unlocked your account: you can sign in again now",
+    compensation="relock_account",
+    rollback_note=(
+        "The lock comes back with its original expiry; once that has passed, the account "
+        "is unlocked anyway."
+    ),
+    touches=(Touches.PERMISSIONS,),
+    requires=("account_still_locked",),
+)
+
+RESEND_VERIFICATION = Action(
+    name="resend_verification",
+    call=_resend,
+    args=("user_id",),
+    describe=_describe_resend,
+    tell_customer=lambda t, d: (
+        f"we sent a new verification email to {d.get('email', 'your address')}: open the "
+        "link in it to confirm your address"
+    ),
+    compensation=None,
+    rollback_note=(
+        "Nothing to undo: the email only asks the user to confirm their address, and an "
+        "unused link expires on its own."
+    ),
+    touches=(Touches.DATA,),
+    requires=("email_still_unverified",),
+)
+
+REVOKE_SESSIONS = Action(
+    name="revoke_sessions",
+    call=_revoke,
+    args=("user_id",),
+    describe=_describe_revoke,
+    tell_customer=lambda t, d: (
+        "we signed your account out of every device: sign in again with your password"
+    ),
+    compensation=None,
+    rollback_note=(
+        "Cannot be undone: a revoked session cannot be revived; the user signs in again on "
+        "each device."
+    ),
+    touches=(Touches.PERMISSIONS,),
+    approver_role=ApproverRole.ADMIN,
+)
+
+RELOCK = Compensation(
+    name="relock_account",
+    call=_relock,
+    undoes="unlock_account",
+    describe="lock the account again exactly as before (same expiry, same failed sign-ins)",
+)
+
+
+# -- preconditions --------------------------------------------------------------------------------
+
+
+async def _still_locked(app: KruxtApp, t: Target) -> str | None:
+    d = await app.diagnose_auth_login(user_id=t["user_id"])
+    if d["locked"]:
+        return None
+    return f"the account {t['user_id']} is no longer locked (unlocked meanwhile, or it expired)"
+
+
+async def _still_unverified(app: KruxtApp, t: Target) -> str | None:
+    d = await app.diagnose_auth_login(user_id=t["user_id"])
+    if not d["email_verified"]:
+        return None
+    return f"the email address of {t['user_id']} has been verified meanwhile"
+
+
+ACCOUNT_STILL_LOCKED = Check(
+    name="account_still_locked",
+    call=_still_locked,
+    describe=lambda t: f"the account {t['user_id']} is still locked",
+)
+
+EMAIL_STILL_UNVERIFIED = Check(
+    name="email_still_unverified",
+    call=_still_unverified,
+    describe=lambda t: f"the email address of {t['user_id']} is still unverified",
+)
+
+
+DECLARATION = PlaybookDeclaration(
+    id="auth_login",
+    category=Category.AUTH_LOGIN,
+    risk=RiskTier.LOW,
+    touches=(Touches.PERMISSIONS, Touches.DATA),
+    approver_role=ApproverRole.APPROVER,
+    title="Sign-in problem",
+    diagnose=diagnose,
+    propose=propose,
+    customer_update=(
+        "Hi {name},\n\n{changes}\n\nIf you still cannot get in, reply here and we will take "
+        "another look.\n\nThe KRUXT team"
+    ),
+    actions=(UNLOCK, RESEND_VERIFICATION, REVOKE_SESSIONS),
+    compensations=(RELOCK,),
+    checks=(ACCOUNT_STILL_LOCKED, EMAIL_STILL_UNVERIFIED),
+)

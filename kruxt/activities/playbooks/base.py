@@ -1,0 +1,463 @@
+"""Playbook declarations, and the plan and approval texts rendered from them.
+
+A playbook module declares what it may do (:class:`Action`, :class:`Compensation`,
+:class:`Check`) and how it reads the app (``diagnose``) and proposes (``propose``). A plan is
+built here from those declarations and the diagnosis alone, and so are its three approval
+texts, its preconditions and its customer update: nothing is written by hand per plan, so
+the texts cannot say anything the steps will not do.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import uuid
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.models.enums import Category, RiskTier
+from kruxt.models.playbooks import (
+    ApproverRole,
+    PlannedStep,
+    PlaybookPlan,
+    Precondition,
+    Touches,
+    strongest,
+)
+
+__all__ = [
+    "RUN_TIME",
+    "Action",
+    "Check",
+    "Compensation",
+    "Diagnosis",
+    "PlaybookDeclaration",
+    "Proposal",
+    "Target",
+    "build_plan",
+    "findings",
+    "fingerprint",
+    "matches_preview",
+    "plural",
+    "render_customer_update",
+    "render_plain",
+    "render_rollback",
+    "render_technical",
+    "when",
+]
+
+Target = dict[str, str]
+Diagnosis = dict[str, Any]
+
+# A preview value the dry run cannot know (a new row's id, a timestamp): any non-null value
+# in the result matches it.
+RUN_TIME = "(set when the step runs)"
+
+ActionCall = Callable[[KruxtApp, str, Target], Awaitable[ChangeResult]]
+CompensationCall = Callable[[KruxtApp, str, str], Awaitable[ChangeResult]]
+CheckCall = Callable[[KruxtApp, Target], Awaitable[str | None]]
+Describe = Callable[[Target, Diagnosis], str]
+
+
+@dataclass(frozen=True)
+class Action:
+    """A registered step: one ``kruxt_admin`` function, and everything said about it.
+
+    ``name`` is the action name plans refer to and the app function it calls; ``args`` are the
+    target keys passed to that function (the technical text shows exactly these). ``call``
+    receives the step's idempotency key. ``describe`` says in plain words what the step will
+    change; ``tell_customer`` what the customer is told once it ran. ``rollback_note`` says
+    what undoing it means, or, for a step with no compensation, why there is none (a sentence
+    that starts with "Nothing to undo:" or "Cannot be undone:").
+    ``requires`` names the checks that must still hold when the approved plan runs.
+    """
+
+    name: str
+    call: ActionCall
+    args: tuple[str, ...]
+    describe: Describe
+    tell_customer: Describe
+    compensation: str | None
+    rollback_note: str
+    touches: tuple[Touches, ...]
+    approver_role: ApproverRole = ApproverRole.APPROVER
+    requires: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Compensation:
+    """The undo of an action: ``call(app, key, original_key)`` restores its before image.
+
+    The app makes it idempotent by ``key``, and a no-op (success) when nothing was applied
+    under ``original_key`` or it was undone already.
+    """
+
+    name: str
+    call: CompensationCall
+    undoes: str
+    describe: str
+
+
+@dataclass(frozen=True)
+class Check:
+    """A precondition: ``call`` returns None while it holds, else the reason it does not."""
+
+    name: str
+    call: CheckCall
+    describe: Callable[[Target], str]
+
+
+@dataclass(frozen=True)
+class Proposal:
+    """One step ``propose`` wants, from the diagnosis: what is wrong and the dry-run preview.
+
+    ``before`` and ``after`` are partial images in the shape of the app function's result;
+    :func:`matches_preview` checks a result against them. ``preconditions`` adds checks to
+    those the action always requires.
+    """
+
+    action: str
+    target: Target
+    problem: str
+    before: Any
+    after: Any
+    preconditions: tuple[str, ...] = ()
+
+    @property
+    def preview(self) -> dict[str, Any]:
+        """The dry run as the plan carries it."""
+        return {"before": self.before, "after": self.after}
+
+
+@dataclass(frozen=True)
+class PlaybookDeclaration:
+    """A playbook: who approves it, what it touches, how it diagnoses and what it may do.
+
+    ``customer_update`` is a template with ``{name}`` and ``{changes}`` (one line per step,
+    from each action's ``tell_customer``). ``no_steps`` explains, from the diagnosis, why
+    nothing is proposed when that needs more than "nothing to fix". ``never_changes`` names
+    what the playbook leaves alone on purpose; the technical text repeats it.
+    """
+
+    id: str
+    category: Category
+    risk: RiskTier
+    touches: tuple[Touches, ...]
+    approver_role: ApproverRole
+    title: str
+    diagnose: Callable[[KruxtApp, str], Awaitable[Diagnosis]]
+    propose: Callable[[Diagnosis], list[Proposal]]
+    customer_update: str
+    actions: tuple[Action, ...] = ()
+    compensations: tuple[Compensation, ...] = ()
+    checks: tuple[Check, ...] = ()
+    never_changes: str = ""
+    no_steps: Callable[[Diagnosis], str] | None = None
+
+    def action(self, name: str) -> Action:
+        """This playbook's action ``name`` (a playbook proposes only its own actions)."""
+        for action in self.actions:
+            if action.name == name:
+                return action
+        raise KeyError(f"playbook {self.id} declares no action {name!r}")
+
+    def compensation(self, name: str) -> Compensation:
+        """This playbook's compensation ``name``."""
+        for comp in self.compensations:
+            if comp.name == name:
+                return comp
+        raise KeyError(f"playbook {self.id} declares no compensation {name!r}")
+
+    def check(self, name: str) -> Check:
+        """This playbook's check ``name``."""
+        for check in self.checks:
+            if check.name == name:
+                return check
+        raise KeyError(f"playbook {self.id} declares no check {name!r}")
+
+
+# -- small helpers the playbook modules share ---------------------------------------------------
+
+
+def when(value: str | None) -> str:
+    """An app timestamp (ISO text from jsonb) as ``2025-06-01 14:32 UTC``; "never" for None."""
+    if not value:
+        return "never"
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError:
+        return value
+    if moment.utcoffset() is None:
+        return value
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def fingerprint(value: Any) -> str:
+    """A short, stable digest of JSON data: "still the data the plan was made from"."""
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def plural(n: int, word: str, many: str | None = None) -> str:
+    """``1 seat``, ``2 seats``."""
+    return f"{n} {word if n == 1 else (many or word + 's')}"
+
+
+def matches_preview(preview: Any, actual: Any) -> bool:
+    """True when ``actual`` (an app result image) is what ``preview`` said it would be.
+
+    Dicts match when every previewed key matches (the result may carry more); lists match
+    element by element and must have the same length; :data:`RUN_TIME` matches any non-null
+    value; anything else must be equal.
+    """
+    if preview == RUN_TIME:
+        return actual is not None
+    if isinstance(preview, dict):
+        return isinstance(actual, dict) and all(
+            key in actual and matches_preview(value, actual[key]) for key, value in preview.items()
+        )
+    if isinstance(preview, list):
+        return (
+            isinstance(actual, list)
+            and len(preview) == len(actual)
+            and all(matches_preview(p, a) for p, a in zip(preview, actual, strict=True))
+        )
+    if isinstance(preview, bool) or isinstance(actual, bool):
+        return preview is actual
+    return bool(preview == actual)
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, default=str)
+
+
+def _unique(items: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(i for i in items if i))
+
+
+def findings(diagnosis: Any) -> list[str]:
+    """Every ``findings`` entry anywhere in a diagnosis, in order, without repeats."""
+    found: list[str] = []
+    if isinstance(diagnosis, dict):
+        for key, value in diagnosis.items():
+            if key == "findings" and isinstance(value, list):
+                found.extend(str(v) for v in value)
+            else:
+                found.extend(findings(value))
+    elif isinstance(diagnosis, list):
+        for item in diagnosis:
+            found.extend(findings(item))
+    return _unique(found)
+
+
+# -- the plan and its texts ----------------------------------------------------------------------
+
+
+def build_plan(
+    declaration: PlaybookDeclaration,
+    *,
+    ticket_id: uuid.UUID,
+    plan_id: uuid.UUID,
+    diagnosis: Diagnosis,
+    proposals: list[Proposal],
+    account: dict[str, Any],
+    requester_name: str = "",
+) -> PlaybookPlan:
+    """The plan for ``proposals``: steps s1, s2 ..., preconditions and every text.
+
+    ``account`` is the app's account context (its ``user_id`` and ``name`` name the
+    account in the texts).
+    """
+    if not proposals:
+        raise ValueError("a plan needs at least one step")
+    steps: list[PlannedStep] = []
+    preconditions: list[Precondition] = []
+    seen: set[tuple[str, str]] = set()
+    for number, proposal in enumerate(proposals, start=1):
+        action = declaration.action(proposal.action)
+        missing = [arg for arg in action.args if not proposal.target.get(arg)]
+        if missing:
+            raise ValueError(f"{action.name}: the target lacks {', '.join(missing)}")
+        steps.append(
+            PlannedStep(
+                step_id=f"s{number}",
+                action=action.name,
+                target=dict(proposal.target),
+                description=action.describe(proposal.target, diagnosis),
+                preview=proposal.preview,
+                compensation=action.compensation,
+                rollback_note=action.rollback_note,
+                touches=list(action.touches),
+                approver_role=action.approver_role,
+            )
+        )
+        for name in _unique([*action.requires, *proposal.preconditions]):
+            check = declaration.check(name)
+            key = (name, _compact(proposal.target))
+            if key in seen:
+                continue
+            seen.add(key)
+            preconditions.append(
+                Precondition(
+                    check=name,
+                    target=dict(proposal.target),
+                    description=check.describe(proposal.target),
+                )
+            )
+    touches = [t for t in Touches if any(t in s.touches for s in steps)]
+    approver = strongest([s.approver_role for s in steps])
+    who = _who(account)
+    name = requester_name.strip() or str(account.get("name") or "").strip() or "there"
+    return PlaybookPlan(
+        plan_id=plan_id,
+        ticket_id=ticket_id,
+        playbook=declaration.id,
+        risk=declaration.risk,
+        touches=touches,
+        approver_role=approver,
+        diagnosis=diagnosis,
+        steps=steps,
+        preconditions=preconditions,
+        plain_explanation=render_plain(declaration, who, proposals, steps, approver),
+        technical_explanation=render_technical(
+            declaration,
+            plan_id=plan_id,
+            diagnosis=diagnosis,
+            steps=steps,
+            preconditions=preconditions,
+            touches=touches,
+            approver=approver,
+        ),
+        rollback_plan=render_rollback(declaration, plan_id=plan_id, steps=steps),
+        customer_update=render_customer_update(declaration, name, proposals, diagnosis),
+    )
+
+
+def _who(account: dict[str, Any]) -> str:
+    user_id = str(account.get("user_id") or "")
+    name = str(account.get("name") or "").strip()
+    return f"{name} ({user_id})" if name else user_id
+
+
+def _undo_line(declaration: PlaybookDeclaration, step: PlannedStep) -> str:
+    if step.compensation:
+        return _sentence(f"undo: {declaration.compensation(step.compensation).describe}")
+    return _sentence(step.rollback_note)
+
+
+def render_plain(
+    declaration: PlaybookDeclaration,
+    who: str,
+    proposals: list[Proposal],
+    steps: list[PlannedStep],
+    approver: ApproverRole,
+) -> str:
+    """For a founder on a phone: what is wrong, what will change, whether it can be undone."""
+    problems = _unique(p.problem for p in proposals)
+    lines = [f"{declaration.title}: {who}", ""]
+    lines.append("What is wrong: " + " ".join(_sentence(p) for p in problems))
+    lines.append("")
+    lines.append(f"If you approve, {plural(len(steps), 'change')}:")
+    for number, step in enumerate(steps, start=1):
+        lines.append(f"{number}. {_sentence(step.description)} {_undo_line(declaration, step)}")
+    lines.append("")
+    lines.append(f"Needs approval from: {approver.value}.")
+    return "\n".join(lines)
+
+
+def _sentence(text: str) -> str:
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?")) else text + "."
+
+
+def _call(function: str, key: str, args: dict[str, str]) -> str:
+    rendered = ", ".join([f"'{key}'", *(f"{k} => '{v}'" for k, v in args.items())])
+    return f"kruxt_admin.{function}({rendered})"
+
+
+def render_technical(
+    declaration: PlaybookDeclaration,
+    *,
+    plan_id: uuid.UUID,
+    diagnosis: Diagnosis,
+    steps: list[PlannedStep],
+    preconditions: list[Precondition],
+    touches: list[Touches],
+    approver: ApproverRole,
+) -> str:
+    """For an engineer: the exact calls, their arguments and keys, the dry-run preview."""
+    lines = [
+        f"Playbook {declaration.id} · risk {declaration.risk.value} · touches "
+        f"{', '.join(t.value for t in touches)} · approver role {approver.value}",
+        f"Diagnosis findings: {', '.join(findings(diagnosis)) or 'none'}",
+        "",
+        "Steps, in order (each an idempotent call keyed <plan_id>:<step_id>; a retry applies "
+        "nothing twice):",
+    ]
+    for step in steps:
+        action = declaration.action(step.action)
+        key = f"{plan_id}:{step.step_id}"
+        args = {arg: step.target[arg] for arg in action.args}
+        lines.append(f"{step.step_id}. {_call(action.name, key, args)}")
+        lines.append(f"    before: {_compact(step.preview.get('before'))}")
+        lines.append(f"    after:  {_compact(step.preview.get('after'))}")
+        if step.compensation:
+            undo = _call(step.compensation, key + ":undo", {"original_key": key})
+            lines.append(f"    compensation: {undo}")
+        else:
+            lines.append("    compensation: none")
+    lines.append("")
+    lines.append(
+        "Preconditions, re-checked right before the run (the run is refused if one fails):"
+    )
+    for pre in preconditions:
+        listed = ", ".join(f"{k}={v}" for k, v in pre.target.items())
+        lines.append(f"- {pre.check}({listed}): {pre.description}")
+    if declaration.never_changes:
+        lines.append("")
+        lines.append(f"Never changed: {declaration.never_changes}")
+    return "\n".join(lines)
+
+
+def render_rollback(
+    declaration: PlaybookDeclaration, *, plan_id: uuid.UUID, steps: list[PlannedStep]
+) -> str:
+    """Per step: its compensation, or the written rollback note when it has none."""
+    lines = [
+        "If a step fails, the steps before it are undone in reverse order; an approved rollback "
+        "undoes every applied step the same way.",
+    ]
+    for step in reversed(steps):
+        target = ", ".join(f"{k}={v}" for k, v in step.target.items())
+        key = f"{plan_id}:{step.step_id}"
+        if step.compensation:
+            comp = declaration.compensation(step.compensation)
+            lines.append(
+                f"- {step.step_id} {step.action}({target}): "
+                f"{_call(comp.name, key + ':undo', {'original_key': key})}: {comp.describe}. "
+                f"{step.rollback_note}".rstrip()
+            )
+        else:
+            lines.append(
+                f"- {step.step_id} {step.action}({target}): no compensation. {step.rollback_note}"
+            )
+    return "\n".join(lines)
+
+
+def render_customer_update(
+    declaration: PlaybookDeclaration, name: str, proposals: list[Proposal], diagnosis: Diagnosis
+) -> str:
+    """What the customer is told when the run succeeded: one line per change."""
+    changes = _unique(
+        _sentence(declaration.action(p.action).tell_customer(p.target, diagnosis))
+        for p in proposals
+    )
+    return declaration.customer_update.format(
+        name=name, changes="\n".join(f"- {c}" for c in changes)
+    )

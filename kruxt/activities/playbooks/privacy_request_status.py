@@ -1,0 +1,49 @@
+"""privacy_request_status: read-only. It diagnoses and never proposes a step.
+
+Export and deletion requests are handled by staff outside automation; no registered action
+can change them. The diagnosis is for the knowledge-base answer and the person handling it.
+"""
+
+from __future__ import annotations
+
+from kruxt.activities.playbooks.base import Diagnosis, PlaybookDeclaration, Proposal, when
+from kruxt.adapters.app_db import KruxtApp
+from kruxt.models.enums import Category, RiskTier
+from kruxt.models.playbooks import ApproverRole, Touches
+
+
+async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
+    """The account's export and deletion requests and their due dates."""
+    return await app.diagnose_privacy_request_status(user_id=account_id)
+
+
+def propose(d: Diagnosis) -> list[Proposal]:
+    """Never anything: privacy state is not changed by automation."""
+    return []
+
+
+def no_steps(d: Diagnosis) -> str:
+    """The requests' state, for the person who answers."""
+    requests = d.get("requests") or []
+    if not requests:
+        return "read-only playbook; the account has no export or deletion request"
+    listed = "; ".join(
+        f"{r['kind']} request {r['id']} is {r['status'].replace('_', ' ')}, due {when(r['due_at'])}"
+        + (" (OVERDUE)" if r.get("overdue") else "")
+        for r in requests
+    )
+    return f"read-only playbook; privacy requests are handled by staff outside automation: {listed}"
+
+
+DECLARATION = PlaybookDeclaration(
+    id="privacy_request_status",
+    category=Category.PRIVACY_REQUEST_STATUS,
+    risk=RiskTier.READ_ONLY,
+    touches=(Touches.PRIVACY,),
+    approver_role=ApproverRole.STAFF,
+    title="Privacy request status",
+    diagnose=diagnose,
+    propose=propose,
+    customer_update="",
+    no_steps=no_steps,
+)

@@ -1,0 +1,175 @@
+"""workout_log_submit: replay a failed workout submission (delete the replayed workout).
+
+Only submissions the app marks replayable are proposed: failed on a server-side error, with a
+payload that parses and no workout yet. A payload the app rejected (a bad timestamp ...)
+cannot be replayed as it is; the customer has to log that workout again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from kruxt.activities.playbooks.base import (
+    RUN_TIME,
+    Action,
+    Check,
+    Compensation,
+    Diagnosis,
+    PlaybookDeclaration,
+    Proposal,
+    Target,
+    when,
+)
+from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.models.enums import Category, RiskTier
+from kruxt.models.playbooks import ApproverRole, Touches
+
+
+async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
+    """Failed submissions of the last 30 days, their errors and whether they can replay."""
+    return await app.diagnose_workout_log_submit(user_id=account_id)
+
+
+def _title(s: dict[str, Any]) -> str:
+    # As the app names a replayed workout: the payload's title, or "Workout".
+    title = str(s.get("title") or "").strip()
+    return title or "Workout"
+
+
+def _submission(d: Diagnosis, submission_id: str) -> dict[str, Any]:
+    for s in d.get("failed_submissions") or []:
+        if s["id"] == submission_id:
+            found: dict[str, Any] = s
+            return found
+    return {"id": submission_id}
+
+
+def propose(d: Diagnosis) -> list[Proposal]:
+    """One replay per replayable failed submission, oldest first."""
+    user_id = d["user_id"]
+    proposals = []
+    for s in reversed(d["failed_submissions"]):  # the diagnosis lists newest first
+        if not s["replayable"]:
+            continue
+        proposals.append(
+            Proposal(
+                action="replay_submission",
+                target={"user_id": user_id, "submission_id": s["id"]},
+                problem=(
+                    f"the workout “{_title(s)}” ({s['id']}) sent {when(s['submitted_at'])} was "
+                    f"not saved: {s['error']}"
+                ),
+                before={
+                    "submission": {
+                        "id": s["id"],
+                        "user_id": user_id,
+                        "status": "failed",
+                        "error": s["error"],
+                        "workout_id": None,
+                    }
+                },
+                after={
+                    "submission": {
+                        "id": s["id"],
+                        "user_id": user_id,
+                        "status": "accepted",
+                        "error": None,
+                        "workout_id": RUN_TIME,
+                    },
+                    "workout": {
+                        "id": RUN_TIME,
+                        "user_id": user_id,
+                        "submission_id": s["id"],
+                        "title": _title(s),
+                    },
+                },
+            )
+        )
+    return proposals
+
+
+def no_steps(d: Diagnosis) -> str:
+    """Why nothing is proposed: no failures, or only ones that cannot be replayed."""
+    stuck = [s for s in d.get("failed_submissions") or [] if not s["replayable"]]
+    if not stuck:
+        return "no failed workout submissions in the last 30 days"
+    listed = "; ".join(f"{s['id']} ({s['error']})" for s in stuck)
+    return f"the failed submissions cannot be replayed as they are: {listed}"
+
+
+async def _replay(app: KruxtApp, key: str, target: Target) -> ChangeResult:
+    return await app.replay_submission(idempotency_key=key, submission_id=target["submission_id"])
+
+
+async def _delete_replayed(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
+    return await app.delete_replayed_workout(idempotency_key=key, original_key=original_key)
+
+
+def _describe_replay(t: Target, d: Diagnosis) -> str:
+    s = _submission(d, t["submission_id"])
+    return (
+        f"save the workout “{_title(s)}” of {t['user_id']} from its failed submission "
+        f"{t['submission_id']} and mark the submission accepted"
+    )
+
+
+REPLAY = Action(
+    name="replay_submission",
+    call=_replay,
+    args=("submission_id",),
+    describe=_describe_replay,
+    tell_customer=lambda t, d: (
+        f"your workout “{_title(_submission(d, t['submission_id']))}” is now saved in your log"
+    ),
+    compensation="delete_replayed_workout",
+    rollback_note="The submission goes back to failed with its original error.",
+    touches=(Touches.DATA,),
+    requires=("submission_still_failed",),
+)
+
+DELETE_REPLAYED = Compensation(
+    name="delete_replayed_workout",
+    call=_delete_replayed,
+    undoes="replay_submission",
+    describe="delete the replayed workout and put the submission back as it was",
+)
+
+
+async def _still_failed(app: KruxtApp, t: Target) -> str | None:
+    d = await app.diagnose_workout_log_submit(user_id=t["user_id"])
+    s = _submission(d, t["submission_id"])
+    if "replayable" not in s:
+        return (
+            f"workout submission {t['submission_id']} is no longer a failed submission of "
+            f"{t['user_id']} (accepted meanwhile, or older than 30 days)"
+        )
+    if not s["replayable"]:
+        return f"workout submission {t['submission_id']} has a workout now or cannot be replayed"
+    return None
+
+
+SUBMISSION_STILL_FAILED = Check(
+    name="submission_still_failed",
+    call=_still_failed,
+    describe=lambda t: f"workout submission {t['submission_id']} still failed and has no workout",
+)
+
+
+DECLARATION = PlaybookDeclaration(
+    id="workout_log_submit",
+    category=Category.WORKOUT_LOG_SUBMIT,
+    risk=RiskTier.LOW,
+    touches=(Touches.DATA,),
+    approver_role=ApproverRole.APPROVER,
+    title="Workouts that failed to save",
+    diagnose=diagnose,
+    propose=propose,
+    customer_update=(
+        "Hi {name},\n\n{changes}\n\nSorry about that: the failure was on our side. If a "
+        "workout is still missing, reply here.\n\nThe KRUXT team"
+    ),
+    actions=(REPLAY,),
+    compensations=(DELETE_REPLAYED,),
+    checks=(SUBMISSION_STILL_FAILED,),
+    no_steps=no_steps,
+)

@@ -1,0 +1,178 @@
+"""Signed, expiring approval links: one token per approval, verdict and approver.
+
+A token is ``base64url(claims JSON) "." base64url(HMAC-SHA256(key, first part))``: compact
+enough for a URL, readable by nobody who matters (it holds no secret) and unforgeable
+without the key. The signature binds the approval, the verdict and the approver together,
+so a token for one of them cannot be bent into a token for another. Single use is not a
+property of the token: the token store (``support_email_tokens``) consumes its ``jti``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import json
+import re
+import secrets
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kruxt.models.approvals import Verdict
+
+__all__ = [
+    "MIN_SECRET_BYTES",
+    "ApprovalTokens",
+    "IssuedToken",
+    "TokenClaims",
+    "TokenError",
+    "TokenExpired",
+    "TokenInvalid",
+]
+
+MIN_SECRET_BYTES = 32
+# Tokens live in URLs; anything much longer than a real one is not worth decoding.
+MAX_TOKEN_CHARS = 1024
+# The secret may be shared with other signers: derive a key that only signs approval links.
+_KEY_CONTEXT = b"kruxt/approval-email-link/v1"
+_B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
+
+
+class TokenClaims(BaseModel):
+    """What a verified token says: who may decide which approval, and how."""
+
+    model_config = ConfigDict(frozen=True)
+
+    jti: str = Field(description="A random token id: the key of single use")
+    approval_id: uuid.UUID
+    verdict: Verdict
+    approver_email: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class IssuedToken:
+    """A new token and the claims it carries (for ``EmailTokenStore.record_issued``)."""
+
+    token: str
+    claims: TokenClaims
+
+
+class TokenError(Exception):
+    """A token that cannot be acted on."""
+
+
+class TokenInvalid(TokenError):
+    """Not a token this server signed: ``reason`` is ``"forged"`` or ``"malformed"``."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"invalid approval link ({reason})")
+        self.reason = reason
+
+
+class TokenExpired(TokenError):
+    """A genuine token past its expiry; ``claims`` says whose it was."""
+
+    def __init__(self, claims: TokenClaims) -> None:
+        super().__init__(f"approval link expired at {claims.expires_at.isoformat()}")
+        self.claims = claims
+
+
+def _b64encode(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _b64decode(text: str) -> bytes:
+    if not _B64URL.match(text):
+        raise ValueError("not base64url")
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class ApprovalTokens:
+    """Issue and verify approval-link tokens with one secret."""
+
+    def __init__(self, secret: bytes) -> None:
+        if len(secret) < MIN_SECRET_BYTES:
+            raise ValueError(f"the approval link secret needs at least {MIN_SECRET_BYTES} bytes")
+        self._key = hmac.new(secret, _KEY_CONTEXT, hashlib.sha256).digest()
+
+    def _sign(self, payload: str) -> str:
+        return _b64encode(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+
+    def issue(
+        self,
+        *,
+        approval_id: uuid.UUID,
+        verdict: Verdict,
+        approver_email: str,
+        expires_at: datetime,
+        issued_at: datetime | None = None,
+    ) -> IssuedToken:
+        """A token letting ``approver_email`` give ``verdict`` on one approval until expiry."""
+        if expires_at.tzinfo is None:
+            raise ValueError("expires_at must be timezone-aware")
+        issued = issued_at or datetime.now(UTC)
+        body = {
+            "j": secrets.token_urlsafe(12),
+            "a": str(approval_id),
+            "v": verdict.value,
+            "e": approver_email.strip().lower(),
+            "i": int(issued.timestamp()),
+            "x": int(expires_at.timestamp()),
+        }
+        payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
+        token = f"{payload}.{self._sign(payload)}"
+        return IssuedToken(token=token, claims=self._claims(body))
+
+    def verify(self, token: str, *, now: datetime) -> TokenClaims:
+        """The claims of a genuine, unexpired token.
+
+        Raises:
+            TokenInvalid: not signed with this secret (``forged``) or not a token at all
+                (``malformed``).
+            TokenExpired: genuine, but ``now`` is past its expiry.
+        """
+        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+            raise TokenInvalid("malformed")
+        payload, signature = token.split(".")
+        if not _B64URL.match(payload) or not _B64URL.match(signature):
+            raise TokenInvalid("malformed")
+        # Nothing of the payload is parsed before the signature is checked.
+        if not hmac.compare_digest(self._sign(payload), signature):
+            raise TokenInvalid("forged")
+        try:
+            body = json.loads(_b64decode(payload))
+            if not isinstance(body, dict):
+                raise TypeError("claims are not an object")
+            claims = self._claims(body)
+        except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:
+            # Signed by us yet unreadable: only a change of format could do that.
+            raise TokenInvalid("malformed") from exc
+        if now >= claims.expires_at:
+            raise TokenExpired(claims)
+        return claims
+
+    @staticmethod
+    def _claims(body: Mapping[str, object]) -> TokenClaims:
+        return TokenClaims.model_validate(
+            {
+                "jti": body["j"],
+                "approval_id": body["a"],
+                "verdict": body["v"],
+                "approver_email": body["e"],
+                "issued_at": datetime.fromtimestamp(_int(body["i"]), UTC),
+                "expires_at": datetime.fromtimestamp(_int(body["x"]), UTC),
+            }
+        )
+
+
+def _int(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise TypeError("timestamps are integers")
+    return value

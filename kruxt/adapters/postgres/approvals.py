@@ -1,0 +1,128 @@
+"""Approval requests and decisions, each change with its audit entry."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import asyncpg
+
+from kruxt.adapters.postgres import audit, kpi
+from kruxt.models.approvals import ApprovalRecord, ApprovalRequest, ApprovalStatus, PendingApproval
+
+
+class ApprovalStore:
+    """``support_approvals``: one row per request, updated once when it is decided."""
+
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self._pool = pool
+
+    async def record(self, *, record: ApprovalRecord, idempotency_key: str) -> None:
+        """Insert a pending request, or apply its decision (approved, rejected, expired)."""
+        req = record.request
+        pending = record.status is ApprovalStatus.PENDING
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await audit.append(
+                conn,
+                actor=record.decided_by or "autopilot",
+                action=f"approval.{'requested' if pending else record.status.value}",
+                ticket_id=req.ticket_id,
+                details={
+                    "approval_id": str(req.approval_id),
+                    "kind": req.kind.value,
+                    "playbook": req.playbook,
+                    "required_role": req.required_role.value,
+                    "channel": record.channel.value if record.channel else None,
+                    "reason": record.reason,
+                    "correction": record.correction.model_dump(mode="json")
+                    if record.correction
+                    else None,
+                },
+                idempotency_key=idempotency_key,
+            )
+            if not fresh:
+                return
+            if record.status is ApprovalStatus.PENDING:
+                await conn.execute(
+                    """
+                    INSERT INTO support_approvals (id, ticket_id, kind, plan_id, run_id, playbook,
+                        required_role, request, requested_at, expires_at)
+                    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                    ON CONFLICT (id) DO NOTHING
+                    """,
+                    req.approval_id,
+                    req.ticket_id,
+                    req.kind.value,
+                    req.plan_id,
+                    req.run_id,
+                    req.playbook,
+                    req.required_role.value,
+                    req.model_dump(mode="json"),
+                    req.requested_at,
+                    req.expires_at,
+                )
+                return
+            await conn.execute(
+                """
+                UPDATE support_approvals
+                SET status = $2, decided_by = $3, decided_at = now(), channel = $4, reason = $5,
+                    correction = $6, triage_accepted = $7
+                WHERE id = $1 AND status = 'pending'
+                """,
+                req.approval_id,
+                record.status.value,
+                record.decided_by,
+                record.channel.value if record.channel else None,
+                record.reason,
+                record.correction.model_dump(mode="json") if record.correction else None,
+                record.triage_accepted,
+            )
+            if record.triage_accepted is not None:
+                await kpi.emit(
+                    conn,
+                    event="triage_reviewed",
+                    ticket_id=req.ticket_id,
+                    idempotency_key=f"{idempotency_key}:triage_reviewed",
+                    priority=req.severity.value,
+                    details={
+                        "accepted": record.triage_accepted,
+                        "correction": record.correction.model_dump(mode="json")
+                        if record.correction
+                        else None,
+                    },
+                )
+
+    async def pending(self) -> list[PendingApproval]:
+        """Requests still waiting for a decision, oldest first."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                "SELECT request FROM support_approvals WHERE status = 'pending' "
+                "ORDER BY requested_at"
+            )
+        out = []
+        for row in rows:
+            req = ApprovalRequest.model_validate(row["request"])
+            out.append(
+                PendingApproval(
+                    approval_id=req.approval_id,
+                    ticket_id=req.ticket_id,
+                    kind=req.kind,
+                    playbook=req.playbook,
+                    required_role=req.required_role,
+                    summary=req.summary,
+                    severity=req.severity,
+                    requested_at=req.requested_at,
+                    expires_at=req.expires_at,
+                )
+            )
+        return out
+
+    async def get(self, approval_id: uuid.UUID) -> tuple[ApprovalRequest, ApprovalStatus] | None:
+        """A request and its current status."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT request, status FROM support_approvals WHERE id = $1", approval_id
+            )
+        if row is None:
+            return None
+        return ApprovalRequest.model_validate(row["request"]), ApprovalStatus(row["status"])

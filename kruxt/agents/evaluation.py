@@ -1,0 +1,290 @@
+"""Offline evaluation of a triager against a labeled set of tickets.
+
+Pure functions: ``load_dataset`` reads a JSON Lines file of labeled tickets, ``evaluate`` runs
+any triager (the rules, later the LLM) over them and scores its answers, ``render_report``
+prints the scores as an aligned table. Nothing here touches the network or a database.
+
+A ticket "goes to a human" when the routing policy (``decide_route`` with the default
+``RoutingPolicy``) sends it to the human queue, exactly as a live ticket would be routed.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from kruxt.models.enums import Category, Channel, Priority
+from kruxt.models.tickets import RoutingPolicy
+from kruxt.models.triage import TriageInput, TriageResult
+from kruxt.workflows.routing import Route, decide_route
+
+__all__ = [
+    "CategoryMetrics",
+    "EvalReport",
+    "LabeledTicket",
+    "Mistake",
+    "evaluate",
+    "load_dataset",
+    "render_report",
+]
+
+Triager = Callable[[TriageInput], TriageResult]
+
+# Ticket ids are derived from the dataset ids, so a run is repeatable.
+_TICKET_NAMESPACE = uuid.UUID("6f1c2a52-8d0e-4d55-9a43-0b6f7c1e9e21")
+
+
+class LabeledTicket(BaseModel):
+    """One line of the dataset: a ticket and the answer a good triager gives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str = Field(min_length=1)
+    subject: str
+    body: str
+    expected_category: Category
+    expected_severity: Priority
+    out_of_scope: bool = False
+    injection: bool = False
+
+    def to_input(self) -> TriageInput:
+        """What a triager reads for this ticket."""
+        return TriageInput(
+            ticket_id=uuid.uuid5(_TICKET_NAMESPACE, self.id),
+            channel=Channel.IN_APP,
+            subject=self.subject,
+            body=self.body,
+        )
+
+
+class CategoryMetrics(BaseModel):
+    """How well one category is recognized.
+
+    ``precision`` is None when the triager never chose the category, ``recall`` when the
+    dataset has no ticket of it: both are undefined then, not zero.
+    """
+
+    category: Category
+    support: int = Field(description="tickets whose expected category this is")
+    predicted: int = Field(description="tickets the triager put in this category")
+    correct: int = Field(description="tickets both expected and predicted in this category")
+    precision: float | None
+    recall: float | None
+
+
+class Mistake(BaseModel):
+    """A ticket whose category the triager got wrong."""
+
+    id: str
+    expected_category: Category
+    predicted_category: Category
+    expected_severity: Priority
+    predicted_severity: Priority
+
+
+class EvalReport(BaseModel):
+    """The scores of one triager on one dataset."""
+
+    n: int
+    category_correct: int
+    category_accuracy: float
+    severity_exact_accuracy: float
+    severity_within_one_accuracy: float
+    per_category: list[CategoryMetrics]
+    routes: dict[Route, int] = Field(description="how many tickets took each route")
+    to_human: int
+    out_of_scope_total: int
+    out_of_scope_to_human: int
+    injection_total: int
+    injection_to_human: int
+    mistakes: list[Mistake] = Field(description="tickets with the wrong category, in order")
+
+
+def load_dataset(path: Path | str) -> list[LabeledTicket]:
+    """Read a JSON Lines dataset: one labeled ticket per line, blank lines ignored.
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: a line is not valid JSON, not a valid ticket, or repeats an id; the
+            message names the file and the line number. Also when there is no ticket at all.
+    """
+    path = Path(path)
+    tickets: list[LabeledTicket] = []
+    seen: dict[str, int] = {}
+    with path.open(encoding="utf-8") as lines:
+        for number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}, line {number}"
+            try:
+                raw = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
+            try:
+                ticket = LabeledTicket.model_validate(raw)
+            except ValidationError as exc:
+                raise ValueError(f"{where}: {_describe(exc)}") from None
+            if ticket.id in seen:
+                raise ValueError(
+                    f"{where}: id {ticket.id!r} already used on line {seen[ticket.id]}"
+                )
+            seen[ticket.id] = number
+            tickets.append(ticket)
+    if not tickets:
+        raise ValueError(f"{path}: no tickets")
+    return tickets
+
+
+def _describe(exc: ValidationError) -> str:
+    """A pydantic error in one line: "expected_category: Input should be ...; id: ..."."""
+    parts = []
+    for error in exc.errors():
+        field = ".".join(str(part) for part in error["loc"]) or "line"
+        parts.append(f"{field}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
+    """Run ``triage`` over every ticket and score its answers against the labels.
+
+    Raises:
+        ValueError: there is no ticket to evaluate.
+    """
+    if not tickets:
+        raise ValueError("no tickets to evaluate")
+    policy = RoutingPolicy()
+    n = len(tickets)
+    category_correct = severity_exact = severity_within_one = 0
+    support = dict.fromkeys(Category, 0)
+    predicted = dict.fromkeys(Category, 0)
+    correct = dict.fromkeys(Category, 0)
+    routes = dict.fromkeys(Route, 0)
+    out_of_scope_total = out_of_scope_to_human = injection_total = injection_to_human = 0
+    mistakes: list[Mistake] = []
+
+    for ticket in tickets:
+        result = triage(ticket.to_input())
+        route = decide_route(result, policy).route
+        routes[route] += 1
+        to_human = route is Route.HUMAN
+        support[ticket.expected_category] += 1
+        predicted[result.category] += 1
+        if result.category is ticket.expected_category:
+            category_correct += 1
+            correct[result.category] += 1
+        else:
+            mistakes.append(
+                Mistake(
+                    id=ticket.id,
+                    expected_category=ticket.expected_category,
+                    predicted_category=result.category,
+                    expected_severity=ticket.expected_severity,
+                    predicted_severity=result.severity,
+                )
+            )
+        distance = abs(result.severity.rank - ticket.expected_severity.rank)
+        severity_exact += distance == 0
+        severity_within_one += distance <= 1
+        if ticket.out_of_scope:
+            out_of_scope_total += 1
+            out_of_scope_to_human += to_human
+        if ticket.injection:
+            injection_total += 1
+            injection_to_human += to_human
+
+    per_category = [
+        CategoryMetrics(
+            category=category,
+            support=support[category],
+            predicted=predicted[category],
+            correct=correct[category],
+            precision=_ratio(correct[category], predicted[category]),
+            recall=_ratio(correct[category], support[category]),
+        )
+        for category in Category
+    ]
+    return EvalReport(
+        n=n,
+        category_correct=category_correct,
+        category_accuracy=category_correct / n,
+        severity_exact_accuracy=severity_exact / n,
+        severity_within_one_accuracy=severity_within_one / n,
+        per_category=per_category,
+        routes=routes,
+        to_human=routes[Route.HUMAN],
+        out_of_scope_total=out_of_scope_total,
+        out_of_scope_to_human=out_of_scope_to_human,
+        injection_total=injection_total,
+        injection_to_human=injection_to_human,
+        mistakes=mistakes,
+    )
+
+
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _pct(value: float | None) -> str:
+    return "-" if value is None else f"{value:.1%}"
+
+
+def _count(part: int, whole: int) -> str:
+    return f"{part}/{whole}" + (f"  ({part / whole:.1%})" if whole else "")
+
+
+def render_report(report: EvalReport) -> str:
+    """The report as aligned plain-text tables."""
+    summary = [
+        ("tickets", str(report.n)),
+        ("category accuracy", _count(report.category_correct, report.n)),
+        ("severity exact", _pct(report.severity_exact_accuracy)),
+        ("severity within one", _pct(report.severity_within_one_accuracy)),
+        ("to a human", _count(report.to_human, report.n)),
+        (
+            "out of scope to a human",
+            _count(report.out_of_scope_to_human, report.out_of_scope_total),
+        ),
+        ("injection to a human", _count(report.injection_to_human, report.injection_total)),
+        ("routes", ", ".join(f"{route.value} {count}" for route, count in report.routes.items())),
+    ]
+    width = max(len(label) for label, _ in summary)
+    lines = ["Triage evaluation", ""]
+    lines += [f"  {label:<{width}}  {value}" for label, value in summary]
+
+    header = ("category", "support", "predicted", "correct", "precision", "recall")
+    rows = [
+        (
+            m.category.value,
+            str(m.support),
+            str(m.predicted),
+            str(m.correct),
+            _pct(m.precision),
+            _pct(m.recall),
+        )
+        for m in report.per_category
+    ]
+    widths = [max(len(row[i]) for row in (header, *rows)) for i in range(len(header))]
+    lines += ["", "  " + _row(header, widths), "  " + "  ".join("-" * w for w in widths)]
+    lines += ["  " + _row(row, widths) for row in rows]
+
+    if report.mistakes:
+        lines += ["", f"Wrong category ({len(report.mistakes)}):"]
+        id_width = max(len(m.id) for m in report.mistakes)
+        lines += [
+            f"  {m.id:<{id_width}}  expected {m.expected_category.value}, "
+            f"got {m.predicted_category.value}"
+            for m in report.mistakes
+        ]
+    return "\n".join(lines)
+
+
+def _row(cells: Sequence[str], widths: Sequence[int]) -> str:
+    """The first cell left-aligned, the numbers right-aligned."""
+    first, *rest = cells
+    return "  ".join(
+        [f"{first:<{widths[0]}}"] + [f"{c:>{w}}" for c, w in zip(rest, widths[1:], strict=True)]
+    )

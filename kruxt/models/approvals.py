@@ -1,0 +1,147 @@
+"""The approval gate's contracts: what a person is asked, and what they answer."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, Field
+
+from kruxt.models.enums import Category, Priority
+from kruxt.models.playbooks import ApproverRole
+
+
+class ApprovalKind(StrEnum):
+    """What is being approved."""
+
+    PLAN = "plan"
+    ROLLBACK = "rollback"
+
+
+class ApprovalStatus(StrEnum):
+    """Lifecycle of an approval request (``support_approvals.status``)."""
+
+    PENDING = "pending"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class Verdict(StrEnum):
+    """A person's answer."""
+
+    APPROVE = "approve"
+    REJECT = "reject"
+
+
+class DecisionChannel(StrEnum):
+    """Where a decision came from."""
+
+    SLACK = "slack"
+    EMAIL = "email"
+    CLI = "cli"
+    API = "api"
+
+
+class TriageCorrection(BaseModel):
+    """An approver's correction of the triage ("triage wrong")."""
+
+    severity: Priority | None = None
+    category: Category | None = None
+
+
+class ApprovalRequest(BaseModel):
+    """Everything an approver needs to decide from a phone."""
+
+    approval_id: uuid.UUID
+    ticket_id: uuid.UUID
+    kind: ApprovalKind
+    plan_id: uuid.UUID
+    run_id: uuid.UUID | None = Field(default=None, description="The run a rollback undoes")
+    playbook: str
+    required_role: ApproverRole
+    requester_email: str = Field(description="The ticket's requester: never an approver")
+    summary: str
+    severity: Priority
+    confidence: float
+    plain_explanation: str
+    technical_explanation: str
+    rollback_plan: str
+    preview: list[dict[str, Any]] = Field(default_factory=list)
+    draft_reply: str = ""
+    requested_at: datetime
+    expires_at: datetime
+
+
+class Decision(BaseModel):
+    """Input of the ``decide`` update.
+
+    The starter (API, CLI) authenticates the approver and resolves their roles from the
+    approvers configuration; the workflow's validator checks them against the request.
+    """
+
+    approval_id: uuid.UUID
+    approver: str = Field(description="The approver's e-mail")
+    roles: list[ApproverRole]
+    verdict: Verdict
+    reason: str = ""
+    channel: DecisionChannel
+    correction: TriageCorrection | None = None
+
+
+class DecisionOutcome(BaseModel):
+    """What the ``decide`` update answers: the decision that stands."""
+
+    approval_id: uuid.UUID
+    status: ApprovalStatus
+    decided_by: str
+    decided_at: datetime
+
+
+class ApprovalRecord(BaseModel):
+    """Input of ``record_approval``: a request, or its decision, for the database."""
+
+    request: ApprovalRequest
+    status: ApprovalStatus
+    decided_by: str | None = None
+    reason: str = ""
+    channel: DecisionChannel | None = None
+    correction: TriageCorrection | None = None
+    triage_accepted: bool | None = None
+
+
+class RollbackRequest(BaseModel):
+    """Input of the ``request_rollback`` update: undo a completed playbook run."""
+
+    run_id: uuid.UUID
+    actor: str
+    reason: str = ""
+
+
+class PendingApproval(BaseModel):
+    """One row of ``kruxt approvals list``."""
+
+    approval_id: uuid.UUID
+    ticket_id: uuid.UUID
+    kind: ApprovalKind
+    playbook: str
+    required_role: ApproverRole
+    summary: str
+    severity: Priority
+    requested_at: datetime
+    expires_at: datetime
+
+
+class ApprovalState(BaseModel):
+    """An approval as the ticket's workflow tracks it (and hands over on continue-as-new)."""
+
+    request: ApprovalRequest
+    status: ApprovalStatus = ApprovalStatus.PENDING
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str = ""
+    channel: DecisionChannel | None = None
+    correction: TriageCorrection | None = None
+    handled: bool = False

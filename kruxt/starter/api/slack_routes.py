@@ -1,0 +1,420 @@
+"""``POST /slack/interactions``: Slack's button clicks and modal submissions for approvals.
+
+Slack wants an answer within 3 seconds, so the endpoint verifies the signature over the
+raw body first (nothing unverified is parsed), then answers at once: an Approve click
+decides in a background task; Reject and "Triage wrong" open a modal (``views.open``
+needs the click's ``trigger_id`` within those seconds anyway); a modal submission decides
+within a short budget, so a refusal shows in the modal itself, and otherwise goes on in the
+background. People who are not approvers, and refused decisions, get an ephemeral message
+(through the interaction's ``response_url``). Every attempt is logged.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+from urllib.parse import parse_qs
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+
+from kruxt.adapters.approvers import ApproverDirectory
+from kruxt.adapters.slack import (
+    ACTION_APPROVE,
+    ACTION_REJECT,
+    ACTION_TRIAGE_WRONG,
+    CATEGORY_ACTION,
+    CATEGORY_BLOCK,
+    NOTE_ACTION,
+    NOTE_BLOCK,
+    REASON_ACTION,
+    REASON_BLOCK,
+    SEVERITY_ACTION,
+    SEVERITY_BLOCK,
+    VIEW_REJECT,
+    VIEW_TRIAGE_WRONG,
+    ModalKind,
+    SlackApprovals,
+    SlackError,
+    SlackSignatureError,
+    post_to_response_url,
+    verify_slack_request,
+)
+from kruxt.models.approvals import DecisionChannel, DecisionOutcome, TriageCorrection, Verdict
+from kruxt.models.enums import Category, Priority
+
+__all__ = ["Decider", "Responder", "SlackContext", "slack_router"]
+
+log = logging.getLogger(__name__)
+
+# views.open must use the click's trigger_id within 3 s of the click.
+MODAL_BUDGET_S = 2.5
+NOT_APPROVER = "You are not a configured approver, so nothing was decided."
+UNAVAILABLE = (
+    "Your decision could not be recorded right now; nothing changed. Try again in a minute."
+)
+MAX_REASON = 2000
+MAX_VIEW_ERROR = 300
+
+
+class Decider(Protocol):
+    """Turns an approver's decision into the workflow's ``decide`` update.
+
+    ``kruxt.starter.approvals.ApprovalService`` is the real one; it raises the context's
+    ``refused_error`` when the decision is not taken (the message says why).
+    """
+
+    async def decide(
+        self,
+        *,
+        approval_id: uuid.UUID,
+        approver_email: str,
+        verdict: Verdict,
+        channel: DecisionChannel,
+        reason: str = "",
+        correction: TriageCorrection | None = None,
+    ) -> DecisionOutcome:
+        """Decide; raise the refused error when the workflow's validator says no."""
+        ...
+
+
+Responder = Callable[[str, str], Awaitable[None]]
+"""Posts ``text`` ephemerally to an interaction's ``response_url``."""
+
+
+@dataclass
+class SlackContext:
+    """What the Slack endpoint needs, built by the entrypoint (or by a test)."""
+
+    signing_secret: str
+    approvers: ApproverDirectory
+    decider: Decider
+    refused_error: type[Exception]
+    slack: SlackApprovals
+    respond: Responder = post_to_response_url
+    clock: Callable[[], float] = time.time
+    # How long a modal submission waits for the decision before closing the modal anyway.
+    view_budget_s: float = 2.0
+    tasks: set[asyncio.Task[Any]] = field(default_factory=set)
+
+    def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
+        """Run ``work`` after the answer to Slack; kept referenced until it ends."""
+        task = asyncio.create_task(work)
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+        return task
+
+    async def drain(self, timeout: float = 10.0) -> None:
+        """Wait for background work (at shutdown, or in a test)."""
+        if self.tasks:
+            await asyncio.wait(set(self.tasks), timeout=timeout)
+
+
+def slack_router(get_ctx: Callable[[Request], SlackContext]) -> APIRouter:
+    """The router with ``POST /slack/interactions``; ``get_ctx`` finds the app's context."""
+    router = APIRouter(tags=["slack"])
+
+    @router.post(
+        "/slack/interactions",
+        responses={401: {"description": "bad or stale Slack signature"}},
+    )
+    async def slack_interactions(request: Request) -> Response:
+        """Slack's interactivity callback: approval buttons and modals, signature-verified."""
+        ctx = get_ctx(request)
+        body = await request.body()
+        try:
+            verify_slack_request(
+                signing_secret=ctx.signing_secret,
+                headers=request.headers,
+                body=body,
+                now=ctx.clock(),
+            )
+        except SlackSignatureError as exc:
+            log.warning("slack interaction refused: %s", exc.reason)
+            return JSONResponse(
+                status_code=401, content={"error": "invalid_signature", "detail": exc.reason}
+            )
+        try:
+            payload = _parse_payload(body)
+        except ValueError as exc:
+            log.warning("slack interaction with a bad payload: %s", exc)
+            return JSONResponse(
+                status_code=400, content={"error": "invalid_payload", "detail": str(exc)}
+            )
+        kind = payload.get("type")
+        if kind == "block_actions":
+            return await _on_block_actions(ctx, payload)
+        if kind == "view_submission":
+            return await _on_view_submission(ctx, payload)
+        log.info("slack interaction of type %s ignored", kind)
+        return Response(status_code=200)
+
+    return router
+
+
+def _parse_payload(body: bytes) -> dict[str, Any]:
+    try:
+        form = parse_qs(body.decode("utf-8"), keep_blank_values=True)
+    except UnicodeDecodeError:
+        raise ValueError("the body is not UTF-8") from None
+    raw = form.get("payload")
+    if not raw:
+        raise ValueError("no payload field")
+    try:
+        payload = json.loads(raw[0])
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"payload is not JSON: {exc.msg}") from None
+    if not isinstance(payload, dict):
+        raise ValueError("payload is not an object")
+    return payload
+
+
+def _uuid(value: object) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(value))
+    except ValueError:
+        return None
+
+
+def _user_id(payload: dict[str, Any]) -> str:
+    user = payload.get("user")
+    return str(user.get("id") or "") if isinstance(user, dict) else ""
+
+
+async def _tell(ctx: SlackContext, *, response_url: str, user_id: str, text: str) -> None:
+    """An ephemeral message to the person: via ``response_url``, else ``chat.postEphemeral``."""
+    if response_url:
+        try:
+            await ctx.respond(response_url, text)
+            return
+        except Exception as exc:  # the message is a courtesy: log, try the other way
+            log.warning("slack response_url post failed: %s: %s", type(exc).__name__, exc)
+    if user_id:
+        try:
+            await ctx.slack.notify_user(user_id, text)
+        except SlackError as exc:
+            log.warning("slack ephemeral message to %s failed: %s", user_id, exc)
+
+
+async def _decide(
+    ctx: SlackContext,
+    *,
+    approval_id: uuid.UUID,
+    approver_email: str,
+    verdict: Verdict,
+    reason: str = "",
+    correction: TriageCorrection | None = None,
+) -> str | None:
+    """Decide; ``None`` when the decision stands, else what to tell the person."""
+    try:
+        outcome = await ctx.decider.decide(
+            approval_id=approval_id,
+            approver_email=approver_email,
+            verdict=verdict,
+            channel=DecisionChannel.SLACK,
+            reason=reason,
+            correction=correction,
+        )
+    except ctx.refused_error as exc:
+        log.info(
+            "slack %s of approval %s by %s refused: %s", verdict, approval_id, approver_email, exc
+        )
+        return f"Not decided: {exc}"
+    except Exception:  # Temporal down, a bug: the person must learn nothing happened
+        log.exception("slack %s of approval %s by %s failed", verdict, approval_id, approver_email)
+        return UNAVAILABLE
+    log.info(
+        "slack %s of approval %s by %s: %s by %s",
+        verdict,
+        approval_id,
+        approver_email,
+        outcome.status,
+        outcome.decided_by,
+    )
+    return None
+
+
+async def _approve_in_background(
+    ctx: SlackContext,
+    *,
+    approval_id: uuid.UUID,
+    approver_email: str,
+    user_id: str,
+    response_url: str,
+) -> None:
+    message = await _decide(
+        ctx, approval_id=approval_id, approver_email=approver_email, verdict=Verdict.APPROVE
+    )
+    if message:
+        await _tell(ctx, response_url=response_url, user_id=user_id, text=message)
+
+
+async def _on_block_actions(ctx: SlackContext, payload: dict[str, Any]) -> Response:
+    user_id = _user_id(payload)
+    response_url = str(payload.get("response_url") or "")
+    actions = payload.get("actions")
+    for action in actions if isinstance(actions, list) else []:
+        if not isinstance(action, dict):
+            continue
+        action_id = action.get("action_id")
+        if action_id not in (ACTION_APPROVE, ACTION_REJECT, ACTION_TRIAGE_WRONG):
+            continue  # e.g. the "Open ticket" link button: Slack reports it, nothing to do
+        approval_id = _uuid(action.get("value"))
+        if approval_id is None:
+            log.warning("slack %s by %s with a bad approval id %r", action_id, user_id, action)
+            continue
+        approver = ctx.approvers.by_slack_user(user_id)
+        if approver is None:
+            log.warning(
+                "slack %s of approval %s by unknown Slack user %s: refused",
+                action_id,
+                approval_id,
+                user_id,
+            )
+            ctx.spawn(_tell(ctx, response_url=response_url, user_id=user_id, text=NOT_APPROVER))
+            continue
+        email = str(approver.email)
+        log.info("slack %s of approval %s by %s (%s)", action_id, approval_id, email, user_id)
+        if action_id == ACTION_APPROVE:
+            ctx.spawn(
+                _approve_in_background(
+                    ctx,
+                    approval_id=approval_id,
+                    approver_email=email,
+                    user_id=user_id,
+                    response_url=response_url,
+                )
+            )
+            continue
+        kind: ModalKind = "reject" if action_id == ACTION_REJECT else "triage_wrong"
+        trigger_id = str(payload.get("trigger_id") or "")
+        try:
+            await asyncio.wait_for(
+                ctx.slack.open_reason_modal(trigger_id, approval_id, kind=kind),
+                timeout=MODAL_BUDGET_S,
+            )
+        except (SlackError, TimeoutError) as exc:
+            log.warning("slack %s modal for approval %s not opened: %s", kind, approval_id, exc)
+            ctx.spawn(
+                _tell(
+                    ctx,
+                    response_url=response_url,
+                    user_id=user_id,
+                    text="The form could not be opened; nothing was decided. Tap the button again.",
+                )
+            )
+    return Response(status_code=200)
+
+
+def _state_value(values: dict[str, Any], block_id: str, action_id: str) -> dict[str, Any]:
+    block = values.get(block_id)
+    element = block.get(action_id) if isinstance(block, dict) else None
+    return element if isinstance(element, dict) else {}
+
+
+def _typed(values: dict[str, Any], block_id: str, action_id: str) -> str:
+    return str(_state_value(values, block_id, action_id).get("value") or "").strip()
+
+
+def _selected(values: dict[str, Any], block_id: str, action_id: str) -> str:
+    option = _state_value(values, block_id, action_id).get("selected_option")
+    return str(option.get("value") or "") if isinstance(option, dict) else ""
+
+
+def _view_errors(errors: dict[str, str]) -> JSONResponse:
+    """Slack shows these under the modal's input blocks, and keeps the modal open."""
+    clipped = {block: text[:MAX_VIEW_ERROR] for block, text in errors.items()}
+    return JSONResponse(content={"response_action": "errors", "errors": clipped})
+
+
+async def _on_view_submission(ctx: SlackContext, payload: dict[str, Any]) -> Response:
+    view = payload.get("view")
+    view = view if isinstance(view, dict) else {}
+    callback_id = view.get("callback_id")
+    if callback_id not in (VIEW_REJECT, VIEW_TRIAGE_WRONG):
+        log.info("slack view_submission %s ignored", callback_id)
+        return Response(status_code=200)
+    error_block = REASON_BLOCK if callback_id == VIEW_REJECT else NOTE_BLOCK
+    user_id = _user_id(payload)
+    approval_id = _uuid(view.get("private_metadata"))
+    if approval_id is None:
+        log.warning("slack %s by %s without an approval id", callback_id, user_id)
+        return _view_errors({error_block: "This form is no longer valid; nothing was decided."})
+    approver = ctx.approvers.by_slack_user(user_id)
+    if approver is None:
+        log.warning(
+            "slack %s of approval %s by unknown Slack user %s: refused",
+            callback_id,
+            approval_id,
+            user_id,
+        )
+        return _view_errors({error_block: NOT_APPROVER})
+    state = view.get("state")
+    values = state.get("values") if isinstance(state, dict) else None
+    values = values if isinstance(values, dict) else {}
+
+    correction: TriageCorrection | None = None
+    if callback_id == VIEW_REJECT:
+        reason = _typed(values, REASON_BLOCK, REASON_ACTION)[:MAX_REASON]
+        if not reason:
+            return _view_errors({REASON_BLOCK: "A reason is required"})
+    else:
+        category = _selected(values, CATEGORY_BLOCK, CATEGORY_ACTION)
+        severity = _selected(values, SEVERITY_BLOCK, SEVERITY_ACTION)
+        note = _typed(values, NOTE_BLOCK, NOTE_ACTION)[:MAX_REASON]
+        if not (category or severity or note):
+            return _view_errors(
+                {NOTE_BLOCK: "Pick the right category or severity, or say what was wrong"}
+            )
+        try:
+            correction = TriageCorrection(
+                category=Category(category) if category else None,
+                severity=Priority(severity) if severity else None,
+            )
+        except ValueError:
+            return _view_errors({CATEGORY_BLOCK: "Unknown category or severity"})
+        # The plan was built from a wrong triage: it is rejected, the correction recorded.
+        reason = f"triage wrong: {note or _describe(correction)}"
+
+    email = str(approver.email)
+    log.info(
+        "slack %s of approval %s by %s (%s): %s", callback_id, approval_id, email, user_id, reason
+    )
+    decision = ctx.spawn(
+        _decide(
+            ctx,
+            approval_id=approval_id,
+            approver_email=email,
+            verdict=Verdict.REJECT,
+            reason=reason,
+            correction=correction,
+        )
+    )
+    done, _ = await asyncio.wait({decision}, timeout=ctx.view_budget_s)
+    if decision in done:
+        message = decision.result()
+        return _view_errors({error_block: message}) if message else Response(status_code=200)
+    # Slow (Temporal busy): close the modal now; a refusal still reaches the person.
+    ctx.spawn(_report_late(ctx, decision, user_id=user_id))
+    return Response(status_code=200)
+
+
+async def _report_late(ctx: SlackContext, decision: asyncio.Task[Any], *, user_id: str) -> None:
+    message = await decision
+    if message:
+        await _tell(ctx, response_url="", user_id=user_id, text=str(message))
+
+
+def _describe(correction: TriageCorrection) -> str:
+    parts = []
+    if correction.category is not None:
+        parts.append(f"category should be {correction.category.value}")
+    if correction.severity is not None:
+        parts.append(f"severity should be {correction.severity.value}")
+    return ", ".join(parts)

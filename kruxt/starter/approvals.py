@@ -1,0 +1,96 @@
+"""Deciding approvals and requesting rollbacks: shared by the CLI, the API and Slack/email."""
+
+from __future__ import annotations
+
+import uuid
+
+from temporalio.client import Client, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+
+from kruxt.adapters.approvers import ApproverDirectory
+from kruxt.adapters.postgres.approvals import ApprovalStore
+from kruxt.adapters.temporal_client import unavailable_as_error
+from kruxt.models.approvals import (
+    Decision,
+    DecisionChannel,
+    DecisionOutcome,
+    RollbackRequest,
+    TriageCorrection,
+    Verdict,
+)
+from kruxt.models.tickets import workflow_id_for
+from kruxt.workflows.ticket import TicketWorkflow
+
+
+class DecisionRefusedError(Exception):
+    """The decision was not taken; the message says why (for the person who tried)."""
+
+
+class ApprovalService:
+    """Turns an authenticated person's decision into the ticket workflow's ``decide`` update."""
+
+    def __init__(
+        self, client: Client, *, approvers: ApproverDirectory, store: ApprovalStore
+    ) -> None:
+        self._client = client
+        self._approvers = approvers
+        self._store = store
+
+    async def decide(
+        self,
+        *,
+        approval_id: uuid.UUID,
+        approver_email: str,
+        verdict: Verdict,
+        channel: DecisionChannel,
+        reason: str = "",
+        correction: TriageCorrection | None = None,
+    ) -> DecisionOutcome:
+        """Send the decision; the workflow's validator has the last word."""
+        approver = self._approvers.by_email(approver_email)
+        if approver is None:
+            raise DecisionRefusedError(f"{approver_email} is not a configured approver")
+        found = await self._store.get(approval_id)
+        if found is None:
+            raise DecisionRefusedError(f"unknown approval {approval_id}")
+        request, _ = found
+        decision = Decision(
+            approval_id=approval_id,
+            approver=str(approver.email),
+            roles=approver.roles,
+            verdict=verdict,
+            reason=reason,
+            channel=channel,
+            correction=correction,
+        )
+        handle = self._client.get_workflow_handle_for(
+            TicketWorkflow.run, workflow_id_for(request.ticket_id)
+        )
+        try:
+            with unavailable_as_error():
+                return await handle.execute_update(TicketWorkflow.decide, decision)
+        except WorkflowUpdateFailedError as exc:
+            raise DecisionRefusedError(_reason(exc)) from exc
+
+    async def request_rollback(
+        self, *, ticket_id: uuid.UUID, run_id: uuid.UUID, actor: str, reason: str = ""
+    ) -> uuid.UUID:
+        """Ask the ticket's workflow to roll a run back; returns the approval to decide."""
+        handle = self._client.get_workflow_handle_for(
+            TicketWorkflow.run, workflow_id_for(ticket_id)
+        )
+        try:
+            with unavailable_as_error():
+                return await handle.execute_update(
+                    TicketWorkflow.request_rollback,
+                    RollbackRequest(run_id=run_id, actor=actor, reason=reason),
+                )
+        except WorkflowUpdateFailedError as exc:
+            raise DecisionRefusedError(_reason(exc)) from exc
+
+
+def _reason(exc: WorkflowUpdateFailedError) -> str:
+    cause = exc.cause
+    if isinstance(cause, ApplicationError):
+        return cause.message
+    return str(cause or exc)

@@ -1,0 +1,313 @@
+"""A local fake of the Slack Web API, for slack_sdk's real ``AsyncWebClient``.
+
+It answers ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral`` and ``views.open``
+the way Slack does (HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``),
+checks the bearer token and Slack's Block Kit limits (so a too-long text fails here as it
+would in Slack, with ``invalid_blocks``), and records every call. ``/response/<id>`` is a
+sink for interaction ``response_url`` posts. Failures are scripted call by call.
+
+    with FakeSlackServer(token="xoxb-test") as slack:
+        slack.fail_next(ratelimited(retry_after=7))
+        client = AsyncWebClient(token="xoxb-test", base_url=slack.api_url)
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import threading
+from collections import deque
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import parse_qs
+
+__all__ = [
+    "Failure",
+    "FakeSlackServer",
+    "SlackCall",
+    "http_error",
+    "ratelimited",
+    "slack_error",
+]
+
+_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open"}
+
+
+@dataclass(frozen=True)
+class Failure:
+    """How the server fails one Web API call."""
+
+    status: int = 200
+    error: str | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    raw_body: str | None = None
+
+
+def slack_error(error: str) -> Failure:
+    """Slack's usual failure: HTTP 200 with ``{"ok": false, "error": error}``."""
+    return Failure(error=error)
+
+
+def ratelimited(retry_after: int = 1) -> Failure:
+    """HTTP 429 with ``Retry-After``, as Slack rate-limits."""
+    return Failure(status=429, error="ratelimited", headers={"Retry-After": str(retry_after)})
+
+
+def http_error(status: int, body: str = "<html>upstream unavailable</html>") -> Failure:
+    """A non-JSON error page (a 5xx from Slack's edge)."""
+    return Failure(status=status, raw_body=body)
+
+
+@dataclass(frozen=True)
+class SlackCall:
+    """One request the server received: ``method`` is the API method or ``response``."""
+
+    method: str
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+
+
+class FakeSlackServer:
+    """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; a context manager."""
+
+    def __init__(self, *, token: str = "xoxb-test") -> None:
+        self.token = token
+        self.calls: list[SlackCall] = []
+        self._failures: deque[Failure] = deque()
+        self._lock = threading.Lock()
+        self._ts = itertools.count(1)
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
+        self._httpd.daemon_threads = True
+        self._httpd.block_on_close = False
+        self._thread = threading.Thread(
+            target=self._httpd.serve_forever,
+            kwargs={"poll_interval": 0.02},
+            name="fake-slack",
+            daemon=True,
+        )
+
+    @property
+    def base(self) -> str:
+        """``http://127.0.0.1:<port>``."""
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    @property
+    def api_url(self) -> str:
+        """The ``base_url`` for ``AsyncWebClient``."""
+        return f"{self.base}/api/"
+
+    def response_url(self, name: str = "1") -> str:
+        """A ``response_url`` whose posts this server records (method ``response``)."""
+        return f"{self.base}/response/{name}"
+
+    def fail_next(self, *failures: Failure) -> None:
+        """The next Web API calls fail like this, in order."""
+        with self._lock:
+            self._failures.extend(failures)
+
+    def calls_to(self, method: str) -> list[SlackCall]:
+        """The recorded calls of one method."""
+        with self._lock:
+            return [c for c in self.calls if c.method == method]
+
+    def start(self) -> FakeSlackServer:
+        """Start serving."""
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+        self._thread.join(timeout=5)
+
+    def __enter__(self) -> FakeSlackServer:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    def _record(self, call: SlackCall) -> Failure | None:
+        with self._lock:
+            self.calls.append(call)
+            if call.method in _METHODS and self._failures:
+                return self._failures.popleft()
+            return None
+
+    def _next_ts(self) -> str:
+        with self._lock:
+            return f"1700000000.{next(self._ts):06d}"
+
+
+def _parse(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A JSON body as it is; a form body with its JSON fields decoded (slack_sdk sends both)."""
+    if not raw:
+        return {}
+    if "json" in content_type:
+        data = json.loads(raw)
+        return data if isinstance(data, dict) else {"_": data}
+    form = {k: v[-1] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
+    for key in ("blocks", "view", "attachments"):
+        if key in form:
+            form[key] = json.loads(form[key])
+    return form
+
+
+def _text_len(obj: Any) -> int:
+    return len(obj.get("text", "")) if isinstance(obj, dict) else 0
+
+
+def _check_blocks(blocks: Any, *, max_blocks: int) -> str | None:
+    """Slack's Block Kit limits; ``None`` when the blocks are fine, else why not."""
+    if isinstance(blocks, str):
+        blocks = json.loads(blocks)
+    if not isinstance(blocks, list):
+        return "blocks must be a list"
+    if len(blocks) > max_blocks:
+        return f"more than {max_blocks} blocks"
+    action_ids: set[str] = set()
+    for block in blocks:
+        kind = block.get("type")
+        if len(block.get("block_id", "")) > 255:
+            return "block_id longer than 255"
+        if kind == "header" and _text_len(block.get("text")) > 150:
+            return "header text longer than 150"
+        if kind == "section":
+            if _text_len(block.get("text")) > 3000:
+                return "section text longer than 3000"
+            if len(block.get("fields", [])) > 10:
+                return "more than 10 fields"
+        if kind == "context":
+            elements = block.get("elements", [])
+            if not elements or len(elements) > 10:
+                return "context needs 1 to 10 elements"
+            if any(_text_len(e) > 3000 for e in elements):
+                return "context element longer than 3000"
+        if kind == "actions":
+            elements = block.get("elements", [])
+            if not elements or len(elements) > 25:
+                return "actions needs 1 to 25 elements"
+            for element in elements:
+                action_id = element.get("action_id", "")
+                if action_id in action_ids:
+                    return f"duplicate action_id {action_id}"
+                action_ids.add(action_id)
+                if _text_len(element.get("text")) > 75:
+                    return "button text longer than 75"
+                if len(element.get("value", "")) > 2000:
+                    return "button value longer than 2000"
+                if element.get("style") not in (None, "primary", "danger"):
+                    return "bad button style"
+        if kind == "input" and "element" not in block:
+            return "input without element"
+    return None
+
+
+def _check_view(view: Any) -> str | None:
+    if not isinstance(view, dict) or view.get("type") != "modal":
+        return "view must be a modal"
+    for key in ("title", "submit", "close"):
+        if key in view and _text_len(view[key]) > 24:
+            return f"{key} longer than 24"
+    if len(view.get("private_metadata", "")) > 3000:
+        return "private_metadata longer than 3000"
+    return _check_blocks(view.get("blocks", []), max_blocks=100)
+
+
+def _handler_for(server: FakeSlackServer) -> type[BaseHTTPRequestHandler]:
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("content-length") or 0)
+            raw = self.rfile.read(length) if length else b""
+            headers = {k.lower(): v for k, v in self.headers.items()}
+            try:
+                body = _parse(headers.get("content-type", ""), raw)
+            except (json.JSONDecodeError, UnicodeDecodeError):
+                self._send(200, {"ok": False, "error": "invalid_json"})
+                return
+            path = self.path.split("?", 1)[0]
+            if path.startswith("/response/"):
+                server._record(SlackCall("response", path, headers, body))
+                self._send(200, {"ok": True})
+                return
+            method = path.removeprefix("/api/")
+            failure = server._record(SlackCall(method, path, headers, body))
+            if method not in _METHODS:
+                self._send(200, {"ok": False, "error": "unknown_method"})
+                return
+            if failure is not None:
+                if failure.raw_body is not None:
+                    self._send_raw(failure.status, failure.raw_body.encode(), "text/html")
+                else:
+                    error = {"ok": False, "error": failure.error}
+                    self._send(failure.status, error, failure.headers)
+                return
+            auth = headers.get("authorization", "")
+            if not auth:
+                self._send(200, {"ok": False, "error": "not_authed"})
+                return
+            if auth != f"Bearer {server.token}":
+                self._send(200, {"ok": False, "error": "invalid_auth"})
+                return
+            self._send(200, self._answer(method, body))
+
+        def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+            if method == "views.open":
+                if not body.get("trigger_id"):
+                    return {"ok": False, "error": "invalid_trigger_id"}
+                problem = _check_view(body.get("view"))
+                if problem:
+                    return {"ok": False, "error": "invalid_arguments", "detail": problem}
+                return {"ok": True, "view": {"id": "V0FAKE", **body["view"]}}
+            channel = body.get("channel")
+            if not channel:
+                return {"ok": False, "error": "channel_not_found"}
+            if "blocks" in body:
+                problem = _check_blocks(body["blocks"], max_blocks=50)
+                if problem:
+                    return {"ok": False, "error": "invalid_blocks", "detail": problem}
+            if method == "chat.postEphemeral":
+                return {"ok": True, "message_ts": server._next_ts()}
+            if method == "chat.update":
+                if not body.get("ts"):
+                    return {"ok": False, "error": "message_not_found"}
+                return {"ok": True, "channel": channel, "ts": body["ts"], "text": body.get("text")}
+            return {
+                "ok": True,
+                "channel": channel,
+                "ts": server._next_ts(),
+                "message": {"text": body.get("text"), "blocks": body.get("blocks")},
+            }
+
+        def _send(
+            self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
+        ) -> None:
+            self._send_raw(code, json.dumps(payload).encode(), "application/json", headers)
+
+        def _send_raw(
+            self,
+            code: int,
+            data: bytes,
+            content_type: str,
+            headers: dict[str, str] | None = None,
+        ) -> None:
+            try:
+                self.send_response(code)
+                self.send_header("content-type", content_type)
+                self.send_header("content-length", str(len(data)))
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.end_headers()
+                self.wfile.write(data)
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    return Handler

@@ -1,0 +1,388 @@
+"""Plan, approve, run, undo: the approval stand-in and the saga on the time-skipping server."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+import asyncpg
+import pytest
+from temporalio import activity
+from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
+from temporalio.exceptions import ApplicationError
+from temporalio.testing import WorkflowEnvironment
+from temporalio.worker import Worker
+
+from kruxt.activities.playbooks.activities import PlaybookActivities
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
+from kruxt.adapters.postgres.pool import connect, create_pool
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.models.approvals import (
+    ApprovalStatus,
+    Decision,
+    DecisionChannel,
+    RollbackRequest,
+    Verdict,
+)
+from kruxt.models.enums import RiskTier, TicketStatus
+from kruxt.models.playbooks import (
+    ApproverRole,
+    PlannedStep,
+    PlanOutcome,
+    PlanRequest,
+    PlaybookPlan,
+    Precondition,
+    RunStatus,
+    StepResult,
+    StepRun,
+    Touches,
+)
+from kruxt.models.tickets import (
+    RoutingPolicy,
+    StaffResolve,
+    TicketIntake,
+    TicketOutcome,
+    TicketState,
+    TicketWorkflowInput,
+    workflow_id_for,
+)
+from kruxt.workers.composition import build_activities, build_worker, workflow_runner
+from kruxt.workflows.ticket import TicketWorkflow
+from tests.support import eventually, intake
+
+FOUNDER = "founder@kruxt.app"
+ALL_ROLES = [ApproverRole.APPROVER, ApproverRole.MODERATOR, ApproverRole.ADMIN, ApproverRole.STAFF]
+
+
+@dataclass
+class Env:
+    ts: WorkflowEnvironment
+    pool: asyncpg.Pool[Any]
+    app: KruxtApp
+    queue: str
+    db_dsn: str
+
+
+@pytest.fixture
+async def env(
+    ts_env: WorkflowEnvironment, db_dsn: str, pool: asyncpg.Pool[Any], task_queue: str
+) -> AsyncIterator[Env]:
+    conn = await connect(db_dsn)
+    try:
+        await install_app_schema(conn, with_demo_data=True)
+    finally:
+        await conn.close()
+    app_pool = await create_pool(db_dsn, max_size=3, role=SUPPORT_ROLE)
+    try:
+        yield Env(ts_env, pool, KruxtApp(app_pool), task_queue, db_dsn)
+    finally:
+        await app_pool.close()
+
+
+def locked_ticket(**kw: Any) -> TicketIntake:
+    ticket = intake(
+        subject="Account locked",
+        body="I cannot log in, the app says my account is locked after too many attempts.",
+        **kw,
+    )
+    return ticket.model_copy(update={"account_id": "u-locked"})
+
+
+async def start(e: Env, ticket: TicketIntake) -> WorkflowHandle[Any, TicketOutcome]:
+    return await e.ts.client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=e.queue,
+    )
+
+
+async def until(handle: WorkflowHandle[Any, Any], status: TicketStatus) -> TicketState:
+    last: list[TicketState] = []
+
+    async def probe() -> TicketState | None:
+        state: TicketState = await handle.query(TicketWorkflow.state)
+        last[:] = [state]
+        return state if state.status is status else None
+
+    try:
+        return await eventually(probe)
+    except AssertionError:
+        raise AssertionError(f"never reached {status}: last state {last}") from None
+
+
+def decision(state: TicketState, *, who: str = FOUNDER, **kw: Any) -> Decision:
+    if "approval_id" not in kw:
+        pending = [a for a in state.approvals if a.status is ApprovalStatus.PENDING]
+        assert pending, "no pending approval"
+        kw["approval_id"] = pending[-1].request.approval_id
+    fields: dict[str, Any] = {
+        "approver": who,
+        "roles": ALL_ROLES,
+        "verdict": Verdict.APPROVE,
+        "channel": DecisionChannel.CLI,
+    }
+    fields.update(kw)
+    return Decision(**fields)
+
+
+async def lock_state(e: Env) -> tuple[Any, ...]:
+    conn = await connect(e.db_dsn)
+    try:
+        row = await conn.fetchrow(
+            "SELECT locked_until, failed_logins FROM kruxt_app.users WHERE id = 'u-locked'"
+        )
+    finally:
+        await conn.close()
+    assert row is not None
+    return tuple(row)
+
+
+async def audit_actions(e: Env, ticket: TicketIntake) -> list[str]:
+    async with e.pool.acquire() as conn:
+        rows = await conn.fetch(
+            "SELECT action FROM support_audit_log WHERE ticket_id = $1 ORDER BY id",
+            ticket.ticket_id,
+        )
+    return [r["action"] for r in rows]
+
+
+async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
+    ticket = locked_ticket()
+    before = await lock_state(env)
+    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+        handle = await start(env, ticket)
+        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        request = state.approvals[0].request
+        assert request.playbook == "auth_login"
+        assert request.plain_explanation
+        assert request.rollback_plan
+        assert request.preview
+        assert before[0] is not None  # still locked: nothing ran before the approval
+
+        outcome = await handle.execute_update(TicketWorkflow.decide, decision(state))
+        assert outcome.status is ApprovalStatus.APPROVED
+        done = await until(handle, TicketStatus.AWAITING_CUSTOMER)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+    assert done.runs[0].status is RunStatus.SUCCEEDED
+    assert (await lock_state(env))[0] is None
+    view = await TicketStore(env.pool).get(ticket.ticket_id)
+    assert view is not None
+    assert "playbook_update" in [m.kind for m in view.messages]
+    actions = await audit_actions(env, ticket)
+    for expected in (
+        "playbook.planned",
+        "approval.requested",
+        "approval.approved",
+        "playbook.step_applied",
+        "message.sent",
+    ):
+        assert expected in actions, f"{expected} missing from {actions}"
+    assert actions.index("approval.approved") < actions.index("playbook.step_applied")
+
+
+async def test_rejected_plan_changes_nothing(env: Env) -> None:
+    ticket = locked_ticket()
+    before = await lock_state(env)
+    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+        handle = await start(env, ticket)
+        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        await handle.execute_update(
+            TicketWorkflow.decide,
+            decision(state, verdict=Verdict.REJECT, reason="looks like an attacker"),
+        )
+        after = await until(handle, TicketStatus.AWAITING_HUMAN)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+    assert after.runs == []
+    assert await lock_state(env) == before
+
+
+async def test_the_validator_refuses_what_it_must(env: Env) -> None:
+    ticket = locked_ticket(email="ana@example.com")
+    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+        handle = await start(env, ticket)
+        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        cases = [
+            (decision(state, approval_id=uuid.uuid4()), "unknown approval"),
+            (decision(state, who="ana@example.com"), "requester"),
+            (decision(state, roles=[]), "needs the approver role"),
+        ]
+        for bad, why in cases:
+            with pytest.raises(WorkflowUpdateFailedError) as refused:
+                await handle.execute_update(TicketWorkflow.decide, bad)
+            assert why in str(refused.value.cause)
+        await handle.execute_update(TicketWorkflow.decide, decision(state))
+        # A second decision, even the same one, loses and is told who decided.
+        with pytest.raises(WorkflowUpdateFailedError) as late:
+            await handle.execute_update(
+                TicketWorkflow.decide, decision(state, who="cto@kruxt.app", verdict=Verdict.REJECT)
+            )
+        assert f"already approved by {FOUNDER}" in str(late.value.cause)
+        await until(handle, TicketStatus.AWAITING_CUSTOMER)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+
+
+async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) -> None:
+    ticket = locked_ticket()
+    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+        handle = await start(env, ticket)
+        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        # Someone unlocked the account by hand while the approval waited.
+        await env.app.unlock_account(idempotency_key="by-hand", user_id="u-locked")
+        between = await lock_state(env)
+        await handle.execute_update(TicketWorkflow.decide, decision(state))
+        after = await until(handle, TicketStatus.AWAITING_HUMAN)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+    assert after.runs[0].status is RunStatus.REFUSED
+    assert await lock_state(env) == between
+    actions = await audit_actions(env, ticket)
+    assert "playbook.refused" in actions
+    assert "playbook.step_applied" not in actions
+
+
+async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -> None:
+    ticket = locked_ticket()
+    before = await lock_state(env)
+    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+        handle = await start(env, ticket)
+        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        await handle.execute_update(TicketWorkflow.decide, decision(state))
+        done = await until(handle, TicketStatus.AWAITING_CUSTOMER)
+        run_id = done.runs[0].run_id
+        assert (await lock_state(env))[0] is None
+
+        approval_id = await handle.execute_update(
+            TicketWorkflow.request_rollback,
+            RollbackRequest(run_id=run_id, actor=FOUNDER, reason="customer asked"),
+        )
+        with pytest.raises(WorkflowUpdateFailedError) as twice:
+            await handle.execute_update(
+                TicketWorkflow.request_rollback, RollbackRequest(run_id=run_id, actor=FOUNDER)
+            )
+        assert "already requested" in str(twice.value.cause)
+        assert (await lock_state(env))[0] is None  # nothing undone before the approval
+        await handle.execute_update(TicketWorkflow.decide, decision(done, approval_id=approval_id))
+        rolled = await until(handle, TicketStatus.AWAITING_HUMAN)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+    assert rolled.runs[0].status is RunStatus.ROLLED_BACK
+    assert await lock_state(env) == before
+
+
+async def test_no_decision_expires_and_goes_to_a_person(env: Env) -> None:
+    ticket = locked_ticket()
+    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+        handle = await start(env, ticket)
+        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        window = state.approvals[0].request.expires_at - state.approvals[0].request.requested_at
+        await env.ts.sleep(window + timedelta(minutes=1))
+        after = await until(handle, TicketStatus.AWAITING_HUMAN)
+        with pytest.raises(WorkflowUpdateFailedError) as late:
+            await handle.execute_update(
+                TicketWorkflow.decide,
+                decision(state, approval_id=state.approvals[0].request.approval_id),
+            )
+        assert "already expired" in str(late.value.cause)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+    assert after.approvals[0].status is ApprovalStatus.EXPIRED
+    view = await TicketStore(env.pool).get(ticket.ticket_id)
+    assert view is not None
+    assert view.messages[-1].kind == "holding"
+    async with env.pool.acquire() as conn:
+        status = await conn.fetchval("SELECT status FROM support_approvals")
+    assert status == "expired"
+
+
+def _two_step_plan(req: PlanRequest) -> PlaybookPlan:
+    def unlock(step_id: str) -> PlannedStep:
+        return PlannedStep(
+            step_id=step_id,
+            action="unlock_account",
+            target={"user_id": "u-locked"},
+            description=f"Unlock u-locked ({step_id})",
+            compensation="relock_account",
+            touches=[Touches.PERMISSIONS],
+        )
+
+    return PlaybookPlan(
+        plan_id=req.plan_id,
+        ticket_id=req.ticket_id,
+        playbook="auth_login",
+        risk=RiskTier.LOW,
+        touches=[Touches.PERMISSIONS],
+        approver_role=ApproverRole.APPROVER,
+        diagnosis={},
+        steps=[unlock("s1"), unlock("s2")],
+        preconditions=[
+            Precondition(
+                check="account_still_locked",
+                target={"user_id": "u-locked"},
+                description="u-locked is still locked",
+            )
+        ],
+        plain_explanation="Unlock the account.",
+        technical_explanation="kruxt_admin.unlock_account",
+        rollback_plan="relock_account",
+        customer_update="Your account is unlocked.",
+    )
+
+
+async def test_a_step_failing_midway_undoes_the_earlier_ones(env: Env) -> None:
+    """s1 applies for real; s2 fails for good; s1 is compensated by the real activity."""
+    real = PlaybookActivities(env.app, PlaybookRunStore(env.pool))
+
+    @activity.defn(name="plan_playbook")
+    async def plan_two_steps(req: PlanRequest) -> PlanOutcome:
+        return PlanOutcome(plan=_two_step_plan(req))
+
+    @activity.defn(name="run_step")
+    async def second_step_breaks(run: StepRun) -> StepResult:
+        if run.step.step_id == "s2":
+            raise ApplicationError("the app refused s2", type="AppRefused", non_retryable=True)
+        return await real.run_step(run)
+
+    ticket = locked_ticket()
+    before = await lock_state(env)
+    replaced = {"plan_playbook", "run_step"}
+    activities = [
+        a
+        for a in build_activities(pool=env.pool, app=env.app)
+        if getattr(a, "__name__", "") not in replaced
+    ]
+    async with Worker(
+        env.ts.client,
+        task_queue=env.queue,
+        workflows=[TicketWorkflow],
+        activities=[*activities, plan_two_steps, second_step_breaks],
+        workflow_runner=workflow_runner(),
+    ):
+        handle = await start(env, ticket)
+        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        await handle.execute_update(TicketWorkflow.decide, decision(state))
+        after = await until(handle, TicketStatus.AWAITING_HUMAN)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+    assert after.runs[0].status is RunStatus.COMPENSATED
+    assert after.runs[0].applied == ["s1"]
+    assert await lock_state(env) == before
+    actions = await audit_actions(env, ticket)
+    assert actions.index("playbook.step_compensated") > actions.index("playbook.step_applied")
+    async with env.pool.acquire() as conn:
+        steps = await conn.fetch("SELECT step_id, status FROM support_playbook_run_steps")
+        reason = await conn.fetchval(
+            "SELECT details->>'reason' FROM support_audit_log WHERE ticket_id = $1 "
+            "AND action = 'ticket.status_changed' ORDER BY id DESC OFFSET 1 LIMIT 1",
+            ticket.ticket_id,
+        )
+    assert [(r["step_id"], r["status"]) for r in steps] == [("s1", "compensated")]
+    assert "failed at s2" in reason
+    assert "earlier steps undone" in reason
