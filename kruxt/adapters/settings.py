@@ -70,6 +70,27 @@ class Settings(BaseSettings):
     approvers: str | None = Field(default=None, alias="KRUXT_APPROVERS")
     approvers_file: Path | None = Field(default=None, alias="KRUXT_APPROVERS_FILE")
 
+    # Slack (approvals and incidents); unset token = Slack off.
+    slack_bot_token: SecretStr | None = Field(default=None, alias="SLACK_BOT_TOKEN")
+    slack_signing_secret: SecretStr | None = Field(default=None, alias="SLACK_SIGNING_SECRET")
+    slack_approval_channel: str | None = Field(default=None, alias="SLACK_APPROVAL_CHANNEL")
+    slack_incident_channel: str | None = Field(default=None, alias="SLACK_INCIDENT_CHANNEL")
+    slack_api_url: str | None = Field(default=None, alias="SLACK_API_URL")
+
+    # E-mail: SendGrid when a key is set, else the dev outbox ($KRUXT_HOME/outbox).
+    sendgrid_api_key: SecretStr | None = Field(default=None, alias="SENDGRID_API_KEY")
+    sendgrid_api_url: str | None = Field(default=None, alias="SENDGRID_API_URL")
+    email_from: str = Field(default="support-autopilot@kruxt.dev", alias="KRUXT_EMAIL_FROM")
+    # Where e-mailed approval links point, and the secret that signs them (>= 32 bytes).
+    public_url: str = Field(default="http://127.0.0.1:8000", alias="KRUXT_PUBLIC_URL")
+    link_secret: SecretStr | None = Field(default=None, alias="KRUXT_LINK_SECRET")
+
+    # SLA targets and incident escalation (JSON/YAML; defaults are DESIGN.md's table).
+    sla_targets: str | None = Field(default=None, alias="KRUXT_SLA_TARGETS")
+    escalation_policy: str | None = Field(default=None, alias="KRUXT_ESCALATION_POLICY")
+    escalation_policy_file: Path | None = Field(default=None, alias="KRUXT_ESCALATION_POLICY_FILE")
+    incident_window_minutes: int = Field(default=360, alias="KRUXT_INCIDENT_WINDOW_MINUTES", ge=1)
+
     # Telemetry.
     log_level: str = Field(default="INFO", alias="KRUXT_LOG_LEVEL")
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -84,6 +105,17 @@ class Settings(BaseSettings):
         "app_database_url",
         "approvers",
         "approvers_file",
+        "slack_bot_token",
+        "slack_signing_secret",
+        "slack_approval_channel",
+        "slack_incident_channel",
+        "slack_api_url",
+        "sendgrid_api_key",
+        "sendgrid_api_url",
+        "link_secret",
+        "sla_targets",
+        "escalation_policy",
+        "escalation_policy_file",
         "otlp_endpoint",
         mode="before",
     )

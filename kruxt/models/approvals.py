@@ -145,3 +145,30 @@ class ApprovalState(BaseModel):
     channel: DecisionChannel | None = None
     correction: TriageCorrection | None = None
     handled: bool = False
+    reminded: bool = False
+    escalated: bool = False
+
+
+class NotifyApprovers(BaseModel):
+    """Input of ``notify_approvers``: send a request (or a reminder) to one level."""
+
+    request: ApprovalRequest
+    level: int = Field(ge=1, description="Escalation level of the approvers to notify")
+    reminder: bool = False
+
+
+class NotifyResult(BaseModel):
+    """Who was notified, and how."""
+
+    slack_posted: bool = False
+    emailed: list[str] = Field(default_factory=list)
+
+
+class CloseApproval(BaseModel):
+    """Input of ``close_approval_messages``: the decision (or expiry) to show."""
+
+    request: ApprovalRequest
+    status: ApprovalStatus
+    decided_by: str | None = None
+    decided_at: datetime
+    reason: str = ""

@@ -10,11 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import re
 import secrets
 import signal
 import socket
 import subprocess
 import sys
+from email import policy
+from email.parser import BytesParser
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -79,6 +82,7 @@ class DevStack:
             env = self._child_env(dsn, address, token)
             env["APP_DATABASE_URL"] = app_dsn
             env.update(self._approvers())
+            env.update(self._links())
             self._write_dev_env(env)
             self._spawn("worker", env)
             self._spawn("api", env)
@@ -143,6 +147,35 @@ class DevStack:
             + (f" ({len(applied)} migrations applied)" if applied else "")
         )
         return app_dsn
+
+    def _links(self) -> dict[str, str]:
+        """E-mailed approval links: signed with a secret kept in .kruxt/, pointing at the API."""
+        env = {"KRUXT_PUBLIC_URL": self.settings.public_url}
+        if self.settings.link_secret is None:
+            path = self.home / "link_secret"
+            if not path.exists():
+                path.write_text(secrets.token_urlsafe(48) + "\n")
+                path.chmod(0o600)
+            env["KRUXT_LINK_SECRET"] = path.read_text().strip()
+        return env
+
+    def _announce_mail(self, seen: set[str]) -> None:
+        """Print the approval links of mail the worker wrote to the outbox (dev has no SMTP)."""
+        outbox = self.home / "outbox"
+        if self.settings.sendgrid_api_key is not None or not outbox.is_dir():
+            return
+        for path in sorted(outbox.glob("*.eml")):
+            if path.name in seen:
+                continue
+            seen.add(path.name)
+            mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+            text = mail.get_body(preferencelist=("plain",))
+            links = re.findall(
+                r"https?://\S+/approvals/email/\S+", text.get_content() if text else ""
+            )
+            say(f"mail to {mail['To']}: {mail['Subject']}")
+            for link in dict.fromkeys(links):
+                say(f"  open {link}")
 
     def _approvers(self) -> dict[str, str]:
         if self.settings.approvers or self.settings.approvers_file:
@@ -260,7 +293,9 @@ class DevStack:
         print("\n".join(lines), flush=True)
 
     async def _supervise(self, stop: asyncio.Event) -> bool:
+        seen_mail: set[str] = set()
         while not stop.is_set():
+            self._announce_mail(seen_mail)
             for name, proc in self.children.items():
                 if proc.poll() is not None:
                     say(f"{name} exited with code {proc.returncode}; see {self.logs}/{name}.log")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any
 
 import asyncpg
@@ -14,10 +15,12 @@ from kruxt.activities.approvals import ApprovalActivities
 from kruxt.activities.context import ContextActivities
 from kruxt.activities.knowledge import KnowledgeActivities
 from kruxt.activities.llm_triage import LlmTriageActivities
+from kruxt.activities.notifications import EmailApprovals, NotificationActivities
 from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.activities.triage import TriageActivities
 from kruxt.adapters.app_db import KruxtApp
+from kruxt.adapters.approvers import ApproverDirectory
 from kruxt.adapters.llm_reply import OpenAIReplyWriter
 from kruxt.adapters.llm_triage import OpenAITriager
 from kruxt.adapters.postgres.approvals import ApprovalStore
@@ -25,6 +28,7 @@ from kruxt.adapters.postgres.automation_runs import AutomationRunStore
 from kruxt.adapters.postgres.knowledge import KnowledgeIndex
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.adapters.slack import SlackApprovals
 from kruxt.workflows.ticket import TicketWorkflow
 
 WORKFLOWS: Sequence[type] = (TicketWorkflow,)
@@ -41,18 +45,33 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     )
 
 
+@dataclass
+class Outside:
+    """The optional outside world: the LLM, the KRUXT app, approvers, Slack, e-mail."""
+
+    triager: OpenAITriager | None = None
+    reply_writer: OpenAIReplyWriter | None = None
+    app: KruxtApp | None = None
+    approvers: ApproverDirectory = field(default_factory=lambda: ApproverDirectory([]))
+    slack: SlackApprovals | None = None
+    email: EmailApprovals | None = None
+
+
 def build_activities(
     *,
     pool: asyncpg.Pool[Any],
     triager: OpenAITriager | None = None,
     reply_writer: OpenAIReplyWriter | None = None,
     app: KruxtApp | None = None,
+    outside: Outside | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity of the project, bound to its adapters.
 
     Optional adapters (the LLM, the KRUXT app) left out mean the features that need them
     answer "not configured", and the workflows take their fallback paths.
     """
+    out = outside or Outside(triager=triager, reply_writer=reply_writer, app=app)
+    triager, reply_writer, app = out.triager, out.reply_writer, out.app
     store = TicketStore(pool)
     tickets = TicketActivities(store)
     context = ContextActivities(store, app)
@@ -61,7 +80,11 @@ def build_activities(
     knowledge = KnowledgeActivities(
         index=KnowledgeIndex(pool), runs=AutomationRunStore(pool), writer=reply_writer
     )
-    approvals = ApprovalActivities(ApprovalStore(pool))
+    approval_store = ApprovalStore(pool)
+    approvals = ApprovalActivities(approval_store)
+    notifications = NotificationActivities(
+        approvals=approval_store, approvers=out.approvers, slack=out.slack, email=out.email
+    )
     playbooks = PlaybookActivities(app, PlaybookRunStore(pool))
     return [
         tickets.persist_ticket,
@@ -76,6 +99,8 @@ def build_activities(
         knowledge.draft_reply,
         knowledge.draft_acknowledgement,
         approvals.record_approval,
+        notifications.notify_approvers,
+        notifications.close_approval_messages,
         playbooks.plan_playbook,
         playbooks.check_preconditions,
         playbooks.run_step,
@@ -92,6 +117,7 @@ def build_worker(
     triager: OpenAITriager | None = None,
     reply_writer: OpenAIReplyWriter | None = None,
     app: KruxtApp | None = None,
+    outside: Outside | None = None,
     max_concurrent_activities: int = 50,
 ) -> Worker:
     """A worker for the task queue with all workflows and activities registered."""
@@ -99,7 +125,9 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(pool=pool, triager=triager, reply_writer=reply_writer, app=app),
+        activities=build_activities(
+            pool=pool, triager=triager, reply_writer=reply_writer, app=app, outside=outside
+        ),
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=workflow_runner(),
     )

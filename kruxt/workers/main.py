@@ -9,6 +9,7 @@ from typing import Any
 
 import asyncpg
 
+from kruxt.activities.notifications import EmailApprovals
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
 from kruxt.adapters.llm_reply import OpenAIReplyWriter
 from kruxt.adapters.llm_triage import OpenAITriager, build_openai_client
@@ -17,7 +18,14 @@ from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.prompts import load_prompt
 from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import connect
-from kruxt.workers.composition import build_worker
+from kruxt.bootstrap import (
+    approvers_from,
+    link_tokens_from,
+    mailer_from,
+    slack_from,
+    token_store,
+)
+from kruxt.workers.composition import Outside, build_worker
 
 log = logging.getLogger(__name__)
 
@@ -69,14 +77,25 @@ async def run_worker(settings: Settings) -> None:
         synced = await index_knowledge(pool, settings.knowledge_dir)
         log.info("knowledge index: %s", synced)
         triager, writer = build_llm(settings)
-        worker = build_worker(
-            client,
-            task_queue=settings.task_queue,
-            pool=pool,
+        tokens = link_tokens_from(settings)
+        if tokens is None:
+            log.warning("KRUXT_LINK_SECRET unset: approval requests are not e-mailed")
+        outside = Outside(
             triager=triager,
             reply_writer=writer,
             app=KruxtApp(app_pool) if app_pool else None,
+            approvers=approvers_from(settings),
+            slack=slack_from(settings),
+            email=EmailApprovals(
+                mailer=mailer_from(settings),
+                tokens=tokens,
+                token_store=token_store(pool),
+                public_url=settings.public_url,
+            )
+            if tokens is not None
+            else None,
         )
+        worker = build_worker(client, task_queue=settings.task_queue, pool=pool, outside=outside)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):

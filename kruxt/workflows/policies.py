@@ -69,3 +69,14 @@ COMPENSATION_RETRY = RetryPolicy(
     maximum_interval=timedelta(minutes=1),
     non_retryable_error_types=STEP_NON_RETRYABLE,
 )
+
+# Telling approvers (Slack, e-mail): a few tries, then the workflow carries on without it;
+# a decision can always be taken with the CLI.
+NOTIFY_TIMEOUT = timedelta(seconds=30)
+NOTIFY_RETRY = RetryPolicy(
+    initial_interval=timedelta(seconds=2),
+    backoff_coefficient=2.0,
+    maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
+    non_retryable_error_types=["NotifyRejected"],
+)

@@ -15,6 +15,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.activities.context import ContextActivities
     from kruxt.activities.knowledge import KnowledgeActivities
     from kruxt.activities.llm_triage import LlmTriageActivities
+    from kruxt.activities.notifications import NotificationActivities
     from kruxt.activities.playbooks.activities import PlaybookActivities
     from kruxt.activities.tickets import TicketActivities
     from kruxt.activities.triage import TriageActivities
@@ -25,8 +26,10 @@ with workflow.unsafe.imports_passed_through():
         ApprovalRequest,
         ApprovalState,
         ApprovalStatus,
+        CloseApproval,
         Decision,
         DecisionOutcome,
+        NotifyApprovers,
         RollbackRequest,
         Verdict,
     )
@@ -72,6 +75,8 @@ with workflow.unsafe.imports_passed_through():
         LLM_TIMEOUT,
         LOCAL_RETRY,
         LOCAL_TIMEOUT,
+        NOTIFY_RETRY,
+        NOTIFY_TIMEOUT,
     )
     from kruxt.workflows.routing import Route, decide_route
     from kruxt.workflows.saga import compensate, run_plan
@@ -121,6 +126,7 @@ class TicketWorkflow:
             while self._inbox:
                 await self._take_customer_message(self._inbox.pop(0))
             await self._expire_overdue_approvals()
+            await self._remind_and_escalate()
             await self._act_on_decisions()
             if self._resolve_request is not None:
                 outcome = await self._resolve(self._resolve_request)
@@ -263,12 +269,16 @@ class TicketWorkflow:
             await workflow.wait_condition(condition, timeout=remaining)
 
     def _next_deadline(self) -> datetime | None:
-        pending = [
-            a.request.expires_at
-            for a in self._approvals.values()
-            if a.status is ApprovalStatus.PENDING
-        ]
-        return min(pending) if pending else None
+        moments: list[datetime] = []
+        for a in self._approvals.values():
+            if a.status is not ApprovalStatus.PENDING:
+                continue
+            moments.append(a.request.expires_at)
+            if not a.reminded:
+                moments.append(_fraction(a.request, REMIND_AT))
+            if not a.escalated:
+                moments.append(_fraction(a.request, ESCALATE_AT))
+        return min(moments) if moments else None
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -488,7 +498,7 @@ class TicketWorkflow:
         )
 
     async def _announce(self, state: ApprovalState) -> None:
-        """Record a new approval request (and send it to the approvers)."""
+        """Record a new approval request and send it to the first level of approvers."""
         await workflow.execute_activity_method(
             ApprovalActivities.record_approval,
             ApprovalRecord(request=state.request, status=ApprovalStatus.PENDING),
@@ -497,6 +507,52 @@ class TicketWorkflow:
             summary=f"Request approval ({state.request.kind.value})",
         )
         state.handled = state.status is ApprovalStatus.PENDING
+        await self._notify(state, level=1, reminder=False)
+
+    async def _notify(self, state: ApprovalState, *, level: int, reminder: bool) -> None:
+        """Best effort: an approver can always decide with the CLI if Slack and mail fail."""
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.notify_approvers,
+                NotifyApprovers(request=state.request, level=level, reminder=reminder),
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+                retry_policy=NOTIFY_RETRY,
+                summary=("Remind" if reminder else "Notify") + f" approvers (level {level})",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("notifying approvers failed: %s", failure_reason(err))
+
+    async def _close_messages(self, state: ApprovalState) -> None:
+        try:
+            await workflow.execute_activity_method(
+                NotificationActivities.close_approval_messages,
+                CloseApproval(
+                    request=state.request,
+                    status=state.status,
+                    decided_by=state.decided_by,
+                    decided_at=state.decided_at or workflow.now(),
+                    reason=state.reason,
+                ),
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+                retry_policy=NOTIFY_RETRY,
+                summary=f"Show the decision in Slack ({state.status.value})",
+            )
+        except ActivityError as err:
+            workflow.logger.warning("updating the Slack request failed: %s", failure_reason(err))
+
+    async def _remind_and_escalate(self) -> None:
+        """Half-way through the window remind the approvers; at 75% escalate a level."""
+        now = workflow.now()
+        for state in list(self._approvals.values()):
+            if state.status is not ApprovalStatus.PENDING or not state.handled:
+                continue
+            req = state.request
+            if not state.reminded and now >= _fraction(req, REMIND_AT):
+                state.reminded = True
+                await self._notify(state, level=1, reminder=True)
+            if not state.escalated and now >= _fraction(req, ESCALATE_AT):
+                state.escalated = True
+                await self._notify(state, level=2, reminder=True)
 
     async def _act_on_decisions(self) -> None:
         for state in list(self._approvals.values()):
@@ -544,6 +600,7 @@ class TicketWorkflow:
             retry_policy=DB_RETRY,
             summary=f"Record the decision: {state.status.value}",
         )
+        await self._close_messages(state)
 
     async def _expire_overdue_approvals(self) -> None:
         now = workflow.now()
@@ -791,6 +848,15 @@ class TicketWorkflow:
         if self._messages_received:
             lines.append(f"**Follow-ups received:** {self._messages_received}")
         workflow.set_current_details("\n\n".join(lines))
+
+
+# When, in an approval's window, approvers are reminded and the next level is asked.
+REMIND_AT = 0.5
+ESCALATE_AT = 0.75
+
+
+def _fraction(request: ApprovalRequest, fraction: float) -> datetime:
+    return request.requested_at + (request.expires_at - request.requested_at) * fraction
 
 
 _NEXT_STEP = {

@@ -92,6 +92,54 @@ class ApprovalStore:
                     },
                 )
 
+    async def set_slack_message(self, approval_id: uuid.UUID, *, channel: str, ts: str) -> None:
+        """Remember where the request was posted in Slack (set once)."""
+        async with self._pool.acquire() as conn:
+            await conn.execute(
+                "UPDATE support_approvals SET slack_channel = $2, slack_ts = $3 "
+                "WHERE id = $1 AND slack_ts IS NULL",
+                approval_id,
+                channel,
+                ts,
+            )
+
+    async def slack_message(self, approval_id: uuid.UUID) -> tuple[str, str] | None:
+        """The Slack channel and message ts of a request, if it was posted."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT slack_channel, slack_ts FROM support_approvals WHERE id = $1",
+                approval_id,
+            )
+        if row is None or row["slack_ts"] is None:
+            return None
+        return row["slack_channel"], row["slack_ts"]
+
+    async def record_notification(
+        self,
+        *,
+        request: ApprovalRequest,
+        channel: str,
+        recipients: list[str],
+        level: int,
+        reminder: bool,
+        idempotency_key: str,
+    ) -> None:
+        """Audit that the request went out: to whom, through which channel."""
+        async with self._pool.acquire() as conn:
+            await audit.append(
+                conn,
+                actor="autopilot",
+                action="approval.reminded" if reminder else "approval.sent",
+                ticket_id=request.ticket_id,
+                details={
+                    "approval_id": str(request.approval_id),
+                    "channel": channel,
+                    "recipients": recipients,
+                    "level": level,
+                },
+                idempotency_key=idempotency_key,
+            )
+
     async def pending(self) -> list[PendingApproval]:
         """Requests still waiting for a decision, oldest first."""
         async with self._pool.acquire() as conn:

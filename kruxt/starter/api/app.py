@@ -19,7 +19,9 @@ from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.temporal_client import TemporalUnavailableError
 from kruxt.models.enums import Channel
 from kruxt.models.tickets import NewMessageRequest, NewTicketRequest, TicketAccepted, TicketView
+from kruxt.starter.api.email_routes import EmailContext, email_router
 from kruxt.starter.api.limits import BodySizeLimit
+from kruxt.starter.api.slack_routes import SlackContext, slack_router
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
 
 HealthCheck = Callable[[], Awaitable[None]]
@@ -34,6 +36,8 @@ class ApiDeps:
     tickets: TicketStore
     intake_token: str
     health_checks: dict[str, HealthCheck]
+    slack: SlackContext | None = None
+    email: EmailContext | None = None
 
 
 class MessageAccepted(BaseModel):
@@ -190,4 +194,24 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
             ) from exc
         return MessageAccepted(ticket_id=ticket_id, message_id=message_id)
 
+    def slack_ctx(request: Request) -> SlackContext:
+        ctx = get_deps(request).slack
+        if ctx is None:
+            raise HTTPException(
+                status_code=404,
+                detail={"error": "not_configured", "detail": "Slack is not configured"},
+            )
+        return ctx
+
+    def email_ctx(request: Request) -> EmailContext:
+        ctx = get_deps(request).email
+        if ctx is None:
+            raise HTTPException(
+                status_code=404,
+                detail={"error": "not_configured", "detail": "e-mail approvals are off"},
+            )
+        return ctx
+
+    app.include_router(slack_router(slack_ctx))
+    app.include_router(email_router(email_ctx))
     return app

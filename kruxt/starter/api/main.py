@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -9,12 +10,18 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import connect
+from kruxt.bootstrap import approvers_from, link_tokens_from, slack_from, token_store
+from kruxt.models.approvals import ApprovalRequest
 from kruxt.models.tickets import RoutingPolicy
 from kruxt.starter.api.app import ApiDeps, create_app
+from kruxt.starter.api.email_routes import EmailContext
+from kruxt.starter.api.slack_routes import SlackContext
+from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
 from kruxt.starter.intake import IntakeService
 
 
@@ -36,6 +43,16 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
     async def temporal_ok() -> None:
         await client.service_client.check_health()
 
+    approvers = approvers_from(settings)
+    approval_store = ApprovalStore(pool)
+    service = ApprovalService(client, approvers=approvers, store=approval_store)
+
+    async def load_request(approval_id: uuid.UUID) -> ApprovalRequest | None:
+        found = await approval_store.get(approval_id)
+        return found[0] if found else None
+
+    slack = slack_from(settings)
+    tokens = link_tokens_from(settings)
     deps = ApiDeps(
         intake=IntakeService(
             client,
@@ -45,6 +62,24 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
         tickets=TicketStore(pool),
         intake_token=token,
         health_checks={"temporal": temporal_ok, "postgres": postgres_ok},
+        slack=SlackContext(
+            signing_secret=settings.slack_signing_secret.get_secret_value(),
+            approvers=approvers,
+            decider=service,
+            refused_error=DecisionRefusedError,
+            slack=slack,
+        )
+        if slack is not None and settings.slack_signing_secret is not None
+        else None,
+        email=EmailContext(
+            tokens=tokens,
+            store=token_store(pool),
+            load_request=load_request,
+            decider=service,
+            refused_error=DecisionRefusedError,
+        )
+        if tokens is not None
+        else None,
     )
     return deps, pool
 
@@ -59,6 +94,8 @@ def app_from_settings(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            if deps.slack is not None:
+                await deps.slack.drain()  # decisions still being sent to workflows
             await pool.close()
 
     return create_app(lifespan=lifespan)

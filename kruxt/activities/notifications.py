@@ -1,0 +1,173 @@
+"""Putting approval requests in front of approvers (Slack, e-mail) and closing them after."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.exceptions import ApplicationError
+
+from kruxt.activities._keys import activity_key
+from kruxt.adapters.approvers import Approver, ApproverDirectory
+from kruxt.adapters.email import (
+    Mailer,
+    MailRejected,
+    MailUnavailable,
+    approval_link,
+    render_approval_email,
+)
+from kruxt.adapters.email_tokens import ApprovalTokens
+from kruxt.adapters.postgres.approvals import ApprovalStore
+from kruxt.adapters.postgres.email_tokens import EmailTokenStore
+from kruxt.adapters.slack import SlackApprovals, SlackMessageRef, SlackRejected, SlackUnavailable
+from kruxt.models.approvals import CloseApproval, NotifyApprovers, NotifyResult, Verdict
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class EmailApprovals:
+    """What e-mailed approvals need: a mailer, the link signer and where links point."""
+
+    mailer: Mailer
+    tokens: ApprovalTokens
+    token_store: EmailTokenStore
+    public_url: str
+
+
+class NotificationActivities:
+    """Send approval requests, reminders and escalations; replace Slack buttons after."""
+
+    def __init__(
+        self,
+        *,
+        approvals: ApprovalStore,
+        approvers: ApproverDirectory,
+        slack: SlackApprovals | None,
+        email: EmailApprovals | None,
+    ) -> None:
+        self._approvals = approvals
+        self._approvers = approvers
+        self._slack = slack
+        self._email = email
+
+    def _recipients(self, notify: NotifyApprovers) -> list[Approver]:
+        role = notify.request.required_role
+        at_level = self._approvers.for_role(role, level=notify.level)
+        # No one configured at that level: everyone who may approve is better than no one.
+        return at_level or self._approvers.for_role(role)
+
+    @activity.defn
+    async def notify_approvers(self, notify: NotifyApprovers) -> NotifyResult:
+        """Slack post (or threaded reminder) plus one e-mail per approver of the level."""
+        request = notify.request
+        people = [
+            a for a in self._recipients(notify) if str(a.email).lower() != request.requester_email
+        ]
+        result = NotifyResult()
+        try:
+            if self._slack is not None:
+                await self._post_slack(notify, people)
+                result.slack_posted = True
+            if self._email is not None:
+                result.emailed = await self._send_mail(notify, people)
+        except (SlackUnavailable, MailUnavailable) as exc:
+            delay = exc.retry_after
+            raise ApplicationError(
+                str(exc),
+                type="NotifyUnavailable",
+                next_retry_delay=timedelta(seconds=delay) if delay else None,
+            ) from exc
+        except (SlackRejected, MailRejected) as exc:
+            raise ApplicationError(str(exc), type="NotifyRejected", non_retryable=True) from exc
+        channels = (["slack"] if result.slack_posted else []) + (
+            ["email"] if result.emailed else []
+        )
+        await self._approvals.record_notification(
+            request=request,
+            channel="+".join(channels) or "none",
+            recipients=[str(a.email) for a in people],
+            level=notify.level,
+            reminder=notify.reminder,
+            idempotency_key=activity_key(),
+        )
+        if not channels:
+            log.warning(
+                "approval %s: no Slack and no e-mail configured; decide with the CLI",
+                request.approval_id,
+            )
+        return result
+
+    async def _post_slack(self, notify: NotifyApprovers, people: list[Approver]) -> None:
+        assert self._slack is not None
+        request = notify.request
+        posted = await self._approvals.slack_message(request.approval_id)
+        if posted is None:
+            # A retry after a post that landed must not post twice: the ref is stored first.
+            ref = await self._slack.post_request(request)
+            await self._approvals.set_slack_message(
+                request.approval_id, channel=ref.channel, ts=ref.ts
+            )
+            if not notify.reminder:
+                return
+        else:
+            ref = SlackMessageRef(channel=posted[0], ts=posted[1])
+        if notify.reminder or notify.level > 1:
+            await self._slack.post_reminder(
+                ref,
+                request,
+                escalation_level=notify.level,
+                mention_user_ids=[a.slack_user_id for a in people if a.slack_user_id],
+            )
+
+    async def _send_mail(self, notify: NotifyApprovers, people: list[Approver]) -> list[str]:
+        assert self._email is not None
+        email = self._email
+        request = notify.request
+        sent: list[str] = []
+        for person in people:
+            links = {}
+            for verdict in (Verdict.APPROVE, Verdict.REJECT):
+                issued = email.tokens.issue(
+                    approval_id=request.approval_id,
+                    verdict=verdict,
+                    approver_email=str(person.email),
+                    expires_at=request.expires_at,
+                )
+                await email.token_store.record_issued(issued.claims, ticket_id=request.ticket_id)
+                links[verdict] = approval_link(email.public_url, issued.token)
+            await email.mailer.send(
+                render_approval_email(
+                    request,
+                    approver_email=str(person.email),
+                    approver_name=person.name,
+                    approve_url=links[Verdict.APPROVE],
+                    reject_url=links[Verdict.REJECT],
+                )
+            )
+            sent.append(str(person.email))
+        return sent
+
+    @activity.defn
+    async def close_approval_messages(self, close: CloseApproval) -> None:
+        """Replace the Slack request with the decision: who decided what, when; no buttons."""
+        if self._slack is None:
+            return
+        posted = await self._approvals.slack_message(close.request.approval_id)
+        if posted is None:
+            return
+        try:
+            await self._slack.close(
+                SlackMessageRef(channel=posted[0], ts=posted[1]),
+                close.request,
+                status=close.status,
+                decided_by=close.decided_by or "nobody",
+                decided_at=close.decided_at,
+                reason=close.reason,
+            )
+        except SlackUnavailable as exc:
+            raise ApplicationError(str(exc), type="NotifyUnavailable") from exc
+        except SlackRejected as exc:
+            raise ApplicationError(str(exc), type="NotifyRejected", non_retryable=True) from exc

@@ -1,0 +1,378 @@
+"""Incidents: P1/P2 tickets grouped by probable root cause, paged until someone acknowledges.
+
+The escalation policy works like PagerDuty's: levels of people, each notified in turn with a
+delay before the next, the whole list repeated a number of loops, until someone
+acknowledges. It is configuration (``KRUXT_ESCALATION_POLICY`` / ``_FILE``, YAML or JSON):
+
+```yaml
+loops: 2
+levels:
+  - name: on-call
+    emails: [oncall@kruxt.app]
+    slack_user_ids: [U024BE7LH]
+    delay_minutes: 10
+  - name: founders
+    emails: [maya@kruxt.app, sam@kruxt.app]
+    delay_minutes: 15
+```
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    EmailStr,
+    Field,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from kruxt.models.approvals import DecisionChannel
+from kruxt.models.enums import Category, Priority
+
+__all__ = [
+    "DEV_FOUNDER",
+    "AttachTicket",
+    "Acknowledge",
+    "Acknowledged",
+    "EscalationLevel",
+    "EscalationPolicy",
+    "IncidentEvent",
+    "IncidentInput",
+    "IncidentJoin",
+    "IncidentOutcome",
+    "IncidentRecord",
+    "IncidentResolved",
+    "IncidentState",
+    "IncidentStatus",
+    "IncidentStatusChange",
+    "IncidentStatusResult",
+    "OpenIncidentInput",
+    "PageInput",
+    "PageRecord",
+    "PageResult",
+    "ResolveIncident",
+    "TimelineEntry",
+    "TimelinePost",
+    "default_escalation_policy",
+    "incident_key",
+    "incident_workflow_id",
+    "parse_escalation_policy",
+]
+
+DEV_FOUNDER = "founder@kruxt.dev"
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=100)]
+Actor = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=320)]
+
+
+class IncidentStatus(StrEnum):
+    """Lifecycle of an incident (``support_incidents.status``)."""
+
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    RESOLVED = "resolved"
+
+
+def incident_workflow_id(incident_id: uuid.UUID) -> str:
+    """The IncidentWorkflow id of an incident."""
+    return f"incident-{incident_id}"
+
+
+_NOT_WORD = re.compile(r"[^a-z0-9]+")
+
+
+def incident_key(category: Category, probable_root_cause: str | None) -> str:
+    """What tickets of one incident share: their category and normalized probable root cause.
+
+    Case, punctuation and spacing do not matter (``"Login API down."`` and ``"login api
+    down"`` give one key); an unknown root cause groups by category alone.
+    """
+    cause = _NOT_WORD.sub(" ", (probable_root_cause or "").lower()).strip()
+    return f"{category.value}:{cause[:200] or 'unknown'}"
+
+
+# -- the escalation policy ---------------------------------------------------------------
+
+
+class EscalationLevel(BaseModel):
+    """One level of the policy: who is paged, and how long to wait before the next level."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    name: Name
+    emails: list[EmailStr] = Field(default_factory=list, description="Paged by e-mail")
+    slack_user_ids: list[str] = Field(
+        default_factory=list, description="Mentioned in the incident channel"
+    )
+    delay_minutes: int = Field(ge=1, le=7 * 24 * 60, description="Wait before the next level")
+
+    @model_validator(mode="after")
+    def _someone(self) -> EscalationLevel:
+        if not self.emails and not self.slack_user_ids:
+            raise ValueError(f"level {self.name!r} pages nobody: give emails or slack_user_ids")
+        return self
+
+
+class EscalationPolicy(BaseModel):
+    """Levels paged in order, ``loops`` times over, until someone acknowledges."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    levels: list[EscalationLevel] = Field(min_length=1)
+    loops: int = Field(default=1, ge=1, le=20)
+
+
+def default_escalation_policy() -> EscalationPolicy:
+    """The development policy: the founder, every 15 minutes, twice."""
+    return EscalationPolicy(
+        levels=[EscalationLevel(name="founder", emails=[DEV_FOUNDER], delay_minutes=15)],
+        loops=2,
+    )
+
+
+def parse_escalation_policy(text: str | None, *, source: str = "escalation policy") -> (
+    EscalationPolicy
+):
+    """A policy from YAML or JSON text; empty or None gives the development default.
+
+    Raises:
+        ValueError: the text is not YAML/JSON or the policy is invalid; the message says
+            where (``source``) and what.
+    """
+    if text is None or not text.strip():
+        return default_escalation_policy()
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ValueError(f"invalid {source}: not JSON or YAML ({exc})") from None
+    if not isinstance(data, dict):
+        raise ValueError(f"invalid {source}: expected an object with levels and loops")
+    try:
+        return EscalationPolicy.model_validate(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or 'policy'}: {err['msg']}"
+            for err in exc.errors()
+        )
+        raise ValueError(f"invalid {source}: {problems}") from None
+
+
+# -- opening and joining -----------------------------------------------------------------
+
+
+class OpenIncidentInput(BaseModel):
+    """Input of ``open_or_join_incident``: a P1/P2 ticket looking for its incident."""
+
+    ticket_id: uuid.UUID
+    ticket_workflow_id: str
+    key: str = Field(min_length=1, description="incident_key(category, probable root cause)")
+    priority: Priority
+    category: Category
+    title: str = Field(min_length=1, description="The ticket's triage summary")
+    at: datetime | None = Field(
+        default=None, description="The workflow's time; the join window is counted from it"
+    )
+
+
+class IncidentJoin(BaseModel):
+    """Which incident the ticket belongs to, and whether it opened it."""
+
+    incident_id: uuid.UUID
+    workflow_id: str
+    created: bool
+
+
+class AttachTicket(BaseModel):
+    """Signal ``attach_ticket``: a ticket that belongs to this incident."""
+
+    ticket_id: uuid.UUID
+    workflow_id: str
+    priority: Priority
+    summary: str
+
+
+class IncidentInput(BaseModel):
+    """Input of IncidentWorkflow: the incident as it was opened, with its policy snapshot."""
+
+    incident_id: uuid.UUID
+    key: str
+    priority: Priority
+    category: Category
+    title: str
+    first_ticket: AttachTicket
+    policy: EscalationPolicy
+    opened_at: datetime
+
+
+# -- acknowledging and resolving ---------------------------------------------------------
+
+
+class Acknowledge(BaseModel):
+    """Update ``acknowledge``: someone took the incident; escalation stops."""
+
+    by: Actor
+    channel: DecisionChannel = DecisionChannel.CLI
+
+
+class Acknowledged(BaseModel):
+    """Answer of ``acknowledge``."""
+
+    incident_id: uuid.UUID
+    by: str
+    channel: DecisionChannel
+    at: datetime
+
+
+class ResolveIncident(BaseModel):
+    """Update ``resolve``: the incident is over; its tickets are told."""
+
+    by: Actor
+    note: str = Field(default="", max_length=2000)
+
+
+class IncidentResolved(BaseModel):
+    """Signal ``incident_resolved`` sent to each attached ticket's workflow."""
+
+    incident_id: uuid.UUID
+    note: str = ""
+    by: str
+
+
+# -- activities --------------------------------------------------------------------------
+
+
+class PageInput(BaseModel):
+    """Input of ``page_level``: notify one level of the policy, in one loop."""
+
+    incident: IncidentInput
+    level: int = Field(ge=0, description="Index into incident.policy.levels")
+    loop: int = Field(ge=0)
+    tickets: list[AttachTicket] = Field(default_factory=list)
+    at: datetime
+
+
+class PageResult(BaseModel):
+    """Who was paged, and how."""
+
+    slack_posted: bool = False
+    emailed: list[str] = Field(default_factory=list)
+
+
+class IncidentEvent(BaseModel):
+    """Input of ``record_incident_event``: one line of the timeline."""
+
+    incident_id: uuid.UUID
+    action: str = Field(description="Audit action, e.g. incident.escalation_exhausted")
+    entry: str
+    actor: str = "autopilot"
+    at: datetime
+
+
+class IncidentStatusChange(BaseModel):
+    """Input of ``set_incident_status``: acknowledged or resolved, by whom."""
+
+    incident_id: uuid.UUID
+    status: IncidentStatus
+    actor: str
+    channel: DecisionChannel | None = None
+    note: str = ""
+    at: datetime
+
+
+class IncidentStatusResult(BaseModel):
+    """The incident's tickets after the change (what a resolution must tell)."""
+
+    tickets: list[AttachTicket] = Field(default_factory=list)
+
+
+class TimelinePost(BaseModel):
+    """Input of ``post_timeline``: publish the incident's timeline once it is resolved."""
+
+    incident: IncidentInput
+    resolved_by: str
+    note: str = ""
+    at: datetime
+
+
+# -- records and the query ---------------------------------------------------------------
+
+
+class TimelineEntry(BaseModel):
+    """One line of an incident's timeline."""
+
+    at: datetime
+    what: str
+    actor: str = "autopilot"
+
+
+class PageRecord(BaseModel):
+    """One page: which level (0-based), which loop (0-based), when, and who."""
+
+    level: int
+    level_name: str
+    loop: int
+    at: datetime
+    slack_posted: bool = False
+    emailed: list[str] = Field(default_factory=list)
+    failed: str | None = None
+
+
+class IncidentState(BaseModel):
+    """Answer of the ``state`` query."""
+
+    incident_id: uuid.UUID
+    key: str
+    title: str
+    priority: Priority
+    status: IncidentStatus
+    level: int = Field(description="The level paged last (0-based)")
+    loop: int = Field(description="The loop of that page (0-based)")
+    escalation_exhausted: bool = False
+    acknowledged_by: str | None = None
+    acknowledged_at: datetime | None = None
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+    tickets: list[AttachTicket] = Field(default_factory=list)
+    pages: list[PageRecord] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
+
+
+class IncidentOutcome(BaseModel):
+    """Result of a completed IncidentWorkflow."""
+
+    incident_id: uuid.UUID
+    status: IncidentStatus
+    acknowledged_by: str | None = None
+    resolved_by: str
+    resolved_at: datetime
+    tickets_told: list[uuid.UUID] = Field(default_factory=list)
+
+
+class IncidentRecord(BaseModel):
+    """A stored incident, as ``kruxt incident list`` shows it."""
+
+    id: uuid.UUID
+    key: str
+    status: IncidentStatus
+    priority: Priority
+    category: Category
+    title: str
+    workflow_id: str
+    opened_at: datetime
+    acknowledged_at: datetime | None = None
+    acknowledged_by: str | None = None
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+    escalation_level: int = 0
+    escalation_loop: int = 0
+    ticket_ids: list[uuid.UUID] = Field(default_factory=list)
