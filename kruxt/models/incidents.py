@@ -281,7 +281,8 @@ class IncidentEvent(BaseModel):
 class IncidentStatusChange(BaseModel):
     """Input of ``set_incident_status``: acknowledged or resolved, by whom."""
 
-    incident_id: uuid.UUID
+    incident: IncidentInput
+    tickets: int = Field(default=1, description="How many tickets the incident has now")
     status: IncidentStatus
     actor: str
     channel: DecisionChannel | None = None

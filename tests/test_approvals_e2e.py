@@ -1,0 +1,310 @@
+"""End to end over HTTP: ticket in -> plan -> approval by Slack or by e-mail -> playbook runs
+-> customer updated, with the real slack_sdk client against a local fake Slack."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from email import policy
+from email.parser import BytesParser
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+import httpx
+import pytest
+import uvicorn
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
+
+from kruxt.activities.notifications import EmailApprovals
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.approvers import Approver, ApproverDirectory
+from kruxt.adapters.email import OutboxMailer
+from kruxt.adapters.email_tokens import ApprovalTokens
+from kruxt.adapters.postgres.approvals import ApprovalStore
+from kruxt.adapters.postgres.email_tokens import EmailTokenStore
+from kruxt.adapters.postgres.pool import connect, create_pool
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.adapters.slack import SlackApprovals
+from kruxt.models.approvals import ApprovalRequest
+from kruxt.models.playbooks import ApproverRole
+from kruxt.models.tickets import RoutingPolicy
+from kruxt.starter.api.app import ApiDeps, create_app
+from kruxt.starter.api.email_routes import EmailContext
+from kruxt.starter.api.slack_routes import SlackContext
+from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
+from kruxt.starter.intake import IntakeService
+from kruxt.workers.composition import Outside, build_worker
+from tests.fakes.slack_server import FakeSlackServer
+from tests.support import eventually, free_port
+
+pytestmark = pytest.mark.e2e
+
+TOKEN = "intake-token"
+SIGNING_SECRET = "slack-signing-secret-for-tests"
+CHANNEL = "C0APPROVALS"
+FOUNDER = Approver(
+    name="Maya Founder",
+    email="maya@kruxt.app",
+    slack_user_id="U0MAYA",
+    roles=[ApproverRole.ADMIN],
+)
+
+
+@dataclass
+class Stack:
+    http: httpx.AsyncClient
+    slack: FakeSlackServer
+    outbox: Path
+    db_dsn: str
+    pool: asyncpg.Pool[Any]
+
+
+@pytest.fixture
+def slack_server() -> Iterator[FakeSlackServer]:
+    with FakeSlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def stack(
+    dev_client: Client,
+    db_dsn: str,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+    slack_server: FakeSlackServer,
+    tmp_path: Path,
+) -> AsyncIterator[Stack]:
+    conn = await connect(db_dsn)
+    try:
+        await install_app_schema(conn, with_demo_data=True)
+    finally:
+        await conn.close()
+    app_pool = await create_pool(db_dsn, max_size=3, role=SUPPORT_ROLE)
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    approvers = ApproverDirectory([FOUNDER])
+    slack = SlackApprovals(
+        AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url), channel=CHANNEL
+    )
+    tokens = ApprovalTokens(b"a-link-secret-that-is-long-enough-for-hmac")
+    outbox = tmp_path / "outbox"
+    outbox.mkdir()
+    store = ApprovalStore(pool)
+    service = ApprovalService(dev_client, approvers=approvers, store=store)
+
+    async def load_request(approval_id: uuid.UUID) -> ApprovalRequest | None:
+        found = await store.get(approval_id)
+        return found[0] if found else None
+
+    async def ok() -> None:
+        return None
+
+    slack_ctx = SlackContext(
+        signing_secret=SIGNING_SECRET,
+        approvers=approvers,
+        decider=service,
+        refused_error=DecisionRefusedError,
+        slack=slack,
+    )
+    deps = ApiDeps(
+        intake=IntakeService(dev_client, task_queue=task_queue, policy=RoutingPolicy()),
+        tickets=TicketStore(pool),
+        intake_token=TOKEN,
+        health_checks={"ok": ok},
+        slack=slack_ctx,
+        email=EmailContext(
+            tokens=tokens,
+            store=EmailTokenStore(pool),
+            load_request=load_request,
+            decider=service,
+            refused_error=DecisionRefusedError,
+        ),
+    )
+    outside = Outside(
+        app=KruxtApp(app_pool),
+        approvers=approvers,
+        slack=slack,
+        email=EmailApprovals(
+            mailer=OutboxMailer(outbox),
+            tokens=tokens,
+            token_store=EmailTokenStore(pool),
+            public_url=base,
+        ),
+    )
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(deps), host="127.0.0.1", port=port, log_level="warning")
+    )
+    serving = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.05)
+    try:
+        async with (
+            build_worker(dev_client, task_queue=task_queue, pool=pool, outside=outside),
+            httpx.AsyncClient(
+                base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+            ) as http,
+        ):
+            yield Stack(http, slack_server, outbox, db_dsn, pool)
+            await slack_ctx.drain()
+    finally:
+        server.should_exit = True
+        await serving
+        await app_pool.close()
+
+
+async def open_ticket(stack: Stack, account: str, subject: str, body: str) -> str:
+    r = await stack.http.post(
+        "/v1/tickets",
+        json={
+            "external_id": uuid.uuid4().hex,
+            "requester": {"id": account, "email": f"{account}@example.com", "name": "Lena"},
+            "account_id": account,
+            "subject": subject,
+            "body": body,
+        },
+    )
+    assert r.status_code == 202
+    ticket_id: str = r.json()["ticket_id"]
+    return ticket_id
+
+
+async def status_is(stack: Stack, ticket_id: str, status: str) -> dict[str, Any]:
+    async def probe() -> dict[str, Any] | None:
+        r = await stack.http.get(f"/v1/tickets/{ticket_id}")
+        data: dict[str, Any] = r.json()
+        return data if r.status_code == 200 and data["status"] == status else None
+
+    return await eventually(probe, timeout=60)
+
+
+def approval_id_from_slack(stack: Stack) -> uuid.UUID:
+    [post] = stack.slack.calls_to("chat.postMessage")
+    values = re.findall(r'"value": "([0-9a-f-]{36})"', json.dumps(post.body))
+    return uuid.UUID(values[0])
+
+
+def signed(body: bytes) -> dict[str, str]:
+    timestamp = str(int(time.time()))
+    base = f"v0:{timestamp}:".encode() + body
+    digest = hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
+    return {
+        "X-Slack-Request-Timestamp": timestamp,
+        "X-Slack-Signature": f"v0={digest}",
+        "Content-Type": "application/x-www-form-urlencoded",
+    }
+
+
+async def user_locked(stack: Stack) -> bool:
+    conn = await connect(stack.db_dsn)
+    try:
+        locked: bool = await conn.fetchval(
+            "SELECT locked_until > now() FROM kruxt_app.users WHERE id = 'u-locked'"
+        )
+    finally:
+        await conn.close()
+    return locked
+
+
+async def test_slack_approval_runs_the_playbook_and_tells_the_customer(stack: Stack) -> None:
+    ticket_id = await open_ticket(
+        stack, "u-locked", "Locked out", "My account is locked and I cannot log in."
+    )
+    await status_is(stack, ticket_id, "awaiting_approval")
+    assert await user_locked(stack)
+    approval_id = approval_id_from_slack(stack)
+
+    payload = {
+        "type": "block_actions",
+        "user": {"id": FOUNDER.slack_user_id, "username": "maya"},
+        "channel": {"id": CHANNEL},
+        "trigger_id": "1.2.3",
+        "response_url": stack.slack.response_url("approve"),
+        "actions": [{"action_id": "approval_approve", "value": str(approval_id), "type": "button"}],
+    }
+    body = urlencode({"payload": json.dumps(payload)}).encode()
+    started = time.monotonic()
+    r = await stack.http.post("/slack/interactions", content=body, headers=signed(body))
+    assert r.status_code == 200
+    assert time.monotonic() - started < 3  # Slack's deadline
+
+    ticket = await status_is(stack, ticket_id, "awaiting_customer")
+    assert not await user_locked(stack)
+    sent = [m for m in ticket["messages"] if m["direction"] == "outbound"]
+    assert [m["kind"] for m in sent] == ["acknowledgement", "playbook_update"]
+
+    async def replaced() -> bool:
+        return bool(stack.slack.calls_to("chat.update"))
+
+    await eventually(replaced)
+    update = json.dumps(stack.slack.calls_to("chat.update")[-1].body)
+    assert "Approved by maya@kruxt.app" in update
+    assert "approval_approve" not in update  # the buttons are gone
+
+    forged = await stack.http.post(
+        "/slack/interactions",
+        content=body,
+        headers={**signed(body), "X-Slack-Signature": "v0=" + "0" * 64},
+    )
+    assert forged.status_code == 401
+
+
+async def test_email_link_rejection_goes_to_a_person(stack: Stack) -> None:
+    ticket_id = await open_ticket(
+        stack, "u-locked", "Locked out", "My account is locked and I cannot log in."
+    )
+    await status_is(stack, ticket_id, "awaiting_approval")
+
+    async def mailed() -> list[Path]:
+        return sorted(stack.outbox.glob("*.eml"))
+
+    [mail_path] = await eventually(mailed)
+    mail = BytesParser(policy=policy.default).parsebytes(mail_path.read_bytes())
+    assert mail["To"].addresses[0].addr_spec == "maya@kruxt.app"
+    plain = mail.get_body(preferencelist=("plain",))
+    assert plain is not None
+    text = plain.get_content().replace("\r\n", "\n")
+    approve = re.search(r"^Approve: (\S+)$", text, re.MULTILINE)
+    reject = re.search(r"^Reject:\s+(\S+)$", text, re.MULTILINE)
+    assert approve is not None
+    assert reject is not None
+    reject_url = reject.group(1)
+    assert reject_url != approve.group(1)
+
+    page = await stack.http.get(reject_url)
+    assert page.status_code == 200
+    again = await stack.http.get(reject_url)  # mail scanners prefetch: GET never decides
+    assert again.status_code == 200
+    assert (await stack.http.get(f"/v1/tickets/{ticket_id}")).json()["status"] == (
+        "awaiting_approval"
+    )
+
+    decided = await stack.http.post(
+        reject_url,
+        content=urlencode({"reason": "not without a call to the customer"}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert decided.status_code == 200
+    await status_is(stack, ticket_id, "awaiting_human")
+    assert await user_locked(stack)
+    replay = await stack.http.post(
+        reject_url,
+        content=urlencode({"reason": "again"}).encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert replay.status_code == 409
+
+    async def replaced() -> bool:
+        return bool(stack.slack.calls_to("chat.update"))
+
+    await eventually(replaced)
+    assert "Rejected by maya@kruxt.app" in json.dumps(stack.slack.calls_to("chat.update")[-1].body)
