@@ -10,10 +10,19 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
+from kruxt.models.approvals import Decision, DecisionChannel, Verdict
 from kruxt.models.enums import TicketStatus
-from kruxt.models.tickets import RoutingPolicy, TicketWorkflowInput, workflow_id_for
+from kruxt.models.playbooks import ApproverRole, RunStatus
+from kruxt.models.tickets import (
+    RoutingPolicy,
+    TicketState,
+    TicketWorkflowInput,
+    workflow_id_for,
+)
 from kruxt.workers.composition import build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.support import eventually, intake
@@ -32,6 +41,7 @@ async def test_worker_killed_before_triage_finished(
         sys.executable,
         "-m",
         "tests.crash_worker",
+        "triage",
         dev_server.address,
         db_dsn,
         task_queue,
@@ -85,3 +95,82 @@ async def test_worker_killed_before_triage_finished(
         "received": 1,
         "opened": 1,
     }
+
+
+async def test_worker_killed_mid_step_applies_it_once(
+    dev_server: TemporalDevServer,
+    dev_client: Client,
+    db_dsn: str,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+) -> None:
+    """The step committed in the app, the worker died before reporting it: the retry on a
+    new worker finds the change under the same idempotency key and applies nothing again."""
+    conn = await connect(db_dsn)
+    try:
+        await install_app_schema(conn, with_demo_data=True)
+    finally:
+        await conn.close()
+    doomed = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.crash_worker",
+        "step",
+        dev_server.address,
+        db_dsn,
+        task_queue,
+        cwd=PROJECT_ROOT,
+        stdout=asyncio.subprocess.PIPE,
+    )
+    assert doomed.stdout is not None
+    assert b"polling" in await asyncio.wait_for(doomed.stdout.readline(), 60)
+
+    ticket = intake(subject="Locked", body="My account is locked, I cannot log in.")
+    ticket = ticket.model_copy(update={"account_id": "u-locked"})
+    handle = await dev_client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=task_queue,
+    )
+
+    async def awaiting_approval() -> TicketState | None:
+        state: TicketState = await handle.query(TicketWorkflow.state)
+        return state if state.status is TicketStatus.AWAITING_APPROVAL else None
+
+    state = await eventually(awaiting_approval, timeout=60)
+    await handle.execute_update(
+        TicketWorkflow.decide,
+        Decision(
+            approval_id=state.approvals[0].request.approval_id,
+            approver="founder@kruxt.app",
+            roles=[ApproverRole.ADMIN],
+            verdict=Verdict.APPROVE,
+            channel=DecisionChannel.CLI,
+        ),
+    )
+    assert await asyncio.wait_for(doomed.wait(), 60) == -9  # killed after the step applied
+
+    app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
+    try:
+        async with build_worker(
+            dev_client, task_queue=task_queue, pool=pool, app=KruxtApp(app_pool)
+        ):
+
+            async def finished() -> TicketState | None:
+                s: TicketState = await handle.query(TicketWorkflow.state)
+                return s if s.status is TicketStatus.AWAITING_CUSTOMER else None
+
+            done = await eventually(finished, timeout=120)
+    finally:
+        await app_pool.close()
+    assert done.runs[0].status is RunStatus.SUCCEEDED
+    async with pool.acquire() as db:
+        applied = await db.fetchval(
+            "SELECT count(*) FROM kruxt_admin.applied_changes WHERE function = 'unlock_account'"
+        )
+        step_rows = await db.fetchval("SELECT count(*) FROM support_playbook_run_steps")
+        updates = await db.fetchval(
+            "SELECT count(*) FROM support_ticket_messages WHERE kind = 'playbook_update'"
+        )
+    assert (applied, step_rows, updates) == (1, 1, 1)

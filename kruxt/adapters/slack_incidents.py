@@ -59,7 +59,7 @@ def _hhmm(moment: datetime) -> str:
 
 
 def _minutes(seconds: float) -> str:
-    minutes = int(round(seconds / 60))
+    minutes = round(seconds / 60)
     if minutes < 60:
         return f"{minutes} min"
     hours, rest = divmod(minutes, 60)
@@ -89,9 +89,7 @@ def incident_blocks(
     blocks: list[dict[str, Any]] = [
         {
             "type": "header",
-            "text": _plain(
-                f"🚨 {incident.priority.value} incident · {incident.title}", MAX_HEADER
-            ),
+            "text": _plain(f"🚨 {incident.priority.value} incident · {incident.title}", MAX_HEADER),
         },
         *_summary(incident, tickets=tickets),
     ]

@@ -41,9 +41,9 @@ from kruxt.models.enums import Category, Priority
 
 __all__ = [
     "DEV_FOUNDER",
-    "AttachTicket",
     "Acknowledge",
     "Acknowledged",
+    "AttachTicket",
     "EscalationLevel",
     "EscalationPolicy",
     "IncidentEvent",
@@ -140,9 +140,9 @@ def default_escalation_policy() -> EscalationPolicy:
     )
 
 
-def parse_escalation_policy(text: str | None, *, source: str = "escalation policy") -> (
-    EscalationPolicy
-):
+def parse_escalation_policy(
+    text: str | None, *, source: str = "escalation policy"
+) -> EscalationPolicy:
     """A policy from YAML or JSON text; empty or None gives the development default.
 
     Raises:

@@ -264,9 +264,7 @@ class SlaClock(BaseModel):
         """
         if target_seconds < 1:
             raise ValueError("target_seconds must be at least 1")
-        return self.model_copy(
-            update={"target_seconds": target_seconds, "warned": self.breached}
-        )
+        return self.model_copy(update={"target_seconds": target_seconds, "warned": self.breached})
 
     def marked(self, kind: SlaEventKind) -> SlaClock:
         """This clock with ``kind`` reported (a breach implies the warning)."""
@@ -289,9 +287,7 @@ class SlaEvent(BaseModel):
     overdue_seconds: float = Field(description="Past the target (0 for a warning)")
 
 
-def start_clocks(
-    targets: SlaTargets, priority: Priority, started_at: datetime
-) -> list[SlaClock]:
+def start_clocks(targets: SlaTargets, priority: Priority, started_at: datetime) -> list[SlaClock]:
     """Both clocks of a new ticket, counted from ``started_at``."""
     return [
         SlaClock(

@@ -262,6 +262,15 @@ class IncidentStore:
         )
         return bool(status.endswith(" 1"))
 
+    async def recorded(self, idempotency_key: str) -> bool:
+        """True when a timeline entry with this key exists (the work it stands for is done)."""
+        async with self._pool.acquire() as conn:
+            found = await conn.fetchval(
+                "SELECT 1 FROM support_incident_timeline WHERE idempotency_key = $1",
+                idempotency_key,
+            )
+        return found is not None
+
     async def record_event(
         self,
         *,
@@ -364,7 +373,9 @@ class IncidentStore:
         if status is IncidentStatus.OPEN:
             raise IncidentStateError("an incident cannot be set back to open")
         async with self._pool.acquire() as conn, conn.transaction():
-            key = await conn.fetchval("SELECT key FROM support_incidents WHERE id = $1", incident_id)
+            key = await conn.fetchval(
+                "SELECT key FROM support_incidents WHERE id = $1", incident_id
+            )
             if key is None:
                 raise IncidentNotFoundError(f"no incident {incident_id}")
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)

@@ -1,0 +1,378 @@
+"""Incidents' side effects: open or join, page a level, record the timeline, post it.
+
+Every write is audited and keyed by the activity (``activity_key``), so a retried activity
+records nothing twice; a page that was recorded is not sent again.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+import uuid
+from datetime import timedelta
+
+from temporalio import activity
+from temporalio.client import WorkflowHandle
+from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
+from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+
+from kruxt.activities._keys import activity_key
+from kruxt.adapters.email import EmailMessage, Mailer, MailRejected, MailUnavailable, format_utc
+from kruxt.adapters.postgres.incidents import (
+    IncidentNotFoundError,
+    IncidentStateError,
+    IncidentStore,
+)
+from kruxt.adapters.slack import SlackError, SlackMessageRef, SlackUnavailable
+from kruxt.adapters.slack_incidents import SlackIncidents
+from kruxt.models.incidents import (
+    AttachTicket,
+    EscalationLevel,
+    EscalationPolicy,
+    IncidentEvent,
+    IncidentInput,
+    IncidentJoin,
+    IncidentStatusChange,
+    IncidentStatusResult,
+    OpenIncidentInput,
+    PageInput,
+    PageResult,
+    TimelinePost,
+)
+
+__all__ = [
+    "INCIDENT_WORKFLOW",
+    "IncidentActivities",
+    "notify_failure",
+    "render_page_email",
+]
+
+log = logging.getLogger(__name__)
+
+# The workflow type started by name: activities do not import workflows.
+INCIDENT_WORKFLOW = "IncidentWorkflow"
+ATTACH_SIGNAL = "attach_ticket"
+
+
+def notify_failure(exc: SlackError | MailUnavailable | MailRejected) -> ApplicationError:
+    """Slack or mail trouble as the ApplicationError the workflows' NOTIFY_RETRY expects."""
+    if isinstance(exc, SlackUnavailable | MailUnavailable):
+        delay = exc.retry_after
+        return ApplicationError(
+            str(exc),
+            type="NotifyUnavailable",
+            next_retry_delay=timedelta(seconds=delay) if delay else None,
+        )
+    return ApplicationError(str(exc), type="NotifyRejected", non_retryable=True)
+
+
+def _ticket_url(public_url: str, ticket: AttachTicket) -> str:
+    return f"{public_url.rstrip('/')}/v1/tickets/{ticket.ticket_id}"
+
+
+def render_page_email(
+    incident: IncidentInput,
+    *,
+    to: str,
+    level: EscalationLevel,
+    loop: int,
+    tickets: list[AttachTicket],
+    public_url: str,
+    slack_channel: str | None,
+) -> EmailMessage:
+    """The page as a mail: what is broken, how to acknowledge, the tickets."""
+    ack = f"kruxt incident ack {incident.incident_id} --as {to}"
+    again = f" (round {loop + 1})" if loop else ""
+    subject = f"[{incident.priority.value}] Incident: {incident.title}"[:140] + " (please ack)"
+    how = [f"Acknowledge it (this stops the paging):  {ack}"]
+    if slack_channel:
+        how.append(f"or press Acknowledge on the incident in Slack ({slack_channel}).")
+    ticket_lines = [
+        f"- {str(t.ticket_id)[:8]} {t.priority.value} {t.summary}  {_ticket_url(public_url, t)}"
+        for t in tickets
+    ]
+    text = "\n".join(
+        [
+            f"A {incident.priority.value} incident is open and nobody has acknowledged it yet.",
+            "",
+            incident.title,
+            "",
+            *how,
+            "",
+            f"You are paged as {level.name}{again}.",
+            "",
+            f"Tickets ({len(tickets)}):",
+            *ticket_lines,
+            "",
+            f"Incident {incident.incident_id}, opened {format_utc(incident.opened_at)}, "
+            f"category {incident.category.value}.",
+        ]
+    )
+    e = html.escape
+    items = "".join(
+        f'<li><a href="{e(_ticket_url(public_url, t))}">{e(str(t.ticket_id)[:8])}</a> '
+        f"{e(t.priority.value)} {e(t.summary)}</li>"
+        for t in tickets
+    )
+    slack_line = (
+        f"<p>or press <strong>Acknowledge</strong> on the incident in Slack "
+        f"({e(slack_channel)}).</p>"
+        if slack_channel
+        else ""
+    )
+    body = (
+        '<!doctype html><html><body style="font-family:-apple-system,Segoe UI,Roboto,'
+        'sans-serif;max-width:640px;margin:0 auto;padding:16px;color:#1a1a1a">'
+        f"<p>A <strong>{e(incident.priority.value)}</strong> incident is open and nobody has "
+        "acknowledged it yet.</p>"
+        f'<p style="font-size:17px"><strong>{e(incident.title)}</strong></p>'
+        "<p>Acknowledge it (this stops the paging):</p>"
+        f'<pre style="background:#f4f4f4;padding:8px">{e(ack)}</pre>'
+        f"{slack_line}"
+        f"<p>You are paged as {e(level.name)}{e(again)}.</p>"
+        f"<h3>Tickets ({len(tickets)})</h3><ul>{items}</ul>"
+        f'<p style="color:#555;font-size:13px">Incident {e(str(incident.incident_id))}, '
+        f"opened {e(format_utc(incident.opened_at))}.</p></body></html>"
+    )
+    return EmailMessage(to=to, subject=subject, text=text + "\n", html=body)
+
+
+class IncidentActivities:
+    """Open or join incidents, page the escalation policy's levels, keep the timeline."""
+
+    def __init__(
+        self,
+        store: IncidentStore,
+        *,
+        slack: SlackIncidents | None,
+        mailer: Mailer | None,
+        public_url: str,
+        policy: EscalationPolicy,
+        window: timedelta,
+    ) -> None:
+        self._store = store
+        self._slack = slack
+        self._mailer = mailer
+        self._public_url = public_url
+        self._policy = policy
+        self._window = window
+
+    @activity.defn
+    async def open_or_join_incident(self, inp: OpenIncidentInput) -> IncidentJoin:
+        """Attach the ticket to its incident, opening one (and its workflow) if needed.
+
+        The IncidentWorkflow is signalled-with-start: it starts if it is not running, and
+        gets ``attach_ticket`` either way. A retry finds the same incident.
+        """
+        join = await self._store.open_or_join(
+            key=inp.key,
+            ticket_id=inp.ticket_id,
+            priority=inp.priority,
+            category=inp.category,
+            title=inp.title,
+            window=self._window,
+            idempotency_key=activity_key(),
+            now=inp.at,
+        )
+        ticket = AttachTicket(
+            ticket_id=inp.ticket_id,
+            workflow_id=inp.ticket_workflow_id,
+            priority=inp.priority,
+            summary=inp.title,
+        )
+        incident = await self._incident_input(join.incident_id, fallback=ticket)
+        try:
+            handle: WorkflowHandle[object, object] = await activity.client().start_workflow(
+                INCIDENT_WORKFLOW,
+                incident,
+                id=join.workflow_id,
+                task_queue=activity.info().task_queue,
+                id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
+                # A closed incident workflow is a resolved incident: never start it again.
+                id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
+                start_signal=ATTACH_SIGNAL,
+                start_signal_args=[ticket],
+                static_summary=f"{incident.priority.value} incident: {incident.title}"[:200],
+            )
+        except WorkflowAlreadyStartedError:
+            # Resolved between our join and the signal; the resolution read the ticket from
+            # the database, so it was told.
+            log.info("incident %s already closed when ticket %s joined", join, inp.ticket_id)
+        else:
+            log.info("ticket %s -> incident workflow %s", inp.ticket_id, handle.id)
+        return IncidentJoin(
+            incident_id=join.incident_id, workflow_id=join.workflow_id, created=join.created
+        )
+
+    async def _incident_input(
+        self, incident_id: uuid.UUID, *, fallback: AttachTicket
+    ) -> IncidentInput:
+        record = await self._store.get(incident_id)
+        if record is None:
+            raise ApplicationError(f"no incident {incident_id}", type="IncidentNotFound")
+        tickets = await self._store.tickets(incident_id)
+        first = tickets[0] if tickets else fallback
+        if first.ticket_id == fallback.ticket_id:
+            first = fallback  # the caller knows its own workflow id and summary best
+        return IncidentInput(
+            incident_id=record.id,
+            key=record.key,
+            priority=record.priority,
+            category=record.category,
+            title=record.title,
+            first_ticket=first,
+            policy=self._policy,
+            opened_at=record.opened_at,
+        )
+
+    @activity.defn
+    async def page_level(self, inp: PageInput) -> PageResult:
+        """Page one level: the incident channel (posted once, then threaded) and e-mail."""
+        key = activity_key()
+        incident = inp.incident
+        level = incident.policy.levels[inp.level]
+        result = PageResult()
+        if await self._store.recorded(key):
+            return result  # this page went out and was recorded by an earlier attempt
+        tickets = inp.tickets or [incident.first_ticket]
+        try:
+            if self._slack is not None:
+                await self._post_page(inp, level, tickets=len(tickets))
+                result.slack_posted = True
+            if self._mailer is not None:
+                for person in level.emails:
+                    await self._mailer.send(
+                        render_page_email(
+                            incident,
+                            to=str(person),
+                            level=level,
+                            loop=inp.loop,
+                            tickets=tickets,
+                            public_url=self._public_url,
+                            slack_channel=self._slack.channel if self._slack else None,
+                        )
+                    )
+                    result.emailed.append(str(person))
+        except (SlackError, MailUnavailable, MailRejected) as exc:
+            raise notify_failure(exc) from exc
+        how = []
+        if result.slack_posted:
+            who = ", ".join(level.slack_user_ids) or "the channel"
+            how.append(f"Slack ({who})")
+        if result.emailed:
+            how.append(f"e-mail ({', '.join(result.emailed)})")
+        await self._store.record_page(
+            incident_id=incident.incident_id,
+            level=inp.level,
+            loop=inp.loop,
+            entry=f"paged {level.name} (level {inp.level + 1}, loop {inp.loop + 1}) by "
+            + (" and ".join(how) or "nothing: neither Slack nor e-mail is configured"),
+            recipients=result.emailed + level.slack_user_ids,
+            idempotency_key=key,
+            at=inp.at,
+        )
+        return result
+
+    async def _post_page(self, inp: PageInput, level: EscalationLevel, *, tickets: int) -> None:
+        assert self._slack is not None
+        incident = inp.incident
+        posted = await self._store.slack_message(incident.incident_id)
+        if posted is None:
+            # The first page is the incident message itself; its ref is stored at once so a
+            # retry threads under it instead of posting it again.
+            ref = await self._slack.post_incident(
+                incident, tickets=tickets, mention_user_ids=level.slack_user_ids
+            )
+            await self._store.set_slack_message(
+                incident.incident_id, channel=ref.channel, ts=ref.ts
+            )
+            return
+        if inp.level == 0 and inp.loop == 0:
+            return  # a retry of the first page: the incident message is that page
+        await self._slack.post_page(
+            SlackMessageRef(channel=posted[0], ts=posted[1]),
+            incident,
+            level_name=level.name,
+            loop=inp.loop,
+            mention_user_ids=level.slack_user_ids,
+        )
+
+    @activity.defn
+    async def record_incident_event(self, event: IncidentEvent) -> None:
+        """One timeline line, with its audit entry."""
+        await self._store.record_event(
+            incident_id=event.incident_id,
+            action=event.action,
+            entry=event.entry,
+            actor=event.actor,
+            at=event.at,
+            idempotency_key=activity_key(),
+        )
+
+    @activity.defn
+    async def set_incident_status(self, change: IncidentStatusChange) -> IncidentStatusResult:
+        """Acknowledge or resolve: the database first, then the Slack message (best effort).
+
+        Returns the incident's tickets as the database has them, so a resolution tells every
+        ticket that joined, even one whose ``attach_ticket`` signal is still on its way.
+        """
+        incident = change.incident
+        try:
+            tickets = await self._store.set_status(
+                incident_id=incident.incident_id,
+                status=change.status,
+                actor=change.actor,
+                channel=change.channel,
+                note=change.note,
+                at=change.at,
+                idempotency_key=activity_key(),
+            )
+        except (IncidentNotFoundError, IncidentStateError) as exc:
+            raise ApplicationError(str(exc), type="IncidentStateError", non_retryable=True) from exc
+        if self._slack is not None:
+            posted = await self._store.slack_message(incident.incident_id)
+            if posted is not None:
+                try:
+                    await self._slack.close(
+                        SlackMessageRef(channel=posted[0], ts=posted[1]),
+                        incident,
+                        status=change.status,
+                        by=change.actor,
+                        at=change.at,
+                        note=change.note,
+                        tickets=max(change.tickets, len(tickets)),
+                    )
+                except SlackError as exc:
+                    # The status is recorded; a stale button only leads to a refused ack.
+                    log.warning("incident %s: Slack update failed: %s", incident.incident_id, exc)
+        return IncidentStatusResult(tickets=tickets)
+
+    @activity.defn
+    async def post_timeline(self, post: TimelinePost) -> None:
+        """Post the resolved incident's timeline to its Slack thread, and record that."""
+        incident = post.incident
+        key = activity_key()
+        if await self._store.recorded(key):
+            return
+        entries = await self._store.timeline(incident.incident_id)
+        where = "the database"
+        if self._slack is not None:
+            posted = await self._store.slack_message(incident.incident_id)
+            try:
+                await self._slack.post_timeline(
+                    SlackMessageRef(channel=posted[0], ts=posted[1]) if posted else None,
+                    incident,
+                    entries=entries,
+                    resolved_by=post.resolved_by,
+                    note=post.note,
+                )
+            except SlackError as exc:
+                raise notify_failure(exc) from exc
+            where = f"Slack {self._slack.channel}"
+        await self._store.record_event(
+            incident_id=incident.incident_id,
+            action="incident.timeline_posted",
+            entry=f"timeline of {len(entries)} entries posted to {where}",
+            at=post.at,
+            idempotency_key=key,
+        )

@@ -1,0 +1,350 @@
+"""IncidentWorkflow: page the escalation policy until someone acknowledges; on resolution,
+tell every attached ticket and post the timeline.
+
+Workflow id ``incident-<incident_id>`` (``open_or_join_incident`` signals-with-start it).
+Escalation works like PagerDuty's: each level of the policy is paged in turn and given its
+delay to acknowledge, the whole list ``loops`` times; an acknowledgement (Slack button,
+e-mail instructions, ``kruxt incident ack``) stops it. When the loops run out the
+exhaustion is recorded and the incident waits, without more pages, for an ack or the
+resolution.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timedelta
+
+from temporalio import workflow
+from temporalio.exceptions import ActivityError, ApplicationError, FailureError
+
+with workflow.unsafe.imports_passed_through():
+    from kruxt.activities.incidents import IncidentActivities
+    from kruxt.models.approvals import DecisionChannel
+    from kruxt.models.incidents import (
+        Acknowledge,
+        Acknowledged,
+        AttachTicket,
+        IncidentEvent,
+        IncidentInput,
+        IncidentOutcome,
+        IncidentResolved,
+        IncidentState,
+        IncidentStatus,
+        IncidentStatusChange,
+        PageInput,
+        PageRecord,
+        ResolveIncident,
+        TimelineEntry,
+        TimelinePost,
+    )
+    from kruxt.workflows.failures import failure_reason
+    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, NOTIFY_RETRY, NOTIFY_TIMEOUT
+
+__all__ = ["INCIDENT_RESOLVED_SIGNAL", "IncidentWorkflow"]
+
+# The signal each attached ticket's workflow receives (payload: IncidentResolved).
+INCIDENT_RESOLVED_SIGNAL = "incident_resolved"
+AUTOPILOT = "autopilot"
+
+
+@workflow.defn
+class IncidentWorkflow:
+    """One incident: escalate until acknowledged, then wait for the resolution."""
+
+    @workflow.init
+    def __init__(self, inp: IncidentInput) -> None:
+        self._inp = inp
+        self._status = IncidentStatus.OPEN
+        self._priority = inp.priority
+        self._tickets: dict[uuid.UUID, AttachTicket] = {
+            inp.first_ticket.ticket_id: inp.first_ticket
+        }
+        self._ack: Acknowledged | None = None
+        self._resolve_request: ResolveIncident | None = None
+        self._resolved_at: datetime | None = None
+        self._level = 0
+        self._loop = 0
+        self._exhausted = False
+        self._pages: list[PageRecord] = []
+        self._timeline: list[TimelineEntry] = []
+        self._told: list[uuid.UUID] = []
+
+    @workflow.run
+    async def run(self, inp: IncidentInput) -> IncidentOutcome:
+        """Escalate, then wait for the resolution; returns once the tickets are told."""
+        self._note(
+            f"opened by ticket {inp.first_ticket.ticket_id} ({inp.priority.value}): {inp.title}",
+            at=inp.opened_at,
+        )
+        await self._escalate()
+        await workflow.wait_condition(lambda: self._resolve_request is not None)
+        assert self._resolve_request is not None
+        return await self._resolve(self._resolve_request)
+
+    # -- signals, updates and the query --------------------------------------------------
+
+    @workflow.signal
+    def attach_ticket(self, ticket: AttachTicket) -> None:
+        """A ticket with the same probable root cause joined (sent by open_or_join)."""
+        if ticket.ticket_id in self._tickets:
+            return
+        self._tickets[ticket.ticket_id] = ticket
+        if ticket.priority.rank < self._priority.rank:
+            self._priority = ticket.priority
+        self._note(f"ticket {ticket.ticket_id} ({ticket.priority.value}) attached")
+        self._publish()
+
+    @workflow.update
+    async def acknowledge(self, ack: Acknowledge) -> Acknowledged:
+        """Someone took the incident: escalation stops. Refused once acknowledged or resolved."""
+        # Two updates in one task both pass the validator: re-check, so the second loses.
+        reason = self._ack_refusal()
+        if reason is not None:
+            raise ApplicationError(reason, type="AcknowledgeRefused")
+        acknowledged = Acknowledged(
+            incident_id=self._inp.incident_id, by=ack.by, channel=ack.channel, at=workflow.now()
+        )
+        self._ack = acknowledged
+        self._status = IncidentStatus.ACKNOWLEDGED
+        self._note(f"acknowledged by {ack.by} via {ack.channel.value}", actor=ack.by)
+        self._publish()
+        await self._set_status(IncidentStatus.ACKNOWLEDGED, ack.by, channel=ack.channel)
+        return acknowledged
+
+    @acknowledge.validator
+    def _validate_acknowledge(self, ack: Acknowledge) -> None:
+        reason = self._ack_refusal()
+        if reason is not None:
+            raise ValueError(reason)
+
+    def _ack_refusal(self) -> str | None:
+        if self._resolve_request is not None:
+            return f"incident {self._inp.incident_id} is resolved"
+        if self._ack is not None:
+            return (
+                f"incident {self._inp.incident_id} is already acknowledged by {self._ack.by} "
+                f"at {self._ack.at:%Y-%m-%d %H:%M} UTC"
+            )
+        return None
+
+    @workflow.update
+    async def resolve(self, request: ResolveIncident) -> IncidentState:
+        """Resolve the incident; returns once its tickets are told and the timeline posted."""
+        if self._resolve_request is not None:
+            raise ApplicationError(
+                f"incident {self._inp.incident_id} is already resolved", type="ResolveRefused"
+            )
+        self._resolve_request = request
+        await workflow.wait_condition(lambda: self._status is IncidentStatus.RESOLVED)
+        return self.state()
+
+    @resolve.validator
+    def _validate_resolve(self, request: ResolveIncident) -> None:
+        if self._resolve_request is not None:
+            by = self._resolve_request.by
+            raise ValueError(f"incident {self._inp.incident_id} is already resolved by {by}")
+
+    @workflow.query
+    def state(self) -> IncidentState:
+        """Where the incident stands."""
+        ack = self._ack
+        return IncidentState(
+            incident_id=self._inp.incident_id,
+            key=self._inp.key,
+            title=self._inp.title,
+            priority=self._priority,
+            status=self._status,
+            level=self._level,
+            loop=self._loop,
+            escalation_exhausted=self._exhausted,
+            acknowledged_by=ack.by if ack else None,
+            acknowledged_at=ack.at if ack else None,
+            resolved_by=self._resolve_request.by
+            if self._status is IncidentStatus.RESOLVED and self._resolve_request
+            else None,
+            resolved_at=self._resolved_at,
+            tickets=list(self._tickets.values()),
+            pages=list(self._pages),
+            timeline=list(self._timeline),
+        )
+
+    # -- escalation ----------------------------------------------------------------------
+
+    def _settled(self) -> bool:
+        return self._ack is not None or self._resolve_request is not None
+
+    async def _escalate(self) -> None:
+        policy = self._inp.policy
+        for loop in range(policy.loops):
+            for index, level in enumerate(policy.levels):
+                if self._settled():
+                    return
+                self._level, self._loop = index, loop
+                await self._page(index, loop)
+                self._publish()
+                try:
+                    await workflow.wait_condition(
+                        self._settled, timeout=timedelta(minutes=level.delay_minutes)
+                    )
+                except TimeoutError:
+                    continue
+                return
+        if self._settled():
+            return
+        self._exhausted = True
+        entry = (
+            f"escalation exhausted: {len(policy.levels)} level(s) paged {policy.loops} time(s) "
+            "without an acknowledgement; no more pages"
+        )
+        self._note(entry)
+        self._publish()
+        await self._record("incident.escalation_exhausted", entry)
+
+    async def _page(self, index: int, loop: int) -> None:
+        level = self._inp.policy.levels[index]
+        record = PageRecord(level=index, level_name=level.name, loop=loop, at=workflow.now())
+        try:
+            result = await workflow.execute_activity_method(
+                IncidentActivities.page_level,
+                PageInput(
+                    incident=self._inp,
+                    level=index,
+                    loop=loop,
+                    tickets=list(self._tickets.values()),
+                    at=record.at,
+                ),
+                start_to_close_timeout=NOTIFY_TIMEOUT,
+                retry_policy=NOTIFY_RETRY,
+                summary=f"Page {level.name} (level {index + 1}, loop {loop + 1})",
+            )
+        except ActivityError as err:
+            # Paging goes on to the next level: a broken channel must not stop escalation.
+            record.failed = failure_reason(err)
+            self._pages.append(record)
+            entry = f"page of {level.name} (level {index + 1}, loop {loop + 1}) failed: "
+            self._note(entry + record.failed)
+            await self._record("incident.page_failed", entry + record.failed)
+            return
+        record.slack_posted = result.slack_posted
+        record.emailed = result.emailed
+        self._pages.append(record)
+        self._note(f"paged {level.name} (level {index + 1}, loop {loop + 1})")
+
+    # -- resolution ----------------------------------------------------------------------
+
+    async def _resolve(self, request: ResolveIncident) -> IncidentOutcome:
+        result = await self._set_status(IncidentStatus.RESOLVED, request.by, note=request.note)
+        # The database's list is complete (joins are locked out while resolving); the
+        # signals received are merged in for tickets whose join raced the resolution.
+        for ticket in result:
+            self._tickets.setdefault(ticket.ticket_id, ticket)
+        self._note(f"resolved by {request.by}" + (f": {request.note}" if request.note else ""))
+        resolved = IncidentResolved(
+            incident_id=self._inp.incident_id, note=request.note, by=request.by
+        )
+        await self._tell_tickets(resolved)
+        await workflow.execute_activity_method(
+            IncidentActivities.post_timeline,
+            TimelinePost(
+                incident=self._inp, resolved_by=request.by, note=request.note, at=workflow.now()
+            ),
+            start_to_close_timeout=NOTIFY_TIMEOUT,
+            retry_policy=NOTIFY_RETRY,
+            summary="Post the timeline",
+        )
+        self._resolved_at = workflow.now()
+        self._status = IncidentStatus.RESOLVED
+        self._publish()
+        await workflow.wait_condition(workflow.all_handlers_finished)
+        # A ticket that attached while the handlers finished is told too.
+        await self._tell_tickets(resolved)
+        return IncidentOutcome(
+            incident_id=self._inp.incident_id,
+            status=self._status,
+            acknowledged_by=self._ack.by if self._ack else None,
+            resolved_by=request.by,
+            resolved_at=self._resolved_at,
+            tickets_told=list(self._told),
+        )
+
+    async def _tell_tickets(self, resolved: IncidentResolved) -> None:
+        for ticket in list(self._tickets.values()):
+            if ticket.ticket_id in self._told:
+                continue
+            self._told.append(ticket.ticket_id)
+            handle = workflow.get_external_workflow_handle(ticket.workflow_id)
+            try:
+                await handle.signal(INCIDENT_RESOLVED_SIGNAL, resolved)
+            except FailureError as err:
+                # The ticket's workflow is closed (resolved on its own): nothing to tell.
+                entry = f"ticket {ticket.ticket_id} not told ({err.message})"
+            else:
+                entry = f"ticket {ticket.ticket_id} told of the resolution"
+            self._note(entry)
+            await self._record("incident.ticket_told", entry)
+
+    # -- helpers -------------------------------------------------------------------------
+
+    async def _set_status(
+        self,
+        status: IncidentStatus,
+        actor: str,
+        *,
+        channel: DecisionChannel | None = None,
+        note: str = "",
+    ) -> list[AttachTicket]:
+        result = await workflow.execute_activity_method(
+            IncidentActivities.set_incident_status,
+            IncidentStatusChange(
+                incident=self._inp,
+                tickets=len(self._tickets),
+                status=status,
+                actor=actor,
+                channel=channel,
+                note=note,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"Set incident {status.value}",
+        )
+        return result.tickets
+
+    async def _record(self, action: str, entry: str) -> None:
+        await workflow.execute_activity_method(
+            IncidentActivities.record_incident_event,
+            IncidentEvent(
+                incident_id=self._inp.incident_id, action=action, entry=entry, at=workflow.now()
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=action,
+        )
+
+    def _note(self, what: str, *, actor: str = AUTOPILOT, at: datetime | None = None) -> None:
+        self._timeline.append(TimelineEntry(at=at or workflow.now(), what=what, actor=actor))
+
+    def _publish(self) -> None:
+        """Refresh what the Web UI shows as this workflow's current details."""
+        policy = self._inp.policy
+        level = policy.levels[self._level]
+        lines = [
+            f"**{self._priority.value} incident — {self._status.value}:** {self._inp.title}",
+            f"**Tickets:** {len(self._tickets)}",
+        ]
+        if self._ack is not None:
+            lines.append(
+                f"**Acknowledged** by {self._ack.by} via {self._ack.channel.value} at "
+                f"{self._ack.at:%Y-%m-%d %H:%M} UTC"
+            )
+        elif self._exhausted:
+            lines.append(
+                f"**Escalation exhausted** after {policy.loops} loop(s): waiting for an ack"
+            )
+        elif self._pages:
+            lines.append(
+                f"**Paging** level {self._level + 1}/{len(policy.levels)} ({level.name}), "
+                f"loop {self._loop + 1}/{policy.loops}"
+            )
+        lines.append(f"Acknowledge: `kruxt incident ack {self._inp.incident_id} --as EMAIL`")
+        workflow.set_current_details("\n\n".join(lines))
