@@ -11,6 +11,8 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.starter.cli import main as kruxt
 from kruxt.workers.composition import build_worker
@@ -109,3 +111,70 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
         kruxt(["frobnicate"])
     assert exit_.value.code == 2
     assert "invalid choice" in capsys.readouterr().err
+
+
+@pytest.mark.e2e
+async def test_approvals_list_and_decide_through_the_same_validator(
+    isolated_env: pytest.MonkeyPatch,
+    dev_server: TemporalDevServer,
+    dev_client: Client,
+    db_dsn: str,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    conn = await connect(db_dsn)
+    try:
+        await install_app_schema(conn, with_demo_data=True)
+    finally:
+        await conn.close()
+    isolated_env.setenv("DATABASE_URL", db_dsn)
+    isolated_env.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    isolated_env.setenv("KRUXT_TASK_QUEUE", task_queue)
+    isolated_env.setenv(
+        "KRUXT_APPROVERS",
+        '[{"name": "Maya", "email": "maya@kruxt.app", "roles": ["admin"]},'
+        ' {"name": "Ana", "email": "ana@example.com", "roles": ["approver"]}]',
+    )
+    app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
+    try:
+        async with build_worker(
+            dev_client, task_queue=task_queue, pool=pool, app=KruxtApp(app_pool)
+        ):
+            code = await run(
+                "ticket", "new", "--email", "ana@example.com", "--account", "u-locked",
+                "--subject", "Locked out", "--body", "My account is locked, I cannot log in.",
+            )  # fmt: skip
+            assert code == 0
+            assert "Status   awaiting_approval" in capsys.readouterr().out
+
+            assert await run("approvals", "list") == 0
+            listing = capsys.readouterr().out
+            approval_id = listing.splitlines()[1].split()[0]
+            assert "Sign-in problem" in listing
+
+            async def decide(verdict: str, who: str) -> int:
+                return await run("approvals", "decide", approval_id, verdict, "--as", who)
+
+            # The requester is a configured approver, and still may not approve their own.
+            assert await decide("approve", "ana@example.com") == 1
+            assert "requester" in capsys.readouterr().err
+            assert await decide("approve", "x@kruxt.app") == 1
+            assert "not a configured approver" in capsys.readouterr().err
+
+            assert await decide("approve", "maya@kruxt.app") == 0
+            assert "approved by maya@kruxt.app" in capsys.readouterr().out
+            assert await decide("reject", "maya@kruxt.app") == 1
+            assert "already approved by maya@kruxt.app" in capsys.readouterr().err
+    finally:
+        await app_pool.close()
+    async with pool.acquire() as db:
+        refused = await db.fetch(
+            "SELECT actor, details->>'channel' AS channel FROM support_audit_log "
+            "WHERE action = 'approval.decision_refused' ORDER BY id"
+        )
+    assert [(r["actor"], r["channel"]) for r in refused] == [
+        ("ana@example.com", "cli"),
+        ("x@kruxt.app", "cli"),
+        ("maya@kruxt.app", "cli"),
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -229,6 +230,34 @@ async def test_the_validator_refuses_what_it_must(env: Env) -> None:
         await handle.result()
 
 
+async def test_two_approvers_racing_one_wins(env: Env) -> None:
+    ticket = locked_ticket()
+    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+        handle = await start(env, ticket)
+        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        results = await asyncio.gather(
+            handle.execute_update(TicketWorkflow.decide, decision(state, who="maya@kruxt.app")),
+            handle.execute_update(
+                TicketWorkflow.decide,
+                decision(state, who="cto@kruxt.app", verdict=Verdict.REJECT),
+            ),
+            return_exceptions=True,
+        )
+        winners = [r for r in results if not isinstance(r, BaseException)]
+        losers = [r for r in results if isinstance(r, WorkflowUpdateFailedError)]
+        assert len(winners) == 1
+        assert len(losers) == 1
+        assert f"by {winners[0].decided_by}" in str(losers[0].cause)
+        await until(
+            handle,
+            TicketStatus.AWAITING_CUSTOMER
+            if winners[0].status is ApprovalStatus.APPROVED
+            else TicketStatus.AWAITING_HUMAN,
+        )
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+
+
 async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) -> None:
     ticket = locked_ticket()
     async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
@@ -294,6 +323,22 @@ async def test_no_decision_expires_and_goes_to_a_person(env: Env) -> None:
         await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
         await handle.result()
     assert after.approvals[0].status is ApprovalStatus.EXPIRED
+    actions = await audit_actions(env, ticket)
+    gate = [a for a in actions if a.startswith("approval.")]
+    # Sent, reminded half-way, escalated at 75%, then expired (never "rejected").
+    assert gate == [
+        "approval.requested",
+        "approval.sent",
+        "approval.reminded",
+        "approval.reminded",
+        "approval.expired",
+    ]
+    async with env.pool.acquire() as conn:
+        levels = await conn.fetch(
+            "SELECT (details->>'level')::int AS level FROM support_audit_log "
+            "WHERE action IN ('approval.sent', 'approval.reminded') ORDER BY id"
+        )
+    assert [r["level"] for r in levels] == [1, 1, 2]
     view = await TicketStore(env.pool).get(ticket.ticket_id)
     assert view is not None
     assert view.messages[-1].kind == "holding"

@@ -46,13 +46,29 @@ class ApprovalService:
         reason: str = "",
         correction: TriageCorrection | None = None,
     ) -> DecisionOutcome:
-        """Send the decision; the workflow's validator has the last word."""
+        """Send the decision; the workflow's validator has the last word.
+
+        Every refused attempt is audited with who tried, from where and why.
+        """
+        found = await self._store.get(approval_id)
+        ticket_id = found[0].ticket_id if found else None
+
+        async def refuse(reason: str) -> DecisionRefusedError:
+            await self._store.record_refused_decision(
+                approval_id=approval_id,
+                ticket_id=ticket_id,
+                who=approver_email,
+                channel=channel.value,
+                verdict=verdict.value,
+                reason=reason,
+            )
+            return DecisionRefusedError(reason)
+
         approver = self._approvers.by_email(approver_email)
         if approver is None:
-            raise DecisionRefusedError(f"{approver_email} is not a configured approver")
-        found = await self._store.get(approval_id)
+            raise await refuse(f"{approver_email} is not a configured approver")
         if found is None:
-            raise DecisionRefusedError(f"unknown approval {approval_id}")
+            raise await refuse(f"unknown approval {approval_id}")
         request, _ = found
         decision = Decision(
             approval_id=approval_id,
@@ -70,7 +86,7 @@ class ApprovalService:
             with unavailable_as_error():
                 return await handle.execute_update(TicketWorkflow.decide, decision)
         except WorkflowUpdateFailedError as exc:
-            raise DecisionRefusedError(_reason(exc)) from exc
+            raise await refuse(_reason(exc)) from exc
 
     async def request_rollback(
         self, *, ticket_id: uuid.UUID, run_id: uuid.UUID, actor: str, reason: str = ""

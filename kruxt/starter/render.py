@@ -62,10 +62,13 @@ def approvals_table(rows: Sequence[PendingApproval], *, now: datetime) -> str:
     """Pending approvals with their age and time left."""
     if not rows:
         return "no pending approvals"
-    out = [f"{'APPROVAL':36}  {'KIND':8}  {'PRI':3}  {'ROLE':9}  {'AGE':>6}  {'LEFT':>6}  SUMMARY"]
+    out = [
+        f"{'APPROVAL':36}  {'KIND':8}  {'PLAYBOOK':22}  {'PRI':3}  {'ROLE':9}  "
+        f"{'AGE':>6}  {'LEFT':>6}  SUMMARY"
+    ]
     for r in rows:
         out.append(
-            f"{r.approval_id!s:36}  {r.kind.value:8}  {r.severity.value:3}  "
+            f"{r.approval_id!s:36}  {r.kind.value:8}  {r.playbook:22}  {r.severity.value:3}  "
             f"{r.required_role.value:9}  {_span(now - r.requested_at):>6}  "
             f"{_span(r.expires_at - now):>6}  {r.summary[:60]}"
         )

@@ -140,6 +140,31 @@ class ApprovalStore:
                 idempotency_key=idempotency_key,
             )
 
+    async def record_refused_decision(
+        self,
+        *,
+        approval_id: uuid.UUID,
+        ticket_id: uuid.UUID | None,
+        who: str,
+        channel: str,
+        verdict: str,
+        reason: str,
+    ) -> None:
+        """Audit a decision attempt that was not taken: who, from where, why."""
+        async with self._pool.acquire() as conn:
+            await audit.append(
+                conn,
+                actor=who,
+                action="approval.decision_refused",
+                ticket_id=ticket_id,
+                details={
+                    "approval_id": str(approval_id),
+                    "channel": channel,
+                    "verdict": verdict,
+                    "reason": reason,
+                },
+            )
+
     async def pending(self) -> list[PendingApproval]:
         """Requests still waiting for a decision, oldest first."""
         async with self._pool.acquire() as conn:
