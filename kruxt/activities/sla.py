@@ -16,7 +16,7 @@ from kruxt.activities._keys import activity_key
 from kruxt.activities.incidents import notify_failure
 from kruxt.adapters.email import EmailMessage, Mailer, MailRejected, MailUnavailable, format_utc
 from kruxt.adapters.postgres.incidents import SlaEventStore
-from kruxt.adapters.slack import SlackError
+from kruxt.adapters.slack import SlackError, SlackUnavailable
 from kruxt.adapters.slack_incidents import SlackIncidents
 from kruxt.models.incidents import EscalationPolicy
 from kruxt.models.sla import SlaEventKind, SlaMet, SlaNotice
@@ -96,23 +96,33 @@ class SlaActivities:
         if await self._store.recorded(key):
             return []
         told: list[str] = []
+        errors: list[SlackError | MailUnavailable | MailRejected] = []
         breach = notice.event is SlaEventKind.BREACH
         first = self._policy.levels[0]
-        try:
-            if self._slack is not None:
+        # Each channel on its own: a broken Slack must not silence the e-mail, or vice versa.
+        if self._slack is not None:
+            try:
                 await self._slack.post_sla(
                     notice, mention_user_ids=first.slack_user_ids if breach else None
                 )
                 told.append("slack")
-            if breach and self._mailer is not None:
-                url = f"{self._public_url.rstrip('/')}/v1/tickets/{notice.ticket_id}"
-                for person in first.emails:
+            except SlackError as exc:
+                errors.append(exc)
+        if breach and self._mailer is not None:
+            url = f"{self._public_url.rstrip('/')}/v1/tickets/{notice.ticket_id}"
+            for person in first.emails:
+                try:
                     await self._mailer.send(
                         render_breach_email(notice, to=str(person), ticket_url=url)
                     )
+                except (MailUnavailable, MailRejected) as exc:
+                    errors.append(exc)
+                else:
                     told.append(str(person))
-        except (SlackError, MailUnavailable, MailRejected) as exc:
-            raise notify_failure(exc) from exc
+        if errors and not told:
+            # Nothing went out, so a retry repeats nothing: retry when it may help.
+            worth = [e for e in errors if isinstance(e, SlackUnavailable | MailUnavailable)]
+            raise notify_failure((worth or errors)[0]) from (worth or errors)[0]
         await self._store.record_notice(notice=notice, recipients=told, idempotency_key=key)
         return told
 

@@ -12,6 +12,7 @@ from kruxt.models.records import (
     OutboundMessageResult,
     PersistTicketInput,
     PersistTicketResult,
+    PriorityChangeInput,
     RecordTriageInput,
     StatusChangeInput,
     StatusChangeResult,
@@ -78,6 +79,17 @@ class TicketActivities:
             body=inp.body,
             article_ids=inp.article_ids,
             author=inp.author,
+            idempotency_key=activity_key(),
+        )
+
+    @activity.defn
+    async def change_priority(self, inp: PriorityChangeInput) -> None:
+        """Store a staff member's priority change."""
+        await self._store.change_priority(
+            ticket_id=inp.ticket_id,
+            priority=inp.priority.value,
+            actor=inp.actor,
+            reason=inp.reason,
             idempotency_key=activity_key(),
         )
 

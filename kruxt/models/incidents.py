@@ -266,6 +266,9 @@ class PageResult(BaseModel):
 
     slack_posted: bool = False
     emailed: list[str] = Field(default_factory=list)
+    problems: list[str] = Field(
+        default_factory=list, description="Channels that failed while others went out"
+    )
 
 
 class IncidentEvent(BaseModel):

@@ -9,7 +9,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field
 
-from kruxt.models.enums import Category, TicketStatus
+from kruxt.models.enums import Category, Priority, TicketStatus
 from kruxt.models.tickets import TicketIntake
 from kruxt.models.triage import TriageOutcome
 
@@ -24,6 +24,7 @@ class MessageKind(StrEnum):
     PLAYBOOK_UPDATE = "playbook_update"
     HOLDING = "holding"
     DRAFT = "draft"
+    INCIDENT_UPDATE = "incident_update"
 
 
 class PersistTicketInput(BaseModel):
@@ -78,6 +79,15 @@ class StatusChangeInput(BaseModel):
 
     ticket_id: uuid.UUID
     status: TicketStatus
+    actor: str
+    reason: str = ""
+
+
+class PriorityChangeInput(BaseModel):
+    """Input of ``change_priority``: a staff member's new priority for a ticket."""
+
+    ticket_id: uuid.UUID
+    priority: Priority
     actor: str
     reason: str = ""
 

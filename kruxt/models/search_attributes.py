@@ -9,6 +9,7 @@ TICKET_PRIORITY = SearchAttributeKey.for_keyword("TicketPriority")
 PLAYBOOK = SearchAttributeKey.for_keyword("Playbook")
 CHANNEL = SearchAttributeKey.for_keyword("Channel")
 SLA_BREACHED = SearchAttributeKey.for_bool("SlaBreached")
+SLA_AT_RISK = SearchAttributeKey.for_bool("SlaAtRisk")
 
 ALL: tuple[SearchAttributeKey[str] | SearchAttributeKey[bool], ...] = (
     TICKET_STATUS,
@@ -16,4 +17,5 @@ ALL: tuple[SearchAttributeKey[str] | SearchAttributeKey[bool], ...] = (
     PLAYBOOK,
     CHANNEL,
     SLA_BREACHED,
+    SLA_AT_RISK,
 )

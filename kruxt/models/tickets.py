@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
 from kruxt.models.approvals import ApprovalState
 from kruxt.models.enums import Category, Channel, MessageDirection, Priority, TicketStatus
 from kruxt.models.playbooks import PlaybookPlan, RunState
+from kruxt.models.sla import SlaClock, SlaSummary, SlaTargets
 from kruxt.models.triage import TriageResult
 
 # The namespace of every ticket id: uuid5(TICKET_NAMESPACE, "<channel>:<external_id>").
@@ -116,6 +117,9 @@ class TicketCarryOver(BaseModel):
     approvals: list[ApprovalState] = Field(default_factory=list)
     runs: list[RunState] = Field(default_factory=list)
     plans: list[PlaybookPlan] = Field(default_factory=list)
+    sla_clocks: list[SlaClock] = Field(default_factory=list)
+    sla_priority: Priority | None = None
+    incident_id: uuid.UUID | None = None
 
 
 DEFAULT_APPROVAL_WINDOWS = {"P1": 60, "P2": 240, "P3": 1440, "P4": 4320}
@@ -139,6 +143,7 @@ class TicketWorkflowInput(BaseModel):
 
     intake: TicketIntake
     policy: RoutingPolicy = Field(default_factory=RoutingPolicy)
+    sla: SlaTargets = Field(default_factory=SlaTargets)
     carry_over: TicketCarryOver | None = None
 
 
@@ -157,6 +162,16 @@ class TicketState(BaseModel):
     messages_received: int = 0
     approvals: list[ApprovalState] = Field(default_factory=list)
     runs: list[RunState] = Field(default_factory=list)
+    sla: SlaSummary | None = None
+    incident_id: uuid.UUID | None = None
+
+
+class StaffPriorityChange(BaseModel):
+    """Signal ``change_priority``: a staff member sets the ticket's priority."""
+
+    actor: str
+    priority: Priority
+    reason: str = ""
 
 
 class TicketOutcome(BaseModel):
@@ -212,6 +227,8 @@ class TicketView(BaseModel):
     resolved_at: datetime | None = None
     messages: list[TicketMessage] = Field(default_factory=list)
     triage: TriageRecord | None = None
+    sla: SlaSummary | None = Field(default=None, description="Live, from the ticket's workflow")
+    incident_id: uuid.UUID | None = None
 
 
 class TicketSummary(BaseModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import sys
 import time
 import uuid
@@ -24,12 +25,14 @@ from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import ConfigurationError, Settings, load_settings
 from kruxt.adapters.temporal_client import TemporalUnavailableError, connect
+from kruxt.bootstrap import sla_targets_from
 from kruxt.models.approvals import DecisionChannel, TriageCorrection, Verdict
 from kruxt.models.enums import Category, Channel, Priority, TicketStatus
 from kruxt.models.tickets import Requester, RoutingPolicy, TicketView
 from kruxt.starter import render
 from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
 from kruxt.starter.eval_cli import add_eval_parser, run_eval
+from kruxt.starter.incident_cli import add_incident_parser, run_incident
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
 
 T = TypeVar("T")
@@ -80,6 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     lst = ticket.add_parser("list", help="the newest tickets")
     lst.add_argument("--status", choices=[s.value for s in TicketStatus])
     lst.add_argument("--limit", type=int, default=20)
+    priority = ticket.add_parser("priority", help="change a ticket's priority (SLA recomputed)")
+    priority.add_argument("ticket_id", metavar="ID")
+    priority.add_argument("priority", choices=[p.value for p in Priority])
+    priority.add_argument("--as", dest="actor", required=True, help="your staff email")
+    priority.add_argument("--reason", default="")
     resolve = ticket.add_parser("resolve", help="resolve a ticket as a staff member")
     resolve.add_argument("ticket_id", metavar="ID")
     resolve.add_argument("--as", dest="actor", required=True, help="your staff email")
@@ -106,6 +114,7 @@ def build_parser() -> argparse.ArgumentParser:
     rollback.add_argument("--reason", default="")
 
     add_eval_parser(sub)
+    add_incident_parser(sub)
 
     audit_cmd = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
@@ -168,6 +177,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 "show": _ticket_show,
                 "list": _ticket_list,
                 "resolve": _ticket_resolve,
+                "priority": _ticket_priority,
             }
             return _run(handlers[args.ticket_command](args, settings), settings)
         case "approvals":
@@ -178,6 +188,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _run(_playbook_rollback(args, settings), settings)
         case "eval":
             return run_eval(args)
+        case "incident":
+            return _run(run_incident(args, settings), settings)
         case "audit":
             return _run(_audit_verify(settings), settings)
     raise CliError(f"unknown command {args.command}", EXIT_USAGE)
@@ -257,6 +269,7 @@ async def _intake(settings: Settings) -> IntakeService:
         client,
         task_queue=settings.task_queue,
         policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
+        sla=sla_targets_from(settings),
     )
 
 
@@ -287,7 +300,7 @@ async def _ticket_new(args: argparse.Namespace, settings: Settings) -> int:
     if view is None:
         print("triage is still running; check later with `kruxt ticket show ID`")
         return 0
-    print(render.ticket(view))
+    print(render.ticket(await intake.with_live_state(view)))
     return 0
 
 
@@ -321,6 +334,9 @@ async def _ticket_show(args: argparse.Namespace, settings: Settings) -> int:
     view = await _with_store(settings, lambda store: store.get(ticket_id))
     if view is None:
         raise CliError(f"no ticket {ticket_id}")
+    # The stored ticket is worth showing even when Temporal (with the SLA clocks) is away.
+    with contextlib.suppress(TemporalUnavailableError):
+        view = await (await _intake(settings)).with_live_state(view)
     print(view.model_dump_json(indent=2) if args.json else render.ticket(view))
     return 0
 
@@ -419,6 +435,24 @@ async def _playbook_rollback(args: argparse.Namespace, settings: Settings) -> in
         f"rollback of run {run_id} requested: approval {approval_id}\n"
         f"  an approver decides it with: kruxt approvals decide {approval_id} approve --as EMAIL"
     )
+    return 0
+
+
+async def _ticket_priority(args: argparse.Namespace, settings: Settings) -> int:
+    ticket_id = _parse_ticket_id(args.ticket_id)
+    intake = await _intake(settings)
+    try:
+        await intake.change_priority(
+            ticket_id=ticket_id,
+            priority=Priority(args.priority),
+            actor=args.actor,
+            reason=args.reason,
+        )
+    except UnknownTicketError as exc:
+        raise CliError(f"no ticket {ticket_id}") from exc
+    except TicketClosedError as exc:
+        raise CliError(f"ticket {ticket_id} is resolved") from exc
+    print(f"ticket {ticket_id}: priority {args.priority} sent (SLA deadlines recomputed)")
     return 0
 
 

@@ -12,7 +12,6 @@ import sys
 import uuid
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -29,13 +28,11 @@ from kruxt.models.approvals import DecisionChannel
 from kruxt.models.incidents import (
     Acknowledge,
     Acknowledged,
-    EscalationPolicy,
     IncidentRecord,
     IncidentState,
     IncidentStatus,
     ResolveIncident,
     incident_workflow_id,
-    parse_escalation_policy,
 )
 from kruxt.workflows.incident import IncidentWorkflow
 
@@ -45,7 +42,6 @@ __all__ = [
     "UnknownIncidentError",
     "add_incident_parser",
     "incident_table",
-    "load_escalation_policy",
     "run_incident",
 ]
 
@@ -62,24 +58,6 @@ class IncidentRefusedError(Exception):
 
 class UnknownIncidentError(LookupError):
     """No incident (or no running incident workflow) has this id."""
-
-
-def load_escalation_policy(*, inline: str | None, file: Path | None) -> EscalationPolicy:
-    """The policy from ``KRUXT_ESCALATION_POLICY`` (inline) or ``_FILE``; else the dev default.
-
-    Raises:
-        ConfigurationError: the file is missing, or the policy is invalid.
-    """
-    try:
-        if inline:
-            return parse_escalation_policy(inline, source="KRUXT_ESCALATION_POLICY")
-        if file is not None:
-            if not file.is_file():
-                raise ConfigurationError(f"KRUXT_ESCALATION_POLICY_FILE {file} does not exist")
-            return parse_escalation_policy(file.read_text(), source=str(file))
-    except ValueError as exc:
-        raise ConfigurationError(str(exc)) from exc
-    return parse_escalation_policy(None)
 
 
 class IncidentService:

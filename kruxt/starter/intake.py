@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import UTC, datetime
 
@@ -15,17 +16,20 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
-from kruxt.adapters.temporal_client import unavailable_as_error
+from kruxt.adapters.temporal_client import TemporalUnavailableError, unavailable_as_error
 from kruxt.models import search_attributes as sa
-from kruxt.models.enums import Channel, TicketStatus
+from kruxt.models.enums import Channel, Priority, TicketStatus
+from kruxt.models.sla import SlaTargets
 from kruxt.models.tickets import (
     CustomerMessage,
     Requester,
     RoutingPolicy,
+    StaffPriorityChange,
     StaffResolve,
     TicketAccepted,
     TicketIntake,
     TicketState,
+    TicketView,
     TicketWorkflowInput,
     inbound_message_id_for,
     ticket_id_for,
@@ -45,10 +49,18 @@ class UnknownTicketError(LookupError):
 class IntakeService:
     """Starts one TicketWorkflow per ticket and routes signals to it."""
 
-    def __init__(self, client: Client, *, task_queue: str, policy: RoutingPolicy) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        task_queue: str,
+        policy: RoutingPolicy,
+        sla: SlaTargets | None = None,
+    ) -> None:
         self._client = client
         self._task_queue = task_queue
         self._policy = policy
+        self._sla = sla or SlaTargets()
 
     async def open_ticket(
         self,
@@ -82,7 +94,7 @@ class IntakeService:
             with unavailable_as_error():
                 await self._client.start_workflow(
                     TicketWorkflow.run,
-                    TicketWorkflowInput(intake=intake, policy=self._policy),
+                    TicketWorkflowInput(intake=intake, policy=self._policy, sla=self._sla),
                     id=workflow_id,
                     task_queue=self._task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
@@ -107,6 +119,16 @@ class IntakeService:
         await self._signal(ticket_id, TicketWorkflow.customer_message, message)
         return message_id
 
+    async def change_priority(
+        self, *, ticket_id: uuid.UUID, priority: Priority, actor: str, reason: str = ""
+    ) -> None:
+        """A staff member's new priority; the ticket's SLA deadlines are recomputed."""
+        await self._signal(
+            ticket_id,
+            TicketWorkflow.change_priority,
+            StaffPriorityChange(actor=actor, priority=priority, reason=reason),
+        )
+
     async def resolve(self, *, ticket_id: uuid.UUID, actor: str, note: str = "") -> None:
         """Ask the ticket's workflow to resolve the ticket."""
         await self._signal(ticket_id, TicketWorkflow.resolve, StaffResolve(actor=actor, note=note))
@@ -122,6 +144,17 @@ class IntakeService:
             if exc.status == RPCStatusCode.NOT_FOUND:
                 raise UnknownTicketError(str(ticket_id)) from exc
             raise
+
+    async def with_live_state(self, view: TicketView, *, timeout: float = 2.0) -> TicketView:
+        """The stored ticket plus what only its workflow knows (SLA clocks, incident).
+
+        Best effort: if Temporal does not answer in time the stored view is returned as is.
+        """
+        try:
+            state = await asyncio.wait_for(self.state(view.ticket_id), timeout)
+        except (TimeoutError, UnknownTicketError, RPCError, TemporalUnavailableError):
+            return view
+        return view.model_copy(update={"sla": state.sla, "incident_id": state.incident_id})
 
     async def _signal(self, ticket_id: uuid.UUID, signal: object, arg: object) -> None:
         handle = self._client.get_workflow_handle(workflow_id_for(ticket_id))

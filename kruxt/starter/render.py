@@ -24,6 +24,10 @@ def ticket(view: TicketView) -> str:
         lines.append(f"Answered {view.first_response_at:%Y-%m-%d %H:%M:%S %Z}")
     if view.resolved_at:
         lines.append(f"Resolved {view.resolved_at:%Y-%m-%d %H:%M:%S %Z}")
+    if view.sla is not None:
+        lines.append(f"SLA      {view.sla.line()}" + (" (BREACHED)" if view.sla.breached else ""))
+    if view.incident_id is not None:
+        lines.append(f"Incident {view.incident_id}")
     if view.triage:
         t = view.triage.result
         fallback = (
@@ -39,7 +43,8 @@ def ticket(view: TicketView) -> str:
         ]
     lines += ["", f"Messages ({len(view.messages)})"]
     for m in view.messages:
-        lines.append(f"  [{m.created_at:%H:%M:%S}] {m.direction.value} {m.kind} — {m.author}")
+        note = " (staff only, not sent)" if m.direction.value == "internal" else ""
+        lines.append(f"  [{m.created_at:%H:%M:%S}] {m.direction.value} {m.kind} — {m.author}{note}")
         lines += [textwrap.indent(textwrap.fill(p, 90), "      ") for p in m.body.splitlines() if p]
     return "\n".join(lines)
 

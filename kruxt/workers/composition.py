@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -13,25 +14,32 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 
 from kruxt.activities.approvals import ApprovalActivities
 from kruxt.activities.context import ContextActivities
+from kruxt.activities.incidents import IncidentActivities
 from kruxt.activities.knowledge import KnowledgeActivities
 from kruxt.activities.llm_triage import LlmTriageActivities
 from kruxt.activities.notifications import EmailApprovals, NotificationActivities
 from kruxt.activities.playbooks.activities import PlaybookActivities
+from kruxt.activities.sla import SlaActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.activities.triage import TriageActivities
 from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.approvers import ApproverDirectory
+from kruxt.adapters.email import Mailer
 from kruxt.adapters.llm_reply import OpenAIReplyWriter
 from kruxt.adapters.llm_triage import OpenAITriager
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.automation_runs import AutomationRunStore
+from kruxt.adapters.postgres.incidents import IncidentStore, SlaEventStore
 from kruxt.adapters.postgres.knowledge import KnowledgeIndex
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.slack import SlackApprovals
+from kruxt.adapters.slack_incidents import SlackIncidents
+from kruxt.models.incidents import EscalationPolicy, default_escalation_policy
+from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
 
-WORKFLOWS: Sequence[type] = (TicketWorkflow,)
+WORKFLOWS: Sequence[type] = (TicketWorkflow, IncidentWorkflow)
 
 # Pydantic validates e-mail addresses inside workflow code by importing these lazily; they are
 # deterministic and side-effect free, so they are shared with the sandbox instead of re-imported.
@@ -55,6 +63,12 @@ class Outside:
     approvers: ApproverDirectory = field(default_factory=lambda: ApproverDirectory([]))
     slack: SlackApprovals | None = None
     email: EmailApprovals | None = None
+    # Incidents and SLA alerts: their Slack channel, plain mail (pages), who is on call.
+    incident_slack: SlackIncidents | None = None
+    mailer: Mailer | None = None
+    escalation: EscalationPolicy = field(default_factory=default_escalation_policy)
+    public_url: str = "http://127.0.0.1:8000"
+    incident_window: timedelta = timedelta(hours=6)
 
 
 def build_activities(
@@ -86,12 +100,28 @@ def build_activities(
         approvals=approval_store, approvers=out.approvers, slack=out.slack, email=out.email
     )
     playbooks = PlaybookActivities(app, PlaybookRunStore(pool))
+    incidents = IncidentActivities(
+        IncidentStore(pool),
+        slack=out.incident_slack,
+        mailer=out.mailer,
+        public_url=out.public_url,
+        policy=out.escalation,
+        window=out.incident_window,
+    )
+    sla = SlaActivities(
+        SlaEventStore(pool),
+        slack=out.incident_slack,
+        mailer=out.mailer,
+        policy=out.escalation,
+        public_url=out.public_url,
+    )
     return [
         tickets.persist_ticket,
         tickets.record_triage,
         tickets.record_inbound_message,
         tickets.send_customer_message,
         tickets.attach_draft,
+        tickets.change_priority,
         tickets.change_status,
         context.gather_context,
         rules.triage_with_rules,
@@ -106,6 +136,13 @@ def build_activities(
         playbooks.run_step,
         playbooks.compensate_step,
         playbooks.record_run,
+        incidents.open_or_join_incident,
+        incidents.page_level,
+        incidents.record_incident_event,
+        incidents.set_incident_status,
+        incidents.post_timeline,
+        sla.notify_sla,
+        sla.record_sla_met,
     ]
 
 

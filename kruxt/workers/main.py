@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import signal
+from datetime import timedelta
 from typing import Any
 
 import asyncpg
@@ -20,6 +21,8 @@ from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import connect
 from kruxt.bootstrap import (
     approvers_from,
+    escalation_from,
+    incident_slack_from,
     link_tokens_from,
     mailer_from,
     slack_from,
@@ -94,6 +97,11 @@ async def run_worker(settings: Settings) -> None:
             )
             if tokens is not None
             else None,
+            incident_slack=incident_slack_from(settings),
+            mailer=mailer_from(settings),
+            escalation=escalation_from(settings),
+            public_url=settings.public_url,
+            incident_window=timedelta(minutes=settings.incident_window_minutes),
         )
         worker = build_worker(client, task_queue=settings.task_queue, pool=pool, outside=outside)
         stop = asyncio.Event()

@@ -68,6 +68,7 @@ class IncidentWorkflow:
         self._pages: list[PageRecord] = []
         self._timeline: list[TimelineEntry] = []
         self._told: list[uuid.UUID] = []
+        self._attempted: set[uuid.UUID] = set()
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentOutcome:
@@ -108,7 +109,12 @@ class IncidentWorkflow:
         self._status = IncidentStatus.ACKNOWLEDGED
         self._note(f"acknowledged by {ack.by} via {ack.channel.value}", actor=ack.by)
         self._publish()
-        await self._set_status(IncidentStatus.ACKNOWLEDGED, ack.by, channel=ack.channel)
+        try:
+            await self._set_status(IncidentStatus.ACKNOWLEDGED, ack.by, channel=ack.channel)
+        except ActivityError as err:
+            # Taken in the workflow (paging stopped); only the record lags, e.g. a resolution
+            # that raced it. The resolution's record supersedes it.
+            workflow.logger.warning("ack of %s not recorded: %s", ack.by, failure_reason(err))
         return acknowledged
 
     @acknowledge.validator
@@ -227,6 +233,7 @@ class IncidentWorkflow:
             return
         record.slack_posted = result.slack_posted
         record.emailed = result.emailed
+        record.failed = "; ".join(result.problems) or None
         self._pages.append(record)
         self._note(f"paged {level.name} (level {index + 1}, loop {loop + 1})")
 
@@ -269,19 +276,22 @@ class IncidentWorkflow:
 
     async def _tell_tickets(self, resolved: IncidentResolved) -> None:
         for ticket in list(self._tickets.values()):
-            if ticket.ticket_id in self._told:
+            if ticket.ticket_id in self._attempted:
                 continue
-            self._told.append(ticket.ticket_id)
+            self._attempted.add(ticket.ticket_id)
             handle = workflow.get_external_workflow_handle(ticket.workflow_id)
             try:
                 await handle.signal(INCIDENT_RESOLVED_SIGNAL, resolved)
             except FailureError as err:
                 # The ticket's workflow is closed (resolved on its own): nothing to tell.
+                action = "incident.ticket_not_told"
                 entry = f"ticket {ticket.ticket_id} not told ({err.message})"
             else:
+                self._told.append(ticket.ticket_id)
+                action = "incident.ticket_told"
                 entry = f"ticket {ticket.ticket_id} told of the resolution"
             self._note(entry)
-            await self._record("incident.ticket_told", entry)
+            await self._record(action, entry)
 
     # -- helpers -------------------------------------------------------------------------
 

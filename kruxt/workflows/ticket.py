@@ -13,6 +13,7 @@ from temporalio.exceptions import ActivityError, ApplicationError
 with workflow.unsafe.imports_passed_through():
     from kruxt.activities.approvals import ApprovalActivities
     from kruxt.activities.context import ContextActivities
+    from kruxt.activities.incidents import IncidentActivities
     from kruxt.activities.knowledge import KnowledgeActivities
     from kruxt.activities.llm_triage import LlmTriageActivities
     from kruxt.activities.notifications import NotificationActivities
@@ -34,7 +35,8 @@ with workflow.unsafe.imports_passed_through():
         Verdict,
     )
     from kruxt.models.context import ContextInput
-    from kruxt.models.enums import TicketStatus
+    from kruxt.models.enums import Priority, TicketStatus
+    from kruxt.models.incidents import IncidentResolved, OpenIncidentInput, incident_key
     from kruxt.models.playbooks import (
         PlanOutcome,
         PlanRequest,
@@ -52,11 +54,14 @@ with workflow.unsafe.imports_passed_through():
         MessageKind,
         OutboundMessageInput,
         PersistTicketInput,
+        PriorityChangeInput,
         RecordTriageInput,
         StatusChangeInput,
     )
+    from kruxt.models.sla import ClockKind, SlaEventKind
     from kruxt.models.tickets import (
         CustomerMessage,
+        StaffPriorityChange,
         StaffResolve,
         TicketCarryOver,
         TicketOutcome,
@@ -80,12 +85,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from kruxt.workflows.routing import Route, decide_route
     from kruxt.workflows.saga import compensate, run_plan
+    from kruxt.workflows.sla import SlaTracker
 
 AUTOPILOT = "autopilot"
 LLM_NOT_CONFIGURED = "llm not configured (OPENAI_API_KEY is unset)"
 # Tickets started before a capability existed replay without it (workflow.patched).
 TRIAGE_AGENTS_PATCH = "triage-agents-v1"
 PLAYBOOKS_PATCH = "playbooks-v1"
+SLA_PATCH = "sla-incidents-v1"
 
 
 @workflow.defn
@@ -107,6 +114,12 @@ class TicketWorkflow:
         }
         self._plans: dict[uuid.UUID, PlaybookPlan] = {p.plan_id: p for p in carry.plans}
         self._runs: dict[uuid.UUID, RunState] = {r.run_id: r for r in carry.runs}
+        self._sla = SlaTracker(
+            inp.intake.ticket_id, inp.sla, clocks=carry.sla_clocks, priority=carry.sla_priority
+        )
+        self._incident_id: uuid.UUID | None = carry.incident_id
+        self._priority_changes: list[StaffPriorityChange] = []
+        self._incident_news: list[IncidentResolved] = []
         self._inbox: list[CustomerMessage] = []
         self._resolve_request: StaffResolve | None = None
         self._resolved_at: datetime | None = None
@@ -118,6 +131,11 @@ class TicketWorkflow:
         if inp.carry_over is None:
             await self._persist()
             triage = await self._run_triage()
+            if workflow.patched(SLA_PATCH):
+                # The clocks run from the ticket's arrival, not from the end of triage.
+                self._sla.start(triage.severity, self._intake.received_at)
+                if triage.severity in (Priority.P1, Priority.P2):
+                    await self._open_or_join_incident(triage)
             await self._route(triage, inp)
         while True:
             self._publish()
@@ -125,6 +143,9 @@ class TicketWorkflow:
             # Messages first: a follow-up that raced the resolve is still recorded.
             while self._inbox:
                 await self._take_customer_message(self._inbox.pop(0))
+            await self._check_sla()
+            await self._apply_priority_changes()
+            await self._share_incident_news()
             await self._expire_overdue_approvals()
             await self._remind_and_escalate()
             await self._act_on_decisions()
@@ -153,6 +174,16 @@ class TicketWorkflow:
         """A staff member resolves the ticket; the first request wins."""
         if self._resolve_request is None:
             self._resolve_request = request
+
+    @workflow.signal
+    def change_priority(self, change: StaffPriorityChange) -> None:
+        """A staff member sets the priority: the SLA deadlines are recomputed from the start."""
+        self._priority_changes.append(change)
+
+    @workflow.signal
+    def incident_resolved(self, news: IncidentResolved) -> None:
+        """The incident this ticket is attached to was resolved."""
+        self._incident_news.append(news)
 
     @workflow.update
     def decide(self, decision: Decision) -> DecisionOutcome:
@@ -238,6 +269,8 @@ class TicketWorkflow:
             messages_received=self._messages_received,
             approvals=list(self._approvals.values()),
             runs=list(self._runs.values()),
+            sla=self._sla.summary() if self._sla.started else None,
+            incident_id=self._incident_id,
         )
 
     # -- the main loop's helpers ---------------------------------------------------------
@@ -246,6 +279,8 @@ class TicketWorkflow:
         return bool(
             self._inbox
             or self._resolve_request is not None
+            or self._priority_changes
+            or self._incident_news
             or any(self._needs_action(a) for a in self._approvals.values())
         )
 
@@ -260,10 +295,14 @@ class TicketWorkflow:
             self._has_work() or workflow.info().is_continue_as_new_suggested()
         )
         deadline = self._next_deadline()
-        if deadline is None:
+        sla_timeout = self._sla.timeout()
+        if deadline is None and sla_timeout is None:
             await workflow.wait_condition(condition)
             return
-        remaining = max(deadline - workflow.now(), timedelta(seconds=1))
+        candidates = [t for t in (sla_timeout,) if t is not None]
+        if deadline is not None:
+            candidates.append(deadline - workflow.now())
+        remaining = max(min(candidates), timedelta(seconds=1))
         # Reaching the deadline is itself the work: expiry is checked next.
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(condition, timeout=remaining)
@@ -279,6 +318,71 @@ class TicketWorkflow:
             if not a.escalated:
                 moments.append(_fraction(a.request, ESCALATE_AT))
         return min(moments) if moments else None
+
+    # -- SLA, priority and incidents ------------------------------------------------------
+
+    async def _check_sla(self) -> None:
+        """Send the SLA warnings and breaches that are due; flag at-risk tickets for search."""
+        if not self._sla.started or self._triage is None:
+            return
+        events = await self._sla.check(summary=self._triage.summary)
+        if any(e.kind is SlaEventKind.WARNING for e in events):
+            workflow.upsert_search_attributes([sa.SLA_AT_RISK.value_set(True)])
+
+    async def _apply_priority_changes(self) -> None:
+        while self._priority_changes:
+            change = self._priority_changes.pop(0)
+            await workflow.execute_activity_method(
+                TicketActivities.change_priority,
+                PriorityChangeInput(
+                    ticket_id=self._intake.ticket_id,
+                    priority=change.priority,
+                    actor=change.actor,
+                    reason=change.reason,
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+                summary=f"Set priority {change.priority.value}",
+            )
+            if self._triage is not None:
+                self._triage = self._triage.model_copy(update={"severity": change.priority})
+            self._sla.retarget(change.priority)
+            workflow.upsert_search_attributes([sa.TICKET_PRIORITY.value_set(change.priority.value)])
+
+    async def _open_or_join_incident(self, triage: TriageResult) -> None:
+        """A P1/P2 ticket opens an incident, or joins the open one with the same cause."""
+        join = await workflow.execute_activity_method(
+            IncidentActivities.open_or_join_incident,
+            OpenIncidentInput(
+                ticket_id=self._intake.ticket_id,
+                ticket_workflow_id=workflow.info().workflow_id,
+                key=incident_key(triage.category, triage.probable_root_cause),
+                priority=triage.severity,
+                category=triage.category,
+                title=triage.summary,
+                at=workflow.now(),
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"Open or join the {triage.severity.value} incident",
+        )
+        self._incident_id = join.incident_id
+
+    async def _share_incident_news(self) -> None:
+        while self._incident_news:
+            news = self._incident_news.pop(0)
+            note = f" {news.note}" if news.note else ""
+            await self._send_text(
+                MessageKind.INCIDENT_UPDATE,
+                "Good news: the problem behind your ticket has been fixed." + note + " If "
+                "anything still looks wrong, reply here and we will pick it up.",
+            )
+            if self._status is not TicketStatus.RESOLVED:
+                await self._set_status(
+                    TicketStatus.AWAITING_CUSTOMER,
+                    f"incident {news.incident_id} resolved by {news.by}",
+                    actor=news.by,
+                )
 
     # -- steps ---------------------------------------------------------------------------
 
@@ -731,6 +835,7 @@ class TicketWorkflow:
         reason = request.note or "resolved by staff"
         await self._set_status(TicketStatus.RESOLVED, reason, actor=request.actor)
         self._resolved_at = workflow.now()
+        await self._sla.stop(ClockKind.RESOLUTION)
         self._next_step = "done"
         self._publish()
         return TicketOutcome(
@@ -754,7 +859,11 @@ class TicketWorkflow:
                 approvals=list(self._approvals.values()),
                 runs=list(self._runs.values()),
                 plans=list(self._plans.values()),
+                sla_clocks=self._sla.clocks,
+                sla_priority=self._sla.priority,
+                incident_id=self._incident_id,
             ),
+            sla=inp.sla,
         )
 
     def _draft_input(self) -> DraftReplyInput:
@@ -797,6 +906,7 @@ class TicketWorkflow:
         )
         if sent.first_response and self._first_response_at is None:
             self._first_response_at = sent.sent_at
+            await self._sla.stop(ClockKind.FIRST_RESPONSE)
 
     async def _set_status(self, status: TicketStatus, reason: str, actor: str = AUTOPILOT) -> None:
         await workflow.execute_activity_method(
@@ -808,9 +918,14 @@ class TicketWorkflow:
             retry_policy=DB_RETRY,
             summary=f"Set status {status.value}",
         )
-        self._status = status
+        previous, self._status = self._status, status
         self._next_step = _NEXT_STEP.get(status, status.value)
         workflow.upsert_search_attributes([sa.TICKET_STATUS.value_set(status.value)])
+        # Zendesk's "requester wait": the resolution clock stops while the customer owes us.
+        if status is TicketStatus.AWAITING_CUSTOMER:
+            self._sla.pause()
+        elif previous is TicketStatus.AWAITING_CUSTOMER:
+            self._sla.resume()
 
     def _publish(self) -> None:
         """Refresh what the Web UI shows as this workflow's current details."""
@@ -843,6 +958,10 @@ class TicketWorkflow:
                 f"**Run {str(run.run_id)[:8]}** ({run.plan.playbook}): {run.status.value}, "
                 f"approved by {run.approved_by}"
             )
+        if self._sla.started:
+            lines.append(f"**SLA:** {self._sla.summary().line()}")
+        if self._incident_id is not None:
+            lines.append(f"**Incident:** {self._incident_id}")
         if self._first_response_at is not None:
             lines.append(f"**First response:** {self._first_response_at.isoformat()}")
         if self._messages_received:

@@ -310,6 +310,44 @@ class TicketStore:
                 )
             return OutboundMessageResult(sent_at=created_at, first_response=first)
 
+    async def change_priority(
+        self,
+        *,
+        ticket_id: uuid.UUID,
+        priority: str,
+        actor: str,
+        reason: str,
+        idempotency_key: str,
+    ) -> None:
+        """A staff member's new priority, with its audit entry and KPI event."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchval(
+                "SELECT priority FROM support_tickets WHERE id = $1 FOR UPDATE", ticket_id
+            )
+            done = await audit.append(
+                conn,
+                actor=actor,
+                action="ticket.priority_changed",
+                ticket_id=ticket_id,
+                details={"from": before, "to": priority, "reason": reason},
+                idempotency_key=idempotency_key,
+            )
+            if not done:
+                return
+            await conn.execute(
+                "UPDATE support_tickets SET priority = $2, updated_at = now() WHERE id = $1",
+                ticket_id,
+                priority,
+            )
+            await kpi.emit(
+                conn,
+                event="priority_changed",
+                ticket_id=ticket_id,
+                idempotency_key=f"{idempotency_key}:priority",
+                priority=priority,
+                details={"from": before, "by": actor},
+            )
+
     async def record_internal_note(
         self,
         *,

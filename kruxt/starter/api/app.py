@@ -164,7 +164,7 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
             raise HTTPException(
                 status_code=404, detail={"error": "not_found", "detail": f"no ticket {ticket_id}"}
             )
-        return view
+        return await deps.intake.with_live_state(view)
 
     @app.post(
         "/v1/tickets/{ticket_id}/messages",

@@ -15,7 +15,13 @@ from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import connect
-from kruxt.bootstrap import approvers_from, link_tokens_from, slack_from, token_store
+from kruxt.bootstrap import (
+    approvers_from,
+    link_tokens_from,
+    sla_targets_from,
+    slack_from,
+    token_store,
+)
 from kruxt.models.approvals import ApprovalRequest
 from kruxt.models.tickets import RoutingPolicy
 from kruxt.starter.api.app import ApiDeps, create_app
@@ -58,6 +64,7 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
             client,
             task_queue=settings.task_queue,
             policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
+            sla=sla_targets_from(settings),
         ),
         tickets=TicketStore(pool),
         intake_token=token,
