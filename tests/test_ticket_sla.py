@@ -81,7 +81,7 @@ async def search_attributes(handle: WorkflowHandle[Any, Any]) -> dict[str, Any]:
 async def test_p1_first_response_warns_then_breaches_and_opens_an_incident(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
 ) -> None:
-    ticket = intake(**OUTAGE)
+    ticket = intake(subject=OUTAGE["subject"], body=OUTAGE["body"])
     async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         handle = await start(ts_env, task_queue, ticket)
         state = await state_where(handle, lambda s: s.status is TicketStatus.AWAITING_HUMAN)
@@ -116,7 +116,9 @@ async def test_p1_first_response_warns_then_breaches_and_opens_an_incident(
 async def test_resolution_clock_pauses_while_waiting_on_the_customer(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
 ) -> None:
-    ticket = intake(**PRIVACY)  # P4: answered at once, then waits on the customer
+    ticket = intake(
+        subject=PRIVACY["subject"], body=PRIVACY["body"]
+    )  # P4: answered at once, then waits on the customer
     async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         handle = await start(ts_env, task_queue, ticket)
         state = await state_where(handle, lambda s: s.status is TicketStatus.AWAITING_CUSTOMER)
@@ -176,7 +178,10 @@ async def test_priority_change_recomputes_the_deadlines_from_the_start(
 async def test_two_outage_tickets_share_one_incident_and_hear_when_it_is_fixed(
     ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
 ) -> None:
-    first, second = intake(**OUTAGE), intake(**OUTAGE)
+    first, second = (
+        intake(subject=OUTAGE["subject"], body=OUTAGE["body"]),
+        intake(subject=OUTAGE["subject"], body=OUTAGE["body"]),
+    )
     async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
         h1 = await start(ts_env, task_queue, first)
         s1 = await state_where(h1, lambda s: s.status is TicketStatus.AWAITING_HUMAN)
