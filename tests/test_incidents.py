@@ -53,12 +53,8 @@ with workflow.unsafe.imports_passed_through():
         parse_escalation_policy,
     )
     from kruxt.models.tickets import TicketIntake, workflow_id_for
-    from kruxt.starter.incident_cli import (
-        IncidentRefusedError,
-        IncidentService,
-        add_incident_parser,
-        run_incident,
-    )
+    from kruxt.starter.incident_cli import add_incident_parser, run_incident
+    from kruxt.starter.incidents import IncidentRefusedError, IncidentService
     from kruxt.workers.composition import workflow_runner
     from kruxt.workflows.incident import IncidentWorkflow
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT

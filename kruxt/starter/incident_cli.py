@@ -16,30 +16,20 @@ from typing import Any
 
 import asyncpg
 from pydantic import EmailStr, TypeAdapter, ValidationError
-from temporalio.client import Client, WorkflowUpdateFailedError
-from temporalio.exceptions import ApplicationError
-from temporalio.service import RPCError, RPCStatusCode
+from temporalio.client import Client
+from temporalio.service import RPCError
 
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.settings import ConfigurationError, Settings
-from kruxt.adapters.temporal_client import TemporalUnavailableError, connect, unavailable_as_error
+from kruxt.adapters.temporal_client import TemporalUnavailableError, connect
 from kruxt.models.approvals import DecisionChannel
 from kruxt.models.incidents import (
-    Acknowledge,
-    Acknowledged,
     IncidentRecord,
-    IncidentState,
-    IncidentStatus,
-    ResolveIncident,
-    incident_workflow_id,
 )
-from kruxt.workflows.incident import IncidentWorkflow
+from kruxt.starter.incidents import IncidentRefusedError, IncidentService, UnknownIncidentError
 
 __all__ = [
-    "IncidentRefusedError",
-    "IncidentService",
-    "UnknownIncidentError",
     "add_incident_parser",
     "incident_table",
     "run_incident",
@@ -50,81 +40,6 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
-
-
-class IncidentRefusedError(Exception):
-    """The workflow refused the acknowledgement or resolution; the message says why."""
-
-
-class UnknownIncidentError(LookupError):
-    """No incident (or no running incident workflow) has this id."""
-
-
-class IncidentService:
-    """Acknowledge and resolve incidents through their workflows' updates."""
-
-    def __init__(self, client: Client, *, store: IncidentStore | None = None) -> None:
-        self._client = client
-        self._store = store
-
-    async def acknowledge(
-        self, incident_id: uuid.UUID, *, by: str, channel: DecisionChannel
-    ) -> Acknowledged:
-        """Take the incident; escalation stops.
-
-        Raises:
-            IncidentRefusedError: already acknowledged or resolved (the message says by whom).
-            UnknownIncidentError: no such incident.
-        """
-        handle = self._client.get_workflow_handle_for(
-            IncidentWorkflow.run, incident_workflow_id(incident_id)
-        )
-        try:
-            with unavailable_as_error():
-                return await handle.execute_update(
-                    IncidentWorkflow.acknowledge, Acknowledge(by=by, channel=channel)
-                )
-        except WorkflowUpdateFailedError as exc:
-            raise IncidentRefusedError(_reason(exc)) from exc
-        except RPCError as exc:
-            raise await self._closed_or_unknown(incident_id, exc) from exc
-
-    async def resolve(self, incident_id: uuid.UUID, *, by: str, note: str = "") -> IncidentState:
-        """Resolve the incident; returns once its tickets are told and the timeline posted.
-
-        Raises:
-            IncidentRefusedError: already resolved.
-            UnknownIncidentError: no such incident.
-        """
-        handle = self._client.get_workflow_handle_for(
-            IncidentWorkflow.run, incident_workflow_id(incident_id)
-        )
-        try:
-            with unavailable_as_error():
-                return await handle.execute_update(
-                    IncidentWorkflow.resolve, ResolveIncident(by=by, note=note)
-                )
-        except WorkflowUpdateFailedError as exc:
-            raise IncidentRefusedError(_reason(exc)) from exc
-        except RPCError as exc:
-            raise await self._closed_or_unknown(incident_id, exc) from exc
-
-    async def _closed_or_unknown(self, incident_id: uuid.UUID, exc: RPCError) -> Exception:
-        if exc.status is not RPCStatusCode.NOT_FOUND:
-            return exc
-        record = await self._store.get(incident_id) if self._store is not None else None
-        if record is not None and record.status is IncidentStatus.RESOLVED:
-            return IncidentRefusedError(
-                f"incident {incident_id} is already resolved by {record.resolved_by}"
-            )
-        return UnknownIncidentError(f"no incident {incident_id}")
-
-
-def _reason(exc: WorkflowUpdateFailedError) -> str:
-    cause = exc.cause
-    if isinstance(cause, ApplicationError):
-        return cause.message
-    return str(cause or exc)
 
 
 def add_incident_parser(subparsers: argparse._SubParsersAction[Any]) -> None:

@@ -11,6 +11,7 @@ import uvicorn
 from fastapi import FastAPI
 
 from kruxt.adapters.postgres.approvals import ApprovalStore
+from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import Settings
@@ -28,6 +29,7 @@ from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.email_routes import EmailContext
 from kruxt.starter.api.slack_routes import SlackContext
 from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
+from kruxt.starter.incidents import IncidentService
 from kruxt.starter.intake import IntakeService
 
 
@@ -75,6 +77,7 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
             decider=service,
             refused_error=DecisionRefusedError,
             slack=slack,
+            incidents=IncidentService(client, store=IncidentStore(pool)),
         )
         if slack is not None and settings.slack_signing_secret is not None
         else None,

@@ -46,8 +46,10 @@ from kruxt.adapters.slack import (
     post_to_response_url,
     verify_slack_request,
 )
+from kruxt.adapters.slack_incidents import ACTION_INCIDENT_ACK
 from kruxt.models.approvals import DecisionChannel, DecisionOutcome, TriageCorrection, Verdict
 from kruxt.models.enums import Category, Priority
+from kruxt.models.incidents import Acknowledged
 
 __all__ = ["Decider", "Responder", "SlackContext", "slack_router"]
 
@@ -88,6 +90,16 @@ Responder = Callable[[str, str], Awaitable[None]]
 """Posts ``text`` ephemerally to an interaction's ``response_url``."""
 
 
+class IncidentAcknowledger(Protocol):
+    """What the incident Acknowledge button needs (``IncidentService`` in production)."""
+
+    async def acknowledge(
+        self, incident_id: uuid.UUID, *, by: str, channel: DecisionChannel
+    ) -> Acknowledged:
+        """Take the incident; raises when it was already taken or resolved."""
+        ...
+
+
 @dataclass
 class SlackContext:
     """What the Slack endpoint needs, built by the entrypoint (or by a test)."""
@@ -101,6 +113,8 @@ class SlackContext:
     clock: Callable[[], float] = time.time
     # How long a modal submission waits for the decision before closing the modal anyway.
     view_budget_s: float = 2.0
+    # Incident pages carry an Acknowledge button; None: those clicks are ignored.
+    incidents: IncidentAcknowledger | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -255,6 +269,38 @@ async def _approve_in_background(
         await _tell(ctx, response_url=response_url, user_id=user_id, text=message)
 
 
+def _acknowledge_incident(
+    ctx: SlackContext, action: dict[str, Any], *, user_id: str, response_url: str
+) -> None:
+    """The incident page's Acknowledge button: whoever is on call takes it; paging stops."""
+    incident_id = _uuid(action.get("value"))
+    person = ctx.approvers.by_slack_user(user_id)
+    if incident_id is None or person is None or ctx.incidents is None:
+        ctx.spawn(
+            _tell(
+                ctx,
+                response_url=response_url,
+                user_id=user_id,
+                text="Only people in the approvers list can acknowledge from Slack; "
+                "use `kruxt incident ack` otherwise.",
+            )
+        )
+        return
+    incidents = ctx.incidents
+
+    async def ack() -> None:
+        try:
+            done = await incidents.acknowledge(
+                incident_id, by=str(person.email), channel=DecisionChannel.SLACK
+            )
+            text = f"Incident acknowledged by {done.by}: escalation stopped."
+        except Exception as exc:  # refused (already taken) or unreachable: tell the person
+            text = f"Not acknowledged: {exc}"
+        await _tell(ctx, response_url=response_url, user_id=user_id, text=text)
+
+    ctx.spawn(ack())
+
+
 async def _on_block_actions(ctx: SlackContext, payload: dict[str, Any]) -> Response:
     user_id = _user_id(payload)
     response_url = str(payload.get("response_url") or "")
@@ -263,6 +309,9 @@ async def _on_block_actions(ctx: SlackContext, payload: dict[str, Any]) -> Respo
         if not isinstance(action, dict):
             continue
         action_id = action.get("action_id")
+        if action_id == ACTION_INCIDENT_ACK and ctx.incidents is not None:
+            _acknowledge_incident(ctx, action, user_id=user_id, response_url=response_url)
+            continue
         if action_id not in (ACTION_APPROVE, ACTION_REJECT, ACTION_TRIAGE_WRONG):
             continue  # e.g. the "Open ticket" link button: Slack reports it, nothing to do
         approval_id = _uuid(action.get("value"))
