@@ -15,22 +15,16 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
 import openai
-import pydantic
-from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, Field
 
 from kruxt.adapters.llm_triage import (
     MAX_FIELD_CHARS,
     LlmInvalidOutput,
-    LlmRejected,
-    LlmUnavailable,
-    _brief,
-    _classify_status,
+    structured_call,
 )
 from kruxt.adapters.prompts import Prompt
 from kruxt.agents.knowledge import Article, promises_unapproved_action, sanitize_name
@@ -189,52 +183,26 @@ class OpenAIReplyWriter:
             articles=articles,
             approved_actions=approved_actions,
         )
-        messages: list[ChatCompletionMessageParam] = [
-            {"role": "system", "content": self.prompt.text},
-            {"role": "user", "content": user_message},
-        ]
-        started = time.perf_counter()
-        try:
-            completion = await self._client.chat.completions.parse(
-                model=self.model,
-                messages=messages,
-                response_format=LlmReply,
-                temperature=0.2,
-            )
-        except openai.LengthFinishReasonError as exc:
-            raise LlmRejected("the answer hit the token limit (finish_reason=length)") from exc
-        except openai.ContentFilterFinishReasonError as exc:
-            raise LlmRejected("the content filter stopped the answer") from exc
-        except pydantic.ValidationError as exc:
-            raise LlmInvalidOutput(f"the answer does not match the schema: {_brief(exc)}") from exc
-        except openai.APIResponseValidationError as exc:
-            raise LlmInvalidOutput(f"the response is not a chat completion: {exc}") from exc
-        except openai.APIConnectionError as exc:  # APITimeoutError included
-            raise LlmUnavailable(f"cannot reach the LLM server: {exc}") from exc
-        except openai.APIStatusError as exc:
-            raise _classify_status(exc) from exc
-        latency_ms = round((time.perf_counter() - started) * 1000)
-
-        if not completion.choices:
-            raise LlmInvalidOutput("the response has no choices")
-        message = completion.choices[0].message
-        if message.refusal:
-            raise LlmRejected(f"the model refused: {message.refusal[:200]}")
-        if message.parsed is None:
-            raise LlmInvalidOutput("the answer has no content to parse")
-        body, article_ids = check_reply(
-            message.parsed, articles=articles, approved_actions=approved_actions
+        answer = await structured_call(
+            self._client,
+            model=self.model,
+            system=self.prompt.text,
+            user=user_message,
+            schema=LlmReply,
+            temperature=0.2,
         )
-        usage = completion.usage
+        body, article_ids = check_reply(
+            answer.value, articles=articles, approved_actions=approved_actions
+        )
         return WrittenReply(
             body=body,
             article_ids=article_ids,
             model=self.model,
             prompt_version=self.prompt_version,
             input_digest=hashlib.sha256(user_message.encode()).hexdigest(),
-            tokens_in=usage.prompt_tokens if usage else 0,
-            tokens_out=usage.completion_tokens if usage else 0,
-            latency_ms=latency_ms,
+            tokens_in=answer.tokens_in,
+            tokens_out=answer.tokens_out,
+            latency_ms=answer.latency_ms,
         )
 
 

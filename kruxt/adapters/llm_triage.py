@@ -18,7 +18,9 @@ import math
 import re
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import UTC, datetime
+from typing import Generic, TypeVar
 
 import openai
 import pydantic
@@ -56,6 +58,9 @@ MISMATCH_CONFIDENCE_CAP = 0.5  # the model's playbook and category disagree
 
 # Any opening or closing <ticket>/<context> tag, however spaced or cased.
 _TAG = re.compile(r"<\s*(/?)\s*(ticket|context)\b[^>]*>", re.IGNORECASE)
+
+
+AnswerT = TypeVar("AnswerT", bound=BaseModel)
 
 
 class LlmTriage(BaseModel):
@@ -166,49 +171,23 @@ class OpenAITriager:
             LlmInvalidOutput: the answer is not JSON of the schema.
         """
         user_message = render_ticket(inp, context=context)
-        messages: list[ChatCompletionMessageParam] = [
-            {"role": "system", "content": self.prompt.text},
-            {"role": "user", "content": user_message},
-        ]
-        started = time.perf_counter()
-        try:
-            completion = await self._client.chat.completions.parse(
-                model=self.model,
-                messages=messages,
-                response_format=LlmTriage,
-                temperature=0,
-            )
-        except openai.LengthFinishReasonError as exc:
-            raise LlmRejected("the answer hit the token limit (finish_reason=length)") from exc
-        except openai.ContentFilterFinishReasonError as exc:
-            raise LlmRejected("the content filter stopped the answer") from exc
-        except pydantic.ValidationError as exc:
-            raise LlmInvalidOutput(f"the answer does not match the schema: {_brief(exc)}") from exc
-        except openai.APIResponseValidationError as exc:
-            raise LlmInvalidOutput(f"the response is not a chat completion: {exc}") from exc
-        except openai.APIConnectionError as exc:  # APITimeoutError included
-            raise LlmUnavailable(f"cannot reach the LLM server: {exc}") from exc
-        except openai.APIStatusError as exc:
-            raise _classify_status(exc) from exc
-        latency_ms = round((time.perf_counter() - started) * 1000)
-
-        if not completion.choices:
-            raise LlmInvalidOutput("the response has no choices")
-        message = completion.choices[0].message
-        if message.refusal:
-            raise LlmRejected(f"the model refused: {message.refusal[:200]}")
-        if message.parsed is None:
-            raise LlmInvalidOutput("the answer has no content to parse")
-        result = to_triage_result(message.parsed)
-        usage = completion.usage
+        answer = await structured_call(
+            self._client,
+            model=self.model,
+            system=self.prompt.text,
+            user=user_message,
+            schema=LlmTriage,
+            temperature=0,
+        )
+        result = to_triage_result(answer.value)
         return TriageOutcome(
             result=result,
             model=self.model,
             prompt_version=self.prompt_version,
             input_digest=hashlib.sha256(user_message.encode()).hexdigest(),
-            tokens_in=usage.prompt_tokens if usage else 0,
-            tokens_out=usage.completion_tokens if usage else 0,
-            latency_ms=latency_ms,
+            tokens_in=answer.tokens_in,
+            tokens_out=answer.tokens_out,
+            latency_ms=answer.latency_ms,
         )
 
 
@@ -303,3 +282,64 @@ def parse_retry_after(headers: Mapping[str, str]) -> float | None:
             when = when.replace(tzinfo=UTC)
         return max((when - datetime.now(UTC)).total_seconds(), 0.0)
     return None
+
+
+@dataclass(frozen=True)
+class StructuredAnswer(Generic[AnswerT]):
+    """A parsed structured-output answer with what the run record needs."""
+
+    value: AnswerT
+    tokens_in: int
+    tokens_out: int
+    latency_ms: int
+
+
+async def structured_call(
+    client: openai.AsyncOpenAI,
+    *,
+    model: str,
+    system: str,
+    user: str,
+    schema: type[AnswerT],
+    temperature: float,
+) -> StructuredAnswer[AnswerT]:
+    """One chat completion constrained to ``schema``; every failure becomes an LlmError.
+
+    Shared by the Triage and the Knowledge agents, so both classify errors the same way.
+    """
+    messages: list[ChatCompletionMessageParam] = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": user},
+    ]
+    started = time.perf_counter()
+    try:
+        completion = await client.chat.completions.parse(
+            model=model, messages=messages, response_format=schema, temperature=temperature
+        )
+    except openai.LengthFinishReasonError as exc:
+        raise LlmRejected("the answer hit the token limit (finish_reason=length)") from exc
+    except openai.ContentFilterFinishReasonError as exc:
+        raise LlmRejected("the content filter stopped the answer") from exc
+    except pydantic.ValidationError as exc:
+        raise LlmInvalidOutput(f"the answer does not match the schema: {_brief(exc)}") from exc
+    except openai.APIResponseValidationError as exc:
+        raise LlmInvalidOutput(f"the response is not a chat completion: {exc}") from exc
+    except openai.APIConnectionError as exc:  # APITimeoutError included
+        raise LlmUnavailable(f"cannot reach the LLM server: {exc}") from exc
+    except openai.APIStatusError as exc:
+        raise _classify_status(exc) from exc
+    latency_ms = round((time.perf_counter() - started) * 1000)
+    if not completion.choices:
+        raise LlmInvalidOutput("the response has no choices")
+    message = completion.choices[0].message
+    if message.refusal:
+        raise LlmRejected(f"the model refused: {message.refusal[:200]}")
+    if message.parsed is None:
+        raise LlmInvalidOutput("the answer has no content to parse")
+    usage = completion.usage
+    return StructuredAnswer(
+        value=message.parsed,
+        tokens_in=usage.prompt_tokens if usage else 0,
+        tokens_out=usage.completion_tokens if usage else 0,
+        latency_ms=latency_ms,
+    )
