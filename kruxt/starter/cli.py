@@ -115,6 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_eval_parser(sub)
     add_incident_parser(sub)
+    kpi = sub.add_parser("kpi", help="support KPIs: acceptance rate, response times, SLAs")
+    kpi.add_argument("--days", type=int, default=7)
 
     audit_cmd = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
@@ -190,6 +192,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return run_eval(args)
         case "incident":
             return _run(run_incident(args, settings), settings)
+        case "kpi":
+            return _run(_kpi(args, settings), settings)
         case "audit":
             return _run(_audit_verify(settings), settings)
     raise CliError(f"unknown command {args.command}", EXIT_USAGE)
@@ -322,11 +326,7 @@ async def _wait_for_triage(
 
 
 async def _with_store(settings: Settings, use: Callable[[TicketStore], Awaitable[T]]) -> T:
-    pool = await create_pool(settings.require_database_url(), max_size=2)
-    try:
-        return await use(TicketStore(pool))
-    finally:
-        await pool.close()
+    return await _with_store_pool(settings, lambda pool: use(TicketStore(pool)))
 
 
 async def _ticket_show(args: argparse.Namespace, settings: Settings) -> int:
@@ -454,6 +454,24 @@ async def _ticket_priority(args: argparse.Namespace, settings: Settings) -> int:
         raise CliError(f"ticket {ticket_id} is resolved") from exc
     print(f"ticket {ticket_id}: priority {args.priority} sent (SLA deadlines recomputed)")
     return 0
+
+
+async def _kpi(args: argparse.Namespace, settings: Settings) -> int:
+    from kruxt.adapters.postgres.kpi_report import kpi_report
+
+    if args.days < 1:
+        raise CliError("--days must be at least 1", EXIT_USAGE)
+    report = await _with_store_pool(settings, lambda pool: kpi_report(pool, days=args.days))
+    print(render.kpi_report(report))
+    return 0
+
+
+async def _with_store_pool(settings: Settings, use: Callable[[Any], Awaitable[T]]) -> T:
+    pool = await create_pool(settings.require_database_url(), max_size=2)
+    try:
+        return await use(pool)
+    finally:
+        await pool.close()
 
 
 async def _audit_verify(settings: Settings) -> int:

@@ -6,6 +6,7 @@ import textwrap
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from kruxt.adapters.postgres.kpi_report import KpiReport
 from kruxt.models.approvals import PendingApproval
 from kruxt.models.tickets import TicketSummary, TicketView
 
@@ -89,3 +90,34 @@ def _span(delta: timedelta) -> str:
     if seconds < 86400:
         return f"{seconds // 3600}h{seconds % 3600 // 60:02d}"
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
+
+
+def kpi_report(report: KpiReport) -> str:
+    """The KPI report as a terminal page."""
+    rate = report.acceptance_rate
+    lines = [
+        f"Support KPIs, last {report.days} days",
+        f"  tickets opened / resolved   {report.tickets_opened} / {report.tickets_resolved}",
+        "  AI triage acceptance        "
+        + (
+            f"{rate:.0%} ({report.triage_accepted}/{report.triage_reviewed}; target > 70%)"
+            if rate is not None
+            else "no reviewed triage yet"
+        ),
+    ]
+    for title, rows in (
+        ("first response", report.first_response),
+        ("resolution", report.resolution),
+    ):
+        lines.append(f"  {title}:")
+        lines += [
+            f"    {r.priority:3}  n={r.count:<4} "
+            f"median {_span(timedelta(seconds=r.median_seconds))}  "
+            f"p90 {_span(timedelta(seconds=r.p90_seconds))}"
+            for r in rows
+        ] or ["    none"]
+    lines.append("  SLA clocks:")
+    lines += [f"    {o.clock:15} met {o.met:<4} breached {o.breached}" for o in report.sla] or [
+        "    none"
+    ]
+    return "\n".join(lines)
