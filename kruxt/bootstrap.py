@@ -14,7 +14,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 
 from kruxt.adapters.approvers import ApproverDirectory, load_approvers
 from kruxt.adapters.email import Mailer, OutboxMailer, SendGridMailer
-from kruxt.adapters.email_tokens import ApprovalTokens
+from kruxt.adapters.email_tokens import ApprovalTokens, IncidentAckTokens
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.slack import SlackApprovals
@@ -65,6 +65,13 @@ def link_tokens_from(settings: Settings) -> ApprovalTokens | None:
     if settings.link_secret is None:
         return None
     return ApprovalTokens(settings.link_secret.get_secret_value().encode())
+
+
+def incident_ack_tokens_from(settings: Settings) -> IncidentAckTokens | None:
+    """The signer of e-mailed incident "Acknowledge" links (the same secret, its own key)."""
+    if settings.link_secret is None:
+        return None
+    return IncidentAckTokens(settings.link_secret.get_secret_value().encode())
 
 
 def token_store(pool: asyncpg.Pool[Any]) -> EmailTokenStore:

@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from kruxt.activities._keys import activity_key
 from kruxt.adapters.email import EmailMessage, Mailer, MailRejected, MailUnavailable, format_utc
+from kruxt.adapters.email_tokens import IncidentAckTokens
 from kruxt.adapters.postgres.incidents import (
     IncidentNotFoundError,
     IncidentStateError,
@@ -41,8 +42,11 @@ from kruxt.models.incidents import (
 )
 
 __all__ = [
+    "ACK_LINK_TTL",
+    "INCIDENT_ACK_PATH",
     "INCIDENT_WORKFLOW",
     "IncidentActivities",
+    "incident_ack_link",
     "notify_failure",
     "render_page_email",
 ]
@@ -52,6 +56,9 @@ log = logging.getLogger(__name__)
 # The workflow type started by name: activities do not import workflows.
 INCIDENT_WORKFLOW = "IncidentWorkflow"
 ATTACH_SIGNAL = "attach_ticket"
+# E-mailed "Acknowledge" links: served by kruxt.starter.api.incident_routes.
+INCIDENT_ACK_PATH = "/incidents/ack/"
+ACK_LINK_TTL = timedelta(hours=24)
 
 
 def notify_failure(exc: SlackError | MailUnavailable | MailRejected) -> ApplicationError:
@@ -70,6 +77,11 @@ def _ticket_url(public_url: str, ticket: AttachTicket) -> str:
     return f"{public_url.rstrip('/')}/v1/tickets/{ticket.ticket_id}"
 
 
+def incident_ack_link(public_url: str, token: str) -> str:
+    """The URL of an acknowledgement link: ``<base>/incidents/ack/<token>``."""
+    return f"{public_url.rstrip('/')}{INCIDENT_ACK_PATH}{token}"
+
+
 def render_page_email(
     incident: IncidentInput,
     *,
@@ -79,12 +91,23 @@ def render_page_email(
     tickets: list[AttachTicket],
     public_url: str,
     slack_channel: str | None,
+    ack_url: str | None = None,
 ) -> EmailMessage:
-    """The page as a mail: what is broken, how to acknowledge, the tickets."""
+    """The page as a mail: what is broken, how to acknowledge, the tickets.
+
+    With ``ack_url`` (a signed link for this person) the mail leads with it; the CLI
+    command is always there as the fallback.
+    """
     ack = f"kruxt incident ack {incident.incident_id} --as {to}"
     again = f" (round {loop + 1})" if loop else ""
     subject = f"[{incident.priority.value}] Incident: {incident.title}"[:140] + " (please ack)"
-    how = [f"Acknowledge it (this stops the paging):  {ack}"]
+    if ack_url:
+        how = [
+            f"Acknowledge it (this stops the paging):  {ack_url}",
+            f"or from a terminal:  {ack}",
+        ]
+    else:
+        how = [f"Acknowledge it (this stops the paging):  {ack}"]
     if slack_channel:
         how.append(f"or press Acknowledge on the incident in Slack ({slack_channel}).")
     ticket_lines = [
@@ -120,13 +143,22 @@ def render_page_email(
         if slack_channel
         else ""
     )
+    if ack_url:
+        ack_html = (
+            f'<p><a href="{e(ack_url)}" style="display:inline-block;padding:12px 20px;'
+            "background:#b42318;color:#fff;border-radius:6px;font-weight:bold;"
+            "text-decoration:none\">Acknowledge: I'm on it</a></p>"
+            "<p>This stops the paging. Or from a terminal:</p>"
+        )
+    else:
+        ack_html = "<p>Acknowledge it (this stops the paging):</p>"
     body = (
         '<!doctype html><html><body style="font-family:-apple-system,Segoe UI,Roboto,'
         'sans-serif;max-width:640px;margin:0 auto;padding:16px;color:#1a1a1a">'
         f"<p>A <strong>{e(incident.priority.value)}</strong> incident is open and nobody has "
         "acknowledged it yet.</p>"
         f'<p style="font-size:17px"><strong>{e(incident.title)}</strong></p>'
-        "<p>Acknowledge it (this stops the paging):</p>"
+        f"{ack_html}"
         f'<pre style="background:#f4f4f4;padding:8px">{e(ack)}</pre>'
         f"{slack_line}"
         f"<p>You are paged as {e(level.name)}{e(again)}.</p>"
@@ -134,7 +166,13 @@ def render_page_email(
         f'<p style="color:#555;font-size:13px">Incident {e(str(incident.incident_id))}, '
         f"opened {e(format_utc(incident.opened_at))}.</p></body></html>"
     )
-    return EmailMessage(to=to, subject=subject, text=text + "\n", html=body)
+    return EmailMessage(
+        to=to,
+        subject=subject,
+        text=text + "\n",
+        html=body,
+        links={"Acknowledge": ack_url} if ack_url else {},
+    )
 
 
 class IncidentActivities:
@@ -149,8 +187,10 @@ class IncidentActivities:
         public_url: str,
         policy: EscalationPolicy,
         window: timedelta,
+        ack_tokens: IncidentAckTokens | None = None,
     ) -> None:
         self._store = store
+        self._ack_tokens = ack_tokens
         self._slack = slack
         self._mailer = mailer
         self._public_url = public_url
@@ -256,6 +296,7 @@ class IncidentActivities:
                             tickets=tickets,
                             public_url=self._public_url,
                             slack_channel=self._slack.channel if self._slack else None,
+                            ack_url=self._ack_url(inp, str(person)),
                         )
                     )
                 except (MailUnavailable, MailRejected) as exc:
@@ -288,6 +329,18 @@ class IncidentActivities:
             at=inp.at,
         )
         return result
+
+    def _ack_url(self, inp: PageInput, person: str) -> str | None:
+        """This person's signed "Acknowledge" link, valid ``ACK_LINK_TTL`` from the page."""
+        if self._ack_tokens is None:
+            return None
+        token = self._ack_tokens.issue(
+            incident_id=inp.incident.incident_id,
+            person_email=person,
+            issued_at=inp.at,
+            expires_at=inp.at + ACK_LINK_TTL,
+        )
+        return incident_ack_link(self._public_url, token)
 
     async def _post_page(self, inp: PageInput, level: EscalationLevel, *, tickets: int) -> None:
         assert self._slack is not None

@@ -1,10 +1,14 @@
-"""Signed, expiring approval links: one token per approval, verdict and approver.
+"""Signed, expiring e-mail links: approval links, and incident acknowledgement links.
 
 A token is ``base64url(claims JSON) "." base64url(HMAC-SHA256(key, first part))``: compact
 enough for a URL, readable by nobody who matters (it holds no secret) and unforgeable
 without the key. The signature binds the approval, the verdict and the approver together,
 so a token for one of them cannot be bent into a token for another. Single use is not a
 property of the token: the token store (``support_email_tokens``) consumes its ``jti``.
+
+Incident acknowledgement links (``IncidentAckTokens``) have the same shape, signed with a
+key derived for them alone, and bind one incident to one paged person. They are not single
+use: the incident workflow refuses a second acknowledgement, naming who took it.
 """
 
 from __future__ import annotations
@@ -28,6 +32,9 @@ from kruxt.models.approvals import Verdict
 __all__ = [
     "MIN_SECRET_BYTES",
     "ApprovalTokens",
+    "IncidentAckClaims",
+    "IncidentAckExpired",
+    "IncidentAckTokens",
     "IssuedToken",
     "TokenClaims",
     "TokenError",
@@ -40,6 +47,8 @@ MIN_SECRET_BYTES = 32
 MAX_TOKEN_CHARS = 1024
 # The secret may be shared with other signers: derive a key that only signs approval links.
 _KEY_CONTEXT = b"kruxt/approval-email-link/v1"
+# ... and another that only signs incident acknowledgement links.
+_INCIDENT_ACK_KEY_CONTEXT = b"kruxt/incident-ack-link/v1"
 _B64URL = re.compile(r"^[A-Za-z0-9_-]+$")
 
 
@@ -94,16 +103,50 @@ def _b64decode(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
 
 
+def _derive_key(secret: bytes, context: bytes) -> bytes:
+    if len(secret) < MIN_SECRET_BYTES:
+        raise ValueError(f"the approval link secret needs at least {MIN_SECRET_BYTES} bytes")
+    return hmac.new(secret, context, hashlib.sha256).digest()
+
+
+def _sign(key: bytes, payload: str) -> str:
+    return _b64encode(hmac.new(key, payload.encode("ascii"), hashlib.sha256).digest())
+
+
+def _seal(key: bytes, body: Mapping[str, object]) -> str:
+    payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
+    return f"{payload}.{_sign(key, payload)}"
+
+
+def _unseal(key: bytes, token: str) -> str:
+    """The payload of a token signed with ``key`` (still encoded).
+
+    Raises:
+        TokenInvalid: ``malformed`` or ``forged``.
+    """
+    if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
+        raise TokenInvalid("malformed")
+    payload, signature = token.split(".")
+    if not _B64URL.match(payload) or not _B64URL.match(signature):
+        raise TokenInvalid("malformed")
+    # Nothing of the payload is parsed before the signature is checked.
+    if not hmac.compare_digest(_sign(key, payload), signature):
+        raise TokenInvalid("forged")
+    return payload
+
+
+def _body(payload: str) -> dict[str, object]:
+    body = json.loads(_b64decode(payload))
+    if not isinstance(body, dict):
+        raise TypeError("claims are not an object")
+    return body
+
+
 class ApprovalTokens:
     """Issue and verify approval-link tokens with one secret."""
 
     def __init__(self, secret: bytes) -> None:
-        if len(secret) < MIN_SECRET_BYTES:
-            raise ValueError(f"the approval link secret needs at least {MIN_SECRET_BYTES} bytes")
-        self._key = hmac.new(secret, _KEY_CONTEXT, hashlib.sha256).digest()
-
-    def _sign(self, payload: str) -> str:
-        return _b64encode(hmac.new(self._key, payload.encode("ascii"), hashlib.sha256).digest())
+        self._key = _derive_key(secret, _KEY_CONTEXT)
 
     def issue(
         self,
@@ -126,9 +169,7 @@ class ApprovalTokens:
             "i": int(issued.timestamp()),
             "x": int(expires_at.timestamp()),
         }
-        payload = _b64encode(json.dumps(body, separators=(",", ":")).encode())
-        token = f"{payload}.{self._sign(payload)}"
-        return IssuedToken(token=token, claims=self._claims(body))
+        return IssuedToken(token=_seal(self._key, body), claims=self._claims(body))
 
     def verify(self, token: str, *, now: datetime) -> TokenClaims:
         """The claims of a genuine, unexpired token.
@@ -138,19 +179,9 @@ class ApprovalTokens:
                 (``malformed``).
             TokenExpired: genuine, but ``now`` is past its expiry.
         """
-        if len(token) > MAX_TOKEN_CHARS or token.count(".") != 1:
-            raise TokenInvalid("malformed")
-        payload, signature = token.split(".")
-        if not _B64URL.match(payload) or not _B64URL.match(signature):
-            raise TokenInvalid("malformed")
-        # Nothing of the payload is parsed before the signature is checked.
-        if not hmac.compare_digest(self._sign(payload), signature):
-            raise TokenInvalid("forged")
+        payload = _unseal(self._key, token)
         try:
-            body = json.loads(_b64decode(payload))
-            if not isinstance(body, dict):
-                raise TypeError("claims are not an object")
-            claims = self._claims(body)
+            claims = self._claims(_body(payload))
         except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:
             # Signed by us yet unreadable: only a change of format could do that.
             raise TokenInvalid("malformed") from exc
@@ -170,6 +201,77 @@ class ApprovalTokens:
                 "expires_at": datetime.fromtimestamp(_int(body["x"]), UTC),
             }
         )
+
+
+class IncidentAckClaims(BaseModel):
+    """What a verified acknowledgement link says: who may take which incident, until when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    incident_id: uuid.UUID
+    person_email: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class IncidentAckExpired(TokenError):
+    """A genuine acknowledgement link past its expiry; ``claims`` says whose it was."""
+
+    def __init__(self, claims: IncidentAckClaims) -> None:
+        super().__init__(f"acknowledgement link expired at {claims.expires_at.isoformat()}")
+        self.claims = claims
+
+
+class IncidentAckTokens:
+    """Issue and verify incident acknowledgement links (``/incidents/ack/<token>``)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = _derive_key(secret, _INCIDENT_ACK_KEY_CONTEXT)
+
+    def issue(
+        self,
+        *,
+        incident_id: uuid.UUID,
+        person_email: str,
+        expires_at: datetime,
+        issued_at: datetime | None = None,
+    ) -> str:
+        """A token letting ``person_email`` acknowledge one incident until ``expires_at``."""
+        if expires_at.tzinfo is None:
+            raise ValueError("expires_at must be timezone-aware")
+        issued = issued_at or datetime.now(UTC)
+        body = {
+            "n": str(incident_id),
+            "e": person_email.strip().lower(),
+            "i": int(issued.timestamp()),
+            "x": int(expires_at.timestamp()),
+        }
+        return _seal(self._key, body)
+
+    def verify(self, token: str, *, now: datetime) -> IncidentAckClaims:
+        """The claims of a genuine, unexpired acknowledgement link.
+
+        Raises:
+            TokenInvalid: not signed with this secret for acknowledgements (``forged``), or
+                not a token at all (``malformed``).
+            IncidentAckExpired: genuine, but ``now`` is past its expiry.
+        """
+        payload = _unseal(self._key, token)
+        try:
+            body = _body(payload)
+            claims = IncidentAckClaims.model_validate(
+                {
+                    "incident_id": body["n"],
+                    "person_email": body["e"],
+                    "issued_at": datetime.fromtimestamp(_int(body["i"]), UTC),
+                    "expires_at": datetime.fromtimestamp(_int(body["x"]), UTC),
+                }
+            )
+        except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:
+            raise TokenInvalid("malformed") from exc
+        if now >= claims.expires_at:
+            raise IncidentAckExpired(claims)
+        return claims
 
 
 def _int(value: object) -> int:

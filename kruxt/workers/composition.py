@@ -25,6 +25,7 @@ from kruxt.activities.triage import TriageActivities
 from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.approvers import ApproverDirectory
 from kruxt.adapters.email import Mailer
+from kruxt.adapters.email_tokens import IncidentAckTokens
 from kruxt.adapters.llm_reply import OpenAIReplyWriter
 from kruxt.adapters.llm_triage import OpenAITriager
 from kruxt.adapters.postgres.approvals import ApprovalStore
@@ -69,6 +70,8 @@ class Outside:
     escalation: EscalationPolicy = field(default_factory=default_escalation_policy)
     public_url: str = "http://127.0.0.1:8000"
     incident_window: timedelta = timedelta(hours=6)
+    # Signs the "Acknowledge" links of page e-mails; without it pages name the CLI only.
+    incident_ack_tokens: IncidentAckTokens | None = None
 
 
 def build_activities(
@@ -107,6 +110,7 @@ def build_activities(
         public_url=out.public_url,
         policy=out.escalation,
         window=out.incident_window,
+        ack_tokens=out.incident_ack_tokens,
     )
     sla = SlaActivities(
         SlaEventStore(pool),

@@ -22,6 +22,7 @@ from kruxt.adapters.temporal_client import connect
 from kruxt.bootstrap import (
     approvers_from,
     escalation_from,
+    incident_ack_tokens_from,
     incident_slack_from,
     link_tokens_from,
     mailer_from,
@@ -102,6 +103,7 @@ async def run_worker(settings: Settings) -> None:
             escalation=escalation_from(settings),
             public_url=settings.public_url,
             incident_window=timedelta(minutes=settings.incident_window_minutes),
+            incident_ack_tokens=incident_ack_tokens_from(settings),
         )
         worker = build_worker(client, task_queue=settings.task_queue, pool=pool, outside=outside)
         stop = asyncio.Event()

@@ -20,6 +20,7 @@ from kruxt.adapters.temporal_client import TemporalUnavailableError
 from kruxt.models.enums import Channel
 from kruxt.models.tickets import NewMessageRequest, NewTicketRequest, TicketAccepted, TicketView
 from kruxt.starter.api.email_routes import EmailContext, email_router
+from kruxt.starter.api.incident_routes import IncidentAckContext, incident_router
 from kruxt.starter.api.limits import BodySizeLimit
 from kruxt.starter.api.slack_routes import SlackContext, slack_router
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
@@ -38,6 +39,7 @@ class ApiDeps:
     health_checks: dict[str, HealthCheck]
     slack: SlackContext | None = None
     email: EmailContext | None = None
+    incident_ack: IncidentAckContext | None = None
 
 
 class MessageAccepted(BaseModel):
@@ -212,6 +214,16 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
             )
         return ctx
 
+    def incident_ack_ctx(request: Request) -> IncidentAckContext:
+        ctx = get_deps(request).incident_ack
+        if ctx is None:
+            raise HTTPException(
+                status_code=404,
+                detail={"error": "not_configured", "detail": "incident ack links are off"},
+            )
+        return ctx
+
     app.include_router(slack_router(slack_ctx))
     app.include_router(email_router(email_ctx))
+    app.include_router(incident_router(incident_ack_ctx))
     return app

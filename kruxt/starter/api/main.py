@@ -18,6 +18,7 @@ from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import connect
 from kruxt.bootstrap import (
     approvers_from,
+    incident_ack_tokens_from,
     link_tokens_from,
     sla_targets_from,
     slack_from,
@@ -27,9 +28,10 @@ from kruxt.models.approvals import ApprovalRequest
 from kruxt.models.tickets import RoutingPolicy
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.email_routes import EmailContext
+from kruxt.starter.api.incident_routes import IncidentAckContext
 from kruxt.starter.api.slack_routes import SlackContext
 from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
-from kruxt.starter.incidents import IncidentService
+from kruxt.starter.incidents import IncidentRefusedError, IncidentService, UnknownIncidentError
 from kruxt.starter.intake import IntakeService
 
 
@@ -59,8 +61,16 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
         found = await approval_store.get(approval_id)
         return found[0] if found else None
 
+    incident_store = IncidentStore(pool)
+    incidents = IncidentService(client, store=incident_store)
+
+    async def load_incident_title(incident_id: uuid.UUID) -> str | None:
+        record = await incident_store.get(incident_id)
+        return f"[{record.priority.value}] {record.title}" if record is not None else None
+
     slack = slack_from(settings)
     tokens = link_tokens_from(settings)
+    ack_tokens = incident_ack_tokens_from(settings)
     deps = ApiDeps(
         intake=IntakeService(
             client,
@@ -77,7 +87,7 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
             decider=service,
             refused_error=DecisionRefusedError,
             slack=slack,
-            incidents=IncidentService(client, store=IncidentStore(pool)),
+            incidents=incidents,
         )
         if slack is not None and settings.slack_signing_secret is not None
         else None,
@@ -89,6 +99,14 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
             refused_error=DecisionRefusedError,
         )
         if tokens is not None
+        else None,
+        incident_ack=IncidentAckContext(
+            tokens=ack_tokens,
+            acknowledger=incidents,
+            refused_errors=(IncidentRefusedError, UnknownIncidentError),
+            load_title=load_incident_title,
+        )
+        if ack_tokens is not None
         else None,
     )
     return deps, pool
