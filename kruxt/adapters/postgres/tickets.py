@@ -14,6 +14,7 @@ from typing import Any
 import asyncpg
 
 from kruxt.adapters.postgres import audit, kpi
+from kruxt.adapters.postgres.pool import Conn
 from kruxt.models.context import RecentTicket
 from kruxt.models.enums import MessageDirection, TicketStatus
 from kruxt.models.records import MessageKind, OutboundMessageResult
@@ -193,17 +194,15 @@ class TicketStore:
     ) -> bool:
         """Store a customer's follow-up once; False when it was stored before."""
         async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                """
-                INSERT INTO support_ticket_messages (id, ticket_id, direction, kind, author, body)
-                VALUES ($1, $2, 'inbound', 'customer', $3, $4)
-                ON CONFLICT (id) DO NOTHING
-                RETURNING id
-                """,
-                message_id,
-                ticket_id,
-                author,
-                body,
+            inserted = await _insert_message(
+                conn,
+                message_id=message_id,
+                ticket_id=ticket_id,
+                direction=MessageDirection.INBOUND,
+                kind=MessageKind.CUSTOMER,
+                author=author,
+                body=body,
+                article_ids=[],
             )
             if inserted is None:
                 return False
@@ -239,20 +238,15 @@ class TicketStore:
     ) -> OutboundMessageResult:
         """Store a message to the customer; the first one sets ``first_response_at``."""
         async with self._pool.acquire() as conn, conn.transaction():
-            created_at = await conn.fetchval(
-                """
-                INSERT INTO support_ticket_messages (id, ticket_id, direction, kind, author, body,
-                                                     article_ids)
-                VALUES ($1, $2, 'outbound', $3, $4, $5, $6)
-                ON CONFLICT (id) DO NOTHING
-                RETURNING created_at
-                """,
-                message_id,
-                ticket_id,
-                kind.value,
-                author,
-                body,
-                article_ids,
+            created_at = await _insert_message(
+                conn,
+                message_id=message_id,
+                ticket_id=ticket_id,
+                direction=MessageDirection.OUTBOUND,
+                kind=kind,
+                author=author,
+                body=body,
+                article_ids=article_ids,
             )
             if created_at is None:
                 row = await conn.fetchrow(
@@ -361,20 +355,15 @@ class TicketStore:
     ) -> bool:
         """Store a note only staff see (e.g. a drafted reply); False when stored before."""
         async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                """
-                INSERT INTO support_ticket_messages (id, ticket_id, direction, kind, author, body,
-                                                     article_ids)
-                VALUES ($1, $2, 'internal', $3, $4, $5, $6)
-                ON CONFLICT (id) DO NOTHING
-                RETURNING id
-                """,
-                message_id,
-                ticket_id,
-                kind.value,
-                author,
-                body,
-                article_ids,
+            inserted = await _insert_message(
+                conn,
+                message_id=message_id,
+                ticket_id=ticket_id,
+                direction=MessageDirection.INTERNAL,
+                kind=kind,
+                author=author,
+                body=body,
+                article_ids=article_ids,
             )
             if inserted is None:
                 return False
@@ -585,3 +574,34 @@ class TicketStore:
             )
             for r in rows
         ]
+
+
+async def _insert_message(
+    conn: Conn,
+    *,
+    message_id: uuid.UUID,
+    ticket_id: uuid.UUID,
+    direction: MessageDirection,
+    kind: MessageKind,
+    author: str,
+    body: str,
+    article_ids: list[str],
+) -> datetime | None:
+    """Insert a thread message once; its ``created_at``, or None if it was there before."""
+    created_at: datetime | None = await conn.fetchval(
+        """
+        INSERT INTO support_ticket_messages (id, ticket_id, direction, kind, author, body,
+                                             article_ids)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (id) DO NOTHING
+        RETURNING created_at
+        """,
+        message_id,
+        ticket_id,
+        direction.value,
+        kind.value,
+        author,
+        body,
+        article_ids,
+    )
+    return created_at
