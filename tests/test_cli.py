@@ -16,7 +16,7 @@ from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.starter.cli import main as kruxt
 from kruxt.workers.composition import build_worker
-from tests.support import free_port
+from tests.support import eventually, free_port
 
 
 @pytest.fixture
@@ -146,7 +146,9 @@ async def test_approvals_list_and_decide_through_the_same_validator(
                 "--subject", "Locked out", "--body", "My account is locked, I cannot log in.",
             )  # fmt: skip
             assert code == 0
-            assert "Status   awaiting_approval" in capsys.readouterr().out
+            opened = capsys.readouterr().out
+            assert "Status   awaiting_approval" in opened
+            ticket_id = opened.split()[1]
 
             assert await run("approvals", "list") == 0
             listing = capsys.readouterr().out
@@ -166,6 +168,15 @@ async def test_approvals_list_and_decide_through_the_same_validator(
             assert "approved by maya@kruxt.app" in capsys.readouterr().out
             assert await decide("reject", "maya@kruxt.app") == 1
             assert "already approved by maya@kruxt.app" in capsys.readouterr().err
+
+            async def run_shown() -> str | None:
+                assert await run("ticket", "show", ticket_id) == 0
+                shown = capsys.readouterr().out
+                return shown if "succeeded · approved by maya@kruxt.app" in shown else None
+
+            shown = await eventually(run_shown)
+            assert "Run      " in shown
+            assert "auth_login" in shown
     finally:
         await app_pool.close()
     async with pool.acquire() as db:

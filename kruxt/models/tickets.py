@@ -207,6 +207,15 @@ class TriageRecord(BaseModel):
     created_at: datetime
 
 
+class RunBrief(BaseModel):
+    """A playbook run in a ticket view (its id is what `kruxt playbook rollback` takes)."""
+
+    run_id: uuid.UUID
+    playbook: str
+    status: str
+    approved_by: str
+
+
 class TicketView(BaseModel):
     """A ticket with its messages and triage, as ``GET /v1/tickets/{id}`` returns it."""
 
@@ -229,6 +238,7 @@ class TicketView(BaseModel):
     triage: TriageRecord | None = None
     sla: SlaSummary | None = Field(default=None, description="Live, from the ticket's workflow")
     incident_id: uuid.UUID | None = None
+    runs: list[RunBrief] = Field(default_factory=list, description="Playbook runs (live)")
 
 
 class TicketSummary(BaseModel):

@@ -24,6 +24,7 @@ from kruxt.models.tickets import (
     CustomerMessage,
     Requester,
     RoutingPolicy,
+    RunBrief,
     StaffPriorityChange,
     StaffResolve,
     TicketAccepted,
@@ -154,7 +155,18 @@ class IntakeService:
             state = await asyncio.wait_for(self.state(view.ticket_id), timeout)
         except (TimeoutError, UnknownTicketError, RPCError, TemporalUnavailableError):
             return view
-        return view.model_copy(update={"sla": state.sla, "incident_id": state.incident_id})
+        runs = [
+            RunBrief(
+                run_id=r.run_id,
+                playbook=r.plan.playbook,
+                status=r.status.value,
+                approved_by=r.approved_by,
+            )
+            for r in state.runs
+        ]
+        return view.model_copy(
+            update={"sla": state.sla, "incident_id": state.incident_id, "runs": runs}
+        )
 
     async def _signal(self, ticket_id: uuid.UUID, signal: object, arg: object) -> None:
         handle = self._client.get_workflow_handle(workflow_id_for(ticket_id))

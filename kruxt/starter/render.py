@@ -29,6 +29,10 @@ def ticket(view: TicketView) -> str:
         lines.append(f"SLA      {view.sla.line()}" + (" (BREACHED)" if view.sla.breached else ""))
     if view.incident_id is not None:
         lines.append(f"Incident {view.incident_id}")
+    for run in view.runs:
+        lines.append(
+            f"Run      {run.run_id} · {run.playbook} · {run.status} · approved by {run.approved_by}"
+        )
     if view.triage:
         t = view.triage.result
         fallback = (
