@@ -115,6 +115,7 @@ async def stack(
         decider=service,
         refused_error=DecisionRefusedError,
         slack=slack,
+        audit_refusal=service.audit_slack_stranger,
     )
     deps = ApiDeps(
         intake=IntakeService(dev_client, task_queue=task_queue, policy=RoutingPolicy()),
@@ -222,6 +223,31 @@ async def test_slack_approval_runs_the_playbook_and_tells_the_customer(stack: St
     await status_is(stack, ticket_id, "awaiting_approval")
     assert await user_locked(stack)
     approval_id = approval_id_from_slack(stack)
+
+    # Someone who is not an approver clicks first: refused, told, and audited.
+    stranger = {
+        "type": "block_actions",
+        "user": {"id": "U0STRANGER", "username": "eve"},
+        "channel": {"id": CHANNEL},
+        "response_url": stack.slack.response_url("stranger"),
+        "actions": [{"action_id": "approval_approve", "value": str(approval_id), "type": "button"}],
+    }
+    body = urlencode({"payload": json.dumps(stranger)}).encode()
+    r = await stack.http.post("/slack/interactions", content=body, headers=signed(body))
+    assert r.status_code == 200
+
+    async def audited() -> list[Any]:
+        async with stack.pool.acquire() as conn:
+            rows: list[Any] = await conn.fetch(
+                "SELECT actor, details FROM support_audit_log "
+                "WHERE action = 'approval.decision_refused'"
+            )
+        return rows
+
+    [refusal] = await eventually(audited)
+    assert refusal["actor"] == "slack:U0STRANGER"
+    assert refusal["details"]["channel"] == "slack"
+    assert await user_locked(stack)
 
     payload = {
         "type": "block_actions",

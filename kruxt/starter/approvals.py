@@ -88,6 +88,18 @@ class ApprovalService:
         except WorkflowUpdateFailedError as exc:
             raise await refuse(_reason(exc)) from exc
 
+    async def audit_slack_stranger(self, approval_id: uuid.UUID, who: str, reason: str) -> None:
+        """Audit a Slack click by someone who is not an approver (nothing was decided)."""
+        found = await self._store.get(approval_id)
+        await self._store.record_refused_decision(
+            approval_id=approval_id,
+            ticket_id=found[0].ticket_id if found else None,
+            who=who,
+            channel=DecisionChannel.SLACK.value,
+            verdict="unknown",
+            reason=reason,
+        )
+
     async def request_rollback(
         self, *, ticket_id: uuid.UUID, run_id: uuid.UUID, actor: str, reason: str = ""
     ) -> uuid.UUID:

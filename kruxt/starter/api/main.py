@@ -87,6 +87,7 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
             decider=service,
             refused_error=DecisionRefusedError,
             slack=slack,
+            audit_refusal=service.audit_slack_stranger,
             incidents=incidents,
         )
         if slack is not None and settings.slack_signing_secret is not None

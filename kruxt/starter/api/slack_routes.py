@@ -113,6 +113,8 @@ class SlackContext:
     clock: Callable[[], float] = time.time
     # How long a modal submission waits for the decision before closing the modal anyway.
     view_budget_s: float = 2.0
+    # Records a refused attempt in the audit log: (approval id, who, why).
+    audit_refusal: Callable[[uuid.UUID, str, str], Coroutine[Any, Any, None]] | None = None
     # Incident pages carry an Acknowledge button; None: those clicks are ignored.
     incidents: IncidentAcknowledger | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -327,6 +329,7 @@ async def _on_block_actions(ctx: SlackContext, payload: dict[str, Any]) -> Respo
                 user_id,
             )
             ctx.spawn(_tell(ctx, response_url=response_url, user_id=user_id, text=NOT_APPROVER))
+            _audit_stranger(ctx, approval_id, user_id, str(action_id))
             continue
         email = str(approver.email)
         log.info("slack %s of approval %s by %s (%s)", action_id, approval_id, email, user_id)
@@ -382,6 +385,14 @@ def _view_errors(errors: dict[str, str]) -> JSONResponse:
     return JSONResponse(content={"response_action": "errors", "errors": clipped})
 
 
+def _audit_stranger(ctx: SlackContext, approval_id: uuid.UUID, user_id: str, what: str) -> None:
+    """A decision attempt by someone who is not an approver is refused, and audited."""
+    if ctx.audit_refusal is not None:
+        ctx.spawn(
+            ctx.audit_refusal(approval_id, f"slack:{user_id}", f"{what}: not a configured approver")
+        )
+
+
 async def _on_view_submission(ctx: SlackContext, payload: dict[str, Any]) -> Response:
     view = payload.get("view")
     view = view if isinstance(view, dict) else {}
@@ -403,6 +414,7 @@ async def _on_view_submission(ctx: SlackContext, payload: dict[str, Any]) -> Res
             approval_id,
             user_id,
         )
+        _audit_stranger(ctx, approval_id, user_id, str(callback_id))
         return _view_errors({error_block: NOT_APPROVER})
     state = view.get("state")
     values = state.get("values") if isinstance(state, dict) else None
