@@ -640,6 +640,11 @@ async def test_the_cli_lists_acknowledges_and_resolves(
     settings = Settings(
         DATABASE_URL=env.db_dsn,
         TEMPORAL_ADDRESS=env.ts.client.service_client.config.target_host,
+        # Only people on the escalation policy (or approvers) may take an incident.
+        KRUXT_ESCALATION_POLICY=(
+            '{"loops": 1, "levels": [{"name": "on-call", "delay_minutes": 10,'
+            ' "emails": ["maya@kruxt.app", "sam@kruxt.app"]}]}'
+        ),
     )
 
     async def cli(*argv: str) -> int:
@@ -659,6 +664,8 @@ async def test_the_cli_lists_acknowledges_and_resolves(
     assert await cli("ack", str(uuid.uuid4()), "--as", "maya@kruxt.app") == 1
     assert "no incident" in capsys.readouterr().err
 
+    assert await cli("ack", iid, "--as", "mallory@example.com") == 1
+    assert "neither on the escalation policy nor a configured approver" in (capsys.readouterr().err)
     assert await cli("ack", iid, "--as", "maya@kruxt.app") == 0
     assert "acknowledged by maya@kruxt.app" in capsys.readouterr().out
     assert await cli("ack", iid, "--as", "sam@kruxt.app") == 1

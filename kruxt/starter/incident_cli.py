@@ -19,15 +19,22 @@ from pydantic import EmailStr, TypeAdapter, ValidationError
 from temporalio.client import Client
 from temporalio.service import RPCError
 
+from kruxt.adapters.approvers import load_approvers
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.temporal_client import TemporalUnavailableError, connect
+from kruxt.bootstrap import escalation_from
 from kruxt.models.approvals import DecisionChannel
 from kruxt.models.incidents import (
     IncidentRecord,
 )
-from kruxt.starter.incidents import IncidentRefusedError, IncidentService, UnknownIncidentError
+from kruxt.starter.incidents import (
+    IncidentRefusedError,
+    IncidentService,
+    UnknownIncidentError,
+    responders_of,
+)
 
 __all__ = [
     "add_incident_parser",
@@ -127,7 +134,14 @@ async def run_incident(args: argparse.Namespace, settings: Settings) -> int:
         if await store.get(incident_id) is None:
             return _fail(f"no incident {incident_id}")
         client = await _client(settings)
-        service = IncidentService(client, store=store)
+        service = IncidentService(
+            client,
+            store=store,
+            responders=responders_of(
+                escalation_from(settings),
+                load_approvers(file=settings.approvers_file, inline=settings.approvers),
+            ),
+        )
         if command == "ack":
             ack = await service.acknowledge(incident_id, by=actor, channel=DecisionChannel.CLI)
             print(f"incident {incident_id}: acknowledged by {ack.by}; paging stopped")

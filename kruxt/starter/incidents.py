@@ -8,12 +8,14 @@ from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
 
+from kruxt.adapters.approvers import ApproverDirectory
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.temporal_client import unavailable_as_error
 from kruxt.models.approvals import DecisionChannel
 from kruxt.models.incidents import (
     Acknowledge,
     Acknowledged,
+    EscalationPolicy,
     IncidentState,
     IncidentStatus,
     ResolveIncident,
@@ -33,9 +35,23 @@ class UnknownIncidentError(LookupError):
 class IncidentService:
     """Acknowledge and resolve incidents through their workflows' updates."""
 
-    def __init__(self, client: Client, *, store: IncidentStore | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        *,
+        store: IncidentStore | None = None,
+        responders: frozenset[str] | None = None,
+    ) -> None:
+        """``responders``: the e-mails that may acknowledge and resolve (None: anyone)."""
         self._client = client
         self._store = store
+        self._responders = responders
+
+    def _check_responder(self, who: str) -> None:
+        if self._responders is not None and who.strip().lower() not in self._responders:
+            raise IncidentRefusedError(
+                f"{who} is neither on the escalation policy nor a configured approver"
+            )
 
     async def acknowledge(
         self, incident_id: uuid.UUID, *, by: str, channel: DecisionChannel
@@ -46,6 +62,7 @@ class IncidentService:
             IncidentRefusedError: already acknowledged or resolved (the message says by whom).
             UnknownIncidentError: no such incident.
         """
+        self._check_responder(by)
         handle = self._client.get_workflow_handle_for(
             IncidentWorkflow.run, incident_workflow_id(incident_id)
         )
@@ -66,6 +83,7 @@ class IncidentService:
             IncidentRefusedError: already resolved.
             UnknownIncidentError: no such incident.
         """
+        self._check_responder(by)
         handle = self._client.get_workflow_handle_for(
             IncidentWorkflow.run, incident_workflow_id(incident_id)
         )
@@ -95,3 +113,10 @@ def _reason(exc: WorkflowUpdateFailedError) -> str:
     if isinstance(cause, ApplicationError):
         return cause.message
     return str(cause or exc)
+
+
+def responders_of(policy: EscalationPolicy, approvers: ApproverDirectory) -> frozenset[str]:
+    """Everyone who may take an incident: the escalation policy's people and the approvers."""
+    emails = {e.lower() for level in policy.levels for e in level.emails}
+    emails |= {str(a.email).lower() for a in approvers.approvers}
+    return frozenset(emails)

@@ -18,6 +18,7 @@ from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import connect
 from kruxt.bootstrap import (
     approvers_from,
+    escalation_from,
     incident_ack_tokens_from,
     link_tokens_from,
     sla_targets_from,
@@ -31,7 +32,12 @@ from kruxt.starter.api.email_routes import EmailContext
 from kruxt.starter.api.incident_routes import IncidentAckContext
 from kruxt.starter.api.slack_routes import SlackContext
 from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
-from kruxt.starter.incidents import IncidentRefusedError, IncidentService, UnknownIncidentError
+from kruxt.starter.incidents import (
+    IncidentRefusedError,
+    IncidentService,
+    UnknownIncidentError,
+    responders_of,
+)
 from kruxt.starter.intake import IntakeService
 
 
@@ -62,7 +68,11 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
         return found[0] if found else None
 
     incident_store = IncidentStore(pool)
-    incidents = IncidentService(client, store=incident_store)
+    incidents = IncidentService(
+        client,
+        store=incident_store,
+        responders=responders_of(escalation_from(settings), approvers),
+    )
 
     async def load_incident_title(incident_id: uuid.UUID) -> str | None:
         record = await incident_store.get(incident_id)
