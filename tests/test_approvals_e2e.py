@@ -265,6 +265,10 @@ async def test_slack_approval_runs_the_playbook_and_tells_the_customer(stack: St
 
     ticket = await status_is(stack, ticket_id, "awaiting_customer")
     assert not await user_locked(stack)
+    assert [(a["status"], a["decided_by"]) for a in ticket["approvals"]] == [
+        ("approved", "maya@kruxt.app")
+    ]
+    assert [r["status"] for r in ticket["runs"]] == ["succeeded"]
     sent = [m for m in ticket["messages"] if m["direction"] == "outbound"]
     assert [m["kind"] for m in sent] == ["acknowledgement", "playbook_update"]
 

@@ -216,6 +216,18 @@ class RunBrief(BaseModel):
     approved_by: str
 
 
+class ApprovalBrief(BaseModel):
+    """An approval request in a ticket view."""
+
+    approval_id: uuid.UUID
+    kind: str
+    playbook: str
+    status: str
+    required_role: str
+    decided_by: str | None = None
+    expires_at: datetime
+
+
 class TicketView(BaseModel):
     """A ticket with its messages and triage, as ``GET /v1/tickets/{id}`` returns it."""
 
@@ -238,6 +250,7 @@ class TicketView(BaseModel):
     triage: TriageRecord | None = None
     sla: SlaSummary | None = Field(default=None, description="Live, from the ticket's workflow")
     incident_id: uuid.UUID | None = None
+    approvals: list[ApprovalBrief] = Field(default_factory=list, description="Live")
     runs: list[RunBrief] = Field(default_factory=list, description="Playbook runs (live)")
 
 

@@ -21,6 +21,7 @@ from kruxt.models import search_attributes as sa
 from kruxt.models.enums import Channel, Priority, TicketStatus
 from kruxt.models.sla import SlaTargets
 from kruxt.models.tickets import (
+    ApprovalBrief,
     CustomerMessage,
     Requester,
     RoutingPolicy,
@@ -164,8 +165,25 @@ class IntakeService:
             )
             for r in state.runs
         ]
+        approvals = [
+            ApprovalBrief(
+                approval_id=a.request.approval_id,
+                kind=a.request.kind.value,
+                playbook=a.request.playbook,
+                status=a.status.value,
+                required_role=a.request.required_role.value,
+                decided_by=a.decided_by,
+                expires_at=a.request.expires_at,
+            )
+            for a in state.approvals
+        ]
         return view.model_copy(
-            update={"sla": state.sla, "incident_id": state.incident_id, "runs": runs}
+            update={
+                "sla": state.sla,
+                "incident_id": state.incident_id,
+                "runs": runs,
+                "approvals": approvals,
+            }
         )
 
     async def _signal(self, ticket_id: uuid.UUID, signal: object, arg: object) -> None:

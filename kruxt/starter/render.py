@@ -29,6 +29,11 @@ def ticket(view: TicketView) -> str:
         lines.append(f"SLA      {view.sla.line()}" + (" (BREACHED)" if view.sla.breached else ""))
     if view.incident_id is not None:
         lines.append(f"Incident {view.incident_id}")
+    for a in view.approvals:
+        lines.append(
+            f"Approval {a.approval_id} · {a.kind} {a.playbook} · {a.status}"
+            + (f" by {a.decided_by}" if a.decided_by else f" · needs {a.required_role}")
+        )
     for run in view.runs:
         lines.append(
             f"Run      {run.run_id} · {run.playbook} · {run.status} · approved by {run.approved_by}"
