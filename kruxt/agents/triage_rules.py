@@ -931,6 +931,15 @@ INJECTION_RULES: tuple[re.Pattern[str], ...] = (
     _rx(r"you are now (?:an? |the |in |acting |my |no longer |free|unrestricted|dan)\w*"),
     _rx(r"(?:admin(?:istrator)?|developer|god|debug|root|dan|maintenance) mode"),
     _rx(r"as (?:the|an|a|your) (?:ai|bot|assistant|language model|llm|support (?:ai|bot|agent))"),
+    # Instructions addressed to the automation, and the favours they ask for.
+    _rx(
+        r"(?:note|message|instructions?) for (?:the |any )?(?:automated |ai |support )?"
+        r"(?:assistant|ai|bot|agent|automation|model|system|moderator)",
+        r"(?:ai|bot|automated) (?:moderator|assistant|agent) instructions?",
+        r"priority override|override (?:the )?(?:priority|severity)",
+        r"(?:waive|cancel|refund|credit) (?:all|every|any) (?:\w+ )?(?:fees?|charges?|payments?)",
+        r"add (?:\d+|twelve|six|one) (?:months?|years?) (?:of )?free",
+    ),
     _rx(
         r"(?:note |message |p\.?s\.? )?to (?:the |any )?(?:ai|bot|assistant|automation|model|llm)"
         r"(?: \w+)?(?: (?:reading|processing|handling) this(?: ticket| message)?)?",
