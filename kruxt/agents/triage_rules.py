@@ -1171,6 +1171,10 @@ SEVERITY_FAILURE = _rx(
     r"without|sem|ohne|sans|senza|lacks?|nao tem|no tiene|fehlt",
     r"no funciona|nao funciona|funktioniert nicht|ne marche pas|ne fonctionne pas|non funziona",
     r"errad[oa]|falsch|erreur|errore|fehler|problema|kaputt|kapot",
+    # "Nothing happens / arrives" and slowness, in English and the languages customers mix in.
+    r"(?:does|did|do) nothing|nothing (?:happens|arrives|shows|comes)|not ready|spinning",
+    r"niente|nada|nichts|rien|nulla|niets|nic nie|kommen? nicht|kommt nicht|nao chega\w*",
+    r"no llega\w*|non arriva\w*|komt niet|wolno|lent[oa]s?|langsam|traag|froze",
 )
 # A question, a how-to or a status inquiry: P4 unless a hard failure is reported too.
 SEVERITY_QUESTION = re.compile(
@@ -1430,6 +1434,8 @@ def _severity(text: str, out_of_scope: bool) -> Priority:
     core_broken = SEVERITY_P2.search(text) is not None
     # A workaround implies something to work around.
     if not (no_workaround or core_broken or workaround or SEVERITY_FAILURE.search(text)):
+        # No failure word: a question or a request is P4; a plain statement about the app
+        # is usually a problem described in other words, P3.
         return Priority.P4
     hard_failure = no_workaround or core_broken or SEVERITY_HARD_FAILURE.search(text)
     if SEVERITY_QUESTION.search(text) and not hard_failure:
