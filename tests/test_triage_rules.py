@@ -459,3 +459,35 @@ def test_a_weak_match_does_not_beat_an_out_of_scope_request() -> None:
     # "spin class" alone would suggest a booking; the ticket is a writing request.
     result = triage("", "write a funny toast for my sister, she met her husband at spin class")
     assert result.category is Category.OTHER
+
+
+MORE_LANGUAGES = [
+    (
+        "Login",
+        "Ich kann mich seit gestern nicht mehr einloggen, Passwort ist richtig.",
+        Category.AUTH_LOGIN,
+    ),
+    (
+        "",
+        "Mijn verwijderverzoek staat al een maand open, wanneer is het klaar?",
+        Category.PRIVACY_REQUEST_STATUS,
+    ),
+    ("", "Someone leaves hateful comments under my posts every day.", Category.FEED_MODERATION),
+    ("tax", "where do i find my reciepts from last year", Category.BILLING_INVOICE),
+    ("les", "Ik sta op de wachtlijst maar de les is half leeg.", Category.CLASS_BOOKING_WAITLIST),
+    ("", "Nie moge zapisac treningu, aplikacja pokazuje blad.", Category.WORKOUT_LOG_SUBMIT),
+    ("", "Please delete my daughters account, she is 11.", Category.PRIVACY_REQUEST_STATUS),
+]
+
+
+@pytest.mark.parametrize(("subject", "body", "category"), MORE_LANGUAGES)
+def test_more_languages_and_wordings(subject: str, body: str, category: Category) -> None:
+    result = triage(subject, body)
+    assert result.category is category
+    assert_consistent(result)
+
+
+def test_nothing_happens_is_a_failure_not_a_question() -> None:
+    # No "error" and no "not working": the customer says it does nothing.
+    result = triage("Sync now", "I tap Sync now on my Garmin and it does nothing at all.")
+    assert result.severity is not Priority.P4

@@ -218,6 +218,12 @@ _POSSESSIVE = r"my|our|her|his|their|meus|mis|meine|mes|i miei|seus|sus|ihre"
 
 CATEGORY_RULES: dict[Category, tuple[Rule, ...]] = {
     Category.AUTH_LOGIN: (
+        # German/Dutch/Polish sign-in words customers mix in.
+        _rule(
+            2.5,
+            r"(?:nicht mehr |nicht )?einloggen|anmelden (?:geht|klappt) nicht|inloggen lukt niet",
+            r"kann mich nicht (?:mehr )?(?:einloggen|anmelden)|nie moge sie zalogowac",
+        ),
         _rule(3.0, rf"(?:{_NEG})\s+(?:\w+\s+)?(?:{_LOGIN})"),
         _rule(
             3.0,
@@ -351,6 +357,8 @@ CATEGORY_RULES: dict[Category, tuple[Rule, ...]] = {
         _rule(1.0, _LOGIN),
     ),
     Category.WORKOUT_LOG_SUBMIT: (
+        # Polish/Dutch "saving the workout" wordings.
+        _rule(2.5, r"zapis\w* trening\w*|trening\w* (?:nie )?zapis\w*|training opslaan"),
         _rule(
             3.0,
             rf"(?:{_WORKOUT}|sessions?|sets|logs?)\s+(?:\w+\s+){{0,3}}?"
@@ -440,6 +448,13 @@ CATEGORY_RULES: dict[Category, tuple[Rule, ...]] = {
         ),
     ),
     Category.FEED_MODERATION: (
+        # Comments, restrictions and blocks, however they are spelled.
+        _rule(
+            2.5,
+            r"hate?ful+ co?m+ents?|co?m+ents? (?:on|under) (?:my|a|every|all my) (?:\w+ )?posts?",
+            r"turn off comments|restricted from (?:posting|commenting)|posting privileges",
+            r"blockiert|geblokkeerd|zablokowa\w*",
+        ),
         _rule(
             3.0,
             rf"(?:{_POST})\s+(?:\w+\s+){{0,2}}?"
@@ -526,6 +541,8 @@ CATEGORY_RULES: dict[Category, tuple[Rule, ...]] = {
         _rule(1.0, _POST),
     ),
     Category.CLASS_BOOKING_WAITLIST: (
+        # Dutch/Polish waitlist and class words.
+        _rule(2.5, r"wachtlijst|lista (?:oczekujacych|rezerwowa)|van de wachtlijst"),
         _rule(3.0, _WAITLIST),
         _rule(
             3.0,
@@ -622,6 +639,18 @@ CATEGORY_RULES: dict[Category, tuple[Rule, ...]] = {
         ),
     ),
     Category.PRIVACY_REQUEST_STATUS: (
+        # Deletion and access requests in other words and languages.
+        _rule(
+            2.5,
+            r"(?:delete|remove|erase) (?:my |his |her |their )?(?:son|daughter|childs?|kids?)s? "
+            r"(?:acc?ount|profile|data)",
+            r"(?:requested|asked) (?:to |for )?(?:delete|deletion|remov\w*|erase)\w* (?:of )?"
+            r"(?:my )?(?:acc?ount|ac+ount|profile|data)",
+            r"article 15|subject access request|everything (?:\w+ ){0,4}(?:hold|holds|have|keep)"
+            r" about (?:me|her|him|them)",
+            r"verwijder\w*|verzoek\w*|usun\w* (?:konto|dane)",
+            r"export (?:done|ready|completed)|download (?:button|link) (?:\w+ ){0,3}export",
+        ),
         _rule(
             3.0,
             r"privacy request|data request|gdpr|rgpd|dsgvo|lgpd|ccpa|cpra|dsar|pipeda",
@@ -695,6 +724,8 @@ CATEGORY_RULES: dict[Category, tuple[Rule, ...]] = {
         ),
     ),
     Category.BILLING_INVOICE: (
+        # Receipts, however they are spelled.
+        _rule(2.5, r"rec(?:ie|ei|i)pts?|receipts? for (?:my )?tax\w*"),
         _rule(
             3.5,
             rf"(?:{_CHARGE}) (?:me )?(?:\w+ ){{0,3}}?(?:{_TWICE}|{_TWICE_MORE})|charged again",
