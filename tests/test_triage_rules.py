@@ -266,7 +266,7 @@ def test_deterministic() -> None:
 
 
 def test_rules_version() -> None:
-    assert RULES_VERSION == "rules-v2"
+    assert RULES_VERSION == "rules-v3"
 
 
 # Generalization: phrasings the tables were not written from, as real tickets come in.

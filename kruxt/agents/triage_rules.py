@@ -30,7 +30,7 @@ from kruxt.models.triage import TriageInput, TriageResult
 
 __all__ = ["RULES_VERSION", "triage_by_rules"]
 
-RULES_VERSION = "rules-v2"
+RULES_VERSION = "rules-v3"
 
 # A category needs at least this score to be chosen over ``other``: one strong phrase, or two
 # weaker signals together. A single generic word ("class", "posts") is not enough on its own.
