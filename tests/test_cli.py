@@ -61,6 +61,23 @@ async def test_ticket_new_show_list_resolve(
         assert await run("ticket", "list", "--status", "awaiting_human") == 0
         assert ticket_id in capsys.readouterr().out
 
+        assert await run("ticket", "assign", ticket_id, "--to", "nope", "--as", "x@k.app") == 2
+        assert "invalid --to" in capsys.readouterr().err
+        assign = ("ticket", "assign", ticket_id, "--to", "sam@kruxt.app", "--as", "lead@kruxt.app")
+        assert await run(*assign) == 0
+        capsys.readouterr()
+
+        async def assigned() -> bool:
+            assert await run("ticket", "show", ticket_id) == 0
+            return "assigned to sam@kruxt.app" in capsys.readouterr().out
+
+        await eventually(assigned)
+        async with pool.acquire() as db:
+            who = await db.fetchval(
+                "SELECT details->>'to' FROM support_audit_log WHERE action = 'ticket.assigned'"
+            )
+        assert who == "sam@kruxt.app"
+
         assert await run("ticket", "resolve", ticket_id, "--as", "lead@kruxt.app") == 0
         handle = dev_client.get_workflow_handle(f"ticket-{ticket_id}")
         await handle.result()

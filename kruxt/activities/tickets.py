@@ -7,6 +7,7 @@ from temporalio import activity
 from kruxt.activities._keys import activity_key
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.records import (
+    AssignInput,
     InboundMessageInput,
     OutboundMessageInput,
     OutboundMessageResult,
@@ -79,6 +80,16 @@ class TicketActivities:
             body=inp.body,
             article_ids=inp.article_ids,
             author=inp.author,
+            idempotency_key=activity_key(),
+        )
+
+    @activity.defn
+    async def assign(self, inp: AssignInput) -> None:
+        """Store who on the support team owns the ticket now."""
+        await self._store.assign(
+            ticket_id=inp.ticket_id,
+            assignee=inp.assignee,
+            actor=inp.actor,
             idempotency_key=activity_key(),
         )
 

@@ -92,6 +92,14 @@ class PriorityChangeInput(BaseModel):
     reason: str = ""
 
 
+class AssignInput(BaseModel):
+    """Input of ``assign``: a ticket's new owner on the support team."""
+
+    ticket_id: uuid.UUID
+    assignee: str
+    actor: str
+
+
 class StatusChangeResult(BaseModel):
     """When the status changed."""
 

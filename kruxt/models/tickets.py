@@ -166,6 +166,13 @@ class TicketState(BaseModel):
     incident_id: uuid.UUID | None = None
 
 
+class StaffAssign(BaseModel):
+    """Signal ``reassign``: a staff member gives the ticket to someone (or takes it)."""
+
+    actor: str
+    assignee: EmailStr
+
+
 class StaffPriorityChange(BaseModel):
     """Signal ``change_priority``: a staff member sets the ticket's priority."""
 
@@ -242,6 +249,7 @@ class TicketView(BaseModel):
     priority: Priority | None = None
     category: Category | None = None
     playbook: str | None = None
+    assignee: str | None = None
     created_at: datetime
     updated_at: datetime
     first_response_at: datetime | None = None

@@ -88,6 +88,10 @@ def build_parser() -> argparse.ArgumentParser:
     priority.add_argument("priority", choices=[p.value for p in Priority])
     priority.add_argument("--as", dest="actor", required=True, help="your staff email")
     priority.add_argument("--reason", default="")
+    assign = ticket.add_parser("assign", help="give a ticket to someone on the support team")
+    assign.add_argument("ticket_id", metavar="ID")
+    assign.add_argument("--to", dest="assignee", required=True, help="the new owner's email")
+    assign.add_argument("--as", dest="actor", required=True, help="your staff email")
     resolve = ticket.add_parser("resolve", help="resolve a ticket as a staff member")
     resolve.add_argument("ticket_id", metavar="ID")
     resolve.add_argument("--as", dest="actor", required=True, help="your staff email")
@@ -180,6 +184,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
                 "list": _ticket_list,
                 "resolve": _ticket_resolve,
                 "priority": _ticket_priority,
+                "assign": _ticket_assign,
             }
             return _run(handlers[args.ticket_command](args, settings), settings)
         case "approvals":
@@ -435,6 +440,21 @@ async def _playbook_rollback(args: argparse.Namespace, settings: Settings) -> in
         f"rollback of run {run_id} requested: approval {approval_id}\n"
         f"  an approver decides it with: kruxt approvals decide {approval_id} approve --as EMAIL"
     )
+    return 0
+
+
+async def _ticket_assign(args: argparse.Namespace, settings: Settings) -> int:
+    ticket_id = _parse_ticket_id(args.ticket_id)
+    intake = await _intake(settings)
+    try:
+        await intake.reassign(ticket_id=ticket_id, assignee=args.assignee, actor=args.actor)
+    except ValidationError as exc:
+        raise CliError(f"invalid --to {args.assignee!r}", EXIT_USAGE) from exc
+    except UnknownTicketError as exc:
+        raise CliError(f"no ticket {ticket_id}") from exc
+    except TicketClosedError as exc:
+        raise CliError(f"ticket {ticket_id} is resolved") from exc
+    print(f"ticket {ticket_id}: assigned to {args.assignee}")
     return 0
 
 

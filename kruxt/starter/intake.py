@@ -26,6 +26,7 @@ from kruxt.models.tickets import (
     Requester,
     RoutingPolicy,
     RunBrief,
+    StaffAssign,
     StaffPriorityChange,
     StaffResolve,
     TicketAccepted,
@@ -129,6 +130,12 @@ class IntakeService:
             ticket_id,
             TicketWorkflow.change_priority,
             StaffPriorityChange(actor=actor, priority=priority, reason=reason),
+        )
+
+    async def reassign(self, *, ticket_id: uuid.UUID, assignee: str, actor: str) -> None:
+        """Give the ticket to someone on the support team."""
+        await self._signal(
+            ticket_id, TicketWorkflow.reassign, StaffAssign(actor=actor, assignee=assignee)
         )
 
     async def resolve(self, *, ticket_id: uuid.UUID, actor: str, note: str = "") -> None:

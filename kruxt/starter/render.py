@@ -18,7 +18,8 @@ def ticket(view: TicketView) -> str:
         f"Subject  {view.subject}",
         f"From     {view.requester.name + ' ' if view.requester.name else ''}"
         f"<{view.requester.email}> via {view.channel.value}",
-        f"Status   {view.status.value}",
+        f"Status   {view.status.value}"
+        + (f" · assigned to {view.assignee}" if view.assignee else ""),
         f"Opened   {view.created_at:%Y-%m-%d %H:%M:%S %Z}",
     ]
     if view.first_response_at:

@@ -125,6 +125,7 @@ def build_activities(
         tickets.record_inbound_message,
         tickets.send_customer_message,
         tickets.attach_draft,
+        tickets.assign,
         tickets.change_priority,
         tickets.change_status,
         context.gather_context,

@@ -48,6 +48,7 @@ with workflow.unsafe.imports_passed_through():
         StepRun,
     )
     from kruxt.models.records import (
+        AssignInput,
         DraftReply,
         DraftReplyInput,
         InboundMessageInput,
@@ -61,6 +62,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.models.sla import ClockKind, SlaEventKind
     from kruxt.models.tickets import (
         CustomerMessage,
+        StaffAssign,
         StaffPriorityChange,
         StaffResolve,
         TicketCarryOver,
@@ -119,6 +121,8 @@ class TicketWorkflow:
         )
         self._incident_id: uuid.UUID | None = carry.incident_id
         self._priority_changes: list[StaffPriorityChange] = []
+        self._assignments: list[StaffAssign] = []
+        self._assignee: str | None = None
         self._incident_news: list[IncidentResolved] = []
         self._inbox: list[CustomerMessage] = []
         self._resolve_request: StaffResolve | None = None
@@ -145,6 +149,7 @@ class TicketWorkflow:
                 await self._take_customer_message(self._inbox.pop(0))
             await self._check_sla()
             await self._apply_priority_changes()
+            await self._apply_assignments()
             await self._share_incident_news()
             await self._expire_overdue_approvals()
             await self._remind_and_escalate()
@@ -179,6 +184,11 @@ class TicketWorkflow:
     def change_priority(self, change: StaffPriorityChange) -> None:
         """A staff member sets the priority: the SLA deadlines are recomputed from the start."""
         self._priority_changes.append(change)
+
+    @workflow.signal
+    def reassign(self, assignment: StaffAssign) -> None:
+        """A staff member gives the ticket to someone on the team."""
+        self._assignments.append(assignment)
 
     @workflow.signal
     def incident_resolved(self, news: IncidentResolved) -> None:
@@ -280,6 +290,7 @@ class TicketWorkflow:
             self._inbox
             or self._resolve_request is not None
             or self._priority_changes
+            or self._assignments
             or self._incident_news
             or any(self._needs_action(a) for a in self._approvals.values())
         )
@@ -348,6 +359,22 @@ class TicketWorkflow:
                 self._triage = self._triage.model_copy(update={"severity": change.priority})
             self._sla.retarget(change.priority)
             workflow.upsert_search_attributes([sa.TICKET_PRIORITY.value_set(change.priority.value)])
+
+    async def _apply_assignments(self) -> None:
+        while self._assignments:
+            assignment = self._assignments.pop(0)
+            await workflow.execute_activity_method(
+                TicketActivities.assign,
+                AssignInput(
+                    ticket_id=self._intake.ticket_id,
+                    assignee=str(assignment.assignee),
+                    actor=assignment.actor,
+                ),
+                start_to_close_timeout=DB_TIMEOUT,
+                retry_policy=DB_RETRY,
+                summary=f"Assign to {assignment.assignee}",
+            )
+            self._assignee = str(assignment.assignee)
 
     async def _open_or_join_incident(self, triage: TriageResult) -> None:
         """A P1/P2 ticket opens an incident, or joins the open one with the same cause."""
@@ -934,6 +961,8 @@ class TicketWorkflow:
             f"**Status:** {self._status.value} — {self._next_step}",
             f"**Requester:** {self._intake.requester.email} via {self._intake.channel.value}",
         ]
+        if self._assignee:
+            lines.append(f"**Assignee:** {self._assignee}")
         if triage is not None:
             lines += [
                 f"**Triage:** {triage.severity.value} · {triage.category.value} · "

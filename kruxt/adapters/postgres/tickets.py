@@ -342,6 +342,29 @@ class TicketStore:
                 details={"from": before, "by": actor},
             )
 
+    async def assign(
+        self, *, ticket_id: uuid.UUID, assignee: str, actor: str, idempotency_key: str
+    ) -> None:
+        """Give the ticket to a member of the support team, with its audit entry."""
+        async with self._pool.acquire() as conn, conn.transaction():
+            before = await conn.fetchval(
+                "SELECT assignee FROM support_tickets WHERE id = $1 FOR UPDATE", ticket_id
+            )
+            done = await audit.append(
+                conn,
+                actor=actor,
+                action="ticket.assigned",
+                ticket_id=ticket_id,
+                details={"from": before, "to": assignee},
+                idempotency_key=idempotency_key,
+            )
+            if done:
+                await conn.execute(
+                    "UPDATE support_tickets SET assignee = $2, updated_at = now() WHERE id = $1",
+                    ticket_id,
+                    assignee,
+                )
+
     async def record_internal_note(
         self,
         *,
@@ -516,6 +539,7 @@ class TicketStore:
             priority=row["priority"],
             category=row["category"],
             playbook=row["playbook"],
+            assignee=row["assignee"],
             created_at=row["created_at"],
             updated_at=row["updated_at"],
             first_response_at=row["first_response_at"],
