@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import uuid
 from datetime import datetime, timedelta
@@ -1015,4 +1014,4 @@ _NEXT_STEP = {
     TicketStatus.RESOLVED: "done",
 }
 
-__all__ = ["PLAYBOOKS_PATCH", "TRIAGE_AGENTS_PATCH", "TicketWorkflow", "asyncio"]
+__all__ = ["PLAYBOOKS_PATCH", "SLA_PATCH", "TRIAGE_AGENTS_PATCH", "TicketWorkflow"]
