@@ -11,6 +11,7 @@ from typing import Any
 
 import asyncpg
 from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import Client
 
 from kruxt.adapters.approvers import ApproverDirectory, load_approvers
 from kruxt.adapters.email import Mailer, OutboxMailer, SendGridMailer
@@ -19,8 +20,11 @@ from kruxt.adapters.postgres.email_tokens import EmailTokenStore
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.slack import SlackApprovals
 from kruxt.adapters.slack_incidents import SlackIncidents
+from kruxt.adapters.temporal_client import connect
 from kruxt.models.incidents import EscalationPolicy, parse_escalation_policy
 from kruxt.models.sla import SlaTargets, parse_sla_targets
+from kruxt.models.tickets import RoutingPolicy
+from kruxt.starter.intake import IntakeService
 
 log = logging.getLogger(__name__)
 
@@ -128,3 +132,23 @@ def sla_targets_from(settings: Settings) -> SlaTargets:
         return parse_sla_targets(settings.sla_targets)
     except ValueError as exc:
         raise ConfigurationError(f"KRUXT_SLA_TARGETS: {exc}") from exc
+
+
+async def temporal_from(settings: Settings) -> Client:
+    """A Temporal client for the configured address, namespace and credentials."""
+    return await connect(
+        settings.temporal_address,
+        namespace=settings.temporal_namespace,
+        tls=settings.temporal_tls,
+        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+    )
+
+
+def intake_from(client: Client, settings: Settings) -> IntakeService:
+    """The intake service with the routing policy and SLA targets of the settings."""
+    return IntakeService(
+        client,
+        task_queue=settings.task_queue,
+        policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
+        sla=sla_targets_from(settings),
+    )

@@ -27,7 +27,7 @@ from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.temporal_client import connect
 from kruxt.models.playbooks import StepResult, StepRun
 from kruxt.models.triage import TriageInput, TriageOutcome
-from kruxt.workers.composition import build_activities, workflow_runner
+from kruxt.workers.composition import Outside, build_activities, workflow_runner
 from kruxt.workflows.ticket import TicketWorkflow
 
 
@@ -65,7 +65,9 @@ async def main(mode: str, address: str, dsn: str, task_queue: str) -> None:
     fake = fakes[mode]
     name = "triage_with_rules" if mode == "triage" else "run_step"
     activities = [
-        a for a in build_activities(pool=pool, app=app) if getattr(a, "__name__", "") != name
+        a
+        for a in build_activities(pool=pool, outside=Outside(app=app))
+        if getattr(a, "__name__", "") != name
     ]
     worker = Worker(
         client,

@@ -22,7 +22,7 @@ from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database
 from kruxt.adapters.postgres import migrations
 from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import connect, create_pool
-from kruxt.workers.composition import build_worker
+from kruxt.workers.composition import Outside, build_worker
 from tests.conftest import KNOWLEDGE, MIGRATIONS, register_search_attributes
 from tests.scenarios import SCENARIOS
 
@@ -47,7 +47,9 @@ async def main(tag: str) -> None:
         )
         await register_search_attributes(env.client)
         queue = f"record-{uuid.uuid4().hex[:8]}"
-        async with build_worker(env.client, task_queue=queue, pool=pool, app=KruxtApp(app_pool)):
+        async with build_worker(
+            env.client, task_queue=queue, pool=pool, outside=Outside(app=KruxtApp(app_pool))
+        ):
             for name, scenario in SCENARIOS.items():
                 handle = await scenario(env.client, queue)
                 history = await handle.fetch_history()

@@ -15,7 +15,7 @@ from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.starter.cli import main as kruxt
-from kruxt.workers.composition import build_worker
+from kruxt.workers.composition import Outside, build_worker
 from tests.support import eventually, free_port
 
 
@@ -156,7 +156,7 @@ async def test_approvals_list_and_decide_through_the_same_validator(
     app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
     try:
         async with build_worker(
-            dev_client, task_queue=task_queue, pool=pool, app=KruxtApp(app_pool)
+            dev_client, task_queue=task_queue, pool=pool, outside=Outside(app=KruxtApp(app_pool))
         ):
             code = await run(
                 "ticket", "new", "--email", "ana@example.com", "--account", "u-locked",
@@ -194,6 +194,25 @@ async def test_approvals_list_and_decide_through_the_same_validator(
             shown = await eventually(run_shown)
             assert "Run      " in shown
             assert "auth_login" in shown
+
+            # Undo the run: a rollback is requested, then approved like any plan.
+            run_id = shown.split("Run      ")[1].split()[0]
+            assert await run("playbook", "rollback", "not-a-uuid", "--as", "maya@kruxt.app") == 2
+            capsys.readouterr()
+            assert await run("playbook", "rollback", run_id, "--as", "maya@kruxt.app") == 0
+            requested = capsys.readouterr().out
+            assert f"rollback of run {run_id} requested" in requested
+            rollback_id = requested.split("approval ")[1].split()[0]
+            approve = ("approvals", "decide", rollback_id, "approve", "--as", "maya@kruxt.app")
+            assert await run(*approve) == 0
+            capsys.readouterr()
+
+            async def rolled_back() -> str | None:
+                assert await run("ticket", "show", ticket_id) == 0
+                out = capsys.readouterr().out
+                return out if "rolled_back" in out else None
+
+            await eventually(rolled_back)
     finally:
         await app_pool.close()
     async with pool.acquire() as db:

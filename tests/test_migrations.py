@@ -84,3 +84,38 @@ def test_badly_named_files_are_an_error(tmp_path: Path) -> None:
     (tmp_path / "first.sql").write_text("SELECT 1;")
     with pytest.raises(migrations.MigrationError, match=r"NNN_name\.sql"):
         migrations.discover(tmp_path)
+
+
+async def test_cli_migrate_app_installs_the_app_side_once_without_demo_data(
+    empty_db: str,
+    db_dsn: str,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_dsn)
+    monkeypatch.setenv("APP_DATABASE_URL", empty_db)
+    assert await asyncio.to_thread(kruxt, ["migrate", "--app"]) == 0
+    assert "app: 4 migrations applied" in capsys.readouterr().out
+    assert await asyncio.to_thread(kruxt, ["migrate", "--app"]) == 0
+    assert "app: up to date" in capsys.readouterr().out
+    conn = await connect(empty_db)
+    try:
+        functions = await conn.fetchval(
+            "SELECT count(*) FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace "
+            "WHERE n.nspname = 'kruxt_admin'"
+        )
+        users = await conn.fetchval("SELECT count(*) FROM kruxt_app.users")
+    finally:
+        await conn.close()
+    assert functions > 20
+    assert users == 0  # no demo data outside `kruxt dev`
+
+
+async def test_migrate_app_without_an_app_database_is_a_usage_error(
+    db_dsn: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", db_dsn)
+    monkeypatch.delenv("APP_DATABASE_URL", raising=False)
+    monkeypatch.setenv("KRUXT_HOME", "/nonexistent-kruxt-home")
+    assert await asyncio.to_thread(kruxt, ["migrate", "--app"]) == 2
+    assert "--app needs APP_DATABASE_URL" in capsys.readouterr().err

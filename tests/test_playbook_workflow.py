@@ -51,7 +51,7 @@ from kruxt.models.tickets import (
     TicketWorkflowInput,
     workflow_id_for,
 )
-from kruxt.workers.composition import build_activities, build_worker, workflow_runner
+from kruxt.workers.composition import Outside, build_activities, build_worker, workflow_runner
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.support import eventually, intake
 
@@ -155,7 +155,9 @@ async def audit_actions(e: Env, ticket: TicketIntake) -> list[str]:
 async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
-    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+    async with build_worker(
+        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+    ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         request = state.approvals[0].request
@@ -190,7 +192,9 @@ async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
 async def test_rejected_plan_changes_nothing(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
-    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+    async with build_worker(
+        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+    ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         await handle.execute_update(
@@ -206,7 +210,9 @@ async def test_rejected_plan_changes_nothing(env: Env) -> None:
 
 async def test_the_validator_refuses_what_it_must(env: Env) -> None:
     ticket = locked_ticket(email="ana@example.com")
-    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+    async with build_worker(
+        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+    ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         cases = [
@@ -232,7 +238,9 @@ async def test_the_validator_refuses_what_it_must(env: Env) -> None:
 
 async def test_two_approvers_racing_one_wins(env: Env) -> None:
     ticket = locked_ticket()
-    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+    async with build_worker(
+        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+    ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         results = await asyncio.gather(
@@ -260,7 +268,9 @@ async def test_two_approvers_racing_one_wins(env: Env) -> None:
 
 async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) -> None:
     ticket = locked_ticket()
-    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+    async with build_worker(
+        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+    ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         # Someone unlocked the account by hand while the approval waited.
@@ -280,7 +290,9 @@ async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) ->
 async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
-    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+    async with build_worker(
+        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+    ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         await handle.execute_update(TicketWorkflow.decide, decision(state))
@@ -308,7 +320,9 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
 
 async def test_no_decision_expires_and_goes_to_a_person(env: Env) -> None:
     ticket = locked_ticket()
-    async with build_worker(env.ts.client, task_queue=env.queue, pool=env.pool, app=env.app):
+    async with build_worker(
+        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+    ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         window = state.approvals[0].request.expires_at - state.approvals[0].request.requested_at
@@ -400,7 +414,7 @@ async def test_a_step_failing_midway_undoes_the_earlier_ones(env: Env) -> None:
     replaced = {"plan_playbook", "run_step"}
     activities = [
         a
-        for a in build_activities(pool=env.pool, app=env.app)
+        for a in build_activities(pool=env.pool, outside=Outside(app=env.app))
         if getattr(a, "__name__", "") not in replaced
     ]
     async with Worker(

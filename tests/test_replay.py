@@ -18,7 +18,7 @@ from temporalio.worker import Replayer
 
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
 from kruxt.adapters.postgres.pool import connect, create_pool
-from kruxt.workers.composition import WORKFLOWS, build_worker, workflow_runner
+from kruxt.workers.composition import WORKFLOWS, Outside, build_worker, workflow_runner
 from tests.scenarios import SCENARIOS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
@@ -61,7 +61,7 @@ async def test_fresh_history_replays(
     app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
     try:
         async with build_worker(
-            ts_env.client, task_queue=task_queue, pool=pool, app=KruxtApp(app_pool)
+            ts_env.client, task_queue=task_queue, pool=pool, outside=Outside(app=KruxtApp(app_pool))
         ):
             handle = await SCENARIOS[name](ts_env.client, task_queue)
     finally:

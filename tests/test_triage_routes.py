@@ -24,7 +24,7 @@ from kruxt.models.tickets import (
     TicketWorkflowInput,
     workflow_id_for,
 )
-from kruxt.workers.composition import build_worker
+from kruxt.workers.composition import Outside, build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.openai_server import FakeOpenAIServer, status, valid
 from tests.support import eventually, intake
@@ -71,7 +71,9 @@ async def run_ticket(
     triager: OpenAITriager | None,
     expect: TicketStatus,
 ) -> TicketView:
-    async with build_worker(env.client, task_queue=queue, pool=pool, triager=triager):
+    async with build_worker(
+        env.client, task_queue=queue, pool=pool, outside=Outside(triager=triager)
+    ):
         handle: WorkflowHandle[Any, TicketOutcome] = await env.client.start_workflow(
             TicketWorkflow.run,
             TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),

@@ -23,7 +23,7 @@ from kruxt.models.tickets import (
     TicketWorkflowInput,
     workflow_id_for,
 )
-from kruxt.workers.composition import build_worker
+from kruxt.workers.composition import Outside, build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.support import eventually, intake
 
@@ -154,7 +154,7 @@ async def test_worker_killed_mid_step_applies_it_once(
     app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
     try:
         async with build_worker(
-            dev_client, task_queue=task_queue, pool=pool, app=KruxtApp(app_pool)
+            dev_client, task_queue=task_queue, pool=pool, outside=Outside(app=KruxtApp(app_pool))
         ):
 
             async def finished() -> TicketState | None:

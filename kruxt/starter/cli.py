@@ -16,7 +16,7 @@ import asyncpg
 from pydantic import ValidationError
 from temporalio.service import RPCError
 
-from kruxt.adapters.approvers import ApproversError, load_approvers
+from kruxt.adapters.approvers import ApproversError
 from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.migrations import MigrationError
@@ -24,11 +24,11 @@ from kruxt.adapters.postgres.pool import connect as pg_connect
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import ConfigurationError, Settings, load_settings
-from kruxt.adapters.temporal_client import TemporalUnavailableError, connect
-from kruxt.bootstrap import sla_targets_from
+from kruxt.adapters.temporal_client import TemporalUnavailableError
+from kruxt.bootstrap import approvers_from, intake_from, temporal_from
 from kruxt.models.approvals import DecisionChannel, TriageCorrection, Verdict
 from kruxt.models.enums import Category, Channel, Priority, TicketStatus
-from kruxt.models.tickets import Requester, RoutingPolicy, TicketView
+from kruxt.models.tickets import Requester, TicketView
 from kruxt.starter import render
 from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
 from kruxt.starter.eval_cli import add_eval_parser, run_eval
@@ -268,18 +268,7 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _intake(settings: Settings) -> IntakeService:
-    client = await connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        tls=settings.temporal_tls,
-        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-    )
-    return IntakeService(
-        client,
-        task_queue=settings.task_queue,
-        policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
-        sla=sla_targets_from(settings),
-    )
+    return intake_from(await temporal_from(settings), settings)
 
 
 async def _ticket_new(args: argparse.Namespace, settings: Settings) -> int:
@@ -369,14 +358,9 @@ async def _ticket_resolve(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def _approval_service(settings: Settings, pool: Any) -> ApprovalService:
-    client = await connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        tls=settings.temporal_tls,
-        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-    )
+    client = await temporal_from(settings)
     try:
-        approvers = load_approvers(file=settings.approvers_file, inline=settings.approvers)
+        approvers = approvers_from(settings)
     except ApproversError as exc:
         raise CliError(str(exc), EXIT_USAGE) from exc
     return ApprovalService(client, approvers=approvers, store=ApprovalStore(pool))

@@ -16,15 +16,13 @@ from typing import Any
 
 import asyncpg
 from pydantic import EmailStr, TypeAdapter, ValidationError
-from temporalio.client import Client
 from temporalio.service import RPCError
 
-from kruxt.adapters.approvers import load_approvers
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.settings import ConfigurationError, Settings
-from kruxt.adapters.temporal_client import TemporalUnavailableError, connect
-from kruxt.bootstrap import escalation_from
+from kruxt.adapters.temporal_client import TemporalUnavailableError
+from kruxt.bootstrap import approvers_from, escalation_from, temporal_from
 from kruxt.models.approvals import DecisionChannel
 from kruxt.models.incidents import (
     IncidentRecord,
@@ -133,13 +131,13 @@ async def run_incident(args: argparse.Namespace, settings: Settings) -> int:
         assert incident_id is not None
         if await store.get(incident_id) is None:
             return _fail(f"no incident {incident_id}")
-        client = await _client(settings)
+        client = await temporal_from(settings)
         service = IncidentService(
             client,
             store=store,
             responders=responders_of(
                 escalation_from(settings),
-                load_approvers(file=settings.approvers_file, inline=settings.approvers),
+                approvers_from(settings),
             ),
         )
         if command == "ack":
@@ -162,12 +160,3 @@ async def run_incident(args: argparse.Namespace, settings: Settings) -> int:
         return _fail(f"database error: {exc}")
     finally:
         await pool.close()
-
-
-async def _client(settings: Settings) -> Client:
-    return await connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        tls=settings.temporal_tls,
-        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-    )

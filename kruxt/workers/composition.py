@@ -75,27 +75,22 @@ class Outside:
 
 
 def build_activities(
-    *,
-    pool: asyncpg.Pool[Any],
-    triager: OpenAITriager | None = None,
-    reply_writer: OpenAIReplyWriter | None = None,
-    app: KruxtApp | None = None,
-    outside: Outside | None = None,
+    *, pool: asyncpg.Pool[Any], outside: Outside | None = None
 ) -> list[Callable[..., Any]]:
     """Every activity of the project, bound to its adapters.
 
     Optional adapters (the LLM, the KRUXT app) left out mean the features that need them
     answer "not configured", and the workflows take their fallback paths.
     """
-    out = outside or Outside(triager=triager, reply_writer=reply_writer, app=app)
-    triager, reply_writer, app = out.triager, out.reply_writer, out.app
+    out = outside or Outside()
+    app = out.app
     store = TicketStore(pool)
     tickets = TicketActivities(store)
     context = ContextActivities(store, app)
     rules = TriageActivities()
-    llm = LlmTriageActivities(triager)
+    llm = LlmTriageActivities(out.triager)
     knowledge = KnowledgeActivities(
-        index=KnowledgeIndex(pool), runs=AutomationRunStore(pool), writer=reply_writer
+        index=KnowledgeIndex(pool), runs=AutomationRunStore(pool), writer=out.reply_writer
     )
     approval_store = ApprovalStore(pool)
     approvals = ApprovalActivities(approval_store)
@@ -156,9 +151,6 @@ def build_worker(
     *,
     task_queue: str,
     pool: asyncpg.Pool[Any],
-    triager: OpenAITriager | None = None,
-    reply_writer: OpenAIReplyWriter | None = None,
-    app: KruxtApp | None = None,
     outside: Outside | None = None,
     max_concurrent_activities: int = 50,
 ) -> Worker:
@@ -167,9 +159,7 @@ def build_worker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(
-            pool=pool, triager=triager, reply_writer=reply_writer, app=app, outside=outside
-        ),
+        activities=build_activities(pool=pool, outside=outside),
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=workflow_runner(),
     )

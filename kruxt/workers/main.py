@@ -18,7 +18,6 @@ from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.prompts import load_prompt
 from kruxt.adapters.settings import Settings
-from kruxt.adapters.temporal_client import connect
 from kruxt.bootstrap import (
     approvers_from,
     escalation_from,
@@ -27,6 +26,7 @@ from kruxt.bootstrap import (
     link_tokens_from,
     mailer_from,
     slack_from,
+    temporal_from,
     token_store,
 )
 from kruxt.workers.composition import Outside, build_worker
@@ -69,12 +69,7 @@ async def connect_app(settings: Settings) -> asyncpg.Pool[Any] | None:
 
 async def run_worker(settings: Settings) -> None:
     """Connect, register everything and poll the task queue until told to stop."""
-    client = await connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        tls=settings.temporal_tls,
-        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-    )
+    client = await temporal_from(settings)
     pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_max)
     app_pool = await connect_app(settings)
     try:

@@ -7,7 +7,7 @@ import hmac
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
@@ -25,6 +25,7 @@ from kruxt.starter.api.limits import BodySizeLimit
 from kruxt.starter.api.slack_routes import SlackContext, slack_router
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
 
+T = TypeVar("T")
 HealthCheck = Callable[[], Awaitable[None]]
 HEALTH_TIMEOUT_S = 3.0
 
@@ -196,34 +197,21 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
             ) from exc
         return MessageAccepted(ticket_id=ticket_id, message_id=message_id)
 
-    def slack_ctx(request: Request) -> SlackContext:
-        ctx = get_deps(request).slack
-        if ctx is None:
-            raise HTTPException(
-                status_code=404,
-                detail={"error": "not_configured", "detail": "Slack is not configured"},
-            )
-        return ctx
-
-    def email_ctx(request: Request) -> EmailContext:
-        ctx = get_deps(request).email
-        if ctx is None:
-            raise HTTPException(
-                status_code=404,
-                detail={"error": "not_configured", "detail": "e-mail approvals are off"},
-            )
-        return ctx
-
-    def incident_ack_ctx(request: Request) -> IncidentAckContext:
-        ctx = get_deps(request).incident_ack
-        if ctx is None:
-            raise HTTPException(
-                status_code=404,
-                detail={"error": "not_configured", "detail": "incident ack links are off"},
-            )
-        return ctx
-
-    app.include_router(slack_router(slack_ctx))
-    app.include_router(email_router(email_ctx))
-    app.include_router(incident_router(incident_ack_ctx))
+    app.include_router(slack_router(_configured(lambda d: d.slack, "Slack is not configured")))
+    app.include_router(email_router(_configured(lambda d: d.email, "e-mail approvals are off")))
+    app.include_router(
+        incident_router(_configured(lambda d: d.incident_ack, "incident ack links are off"))
+    )
     return app
+
+
+def _configured(pick: Callable[[ApiDeps], T | None], off: str) -> Callable[[Request], T]:
+    """A router's context getter: its part of the deps, or 404 when that part is off."""
+
+    def get(request: Request) -> T:
+        ctx = pick(get_deps(request))
+        if ctx is None:
+            raise HTTPException(status_code=404, detail={"error": "not_configured", "detail": off})
+        return ctx
+
+    return get

@@ -15,18 +15,17 @@ from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import Settings
-from kruxt.adapters.temporal_client import connect
 from kruxt.bootstrap import (
     approvers_from,
     escalation_from,
     incident_ack_tokens_from,
+    intake_from,
     link_tokens_from,
-    sla_targets_from,
     slack_from,
+    temporal_from,
     token_store,
 )
 from kruxt.models.approvals import ApprovalRequest
-from kruxt.models.tickets import RoutingPolicy
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.email_routes import EmailContext
 from kruxt.starter.api.incident_routes import IncidentAckContext
@@ -38,18 +37,12 @@ from kruxt.starter.incidents import (
     UnknownIncidentError,
     responders_of,
 )
-from kruxt.starter.intake import IntakeService
 
 
 async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
     """Connect to Temporal and Postgres; return the deps and the pool to close."""
     token = settings.require_intake_token()
-    client = await connect(
-        settings.temporal_address,
-        namespace=settings.temporal_namespace,
-        tls=settings.temporal_tls,
-        api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-    )
+    client = await temporal_from(settings)
     pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_max)
 
     async def postgres_ok() -> None:
@@ -82,12 +75,7 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
     tokens = link_tokens_from(settings)
     ack_tokens = incident_ack_tokens_from(settings)
     deps = ApiDeps(
-        intake=IntakeService(
-            client,
-            task_queue=settings.task_queue,
-            policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
-            sla=sla_targets_from(settings),
-        ),
+        intake=intake_from(client, settings),
         tickets=TicketStore(pool),
         intake_token=token,
         health_checks={"temporal": temporal_ok, "postgres": postgres_ok},
