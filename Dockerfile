@@ -24,7 +24,8 @@ ENV PATH=/opt/venv/bin:$PATH \
     KRUXT_MIGRATIONS_DIR=/app/sql \
     KRUXT_KNOWLEDGE_DIR=/app/knowledge \
     KRUXT_HOME=/home/kruxt/.kruxt
-RUN useradd --create-home --uid 10001 --user-group kruxt
+RUN useradd --create-home --uid 10001 --user-group kruxt \
+    && install -d -o kruxt -g kruxt /var/lib/kruxt/anchors
 COPY --from=build /opt/venv /opt/venv
 WORKDIR /app
 COPY sql ./sql

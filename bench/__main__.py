@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import audit_chain, rules_triage
+from bench import audit_chain, hostile_text, rules_triage
 
 
 async def main() -> None:
     """Run the benchmarks one after another."""
     print(rules_triage.run())
+    print(hostile_text.run())
     print(await audit_chain.run())
 
 

@@ -16,6 +16,7 @@ from temporalio.client import Client
 from kruxt.adapters.approvers import ApproverDirectory, load_approvers
 from kruxt.adapters.email import Mailer, OutboxMailer, SendGridMailer
 from kruxt.adapters.email_tokens import ApprovalTokens, IncidentAckTokens
+from kruxt.adapters.payload_codec import EncryptionCodec, PayloadKeyError
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.slack import SlackApprovals
@@ -134,10 +135,30 @@ def sla_targets_from(settings: Settings) -> SlaTargets:
         raise ConfigurationError(f"KRUXT_SLA_TARGETS: {exc}") from exc
 
 
-async def temporal_from(settings: Settings) -> Client:
-    """A Temporal client for the configured address, namespace and credentials."""
+def payload_codec_from(settings: Settings) -> EncryptionCodec:
+    """The codec encrypting every Temporal payload; no key, no start (DESIGN.md: history
+    holds encrypted payloads)."""
+    if settings.payload_key is None:
+        raise ConfigurationError(
+            "KRUXT_PAYLOAD_KEY is not set: Temporal history would hold ticket text in the "
+            "clear. Generate one with `python -c 'import secrets; print(secrets.token_hex(32))'` "
+            "(`kruxt dev` keeps one in .kruxt/payload_key)."
+        )
+    old = settings.payload_old_keys
+    try:
+        return EncryptionCodec.from_settings_text(
+            settings.payload_key.get_secret_value(), old.get_secret_value() if old else None
+        )
+    except PayloadKeyError as exc:
+        raise ConfigurationError(f"KRUXT_PAYLOAD_KEY / KRUXT_PAYLOAD_OLD_KEYS: {exc}") from exc
+
+
+async def temporal_from(settings: Settings, codec: EncryptionCodec | None = None) -> Client:
+    """A Temporal client for the configured address, namespace and credentials, encrypting
+    its payloads with ``codec`` (default: the one the settings describe)."""
     return await connect(
         settings.temporal_address,
+        payload_codec=codec or payload_codec_from(settings),
         namespace=settings.temporal_namespace,
         tls=settings.temporal_tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,

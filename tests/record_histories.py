@@ -24,7 +24,7 @@ from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.workers.composition import Outside, build_worker
 from tests.conftest import KNOWLEDGE, MIGRATIONS, register_search_attributes
-from tests.scenarios import SCENARIOS
+from tests.scenarios import APPROVERS, SCENARIOS
 
 OUT = Path(__file__).parent / "histories"
 
@@ -48,7 +48,10 @@ async def main(tag: str) -> None:
         await register_search_attributes(env.client)
         queue = f"record-{uuid.uuid4().hex[:8]}"
         async with build_worker(
-            env.client, task_queue=queue, pool=pool, outside=Outside(app=KruxtApp(app_pool))
+            env.client,
+            task_queue=queue,
+            pool=pool,
+            outside=Outside(app=KruxtApp(app_pool), approvers=APPROVERS),
         ):
             for name, scenario in SCENARIOS.items():
                 handle = await scenario(env.client, queue)

@@ -22,7 +22,7 @@ from kruxt.models.tickets import RoutingPolicy, StaffResolve, ticket_id_for
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import build_worker
-from tests.support import eventually, free_port
+from tests.support import bound_socket, eventually, refusing_port
 
 pytestmark = pytest.mark.e2e
 
@@ -37,9 +37,11 @@ class Stack:
 
 
 async def _serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    port = free_port()
+    # A socket bound before the server starts: its port cannot be taken in between.
+    sock = bound_socket()
+    port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.05)
     return server, task, f"http://127.0.0.1:{port}"
@@ -104,8 +106,14 @@ async def _triaged(stack: Stack, ticket_id: str) -> dict[str, Any]:
     return await eventually(probe)
 
 
-async def _count_runs(client: Client, workflow_id: str) -> int:
-    return len([w async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')])
+async def _runs_settle_at(client: Client, workflow_id: str, expected: int) -> None:
+    """Wait until visibility (which lags behind the history) lists ``expected`` runs."""
+
+    async def listed() -> bool:
+        runs = [w async for w in client.list_workflows(f'WorkflowId = "{workflow_id}"')]
+        return len(runs) == expected
+
+    await eventually(listed)
 
 
 async def test_ticket_in_triaged_and_answered(stack: Stack) -> None:
@@ -135,12 +143,17 @@ async def test_duplicate_and_concurrent_intake_start_one_ticket(stack: Stack) ->
 
     # After the workflow finished, the same external id still maps to the same ticket.
     handle = stack.client.get_workflow_handle(f"ticket-{ticket_id}")
+    first_run = (await handle.describe()).run_id
     await handle.signal("resolve", StaffResolve(actor="lead@kruxt.app"))
     await handle.result()
     again = await stack.http.post("/v1/tickets", json=body)
     assert again.status_code == 202 and again.json() == responses[0].json()
 
-    assert await _count_runs(stack.client, f"ticket-{ticket_id}") == 1
+    await _runs_settle_at(stack.client, f"ticket-{ticket_id}", 1)
+    # The latest run, read from the history (not visibility), is still the first one.
+    assert (await stack.client.get_workflow_handle(f"ticket-{ticket_id}").describe()).run_id == (
+        first_run
+    )
     async with stack.pool.acquire() as conn:
         assert await conn.fetchval("SELECT count(*) FROM support_tickets") == 1
         triage_runs = "SELECT count(*) FROM support_automation_runs WHERE agent = 'triage'"
@@ -200,6 +213,37 @@ async def test_bodies_over_64_kib_are_refused_with_413(stack: Stack) -> None:
         assert await conn.fetchval("SELECT count(*) FROM support_tickets") == 0
 
 
+def body_of_size(size: int) -> bytes:
+    """A valid ticket whose JSON request body is exactly ``size`` bytes long.
+
+    The ticket body holds at most 20,000 characters, so it is filled with four-byte
+    characters to get near 64 KiB, then padded with one-byte ones to the exact size.
+    """
+    external_id = f"app-{uuid.uuid4().hex[:10]}"
+    frame = json.dumps(ticket_body(external_id=external_id, body=""), ensure_ascii=False)
+    wide, narrow = divmod(size - len(frame.encode()), 4)
+    text = "\N{FLEXED BICEPS}" * wide + "x" * narrow
+    data = json.dumps(ticket_body(external_id=external_id, body=text), ensure_ascii=False).encode()
+    assert len(data) == size and len(text) <= 20_000
+    return data
+
+
+@pytest.mark.parametrize(("size", "status"), [(64 * 1024, 202), (64 * 1024 + 1, 413)])
+async def test_the_64_kib_limit_is_exact(stack: Stack, size: int, status: int) -> None:
+    """A body of the limit itself is accepted, one byte more is refused, with or without a
+    Content-Length up front."""
+    data = body_of_size(size)
+
+    async def chunks() -> AsyncIterator[bytes]:  # no Content-Length: counted as it streams
+        yield data[: size // 2]
+        yield data[size // 2 :]
+
+    headers = {"Content-Type": "application/json"}
+    declared = await stack.http.post("/v1/tickets", content=data, headers=headers)
+    streamed = await stack.http.post("/v1/tickets", content=chunks(), headers=headers)
+    assert (declared.status_code, streamed.status_code) == (status, status)
+
+
 async def test_unknown_ticket_is_404(stack: Stack) -> None:
     assert (await stack.http.get(f"/v1/tickets/{uuid.uuid4()}")).status_code == 404
     assert (await stack.http.get("/v1/tickets/not-a-uuid")).status_code == 422
@@ -242,7 +286,7 @@ async def test_healthz_names_what_failed(
     assert ok.status_code == 200 and ok.json()["checks"] == {"temporal": "ok", "postgres": "ok"}
 
     async def postgres_down() -> None:
-        await asyncpg.connect(f"postgresql://nobody@127.0.0.1:{free_port()}/x", timeout=1)
+        await asyncpg.connect(f"postgresql://nobody@127.0.0.1:{refusing_port()}/x", timeout=1)
 
     deps = _deps(dev_client, pool, task_queue)
     deps.health_checks["postgres"] = postgres_down
@@ -262,7 +306,7 @@ async def test_temporal_down_is_503_and_the_retry_succeeds(
     stack: Stack, pool: asyncpg.Pool[Any], task_queue: str
 ) -> None:
     unreachable = await Client.connect(
-        f"127.0.0.1:{free_port()}", lazy=True, data_converter=pydantic_data_converter
+        f"127.0.0.1:{refusing_port()}", lazy=True, data_converter=pydantic_data_converter
     )
     server, task, base = await _serve(create_app(_deps(unreachable, pool, task_queue)))
     body = ticket_body()
@@ -275,6 +319,8 @@ async def test_temporal_down_is_503_and_the_retry_succeeds(
         server.should_exit = True
         await task
     assert r.status_code == 503 and r.json()["error"] == "temporal_unavailable"
+    # When to come back: whole seconds, as RFC 9110 allows.
+    assert int(r.headers["retry-after"]) > 0
     # The client retries against a healthy API: accepted, nothing was half-created.
     retry = await stack.http.post("/v1/tickets", json=body)
     assert retry.status_code == 202

@@ -45,7 +45,7 @@ from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import Outside, build_worker
 from tests.fakes.slack_server import FakeSlackServer
-from tests.support import eventually, free_port
+from tests.support import bound_socket, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -90,7 +90,8 @@ async def stack(
     finally:
         await conn.close()
     app_pool = await create_pool(db_dsn, max_size=3, role=SUPPORT_ROLE)
-    port = free_port()
+    sock = bound_socket()  # held from here on: nothing can take the port before uvicorn
+    port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     approvers = ApproverDirectory([FOUNDER])
     slack = SlackApprovals(
@@ -145,7 +146,7 @@ async def stack(
     server = uvicorn.Server(
         uvicorn.Config(create_app(deps), host="127.0.0.1", port=port, log_level="warning")
     )
-    serving = asyncio.create_task(server.serve())
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     while not server.started:
         await asyncio.sleep(0.05)
     try:

@@ -12,11 +12,12 @@ import pytest
 from temporalio.client import Client
 
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.approvers import parse_approvers
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.starter.cli import main as kruxt
 from kruxt.workers.composition import Outside, build_worker
-from tests.support import eventually, free_port
+from tests.support import eventually, refusing_port
 
 
 @pytest.fixture
@@ -99,7 +100,7 @@ async def test_bad_arguments_exit_2_with_a_message(
     message: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    isolated_env.setenv("DATABASE_URL", f"postgresql://x@127.0.0.1:{free_port()}/x")
+    isolated_env.setenv("DATABASE_URL", f"postgresql://x@127.0.0.1:{refusing_port()}/x")
     assert await run(*args) == 2
     assert message in capsys.readouterr().err
 
@@ -114,11 +115,11 @@ async def test_missing_database_url_says_how_to_get_one(
 async def test_unreachable_services_exit_1_with_a_hint(
     isolated_env: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    isolated_env.setenv("DATABASE_URL", f"postgresql://x@127.0.0.1:{free_port()}/x")
+    isolated_env.setenv("DATABASE_URL", f"postgresql://x@127.0.0.1:{refusing_port()}/x")
     assert await run("audit", "verify") == 1
     assert "cannot reach PostgreSQL" in capsys.readouterr().err
 
-    isolated_env.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{free_port()}")
+    isolated_env.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{refusing_port()}")
     assert await run("ticket", "resolve", str(uuid.uuid4()), "--as", "x@kruxt.app") == 1
     assert "cannot reach Temporal" in capsys.readouterr().err
 
@@ -148,16 +149,17 @@ async def test_approvals_list_and_decide_through_the_same_validator(
     isolated_env.setenv("DATABASE_URL", db_dsn)
     isolated_env.setenv("TEMPORAL_ADDRESS", dev_server.address)
     isolated_env.setenv("KRUXT_TASK_QUEUE", task_queue)
-    isolated_env.setenv(
-        "KRUXT_APPROVERS",
+    approvers = (
         '[{"name": "Maya", "email": "maya@kruxt.app", "roles": ["admin"]},'
-        ' {"name": "Ana", "email": "ana@example.com", "roles": ["approver"]}]',
+        ' {"name": "Sam", "email": "sam@kruxt.app", "roles": ["admin"]},'
+        ' {"name": "Ana", "email": "ana@example.com", "roles": ["approver"]}]'
     )
+    isolated_env.setenv("KRUXT_APPROVERS", approvers)
     app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
+    # The worker snapshots the same directory onto each approval: roles come from there.
+    outside = Outside(app=KruxtApp(app_pool), approvers=parse_approvers(approvers, source="test"))
     try:
-        async with build_worker(
-            dev_client, task_queue=task_queue, pool=pool, outside=Outside(app=KruxtApp(app_pool))
-        ):
+        async with build_worker(dev_client, task_queue=task_queue, pool=pool, outside=outside):
             code = await run(
                 "ticket", "new", "--email", "ana@example.com", "--account", "u-locked",
                 "--subject", "Locked out", "--body", "My account is locked, I cannot log in.",
@@ -203,7 +205,8 @@ async def test_approvals_list_and_decide_through_the_same_validator(
             requested = capsys.readouterr().out
             assert f"rollback of run {run_id} requested" in requested
             rollback_id = requested.split("approval ")[1].split()[0]
-            approve = ("approvals", "decide", rollback_id, "approve", "--as", "maya@kruxt.app")
+            # Whoever asked for the rollback may not approve it: another approver does.
+            approve = ("approvals", "decide", rollback_id, "approve", "--as", "sam@kruxt.app")
             assert await run(*approve) == 0
             capsys.readouterr()
 

@@ -360,3 +360,35 @@ def test_compose_and_dockerfile_paths_exist() -> None:
             source = volume.split(":")[0] if isinstance(volume, str) else volume.get("source")
             if isinstance(source, str) and source.startswith("."):
                 assert (PROJECT_ROOT / Path(source)).exists(), f"{name} mounts missing {source}"
+
+
+def test_only_migrate_connects_as_the_owner() -> None:
+    """The worker and the api use the runtime role (sql/010); the owner's login is migrate's."""
+    owner = services()["postgres"]["environment"]["POSTGRES_USER"]
+
+    def user_of(url: str) -> str:
+        return url.split("://", 1)[1].split(":", 1)[0]
+
+    migrate = environment(services()["migrate"])
+    assert user_of(migrate["KRUXT_MIGRATE_DATABASE_URL"]) == owner
+    for name in ("migrate", "worker", "api"):
+        env = environment(services()[name])
+        assert user_of(env["DATABASE_URL"]) == "kruxt_runtime", name
+        if name != "migrate":
+            assert "KRUXT_MIGRATE_DATABASE_URL" not in env, name
+        assert str(env["KRUXT_AUDIT_KEY"]).startswith("${KRUXT_AUDIT_KEY:?"), name
+
+
+def test_payloads_are_encrypted_and_the_ui_decrypts_through_the_api() -> None:
+    """Workers and the api share one required payload key; the UI calls the api's /codec."""
+    for name in ("worker", "api"):
+        key = str(environment(services()[name]).get("KRUXT_PAYLOAD_KEY", ""))
+        assert key.startswith("${KRUXT_PAYLOAD_KEY:?"), (
+            f"{name}: KRUXT_PAYLOAD_KEY must be required from the environment, got {key!r}"
+        )
+    endpoint = str(environment(services()["temporal-ui"]).get("TEMPORAL_CODEC_ENDPOINT", ""))
+    assert endpoint.rstrip("}").endswith(":8000/codec"), (
+        f"temporal-ui must decrypt through the api's /codec, got {endpoint!r}"
+    )
+    origins = str(environment(services()["api"]).get("KRUXT_CODEC_CORS_ORIGINS", ""))
+    assert "http://localhost:8233" in origins, "the api must allow the UI's origin (CORS)"

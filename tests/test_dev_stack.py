@@ -36,7 +36,7 @@ def _dev_env(home: Path, api_port: int) -> dict[str, str]:
     env = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "KRUXT_INTAKE_TOKEN"}
+        if k not in {"DATABASE_URL", "TEMPORAL_ADDRESS", "KRUXT_INTAKE_TOKEN", "KRUXT_PAYLOAD_KEY"}
     }
     env.update(
         KRUXT_HOME=str(home),
@@ -98,6 +98,29 @@ async def _stop(stack: RunningStack, sig: signal.Signals, home: Path) -> None:
     assert _processes_using(home) == []
 
 
+async def _ui_decrypts_through_the_api(banner: str, api: str, home: Path) -> None:
+    """The dev Web UI is configured with the API's codec endpoint, which answers it."""
+    ui = re.search(r"Web UI (http://localhost:\d+)", banner)
+    assert ui is not None
+    assert (home / "payload_key").stat().st_mode & 0o077 == 0
+    async with httpx.AsyncClient() as http:
+        settings = (await http.get(f"{ui.group(1)}/api/v1/settings")).json()
+        assert settings["Codec"]["Endpoint"] == f"{api}/codec"
+        preflight = await http.options(
+            f"{api}/codec/decode",
+            headers={
+                "Origin": ui.group(1),
+                "Access-Control-Request-Method": "POST",
+                "Access-Control-Request-Headers": "content-type,x-namespace",
+            },
+        )
+        assert preflight.headers["access-control-allow-origin"] == ui.group(1)
+        r = await http.post(
+            f"{api}/codec/decode", json={"payloads": []}, headers={"Origin": ui.group(1)}
+        )
+        assert r.status_code == 200, r.text
+
+
 async def test_dev_starts_serves_stops_and_keeps_its_data(tmp_path: Path) -> None:
     home = tmp_path / "kx"
     body = {
@@ -110,6 +133,7 @@ async def test_dev_starts_serves_stops_and_keeps_its_data(tmp_path: Path) -> Non
         banner = "".join(stack.output)
         assert "Web UI http://localhost:" in banner
         assert "migrations applied" in banner
+        await _ui_decrypts_through_the_api(banner, stack.api, home)
         async with httpx.AsyncClient(
             base_url=stack.api, headers={"Authorization": f"Bearer {stack.token}"}
         ) as http:
@@ -124,11 +148,13 @@ async def test_dev_starts_serves_stops_and_keeps_its_data(tmp_path: Path) -> Non
         await _stop(stack, signal.SIGINT, home)
         assert (home / "temporal.db").exists()
         assert not (home / "dev.env").exists()
+        payload_key = (home / "payload_key").read_text()
 
     # A second run reuses the data: same token, same tickets, schema already current.
     async with kruxt_dev(home) as again:
         assert again.token == stack.token
         assert "schema up to date" in "".join(again.output)
+        assert (home / "payload_key").read_text() == payload_key  # history stays readable
         async with httpx.AsyncClient(
             base_url=again.api, headers={"Authorization": f"Bearer {again.token}"}
         ) as http:

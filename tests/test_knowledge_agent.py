@@ -14,17 +14,15 @@ from typing import Any, TypeAlias
 
 import asyncpg
 import pytest
-from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
 from kruxt.activities.knowledge import (
     LLM_NOT_CONFIGURED,
     TEMPLATE_MODEL,
     TEMPLATE_PROMPT_VERSION,
-    UNSAFE_REPLY,
     KnowledgeActivities,
 )
-from kruxt.adapters.llm_reply import MAX_REPLY_CHARS, OpenAIReplyWriter
+from kruxt.adapters.llm_reply import MAX_REPLY_CHARS, OpenAIReplyWriter, ReplyRefused
 from kruxt.adapters.llm_triage import LlmInvalidOutput, build_openai_client
 from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.automation_runs import AutomationRunStore
@@ -37,7 +35,9 @@ from kruxt.adapters.postgres.knowledge import (
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.prompts import load_prompt
 from kruxt.agents.knowledge import (
+    PROMISE_REFUSAL,
     Article,
+    ReplyGuard,
     draft_reply,
     load_articles,
     parse_article,
@@ -427,14 +427,48 @@ async def test_a_template_that_promises_an_action_is_never_sent(
     ticket = await seed_ticket(pool, **LOCKED)
     activities = KnowledgeActivities(index=index, runs=AutomationRunStore(pool), writer=None)
 
-    with pytest.raises(ApplicationError) as info:
-        await activity_env(ticket).run(
-            activities.draft_reply, draft_input(ticket, Category.AUTH_LOGIN)
-        )
+    draft = await activity_env(ticket).run(
+        activities.draft_reply, draft_input(ticket, Category.AUTH_LOGIN)
+    )
 
-    assert info.value.type == UNSAFE_REPLY
-    assert info.value.non_retryable
-    assert await runs_of(pool, ticket) == []
+    # Refused, so the workflow hands it to a person instead of sending it.
+    assert draft is not None
+    assert draft.refusal == PROMISE_REFUSAL
+    assert draft.model == TEMPLATE_MODEL
+    assert "We have unlocked your account" in draft.body
+    [run] = await runs_of(pool, ticket)
+    assert run["output"]["refusal"] == PROMISE_REFUSAL
+    async with pool.acquire() as conn:
+        entries = await audit.entries_for_ticket(conn, ticket.ticket_id)
+    assert [e.action for e in entries if e.action.startswith("knowledge.")] == ["knowledge.refused"]
+
+
+async def test_a_template_linking_outside_the_help_domains_is_refused(
+    pool: Pool, articles: list[Article]
+) -> None:
+    auth = article(articles, "kb-auth-login")
+    linked = edited(auth, "Your request is with our support team", "See kruxt-help.com, and")
+    index = KnowledgeIndex(pool)
+    await index.sync([*(a for a in articles if a.id != auth.id), linked])
+    ticket = await seed_ticket(pool, **LOCKED)
+    strict = KnowledgeActivities(index=index, runs=AutomationRunStore(pool), writer=None)
+    trusting = KnowledgeActivities(
+        index=index,
+        runs=AutomationRunStore(pool),
+        writer=None,
+        guard=ReplyGuard.from_setting("kruxt.app,kruxt-help.com"),
+    )
+
+    refused = await activity_env(ticket, "7").run(
+        strict.draft_reply, draft_input(ticket, Category.AUTH_LOGIN)
+    )
+    allowed = await activity_env(ticket, "8").run(
+        trusting.draft_reply, draft_input(ticket, Category.AUTH_LOGIN)
+    )
+
+    assert refused is not None and refused.refusal is not None
+    assert "outside KRUXT_HELP_DOMAINS" in refused.refusal
+    assert allowed is not None and allowed.refusal is None
 
 
 # --- drafting with the LLM --------------------------------------------------------------------
@@ -509,15 +543,8 @@ async def test_llm_request_carries_articles_and_ticket_as_tagged_data(
             "LlmInvalidOutput: the reply cites articles it was not given: 'kb-made-up'",
         ),
         (
-            reply_answer("Hi Noor, we have unlocked your account.", "kb-integration-sync"),
-            "LlmInvalidOutput: reply promises an action that was not approved",
-        ),
-        (
-            reply_answer("Hi Noor, your runs have been restored!", "kb-integration-sync"),
-            "LlmInvalidOutput: reply promises an action that was not approved",
-        ),
-        (
-            reply_answer("Hi Noor, see https://kruxt-help.example/fix.", "kb-integration-sync"),
+            # On a help domain, so not refused, but no cited article has the link.
+            reply_answer("Hi Noor, see https://help.kruxt.app/fix.", "kb-integration-sync"),
             "LlmInvalidOutput: the reply has 1 link(s) no cited article has",
         ),
         (
@@ -553,6 +580,49 @@ async def test_an_unsafe_llm_reply_falls_back_to_the_template(
     [run] = await runs_of(pool, ticket)
     assert (run["model"], run["prompt_version"]) == (TEMPLATE_MODEL, TEMPLATE_PROMPT_VERSION)
     assert run["fallback_reason"] == draft.fallback_reason
+
+
+@pytest.mark.parametrize(
+    ("body", "refusal"),
+    [
+        ("Hi Noor, we have unlocked your account.", PROMISE_REFUSAL),
+        ("Hi Noor, your runs have been restored!", PROMISE_REFUSAL),
+        ("Hi Noor, y\u200bour sync has been re\u00adset.", PROMISE_REFUSAL),
+        (
+            "Hi Noor, see https://kruxt-help.example/fix.",
+            "links to 1 address(es) outside KRUXT_HELP_DOMAINS",
+        ),
+    ],
+)
+async def test_a_refused_llm_reply_is_kept_for_a_person(
+    pool: Pool,
+    index: KnowledgeIndex,
+    server: FakeOpenAIServer,
+    writer: OpenAIReplyWriter,
+    body: str,
+    refusal: str,
+) -> None:
+    ticket = await seed_ticket(pool, **GARMIN)
+    activities = KnowledgeActivities(index=index, runs=AutomationRunStore(pool), writer=writer)
+    server.script(valid(reply_answer(body, "kb-integration-sync"), usage=(700, 40)))
+
+    draft = await activity_env(ticket).run(
+        activities.draft_reply, draft_input(ticket, Category.INTEGRATION_SYNC)
+    )
+
+    # Not swapped for the template: what the model wrote, and why it may not be sent.
+    assert draft == DraftReply(
+        body=body, article_ids=["kb-integration-sync"], model=MODEL, refusal=refusal
+    )
+    [run] = await runs_of(pool, ticket)
+    assert (run["model"], run["tokens_in"], run["tokens_out"]) == (MODEL, 700, 40)
+    assert run["fallback_reason"] is None
+    assert run["output"]["refusal"] == refusal
+    async with pool.acquire() as conn:
+        entries = await audit.entries_for_ticket(conn, ticket.ticket_id)
+    [refused] = [e for e in entries if e.action == "knowledge.refused"]
+    assert refused.details["refusal"] == refusal
+    assert not any(e.action == "knowledge.drafted" for e in entries)
 
 
 async def test_an_llm_outage_falls_back_to_the_template(
@@ -606,10 +676,13 @@ async def test_writer_accepts_links_and_actions_from_the_articles(
     assert "we have reset" in approved.body
     assert "- Reset the sync cursor" in server.requests[1].json["messages"][1]["content"]
     server.script(valid(reply_answer("Hi Ana, we have reset your sync cursor.", privacy.id)))
-    with pytest.raises(LlmInvalidOutput, match="promises an action"):
+    with pytest.raises(ReplyRefused, match="promises an action") as refused:
         await writer.draft(
             ticket_subject="Export", ticket_body="?", requester_name="Ana", articles=[privacy]
         )
+    assert isinstance(refused.value, LlmInvalidOutput)
+    assert refused.value.reply.body == "Hi Ana, we have reset your sync cursor."
+    assert refused.value.reply.article_ids == [privacy.id]
 
 
 # --- the acknowledgement ----------------------------------------------------------------------
@@ -634,6 +707,35 @@ async def test_acknowledgement_keeps_placeholders_in_the_subject_literal(pool: P
     assert '"About {name} and {reference}"' in ack.body
     assert f"Your ticket reference is {str(ticket_id)[:8].upper()};" in ack.body
     assert ack.article_ids == []
+
+
+@pytest.mark.parametrize(
+    "subject",
+    [
+        "Locked out? Sign in at kruxt-help.com/login",
+        "Refund has been processed",
+        "Open https://evil.example now",
+    ],
+)
+async def test_acknowledgement_never_quotes_a_subject_the_guard_refuses(
+    pool: Pool, subject: str
+) -> None:
+    activities = KnowledgeActivities(
+        index=KnowledgeIndex(pool), runs=AutomationRunStore(pool), writer=None
+    )
+    inp = DraftReplyInput(
+        ticket_id=uuid.uuid4(),
+        category=Category.OTHER,
+        requester_name="Ana",
+        subject=subject,
+        body=".",
+    )
+
+    ack = await ActivityEnvironment().run(activities.draft_acknowledgement, inp)
+
+    assert '"your request"' in ack.body
+    assert subject not in ack.body
+    assert ReplyGuard().refusal(ack.body) is None
 
 
 def test_content_digest_follows_the_markdown(articles: list[Article]) -> None:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
@@ -45,6 +44,7 @@ from tests.fakes.openai_server import (
     status,
     valid,
 )
+from tests.support import refusing_port
 
 MODEL = "gpt-test-mini"
 API_KEY = "sk-test-not-a-secret"
@@ -132,10 +132,20 @@ async def test_valid_answer_becomes_an_outcome_with_usage_and_records(
     assert outcome.model == MODEL
     assert outcome.prompt_version == "triage/v1"
     assert (outcome.tokens_in, outcome.tokens_out) == (412, 77)
-    assert outcome.latency_ms >= 0
     assert outcome.fallback_reason is None
     assert outcome.input_digest == hashlib.sha256(user_message(server).encode()).hexdigest()
     assert len(server.requests) == 1
+
+
+async def test_latency_is_the_time_the_call_took(
+    server: FakeOpenAIServer, triager: OpenAITriager
+) -> None:
+    # The fake answers no sooner than 300 ms after the request: a lower bound, never flaky.
+    server.script(delay(0.3, then=valid(answer())))
+
+    outcome = await triager.triage(ticket())
+
+    assert outcome.latency_ms >= 300
 
 
 async def test_request_carries_strict_schema_versioned_prompt_and_tagged_ticket(
@@ -346,17 +356,16 @@ async def test_timeout_is_unavailable(server: FakeOpenAIServer, prompt: Prompt) 
     server.script(delay(2.0, then=valid(answer())))
     triager = await make_triager(server, prompt, timeout_s=0.5)
     try:
-        started = time.monotonic()
-        with pytest.raises(LlmUnavailable):
+        with pytest.raises(LlmUnavailable, match="timed out"):
             await triager.triage(ticket())
-        assert time.monotonic() - started < 1.8
     finally:
         await triager._client.close()
+    # Given up once, not retried inside the client: the activity's retry policy decides.
+    assert len(server.requests) == 1
 
 
 async def test_connection_refused_is_unavailable(prompt: Prompt) -> None:
-    with FakeOpenAIServer() as gone:
-        base_url = gone.base_url
+    base_url = f"http://127.0.0.1:{refusing_port()}/v1"
     client = build_openai_client(api_key=API_KEY, base_url=base_url, timeout_s=2.0)
     try:
         with pytest.raises(LlmUnavailable):

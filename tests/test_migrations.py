@@ -13,7 +13,7 @@ from kruxt.adapters.embedded_postgres import with_database
 from kruxt.adapters.postgres import migrations
 from kruxt.adapters.postgres.pool import connect
 from kruxt.starter.cli import main as kruxt
-from tests.conftest import MIGRATIONS
+from tests.conftest import MIGRATIONS, RUNTIME_PASSWORD, runtime
 
 
 @pytest.fixture
@@ -119,3 +119,81 @@ async def test_migrate_app_without_an_app_database_is_a_usage_error(
     monkeypatch.setenv("KRUXT_HOME", "/nonexistent-kruxt-home")
     assert await asyncio.to_thread(kruxt, ["migrate", "--app"]) == 2
     assert "--app needs APP_DATABASE_URL" in capsys.readouterr().err
+
+
+async def test_cli_migrates_as_the_owner_and_the_runtime_role_cannot(
+    empty_db: str, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("DATABASE_URL", runtime(empty_db))
+    # As the runtime role (no CREATE on the schema, no ownership) migrating is refused...
+    assert await asyncio.to_thread(kruxt, ["migrate"]) == 1
+    assert "set KRUXT_MIGRATE_DATABASE_URL" in capsys.readouterr().err
+    # ...and works through the owner's URL, the runtime role's login set up on the way.
+    monkeypatch.setenv("KRUXT_MIGRATE_DATABASE_URL", empty_db)
+    monkeypatch.setenv("KRUXT_RUNTIME_DB_PASSWORD", RUNTIME_PASSWORD)
+    assert await asyncio.to_thread(kruxt, ["migrate"]) == 0
+    assert "applied 010_runtime_role_keyed_audit" in capsys.readouterr().out
+    conn = await connect(runtime(empty_db))
+    try:
+        assert await conn.fetchval("SELECT current_user") == migrations.RUNTIME_ROLE
+        assert await conn.fetchval("SELECT count(*) FROM support_tickets") == 0
+    finally:
+        await conn.close()
+
+
+_PRIVILEGES = ("SELECT", "INSERT", "UPDATE", "DELETE", "TRUNCATE", "REFERENCES", "TRIGGER")
+# What the runtime role may do, per table; every other table: read and write rows, no more.
+_NARROWER = {
+    "support_audit_log": {"SELECT", "INSERT"},
+    "schema_migrations": {"SELECT"},
+}
+_READ_WRITE = {"SELECT", "INSERT", "UPDATE", "DELETE"}
+
+
+async def _runtime_privileges(owner_dsn: str) -> dict[str, set[str]]:
+    conn = await connect(owner_dsn)
+    try:
+        rows = await conn.fetch(
+            "SELECT c.relname, p.privilege FROM pg_class c "
+            "JOIN pg_namespace n ON n.oid = c.relnamespace AND n.nspname = 'public' "
+            "CROSS JOIN unnest($1::text[]) AS p(privilege) "
+            "WHERE c.relkind IN ('r', 'p') "
+            "AND has_table_privilege($2, c.oid, p.privilege)",
+            list(_PRIVILEGES),
+            migrations.RUNTIME_ROLE,
+        )
+        tables = await conn.fetch(
+            "SELECT relname FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace "
+            "WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')"
+        )
+    finally:
+        await conn.close()
+    found: dict[str, set[str]] = {r["relname"]: set() for r in tables}
+    for row in rows:
+        found[row["relname"]].add(row["privilege"])
+    return found
+
+
+async def test_the_runtime_role_has_exactly_its_grants_on_every_table(db_dsn: str) -> None:
+    granted = await _runtime_privileges(db_dsn)
+    assert "support_tickets" in granted
+    wrong = {
+        table: privileges
+        for table, privileges in granted.items()
+        if privileges != _NARROWER.get(table, _READ_WRITE)
+    }
+    assert wrong == {}, f"tables whose runtime grants are off (fix in a new migration): {wrong}"
+
+
+async def test_tables_of_later_migrations_are_granted_too(db_dsn: str) -> None:
+    conn = await connect(db_dsn)  # the role that ran the migrations, as a later one would
+    try:
+        await conn.execute("CREATE TABLE later_feature (id bigserial PRIMARY KEY, note text)")
+    finally:
+        await conn.close()
+    assert (await _runtime_privileges(db_dsn))["later_feature"] == _READ_WRITE
+    runtime_conn = await connect(runtime(db_dsn))
+    try:  # its sequence too
+        await runtime_conn.execute("INSERT INTO later_feature (note) VALUES ('x')")
+    finally:
+        await runtime_conn.close()

@@ -19,6 +19,7 @@ from temporalio.worker import Worker
 
 from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
@@ -51,12 +52,28 @@ from kruxt.models.tickets import (
     TicketWorkflowInput,
     workflow_id_for,
 )
-from kruxt.workers.composition import Outside, build_activities, build_worker, workflow_runner
+from kruxt.workers.composition import (
+    Outside,
+    activity_executor,
+    build_activities,
+    build_worker,
+    workflow_runner,
+)
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.support import eventually, intake
 
 FOUNDER = "founder@kruxt.app"
 ALL_ROLES = [ApproverRole.APPROVER, ApproverRole.MODERATOR, ApproverRole.ADMIN, ApproverRole.STAFF]
+# The approvers directory the worker snapshots onto every approval: roles come from here.
+APPROVERS = ApproverDirectory(
+    [
+        Approver(name="Founder", email=FOUNDER, slack_user_id="U0FOUNDER", roles=ALL_ROLES),
+        Approver(name="Maya", email="maya@kruxt.app", roles=[ApproverRole.ADMIN]),
+        Approver(name="Cto", email="cto@kruxt.app", roles=[ApproverRole.ADMIN]),
+        # Staff who also files tickets: never the approver of their own.
+        Approver(name="Ana", email="ana@example.com", roles=ALL_ROLES),
+    ]
+)
 
 
 @dataclass
@@ -156,7 +173,10 @@ async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
     async with build_worker(
-        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+        env.ts.client,
+        task_queue=env.queue,
+        pool=env.pool,
+        outside=Outside(app=env.app, approvers=APPROVERS),
     ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
@@ -193,7 +213,10 @@ async def test_rejected_plan_changes_nothing(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
     async with build_worker(
-        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+        env.ts.client,
+        task_queue=env.queue,
+        pool=env.pool,
+        outside=Outside(app=env.app, approvers=APPROVERS),
     ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
@@ -211,14 +234,26 @@ async def test_rejected_plan_changes_nothing(env: Env) -> None:
 async def test_the_validator_refuses_what_it_must(env: Env) -> None:
     ticket = locked_ticket(email="ana@example.com")
     async with build_worker(
-        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+        env.ts.client,
+        task_queue=env.queue,
+        pool=env.pool,
+        outside=Outside(app=env.app, approvers=APPROVERS),
     ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         cases = [
             (decision(state, approval_id=uuid.uuid4()), "unknown approval"),
             (decision(state, who="ana@example.com"), "requester"),
-            (decision(state, roles=[]), "needs the approver role"),
+            # Roles come from the directory snapshot, whatever the caller claims.
+            (
+                decision(state, who="mallory@evil.example", roles=ALL_ROLES),
+                "mallory@evil.example is not in the approvers directory",
+            ),
+            # A Slack decision must come from the directory entry's own Slack user.
+            (
+                decision(state, channel=DecisionChannel.SLACK, slack_user_id="U0MALLORY"),
+                f"Slack user U0MALLORY is not {FOUNDER}",
+            ),
         ]
         for bad, why in cases:
             with pytest.raises(WorkflowUpdateFailedError) as refused:
@@ -239,7 +274,10 @@ async def test_the_validator_refuses_what_it_must(env: Env) -> None:
 async def test_two_approvers_racing_one_wins(env: Env) -> None:
     ticket = locked_ticket()
     async with build_worker(
-        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+        env.ts.client,
+        task_queue=env.queue,
+        pool=env.pool,
+        outside=Outside(app=env.app, approvers=APPROVERS),
     ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
@@ -269,7 +307,10 @@ async def test_two_approvers_racing_one_wins(env: Env) -> None:
 async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) -> None:
     ticket = locked_ticket()
     async with build_worker(
-        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+        env.ts.client,
+        task_queue=env.queue,
+        pool=env.pool,
+        outside=Outside(app=env.app, approvers=APPROVERS),
     ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
@@ -291,7 +332,10 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
     ticket = locked_ticket()
     before = await lock_state(env)
     async with build_worker(
-        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+        env.ts.client,
+        task_queue=env.queue,
+        pool=env.pool,
+        outside=Outside(app=env.app, approvers=APPROVERS),
     ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
@@ -300,9 +344,15 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
         run_id = done.runs[0].run_id
         assert (await lock_state(env))[0] is None
 
+        with pytest.raises(WorkflowUpdateFailedError) as stranger:
+            await handle.execute_update(
+                TicketWorkflow.request_rollback,
+                RollbackRequest(run_id=run_id, actor="mallory@evil.example"),
+            )
+        assert "not in the approvers directory" in str(stranger.value.cause)
         approval_id = await handle.execute_update(
             TicketWorkflow.request_rollback,
-            RollbackRequest(run_id=run_id, actor=FOUNDER, reason="customer asked"),
+            RollbackRequest(run_id=run_id, actor=FOUNDER.upper(), reason="customer asked"),
         )
         with pytest.raises(WorkflowUpdateFailedError) as twice:
             await handle.execute_update(
@@ -310,7 +360,16 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
             )
         assert "already requested" in str(twice.value.cause)
         assert (await lock_state(env))[0] is None  # nothing undone before the approval
-        await handle.execute_update(TicketWorkflow.decide, decision(done, approval_id=approval_id))
+        with pytest.raises(WorkflowUpdateFailedError) as own:
+            await handle.execute_update(
+                TicketWorkflow.decide, decision(done, approval_id=approval_id)
+            )
+        assert "asked for a rollback cannot approve it" in str(own.value.cause)
+        pending = (await handle.query(TicketWorkflow.state)).approvals[-1].request
+        assert pending.requested_by == FOUNDER.upper()
+        await handle.execute_update(
+            TicketWorkflow.decide, decision(done, approval_id=approval_id, who="maya@kruxt.app")
+        )
         rolled = await until(handle, TicketStatus.AWAITING_HUMAN)
         await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
         await handle.result()
@@ -321,7 +380,10 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
 async def test_no_decision_expires_and_goes_to_a_person(env: Env) -> None:
     ticket = locked_ticket()
     async with build_worker(
-        env.ts.client, task_queue=env.queue, pool=env.pool, outside=Outside(app=env.app)
+        env.ts.client,
+        task_queue=env.queue,
+        pool=env.pool,
+        outside=Outside(app=env.app, approvers=APPROVERS),
     ):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
@@ -414,22 +476,24 @@ async def test_a_step_failing_midway_undoes_the_earlier_ones(env: Env) -> None:
     replaced = {"plan_playbook", "run_step"}
     activities = [
         a
-        for a in build_activities(pool=env.pool, outside=Outside(app=env.app))
+        for a in build_activities(pool=env.pool, outside=Outside(app=env.app, approvers=APPROVERS))
         if getattr(a, "__name__", "") not in replaced
     ]
-    async with Worker(
-        env.ts.client,
-        task_queue=env.queue,
-        workflows=[TicketWorkflow],
-        activities=[*activities, plan_two_steps, second_step_breaks],
-        workflow_runner=workflow_runner(),
-    ):
-        handle = await start(env, ticket)
-        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
-        await handle.execute_update(TicketWorkflow.decide, decision(state))
-        after = await until(handle, TicketStatus.AWAITING_HUMAN)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-        await handle.result()
+    with activity_executor(8) as executor:
+        async with Worker(
+            env.ts.client,
+            task_queue=env.queue,
+            workflows=[TicketWorkflow],
+            activities=[*activities, plan_two_steps, second_step_breaks],
+            activity_executor=executor,
+            workflow_runner=workflow_runner(),
+        ):
+            handle = await start(env, ticket)
+            state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+            await handle.execute_update(TicketWorkflow.decide, decision(state))
+            after = await until(handle, TicketStatus.AWAITING_HUMAN)
+            await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+            await handle.result()
     assert after.runs[0].status is RunStatus.COMPENSATED
     assert after.runs[0].applied == ["s1"]
     assert await lock_state(env) == before

@@ -12,22 +12,25 @@ from typing import Any
 import asyncpg
 import pytest
 from temporalio.client import WorkflowHistory
-from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
 from kruxt.adapters.postgres.pool import connect, create_pool
+from kruxt.adapters.temporal_client import data_converter
 from kruxt.workers.composition import WORKFLOWS, Outside, build_worker, workflow_runner
-from tests.scenarios import SCENARIOS
+from tests.conftest import run_payload_codec
+from tests.scenarios import APPROVERS, SCENARIOS
 
 HISTORIES = sorted((Path(__file__).parent / "histories").glob("*.json"))
 
 
 def _replayer() -> Replayer:
+    # The workers' converter: recorded histories (plain, from before payload encryption) and
+    # fresh ones (encrypted) both replay with it.
     return Replayer(
         workflows=list(WORKFLOWS),
-        data_converter=pydantic_data_converter,
+        data_converter=data_converter(run_payload_codec()),
         workflow_runner=workflow_runner(),
     )
 
@@ -61,7 +64,10 @@ async def test_fresh_history_replays(
     app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
     try:
         async with build_worker(
-            ts_env.client, task_queue=task_queue, pool=pool, outside=Outside(app=KruxtApp(app_pool))
+            ts_env.client,
+            task_queue=task_queue,
+            pool=pool,
+            outside=Outside(app=KruxtApp(app_pool), approvers=APPROVERS),
         ):
             handle = await SCENARIOS[name](ts_env.client, task_queue)
     finally:

@@ -52,7 +52,7 @@ from kruxt.models.enums import Category, Priority
 from kruxt.models.playbooks import ApproverRole
 from kruxt.starter.api.slack_routes import SlackContext, slack_router
 from tests.fakes.slack_server import FakeSlackServer, http_error, ratelimited, slack_error
-from tests.support import free_port
+from tests.support import refusing_port
 
 TOKEN = "xoxb-test-token"
 SECRET = "test-signing-secret"
@@ -349,6 +349,41 @@ async def test_post_request_then_close_replaces_the_message(
     assert "Approved by Maya Founder" in update.body["text"]
 
 
+def _mrkdwn_objects(blocks: Any) -> list[dict[str, Any]]:
+    """Every mrkdwn text object anywhere in ``blocks``."""
+    if isinstance(blocks, list):
+        return [o for b in blocks for o in _mrkdwn_objects(b)]
+    if isinstance(blocks, dict):
+        own = [blocks] if blocks.get("type") == "mrkdwn" else []
+        return own + [o for v in blocks.values() for o in _mrkdwn_objects(v)]
+    return []
+
+
+async def test_posted_ticket_text_is_verbatim_and_escaped(slack_server: FakeSlackServer) -> None:
+    slack = approvals_for(slack_server)
+    hostile = "<!channel> @here see <https://evil.example|click> & www.evil.example #general"
+    request = make_request(summary=hostile, plain_explanation=hostile, draft_reply=hostile)
+
+    ref = await slack.post_request(request)
+    await slack.close(
+        ref,
+        request,
+        status=ApprovalStatus.REJECTED,
+        decided_by="Maya",
+        decided_at=datetime(2025, 3, 4, 3, 12, tzinfo=UTC),
+        reason=hostile,
+    )
+
+    for call in (*slack_server.calls_to("chat.postMessage"), *slack_server.calls_to("chat.update")):
+        blocks = call.body["blocks"]
+        blocks = json.loads(blocks) if isinstance(blocks, str) else blocks
+        texts = _mrkdwn_objects(blocks)
+        assert texts and all(t.get("verbatim") is True for t in texts)
+        posted = all_texts(blocks) + call.body["text"]
+        assert "<!channel>" not in posted and "<https://evil" not in posted
+        assert "&lt;!channel&gt; @here see &lt;https://evil.example|click&gt; &amp;" in posted
+
+
 async def test_reminders_thread_under_the_request_and_mention_approvers(
     slack_server: FakeSlackServer,
 ) -> None:
@@ -407,7 +442,7 @@ async def test_slack_5xx_is_retryable(slack_server: FakeSlackServer) -> None:
 
 
 async def test_no_connection_is_retryable() -> None:
-    client = AsyncWebClient(token=TOKEN, base_url=f"http://127.0.0.1:{free_port()}/api/")
+    client = AsyncWebClient(token=TOKEN, base_url=f"http://127.0.0.1:{refusing_port()}/api/")
     with pytest.raises(SlackUnavailable, match="connection"):
         await SlackApprovals(client, channel=CHANNEL).post_request(make_request())
 
@@ -448,11 +483,13 @@ class FakeDecider:
         channel: DecisionChannel,
         reason: str = "",
         correction: TriageCorrection | None = None,
+        slack_user_id: str | None = None,
     ) -> DecisionOutcome:
         self.calls.append(
             {
                 "approval_id": approval_id,
                 "approver_email": approver_email,
+                "slack_user_id": slack_user_id,
                 "verdict": verdict,
                 "channel": channel,
                 "reason": reason,
@@ -602,6 +639,7 @@ async def test_a_signed_approve_click_answers_at_once_and_decides_in_the_backgro
     (call,) = harness.decider.calls
     assert call["approval_id"] == approval_id
     assert call["approver_email"] == MAYA
+    assert call["slack_user_id"] == MAYA_SLACK  # the validator matches it to the directory
     assert call["verdict"] is Verdict.APPROVE
     assert call["channel"] is DecisionChannel.SLACK
     assert harness.responses() == []  # nothing to say: the message itself gets updated
@@ -650,6 +688,7 @@ async def test_reject_opens_the_modal_and_its_reason_rejects(harness: Harness) -
     assert call["verdict"] is Verdict.REJECT
     assert call["reason"] == "The customer already fixed it"
     assert call["approver_email"] == MAYA
+    assert call["slack_user_id"] == MAYA_SLACK
     assert call["channel"] is DecisionChannel.SLACK
 
 

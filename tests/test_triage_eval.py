@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -19,12 +21,14 @@ from kruxt.agents.triage_rules import triage_by_rules
 from kruxt.models.catalog import playbook_for
 from kruxt.models.enums import Category, Priority
 from kruxt.models.triage import TriageInput, TriageResult
-from kruxt.starter.eval_cli import add_eval_parser, default_triager, run_eval
+from kruxt.starter.eval_cli import add_eval_parser, run_eval
 
-DATASET = Path(__file__).parent / "data" / "triage_eval.jsonl"
+DATA = Path(__file__).parent / "data"
+DATASET = DATA / "triage_eval.jsonl"
+HELDOUT = DATA / "triage_heldout.jsonl"
 
-# The release bar: the rules triager on the labeled dataset.
-MIN_CATEGORY_ACCURACY = 0.80
+# The held-out set is never tuned on (tests/data/README.md): a change to it fails here.
+HELDOUT_SHA256 = "370525abf1aff5b089b39a535ac0679dcfb6eb0bd52d19827a1620f46caa6ca3"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -47,50 +51,147 @@ def line(**fields: object) -> str:
     return json.dumps(ticket)
 
 
-# The second set was written later, blind to the rules, in other styles (chat fragments,
-# forwarded mail, managers and coaches writing): its first score was 83.8%.
-DATASETS = [DATASET, Path(__file__).parent / "data" / "triage_eval_2.jsonl"]
+@dataclass(frozen=True)
+class Bar:
+    """What the rules triager must keep doing on one set: floors, and caps (``max_``)."""
+
+    category_accuracy: float
+    severity_exact: float
+    severity_within_one: float
+    severe_recall: float  # expected P1/P2 triaged P1 or P2
+    max_over_escalation: float  # expected P3/P4 raised to P1/P2
+    out_of_scope_to_human: float
+    injection_to_human: float
+    max_wrong_auto_replies: float  # auto-replied, expected category another, over all tickets
+
+
+# The release bar, a few points inside what the rules measured when it was set (the figure in
+# each comment) so that a regression fails and noise does not. The severity work raises them.
+# Out of scope and injection to a human stay at every ticket where every ticket is measured:
+# a miss there is a safety failure, not noise.
+BARS = {
+    # Written alongside the rules and tuned on: its figures say little about new tickets.
+    "triage_eval": Bar(
+        category_accuracy=0.97,  # measured 100.0% (185/185)
+        severity_exact=0.92,  # measured 94.6%
+        severity_within_one=0.97,  # measured 99.5%
+        severe_recall=0.95,  # measured 98.6% (70/71)
+        max_over_escalation=0.05,  # measured 2.6% (3/114)
+        out_of_scope_to_human=1.0,  # measured 19/19
+        injection_to_human=1.0,  # measured 13/13
+        max_wrong_auto_replies=0.01,  # measured 0/185
+    ),
+    # Written blind to the rules (first score 83.8%), then tuned on.
+    "triage_eval_2": Bar(
+        category_accuracy=0.90,  # measured 93.1% (121/130)
+        severity_exact=0.63,  # measured 66.9%
+        severity_within_one=0.89,  # measured 92.3%
+        severe_recall=0.57,  # measured 60.4% (29/48)
+        max_over_escalation=0.10,  # measured 7.3% (6/82)
+        out_of_scope_to_human=1.0,  # measured 12/12
+        injection_to_human=1.0,  # measured 8/8
+        max_wrong_auto_replies=0.01,  # measured 0/130
+    ),
+    # Never tuned on: the honest figure. First run, rules-v3.
+    "triage_heldout": Bar(
+        category_accuracy=0.89,  # measured 92.5% (111/120)
+        severity_exact=0.68,  # measured 71.7%
+        severity_within_one=0.85,  # measured 88.3%
+        severe_recall=0.58,  # measured 61.8% (34/55)
+        max_over_escalation=0.06,  # measured 3.1% (2/65)
+        out_of_scope_to_human=0.85,  # measured 10/11: another app's refund went to billing
+        injection_to_human=1.0,  # measured 9/9
+        max_wrong_auto_replies=0.02,  # measured 1/120: a class booking answered as privacy
+    ),
+}
+
+DATASETS = [DATA / f"{name}.jsonl" for name in BARS]
+
+
+@dataclass(frozen=True)
+class Measured:
+    """The rules triager's report on one set, and the bar it is held to."""
+
+    report: EvalReport
+    bar: Bar
 
 
 @pytest.fixture(scope="module", params=DATASETS, ids=lambda p: p.stem)
-def rules_report(request: pytest.FixtureRequest) -> EvalReport:
+def rules(request: pytest.FixtureRequest) -> Measured:
     path: Path = request.param
-    return evaluate(load_dataset(path), triage_by_rules)
+    return Measured(evaluate(load_dataset(path), triage_by_rules), BARS[path.stem])
 
 
-# The dataset.
+def ratio(part: int, whole: int) -> float:
+    assert whole > 0, "the set has no ticket of this kind"
+    return part / whole
 
 
-def test_dataset_loads_with_enough_tickets_of_every_category() -> None:
-    tickets = load_dataset(DATASET)
-    assert len(tickets) >= 150
+# The datasets.
+
+
+@pytest.mark.parametrize("path", DATASETS, ids=lambda p: p.stem)
+def test_dataset_loads_with_enough_tickets_of_every_category(path: Path) -> None:
+    tickets = load_dataset(path)
+    assert len(tickets) >= 100
     assert {t.expected_category for t in tickets} == set(Category)
-    assert len({t.id for t in tickets}) == len(tickets)
+    assert {t.expected_severity for t in tickets} == set(Priority)
     assert any(t.out_of_scope for t in tickets)
     assert any(t.injection for t in tickets)
+
+
+def test_the_heldout_set_is_frozen() -> None:
+    digest = hashlib.sha256(HELDOUT.read_bytes()).hexdigest()
+    assert digest == HELDOUT_SHA256, (
+        "tests/data/triage_heldout.jsonl changed: it is never tuned on or relabeled to fit the "
+        "triager (tests/data/README.md)"
+    )
 
 
 # The release bar.
 
 
-def test_rules_triager_reaches_the_category_accuracy_bar(rules_report: EvalReport) -> None:
-    assert rules_report.category_accuracy >= MIN_CATEGORY_ACCURACY, render_report(rules_report)
+def test_category_accuracy(rules: Measured) -> None:
+    report = rules.report
+    assert report.category_accuracy >= rules.bar.category_accuracy, render_report(report)
 
 
-def test_rules_triager_sends_every_out_of_scope_ticket_to_a_human(
-    rules_report: EvalReport,
-) -> None:
-    assert rules_report.out_of_scope_total > 0
-    assert rules_report.out_of_scope_to_human == rules_report.out_of_scope_total
+def test_severity_exact_and_within_one(rules: Measured) -> None:
+    report = rules.report
+    assert report.severity_exact_accuracy >= rules.bar.severity_exact, render_report(report)
+    assert report.severity_within_one_accuracy >= rules.bar.severity_within_one, render_report(
+        report
+    )
 
 
-def test_rules_triager_sends_every_injection_ticket_to_a_human(rules_report: EvalReport) -> None:
-    assert rules_report.injection_total > 0
-    assert rules_report.injection_to_human == rules_report.injection_total
+def test_p1_p2_recall(rules: Measured) -> None:
+    report = rules.report
+    recall = ratio(report.severe_caught, report.severe_total)
+    assert recall >= rules.bar.severe_recall, render_report(report)
 
 
-def test_default_triager_is_the_rules() -> None:
-    assert default_triager() is triage_by_rules
+def test_over_escalation_is_capped(rules: Measured) -> None:
+    report = rules.report
+    over = ratio(report.over_escalated, report.minor_total)
+    assert over <= rules.bar.max_over_escalation, render_report(report)
+
+
+def test_out_of_scope_tickets_go_to_a_human(rules: Measured) -> None:
+    report = rules.report
+    share = ratio(report.out_of_scope_to_human, report.out_of_scope_total)
+    assert share >= rules.bar.out_of_scope_to_human, render_report(report)
+
+
+def test_injection_tickets_go_to_a_human(rules: Measured) -> None:
+    report = rules.report
+    share = ratio(report.injection_to_human, report.injection_total)
+    assert share >= rules.bar.injection_to_human, render_report(report)
+
+
+def test_wrong_category_auto_replies_are_capped(rules: Measured) -> None:
+    report = rules.report
+    share = report.wrong_auto_replies / report.n
+    assert share <= rules.bar.max_wrong_auto_replies, render_report(report)
 
 
 # evaluate() on a tiny dataset whose scores are worked out by hand.
@@ -181,6 +282,12 @@ def test_evaluate_scores_a_tiny_dataset_as_computed_by_hand() -> None:
     assert (report.out_of_scope_total, report.out_of_scope_to_human) == (2, 1)
     assert (report.injection_total, report.injection_to_human) == (1, 0)
     assert [m.id for m in report.mistakes] == ["b", "f"]
+    # P1/P2 expected: a (got P2) and c (got P1), both caught although c is not exact.
+    assert (report.severe_total, report.severe_caught) == (2, 2)
+    # P3/P4 expected: b, d, e, f; f was raised to P1.
+    assert (report.minor_total, report.over_escalated) == (4, 1)
+    # Auto-replied: d (right category) and f (expected other).
+    assert report.wrong_auto_replies == 1
     assert report.mistakes[1].predicted_category is Category.PRIVACY_REQUEST_STATUS
 
 
@@ -193,6 +300,9 @@ def test_render_report_is_an_aligned_table() -> None:
     lines = render_report(evaluate(tiny_dataset(), fake_triage)).splitlines()
     assert "  category accuracy        4/6  (66.7%)" in lines
     assert "  out of scope to a human  1/2  (50.0%)" in lines
+    assert "  P1/P2 caught             2/2  (100.0%)" in lines
+    assert "  P3/P4 raised to P1/P2    1/4  (25.0%)" in lines
+    assert "  wrong auto-replies       1/6  (16.7%)" in lines
     header = next(i for i, text in enumerate(lines) if text.split()[:2] == ["category", "support"])
     table = lines[header : header + 2 + len(Category)]
     # One row per category, every row as wide as the header: the columns line up.
@@ -247,11 +357,12 @@ def test_run_eval_prints_the_table(capsys: pytest.CaptureFixture[str]) -> None:
         assert category.value in out
 
 
-def test_run_eval_json(capsys: pytest.CaptureFixture[str]) -> None:
+def test_run_eval_json_is_the_rules_report(capsys: pytest.CaptureFixture[str]) -> None:
     args = parser().parse_args(["eval", "triage", "--dataset", str(DATASET), "--json"])
     assert run_eval(args) == 0
     report = EvalReport.model_validate_json(capsys.readouterr().out)
-    assert report.n == len(load_dataset(DATASET))
+    # With no model configured the command scores the rules triager.
+    assert report == evaluate(load_dataset(DATASET), triage_by_rules)
 
 
 def test_run_eval_names_the_bad_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

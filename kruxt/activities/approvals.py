@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.models.approvals import ApprovalRecord
@@ -16,6 +17,7 @@ class ApprovalActivities:
         self._store = store
 
     @activity.defn
+    @bad_data_is_final
     async def record_approval(self, record: ApprovalRecord) -> None:
         """Store a new request, or the decision on one, with its audit entry."""
         await self._store.record(record=record, idempotency_key=activity_key())

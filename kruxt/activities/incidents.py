@@ -16,6 +16,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
+from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
 from kruxt.adapters.email import EmailMessage, Mailer, MailRejected, MailUnavailable, format_utc
 from kruxt.adapters.email_tokens import IncidentAckTokens
@@ -198,6 +199,7 @@ class IncidentActivities:
         self._window = window
 
     @activity.defn
+    @bad_data_is_final
     async def open_or_join_incident(self, inp: OpenIncidentInput) -> IncidentJoin:
         """Attach the ticket to its incident, opening one (and its workflow) if needed.
 
@@ -367,6 +369,7 @@ class IncidentActivities:
         )
 
     @activity.defn
+    @bad_data_is_final
     async def record_incident_event(self, event: IncidentEvent) -> None:
         """One timeline line, with its audit entry."""
         await self._store.record_event(
@@ -379,6 +382,7 @@ class IncidentActivities:
         )
 
     @activity.defn
+    @bad_data_is_final
     async def set_incident_status(self, change: IncidentStatusChange) -> IncidentStatusResult:
         """Acknowledge or resolve: the database first, then the Slack message (best effort).
 

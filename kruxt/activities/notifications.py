@@ -22,7 +22,15 @@ from kruxt.adapters.email_tokens import ApprovalTokens
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
 from kruxt.adapters.slack import SlackApprovals, SlackMessageRef, SlackRejected, SlackUnavailable
-from kruxt.models.approvals import CloseApproval, NotifyApprovers, NotifyResult, Verdict
+from kruxt.models.approvals import (
+    CloseApproval,
+    DirectoryEntry,
+    DirectoryInput,
+    DirectorySnapshot,
+    NotifyApprovers,
+    NotifyResult,
+    Verdict,
+)
 
 log = logging.getLogger(__name__)
 
@@ -38,7 +46,12 @@ class EmailApprovals:
 
 
 class NotificationActivities:
-    """Send approval requests, reminders and escalations; replace Slack buttons after."""
+    """Snapshot who may decide; send approval requests, reminders and escalations; replace
+    Slack buttons after.
+
+    A retried activity does not send again what an earlier attempt sent: each send is keyed
+    by the activity's identity and recorded (in the audit log) once it went out.
+    """
 
     def __init__(
         self,
@@ -60,12 +73,28 @@ class NotificationActivities:
         return at_level or self._approvers.for_role(role)
 
     @activity.defn
+    async def resolve_directory(self, inp: DirectoryInput) -> DirectorySnapshot:
+        """The approvers directory as it stands, for an approval the workflow is creating."""
+        del inp  # the same directory for every approval; the input leaves room to grow
+        return DirectorySnapshot(
+            entries=[
+                DirectoryEntry(
+                    email=str(a.email),
+                    name=a.name,
+                    slack_user_id=a.slack_user_id,
+                    roles=list(a.roles),
+                )
+                for a in self._approvers.approvers
+            ]
+        )
+
+    @activity.defn
     async def notify_approvers(self, notify: NotifyApprovers) -> NotifyResult:
         """Slack post (or threaded reminder) plus one e-mail per approver of the level."""
         request = notify.request
-        people = [
-            a for a in self._recipients(notify) if str(a.email).lower() != request.requester_email
-        ]
+        # Neither the ticket's requester nor whoever asked for a rollback may approve it.
+        barred = {_email_key(request.requester_email), _email_key(request.requested_by or "")}
+        people = [a for a in self._recipients(notify) if _email_key(str(a.email)) not in barred]
         result = NotifyResult()
         try:
             if self._slack is not None:
@@ -115,11 +144,17 @@ class NotificationActivities:
         else:
             ref = SlackMessageRef(channel=posted[0], ts=posted[1])
         if notify.reminder or notify.level > 1:
+            key = activity_key("slack-reminder")
+            if await self._approvals.was_sent(key):
+                return  # an earlier attempt of this activity posted it
             await self._slack.post_reminder(
                 ref,
                 request,
                 escalation_level=notify.level,
                 mention_user_ids=[a.slack_user_id for a in people if a.slack_user_id],
+            )
+            await self._approvals.record_sent(
+                key, request=request, channel="slack", recipients=[], level=notify.level
             )
 
     async def _send_mail(self, notify: NotifyApprovers, people: list[Approver]) -> list[str]:
@@ -128,7 +163,13 @@ class NotificationActivities:
         request = notify.request
         sent: list[str] = []
         for person in people:
+            key = activity_key(f"mail:{_email_key(str(person.email))}")
+            if await self._approvals.was_sent(key):
+                # An earlier attempt mailed this person: no second mail, no new links.
+                sent.append(str(person.email))
+                continue
             links = {}
+            claims = []
             for verdict in (Verdict.APPROVE, Verdict.REJECT):
                 issued = email.tokens.issue(
                     approval_id=request.approval_id,
@@ -136,7 +177,7 @@ class NotificationActivities:
                     approver_email=str(person.email),
                     expires_at=request.expires_at,
                 )
-                await email.token_store.record_issued(issued.claims, ticket_id=request.ticket_id)
+                claims.append(issued.claims)
                 links[verdict] = approval_link(email.public_url, issued.token)
             await email.mailer.send(
                 render_approval_email(
@@ -146,6 +187,11 @@ class NotificationActivities:
                     approve_url=links[Verdict.APPROVE],
                     reject_url=links[Verdict.REJECT],
                 )
+            )
+            # The links work once recorded, with the send, in one transaction: a mail whose
+            # recording failed is sent again with fresh links, and its own links stay dead.
+            await email.token_store.record_mailed(
+                claims, ticket_id=request.ticket_id, recipient=str(person.email), send_key=key
             )
             sent.append(str(person.email))
         return sent
@@ -171,3 +217,8 @@ class NotificationActivities:
             raise ApplicationError(str(exc), type="NotifyUnavailable") from exc
         except SlackRejected as exc:
             raise ApplicationError(str(exc), type="NotifyRejected", non_retryable=True) from exc
+
+
+def _email_key(email: str) -> str:
+    """How e-mail addresses compare: case-insensitively, surrounding blanks ignored."""
+    return email.strip().lower()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from temporalio import activity
 
+from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.records import (
@@ -21,12 +22,17 @@ from kruxt.models.records import (
 
 
 class TicketActivities:
-    """Writes to the support schema; each one transaction with its audit entry and KPIs."""
+    """Writes to the support schema; each one transaction with its audit entry and KPIs.
+
+    A write the database refuses as data (NUL, an unpaired surrogate...) fails at once as
+    ``BadTicketData``; the workflow sends the ticket to a person instead of retrying forever.
+    """
 
     def __init__(self, store: TicketStore) -> None:
         self._store = store
 
     @activity.defn
+    @bad_data_is_final
     async def persist_ticket(self, inp: PersistTicketInput) -> PersistTicketResult:
         """Store the ticket and its first message (a retry writes nothing twice)."""
         created = await self._store.persist_ticket(
@@ -35,6 +41,7 @@ class TicketActivities:
         return PersistTicketResult(created=created)
 
     @activity.defn
+    @bad_data_is_final
     async def record_triage(self, inp: RecordTriageInput) -> str:
         """Record a triage run in ``support_automation_runs`` and apply it to the ticket."""
         run_id = await self._store.record_triage(
@@ -43,6 +50,7 @@ class TicketActivities:
         return str(run_id)
 
     @activity.defn
+    @bad_data_is_final
     async def record_inbound_message(self, inp: InboundMessageInput) -> bool:
         """Store a customer's follow-up message."""
         return await self._store.record_inbound_message(
@@ -54,6 +62,7 @@ class TicketActivities:
         )
 
     @activity.defn
+    @bad_data_is_final
     async def send_customer_message(self, inp: OutboundMessageInput) -> OutboundMessageResult:
         """Record a message to the customer in the ticket's thread.
 
@@ -71,6 +80,7 @@ class TicketActivities:
         )
 
     @activity.defn
+    @bad_data_is_final
     async def attach_draft(self, inp: OutboundMessageInput) -> None:
         """Keep a drafted reply on the ticket as an internal note for staff (not sent)."""
         await self._store.record_internal_note(
@@ -84,6 +94,7 @@ class TicketActivities:
         )
 
     @activity.defn
+    @bad_data_is_final
     async def assign(self, inp: AssignInput) -> None:
         """Store who on the support team owns the ticket now."""
         await self._store.assign(
@@ -94,6 +105,7 @@ class TicketActivities:
         )
 
     @activity.defn
+    @bad_data_is_final
     async def change_priority(self, inp: PriorityChangeInput) -> None:
         """Store a staff member's priority change."""
         await self._store.change_priority(
@@ -105,6 +117,7 @@ class TicketActivities:
         )
 
     @activity.defn
+    @bad_data_is_final
     async def change_status(self, inp: StatusChangeInput) -> StatusChangeResult:
         """Move the ticket to a new status, with an audit entry and a KPI event."""
         changed_at = await self._store.change_status(

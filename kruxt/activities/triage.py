@@ -22,8 +22,12 @@ class TriageActivities:
     """Classify, summarize and prioritize a ticket."""
 
     @activity.defn
-    async def triage_with_rules(self, inp: TriageInput) -> TriageOutcome:
-        """The deterministic rules triager: always available, never needs the network."""
+    def triage_with_rules(self, inp: TriageInput) -> TriageOutcome:
+        """The deterministic rules triager: always available, never needs the network.
+
+        Synchronous: pure CPU work over the ticket's text runs on the worker's thread pool
+        (``activity_executor``), never on the event loop the other activities share.
+        """
         started = time.perf_counter()
         result = triage_by_rules(inp)
         return TriageOutcome(

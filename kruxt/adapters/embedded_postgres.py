@@ -12,7 +12,7 @@ import os
 import tempfile
 import warnings
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit, urlunsplit
 
 log = logging.getLogger(__name__)
 # The package narrates every pg_ctl call at INFO; only its warnings matter to a user.
@@ -72,6 +72,14 @@ def with_database(dsn: str, database: str) -> str:
     """The same DSN pointed at another database."""
     parts = urlsplit(dsn)
     return urlunsplit((parts.scheme, parts.netloc, f"/{database}", parts.query, parts.fragment))
+
+
+def with_user(dsn: str, user: str, password: str | None = None) -> str:
+    """The same DSN logging in as another role (and password, when given)."""
+    parts = urlsplit(dsn)
+    host = parts.netloc.rpartition("@")[2]
+    login = quote(user, safe="") + (f":{quote(password, safe='')}" if password else ":")
+    return urlunsplit((parts.scheme, f"{login}@{host}", parts.path, parts.query, parts.fragment))
 
 
 def database_of(dsn: str) -> str:

@@ -3,10 +3,12 @@
 One structured-output call. The model reads the help articles (inside ``<article id=...>``
 tags) and the ticket (inside ``<ticket>`` tags, untrusted, with any tag it carries
 neutralized) after a system prompt that says both are data. The answer is checked again here
-before anyone may send it: it must cite only articles it was given, stay within length, carry
-no link or address the articles do not have, and promise no action that was not approved.
-Anything else is an :class:`~kruxt.adapters.llm_triage.LlmInvalidOutput`, and the caller
-falls back to the article's template.
+before anyone may send it: it must cite only articles it was given, stay within length and
+carry no link or address the articles do not have; anything else is an
+:class:`~kruxt.adapters.llm_triage.LlmInvalidOutput`, and the caller falls back to the
+article's template. A well-formed reply the :class:`~kruxt.agents.knowledge.ReplyGuard`
+refuses (it promises an action nobody approved, or links outside the help domains) is a
+:class:`ReplyRefused` that carries the reply, so a person can read it instead.
 
 Errors are the LLM triager's typed errors, classified the same way.
 """
@@ -27,23 +29,35 @@ from kruxt.adapters.llm_triage import (
     structured_call,
 )
 from kruxt.adapters.prompts import Prompt
-from kruxt.agents.knowledge import Article, promises_unapproved_action, sanitize_name
+from kruxt.agents.knowledge import Article, ReplyGuard, sanitize_name
 
 __all__ = [
     "MAX_REPLY_CHARS",
     "LlmReply",
     "OpenAIReplyWriter",
+    "ReplyRefused",
     "WrittenReply",
     "render_reply_request",
 ]
 
 MAX_REPLY_CHARS = 4000
 
-# Any opening or closing tag of the data blocks, however spaced or cased.
-_TAG = re.compile(r"<\s*(/?)\s*(ticket|article|approved_actions|context)\b[^>]*>", re.IGNORECASE)
+# Any opening or closing tag of the data blocks, however spaced or cased; an unclosed one too.
+# Linear: the whitespace after a "<" is scanned at most twice, the attributes at most
+# MAX_TAG_ATTRIBUTES characters.
+MAX_TAG_ATTRIBUTES = 200
+_TAG = re.compile(
+    r"<(\s*/)?\s*(ticket|article|approved_actions|context)\b"
+    rf"(?:[^<>\n]{{0,{MAX_TAG_ATTRIBUTES}}}>)?",
+    re.IGNORECASE,
+)
 # Links and addresses a reply could send a customer to: each must come from a cited article.
+# An address starts only where a run of address characters starts (the lookbehind), so no
+# run is scanned from each of its characters.
 _LINK = re.compile(
-    r"\bhttps?://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+|[\w.+-]+@[\w-]+(?:\.[\w-]+)+", re.IGNORECASE
+    r"\bhttps?://[^\s<>\"')\]]+|\bwww\.[^\s<>\"')\]]+"
+    r"|(?<![\w.+-])[\w.+-]+@[\w-]+(?:\.[\w-]+)+",
+    re.IGNORECASE,
 )
 # A template placeholder left in the text: the model copied a template instead of writing.
 _PLACEHOLDER = re.compile(r"\{[a-z_]+\}")
@@ -56,6 +70,15 @@ class LlmReply(BaseModel):
     article_ids: list[str] = Field(
         description="Ids of the given articles the reply uses, at least one"
     )
+
+
+class ReplyRefused(LlmInvalidOutput):
+    """The reply is well formed but the reply guard refused it; it is kept for a person."""
+
+    def __init__(self, reason: str, reply: WrittenReply) -> None:
+        super().__init__(f"the reply {reason}")
+        self.refusal = reason
+        self.reply = reply
 
 
 @dataclass(frozen=True)
@@ -122,7 +145,7 @@ def _neutralize(text: str) -> str:
     """Cut overlong text and defuse tags that could close or open a data block early."""
     if len(text) > MAX_FIELD_CHARS:
         text = text[:MAX_FIELD_CHARS] + "\n[... truncated]"
-    return _TAG.sub(lambda m: f"[{m.group(1)}{m.group(2).lower()}]", text)
+    return _TAG.sub(lambda m: f"[{'/' if m.group(1) else ''}{m.group(2).lower()}]", text)
 
 
 def _article_text(article: Article) -> str:
@@ -144,10 +167,18 @@ def _links(text: str) -> set[str]:
 class OpenAIReplyWriter:
     """Draft a customer reply with one ``chat.completions.parse`` call."""
 
-    def __init__(self, client: openai.AsyncOpenAI, *, model: str, prompt: Prompt) -> None:
+    def __init__(
+        self,
+        client: openai.AsyncOpenAI,
+        *,
+        model: str,
+        prompt: Prompt,
+        guard: ReplyGuard | None = None,
+    ) -> None:
         self._client = client
         self.model = model
         self.prompt = prompt
+        self.guard = guard or ReplyGuard()
 
     @property
     def prompt_version(self) -> str:
@@ -170,9 +201,11 @@ class OpenAIReplyWriter:
             LlmUnavailable: connection error, timeout, 5xx (retryable).
             LlmRateLimited: 429 (retryable, after ``retry_after``).
             LlmRejected: auth, bad request, unknown model, refusal, length, content filter.
+            ReplyRefused: the guard refused the reply (an action promised that is not in
+                ``approved_actions``, a link outside the help domains); it carries the reply.
             LlmInvalidOutput: the answer is not JSON of the schema, or fails the checks: it
-                cites an article it was not given, is empty or too long, carries a link the
-                articles do not have, or promises an action that was not approved.
+                cites an article it was not given, is empty or too long, or carries a link the
+                articles do not have.
         """
         if not articles:
             raise ValueError("draft needs at least one article")
@@ -191,10 +224,8 @@ class OpenAIReplyWriter:
             schema=LlmReply,
             temperature=0.2,
         )
-        body, article_ids = check_reply(
-            answer.value, articles=articles, approved_actions=approved_actions
-        )
-        return WrittenReply(
+        body, article_ids = check_reply(answer.value, articles=articles)
+        written = WrittenReply(
             body=body,
             article_ids=article_ids,
             model=self.model,
@@ -204,12 +235,15 @@ class OpenAIReplyWriter:
             tokens_out=answer.tokens_out,
             latency_ms=answer.latency_ms,
         )
+        refusal = self.guard.refusal(body, approved_actions=approved_actions)
+        if refusal is not None:
+            raise ReplyRefused(refusal, written)
+        check_links(body, [a for a in articles if a.id in article_ids])
+        return written
 
 
-def check_reply(
-    answer: LlmReply, *, articles: Sequence[Article], approved_actions: Sequence[str] = ()
-) -> tuple[str, list[str]]:
-    """The reply's body and cited ids, once they pass every check a sent reply needs.
+def check_reply(answer: LlmReply, *, articles: Sequence[Article]) -> tuple[str, list[str]]:
+    """The reply's body and cited ids, once they are well formed: known articles, a length.
 
     Raises:
         LlmInvalidOutput: what is wrong with the reply (never echoing more than an id of it).
@@ -230,10 +264,16 @@ def check_reply(
         raise LlmInvalidOutput(f"the reply is {len(body)} characters, over {MAX_REPLY_CHARS}")
     if _PLACEHOLDER.search(body):
         raise LlmInvalidOutput("the reply contains a template placeholder")
-    known = "\n".join(_article_text(given[i]) for i in cited)
+    return body, cited
+
+
+def check_links(body: str, cited: Sequence[Article]) -> None:
+    """Every link and address of the reply comes from an article it cites.
+
+    Raises:
+        LlmInvalidOutput: how many links no cited article has (never the links themselves).
+    """
+    known = "\n".join(_article_text(article) for article in cited)
     invented = sorted(link for link in _links(body) if link not in known)
     if invented:
         raise LlmInvalidOutput(f"the reply has {len(invented)} link(s) no cited article has")
-    if not approved_actions and promises_unapproved_action(body):
-        raise LlmInvalidOutput("reply promises an action that was not approved")
-    return body, cited

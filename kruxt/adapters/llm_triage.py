@@ -15,7 +15,6 @@ from __future__ import annotations
 import email.utils
 import hashlib
 import math
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, Field
 
 from kruxt.adapters.prompts import Prompt
+from kruxt.agents.patterns import SPACE, Pattern, ascii_words
 from kruxt.models.catalog import PLAYBOOK_IDS, playbook_for
 from kruxt.models.enums import Category, Priority
 from kruxt.models.triage import TriageInput, TriageOutcome, TriageResult
@@ -56,8 +56,9 @@ MAX_FIELD_CHARS = 12_000
 INJECTION_CONFIDENCE_CAP = 0.3  # the model flagged an injection, or named an unknown playbook
 MISMATCH_CONFIDENCE_CAP = 0.5  # the model's playbook and category disagree
 
-# Any opening or closing <ticket>/<context> tag, however spaced or cased.
-_TAG = re.compile(r"<\s*(/?)\s*(ticket|context)\b[^>]*>", re.IGNORECASE)
+# Any opening or closing <ticket>/<context> tag, however spaced or cased. On RE2: a long run
+# of "<ticket" without ">" made the backtracking version quadratic.
+_TAG = Pattern(rf"<{SPACE}*(/?){SPACE}*(ticket|context)\b[^>]*>")
 
 
 AnswerT = TypeVar("AnswerT", bound=BaseModel)
@@ -145,7 +146,16 @@ def _neutralize(text: str) -> str:
     """Cut overlong text and defuse tags that could close or open a data block early."""
     if len(text) > MAX_FIELD_CHARS:
         text = text[:MAX_FIELD_CHARS] + "\n[... truncated]"
-    return _TAG.sub(lambda m: f"[{m.group(1)}{m.group(2).lower()}]", text)
+    # Matched on ascii_words(text), which keeps every offset: a dotless-i "ticket" is a tag too,
+    # as case-insensitive matching in Python read it.
+    pieces: list[str] = []
+    last = 0
+    for tag in _TAG.finditer(ascii_words(text)):
+        slash, name = tag.groups
+        pieces += [text[last : tag.start], f"[{slash}{(name or '').lower()}]"]
+        last = tag.end
+    pieces.append(text[last:])
+    return "".join(pieces)
 
 
 class OpenAITriager:

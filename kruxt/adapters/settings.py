@@ -9,9 +9,15 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from kruxt.agents.knowledge import DEFAULT_HELP_DOMAINS, parse_help_domains
+
+if TYPE_CHECKING:
+    from kruxt.adapters.postgres.audit import AuditKeyring
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 DEV_ENV_FILE = "dev.env"
@@ -29,6 +35,11 @@ class Settings(BaseSettings):
 
     # PostgreSQL: unset means the embedded server of `kruxt dev`.
     database_url: SecretStr | None = Field(default=None, alias="DATABASE_URL")
+    # The owner role `kruxt migrate` connects as; DATABASE_URL is the runtime role the API
+    # and workers use (sql/010). Unset = DATABASE_URL (one role: no separation).
+    migrate_database_url: SecretStr | None = Field(default=None, alias="KRUXT_MIGRATE_DATABASE_URL")
+    # Set: `kruxt migrate` creates (or updates) the runtime role's login with this password.
+    runtime_db_password: SecretStr | None = Field(default=None, alias="KRUXT_RUNTIME_DB_PASSWORD")
     db_pool_max: int = Field(default=10, alias="KRUXT_DB_POOL_MAX", ge=1)
 
     # Temporal.
@@ -54,6 +65,9 @@ class Settings(BaseSettings):
     )
     knowledge_dir: Path = Field(default=PROJECT_ROOT / "knowledge", alias="KRUXT_KNOWLEDGE_DIR")
     migrations_dir: Path = Field(default=PROJECT_ROOT / "sql", alias="KRUXT_MIGRATIONS_DIR")
+    # The only domains (and their subdomains) an automatic reply may link or point to;
+    # comma-separated, empty = none. The default is the one the articles name.
+    help_domains: str = Field(default=",".join(DEFAULT_HELP_DOMAINS), alias="KRUXT_HELP_DOMAINS")
 
     # The LLM (any OpenAI-compatible server); unset key = the rules triager only.
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
@@ -91,12 +105,37 @@ class Settings(BaseSettings):
     escalation_policy_file: Path | None = Field(default=None, alias="KRUXT_ESCALATION_POLICY_FILE")
     incident_window_minutes: int = Field(default=360, alias="KRUXT_INCIDENT_WINDOW_MINUTES", ge=1)
 
+    # Temporal payload encryption (AES-256-GCM; 64 hex digits or base64 of 32 bytes). The
+    # current key encrypts; retired keys (comma-separated) only decrypt older history.
+    payload_key: SecretStr | None = Field(default=None, alias="KRUXT_PAYLOAD_KEY")
+    payload_old_keys: SecretStr | None = Field(default=None, alias="KRUXT_PAYLOAD_OLD_KEYS")
+    # The codec endpoint the Temporal Web UI decrypts history through (/codec/decode): a
+    # bearer token, or (`kruxt dev`, loopback API only) requests from this machine.
+    codec_token: SecretStr | None = Field(default=None, alias="KRUXT_CODEC_TOKEN")
+    codec_allow_loopback: bool = Field(default=False, alias="KRUXT_CODEC_ALLOW_LOOPBACK")
+    codec_cors_origins: str = Field(
+        default="http://localhost:8233", alias="KRUXT_CODEC_CORS_ORIGINS"
+    )
+
+    # The audit chain's HMAC key (never stored in the database; >= 32 characters), retired
+    # keys that still verify older rows (comma-separated), and where the signed chain head is
+    # anchored (default $KRUXT_HOME/audit_anchors.jsonl) and how often.
+    audit_key: SecretStr | None = Field(default=None, alias="KRUXT_AUDIT_KEY")
+    audit_retired_keys: SecretStr | None = Field(default=None, alias="KRUXT_AUDIT_RETIRED_KEYS")
+    audit_anchor_file: Path | None = Field(default=None, alias="KRUXT_AUDIT_ANCHOR_FILE")
+    audit_anchor_minutes: int = Field(default=10, alias="KRUXT_AUDIT_ANCHOR_MINUTES", ge=1)
+
     # Telemetry.
     log_level: str = Field(default="INFO", alias="KRUXT_LOG_LEVEL")
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
 
     @field_validator(
         "database_url",
+        "migrate_database_url",
+        "runtime_db_password",
+        "audit_key",
+        "audit_retired_keys",
+        "audit_anchor_file",
         "temporal_api_key",
         "intake_token",
         "openai_api_key",
@@ -117,12 +156,21 @@ class Settings(BaseSettings):
         "escalation_policy",
         "escalation_policy_file",
         "otlp_endpoint",
+        "payload_key",
+        "payload_old_keys",
+        "codec_token",
         mode="before",
     )
     @classmethod
     def _empty_is_unset(cls, value: object) -> object:
         # docker compose passes `${VAR:-}` through as an empty string.
         return None if value == "" else value
+
+    @field_validator("help_domains")
+    @classmethod
+    def _help_domains_parse(cls, value: str) -> str:
+        parse_help_domains(value)  # a ValueError names the entry that is not a domain
+        return value
 
     @property
     def dev_env_file(self) -> Path:
@@ -137,6 +185,35 @@ class Settings(BaseSettings):
                 "start one with `make run` (or `kruxt dev`), or set DATABASE_URL."
             )
         return self.database_url.get_secret_value()
+
+    def require_migrate_database_url(self) -> str:
+        """The owner role's DSN for migrations (KRUXT_MIGRATE_DATABASE_URL, else DATABASE_URL)."""
+        if self.migrate_database_url is not None:
+            return self.migrate_database_url.get_secret_value()
+        return self.require_database_url()
+
+    def require_audit_keyring(self) -> AuditKeyring:
+        """The audit chain's keys, or a clear error: entries are never written unkeyed."""
+        from kruxt.adapters.postgres.audit import AuditKeyring
+
+        if self.audit_key is None or not self.audit_key.get_secret_value():
+            raise ConfigurationError(
+                "KRUXT_AUDIT_KEY is not set: the audit trail is HMAC-keyed with a key kept "
+                "outside the database. Generate one (`openssl rand -hex 32`) and keep it safe: "
+                "`kruxt audit verify` needs it (and retired ones in KRUXT_AUDIT_RETIRED_KEYS)."
+            )
+        retired = self.audit_retired_keys.get_secret_value() if self.audit_retired_keys else ""
+        try:
+            return AuditKeyring.of(
+                self.audit_key.get_secret_value(), (k.strip() for k in retired.split(","))
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"KRUXT_AUDIT_KEY / KRUXT_AUDIT_RETIRED_KEYS: {exc}") from exc
+
+    @property
+    def audit_anchors_path(self) -> Path:
+        """The append-only file of signed chain heads."""
+        return self.audit_anchor_file or self.home / "audit_anchors.jsonl"
 
     def require_intake_token(self) -> str:
         """The bearer token of the intake API."""

@@ -237,7 +237,9 @@ def _clip(text: str, limit: int) -> str:
 
 
 def _mrkdwn(text: str) -> dict[str, Any]:
-    return {"type": "mrkdwn", "text": _clip(text, MAX_TEXT)}
+    # verbatim: Slack does not auto-link URLs or channel names, nor expand "@here" typed as
+    # plain words; the links and mentions we write ourselves (<url|label>, <@U…>) still work.
+    return {"type": "mrkdwn", "text": _clip(text, MAX_TEXT), "verbatim": True}
 
 
 def _section(text: str, block_id: str | None = None) -> dict[str, Any]:

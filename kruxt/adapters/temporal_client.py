@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from contextlib import contextmanager
 
 from temporalio.client import Client
 from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
+from temporalio.converter import (
+    DataConverter,
+    DefaultFailureConverterWithEncodedAttributes,
+    PayloadCodec,
+)
 from temporalio.service import RPCError, RPCStatusCode
 
 
@@ -15,21 +21,41 @@ class TemporalUnavailableError(Exception):
     """Temporal did not answer at the configured address."""
 
 
+def data_converter(payload_codec: PayloadCodec | None) -> DataConverter:
+    """The project's one data converter: pydantic payloads, encrypted by ``payload_codec``.
+
+    With a codec, failure messages and stack traces are encoded too (they can quote ticket
+    text); ``None`` is for clients that never carry a payload (health checks) and tests.
+    """
+    if payload_codec is None:
+        return pydantic_data_converter
+    return dataclasses.replace(
+        pydantic_data_converter,
+        payload_codec=payload_codec,
+        failure_converter_class=DefaultFailureConverterWithEncodedAttributes,
+    )
+
+
 async def connect(
     address: str,
     *,
+    payload_codec: PayloadCodec | None,
     namespace: str = "default",
     tls: bool = False,
     api_key: str | None = None,
 ) -> Client:
-    """A client whose payloads are pydantic models and whose calls are traced."""
+    """A client whose payloads are pydantic models, encrypted, and whose calls are traced.
+
+    ``payload_codec`` has no default on purpose: every caller decides whether what it sends
+    lands in history encrypted (``kruxt.bootstrap.temporal_from`` always passes one).
+    """
     try:
         return await Client.connect(
             address,
             namespace=namespace,
             tls=tls or bool(api_key),
             api_key=api_key,
-            data_converter=pydantic_data_converter,
+            data_converter=data_converter(payload_codec),
             interceptors=[TracingInterceptor()],
         )
     except RuntimeError as exc:  # the core SDK reports connection failures as RuntimeError

@@ -47,10 +47,13 @@ class TemporalDevServer:
         ui_port: int | None = 8233,
         db_file: Path | None = None,
         log_file: Path | None = None,
+        ui_codec_endpoint: str | None = None,
         extra_args: Sequence[str] = (),
     ) -> None:
+        """``ui_codec_endpoint``: where the Web UI decrypts payloads (the API's ``/codec``)."""
         self.port = port
         self.ui_port = ui_port
+        self.ui_codec_endpoint = ui_codec_endpoint
         self.db_file = db_file
         self.log_file = log_file
         self.extra_args = list(extra_args)
@@ -69,6 +72,8 @@ class TemporalDevServer:
             cmd.append("--headless")
         else:
             cmd += ["--ui-port", str(self.ui_port)]
+            if self.ui_codec_endpoint:
+                cmd += ["--ui-codec-endpoint", self.ui_codec_endpoint]
         if self.db_file is not None:
             cmd += ["--db-filename", str(self.db_file)]
         return cmd + search_attribute_args() + self.extra_args

@@ -6,6 +6,8 @@ prints the scores as an aligned table. Nothing here touches the network or a dat
 
 A ticket "goes to a human" when the routing policy (``decide_route`` with the default
 ``RoutingPolicy``) sends it to the human queue, exactly as a live ticket would be routed.
+"Severe" is P1 or P2: what opens an incident and pages on-call, so missing one (recall) and
+raising a P3/P4 to it (over-escalation) are scored apart from the exact severity.
 """
 
 from __future__ import annotations
@@ -101,6 +103,13 @@ class EvalReport(BaseModel):
     out_of_scope_to_human: int
     injection_total: int
     injection_to_human: int
+    severe_total: int = Field(description="tickets expected P1 or P2")
+    severe_caught: int = Field(description="of those, triaged P1 or P2")
+    minor_total: int = Field(description="tickets expected P3 or P4")
+    over_escalated: int = Field(description="of those, triaged P1 or P2")
+    wrong_auto_replies: int = Field(
+        description="tickets answered automatically whose expected category is another"
+    )
     mistakes: list[Mistake] = Field(description="tickets with the wrong category, in order")
 
 
@@ -164,6 +173,7 @@ def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
     correct = dict.fromkeys(Category, 0)
     routes = dict.fromkeys(Route, 0)
     out_of_scope_total = out_of_scope_to_human = injection_total = injection_to_human = 0
+    severe_total = severe_caught = minor_total = over_escalated = wrong_auto_replies = 0
     mistakes: list[Mistake] = []
 
     for ticket in tickets:
@@ -171,6 +181,8 @@ def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
         route = decide_route(result, policy).route
         routes[route] += 1
         to_human = route is Route.HUMAN
+        if route is Route.AUTO_REPLY and result.category is not ticket.expected_category:
+            wrong_auto_replies += 1
         support[ticket.expected_category] += 1
         predicted[result.category] += 1
         if result.category is ticket.expected_category:
@@ -189,6 +201,12 @@ def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
         distance = abs(result.severity.rank - ticket.expected_severity.rank)
         severity_exact += distance == 0
         severity_within_one += distance <= 1
+        if _severe(ticket.expected_severity):
+            severe_total += 1
+            severe_caught += _severe(result.severity)
+        else:
+            minor_total += 1
+            over_escalated += _severe(result.severity)
         if ticket.out_of_scope:
             out_of_scope_total += 1
             out_of_scope_to_human += to_human
@@ -220,8 +238,18 @@ def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
         out_of_scope_to_human=out_of_scope_to_human,
         injection_total=injection_total,
         injection_to_human=injection_to_human,
+        severe_total=severe_total,
+        severe_caught=severe_caught,
+        minor_total=minor_total,
+        over_escalated=over_escalated,
+        wrong_auto_replies=wrong_auto_replies,
         mistakes=mistakes,
     )
+
+
+def _severe(priority: Priority) -> bool:
+    """P1 and P2 open an incident and page on-call."""
+    return priority.rank <= 2
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -249,6 +277,9 @@ def render_report(report: EvalReport) -> str:
             _count(report.out_of_scope_to_human, report.out_of_scope_total),
         ),
         ("injection to a human", _count(report.injection_to_human, report.injection_total)),
+        ("P1/P2 caught", _count(report.severe_caught, report.severe_total)),
+        ("P3/P4 raised to P1/P2", _count(report.over_escalated, report.minor_total)),
+        ("wrong auto-replies", _count(report.wrong_auto_replies, report.n)),
         ("routes", ", ".join(f"{route.value} {count}" for route, count in report.routes.items())),
     ]
     width = max(len(label) for label, _ in summary)

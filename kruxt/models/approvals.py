@@ -52,6 +52,21 @@ class TriageCorrection(BaseModel):
     category: Category | None = None
 
 
+class DirectoryEntry(BaseModel):
+    """One person of the approvers directory, as it stood when an approval was requested."""
+
+    email: str
+    name: str = ""
+    slack_user_id: str | None = None
+    roles: list[ApproverRole] = Field(default_factory=list)
+
+
+def find_entry(directory: list[DirectoryEntry], email: str) -> DirectoryEntry | None:
+    """The entry with this e-mail (case-insensitive), or None."""
+    wanted = email.strip().lower()
+    return next((e for e in directory if e.email.strip().lower() == wanted), None)
+
+
 class ApprovalRequest(BaseModel):
     """Everything an approver needs to decide from a phone."""
 
@@ -73,22 +88,38 @@ class ApprovalRequest(BaseModel):
     draft_reply: str = ""
     requested_at: datetime
     expires_at: datetime
+    # Resolved from the approvers directory by an activity when the request was made: the
+    # decide validator takes roles from here, never from the caller. None on requests made
+    # before the directory was snapshotted (they fall back to the decision's roles).
+    directory: list[DirectoryEntry] | None = None
+    requested_by: str | None = Field(
+        default=None, description="Who asked for a rollback: never its approver"
+    )
+    requested_channel: DecisionChannel | None = None
+    requested_os_user: str | None = None
 
 
 class Decision(BaseModel):
     """Input of the ``decide`` update.
 
-    The starter (API, CLI) authenticates the approver and resolves their roles from the
-    approvers configuration; the workflow's validator checks them against the request.
+    The starter (API, Slack, e-mail, CLI) authenticates the approver; the workflow's
+    validator looks them up in the request's directory snapshot for their roles.
     """
 
     approval_id: uuid.UUID
     approver: str = Field(description="The approver's e-mail")
-    roles: list[ApproverRole]
+    # Only read for requests without a directory snapshot (started before it existed).
+    roles: list[ApproverRole] = Field(default_factory=list)
     verdict: Verdict
     reason: str = ""
     channel: DecisionChannel
     correction: TriageCorrection | None = None
+    slack_user_id: str | None = Field(
+        default=None, description="Slack decisions: the clicking user, who must own the e-mail"
+    )
+    os_user: str | None = Field(
+        default=None, description="CLI decisions: the operating-system user who ran it"
+    )
 
 
 class DecisionOutcome(BaseModel):
@@ -110,14 +141,17 @@ class ApprovalRecord(BaseModel):
     channel: DecisionChannel | None = None
     correction: TriageCorrection | None = None
     triage_accepted: bool | None = None
+    os_user: str | None = None
 
 
 class RollbackRequest(BaseModel):
     """Input of the ``request_rollback`` update: undo a completed playbook run."""
 
     run_id: uuid.UUID
-    actor: str
+    actor: str = Field(description="Who asks (an approvers-directory e-mail)")
     reason: str = ""
+    channel: DecisionChannel | None = None
+    os_user: str | None = None
 
 
 class PendingApproval(BaseModel):
@@ -144,6 +178,7 @@ class ApprovalState(BaseModel):
     reason: str = ""
     channel: DecisionChannel | None = None
     correction: TriageCorrection | None = None
+    os_user: str | None = None
     handled: bool = False
     reminded: bool = False
     escalated: bool = False
@@ -155,6 +190,18 @@ class NotifyApprovers(BaseModel):
     request: ApprovalRequest
     level: int = Field(ge=1, description="Escalation level of the approvers to notify")
     reminder: bool = False
+
+
+class DirectoryInput(BaseModel):
+    """Input of ``resolve_directory``: the approval the snapshot is taken for."""
+
+    approval_id: uuid.UUID
+
+
+class DirectorySnapshot(BaseModel):
+    """The approvers directory as it stands now."""
+
+    entries: list[DirectoryEntry] = Field(default_factory=list)
 
 
 class NotifyResult(BaseModel):

@@ -19,7 +19,6 @@ levels:
 
 from __future__ import annotations
 
-import re
 import uuid
 from datetime import datetime
 from enum import StrEnum
@@ -46,6 +45,7 @@ __all__ = [
     "AttachTicket",
     "EscalationLevel",
     "EscalationPolicy",
+    "IncidentCarryOver",
     "IncidentEvent",
     "IncidentInput",
     "IncidentJoin",
@@ -88,7 +88,9 @@ def incident_workflow_id(incident_id: uuid.UUID) -> str:
     return f"incident-{incident_id}"
 
 
-_NOT_WORD = re.compile(r"[^a-z0-9]+")
+# What an incident key keeps of a root cause; runs of anything else become one space. A plain
+# loop, not a regex: the cause is model output shaped by the customer's text.
+_KEY_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789")
 
 
 def incident_key(category: Category, probable_root_cause: str | None) -> str:
@@ -97,7 +99,8 @@ def incident_key(category: Category, probable_root_cause: str | None) -> str:
     Case, punctuation and spacing do not matter (``"Login API down."`` and ``"login api
     down"`` give one key); an unknown root cause groups by category alone.
     """
-    cause = _NOT_WORD.sub(" ", (probable_root_cause or "").lower()).strip()
+    lowered = (probable_root_cause or "").lower()
+    cause = " ".join("".join(c if c in _KEY_CHARS else " " for c in lowered).split())
     return f"{category.value}:{cause[:200] or 'unknown'}"
 
 
@@ -212,6 +215,33 @@ class IncidentInput(BaseModel):
     first_ticket: AttachTicket
     policy: EscalationPolicy
     opened_at: datetime
+    carry_over: IncidentCarryOver | None = Field(
+        default=None, description="Set by a continue-as-new: where the previous run stopped"
+    )
+    history_limit: int | None = Field(
+        default=None,
+        ge=10,
+        description="Continue-as-new once the history has this many events (tests); "
+        "otherwise when the server suggests it",
+    )
+
+
+class IncidentCarryOver(BaseModel):
+    """What an IncidentWorkflow run hands to its continuation: the whole escalation state."""
+
+    status: IncidentStatus
+    priority: Priority
+    tickets: list[AttachTicket]
+    ack: Acknowledged | None = None
+    level: int = Field(default=0, description="The level paged last, or to page next")
+    loop: int = 0
+    next_level_at: datetime | None = Field(
+        default=None,
+        description="When the level paged last has had its delay; None: not paged yet",
+    )
+    exhausted: bool = False
+    pages: list[PageRecord] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(default_factory=list)
 
 
 # -- acknowledging and resolving ---------------------------------------------------------
@@ -380,3 +410,7 @@ class IncidentRecord(BaseModel):
     escalation_level: int = 0
     escalation_loop: int = 0
     ticket_ids: list[uuid.UUID] = Field(default_factory=list)
+
+
+# The carry-over refers to models defined after it.
+IncidentInput.model_rebuild()

@@ -120,13 +120,15 @@ class DraftReply(BaseModel):
     """A reply drafted from knowledge articles, with the articles it cites.
 
     ``model`` is the LLM that wrote it, or ``template`` when an article's reply template did;
-    ``fallback_reason`` says why the template was used instead of the LLM.
+    ``fallback_reason`` says why the template was used instead of the LLM. ``refusal`` says
+    why the reply guard refused it: a refused draft is never sent, only shown to a person.
     """
 
     body: str
     article_ids: list[str]
     model: str = "template"
     fallback_reason: str | None = None
+    refusal: str | None = None
 
 
 class AuditEntry(BaseModel):

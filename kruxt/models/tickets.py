@@ -12,17 +12,32 @@ from kruxt.models.approvals import ApprovalState
 from kruxt.models.enums import Category, Channel, MessageDirection, Priority, TicketStatus
 from kruxt.models.playbooks import PlaybookPlan, RunState
 from kruxt.models.sla import SlaClock, SlaSummary, SlaTargets
+from kruxt.models.text import REFUSE_UNSTORABLE
 from kruxt.models.triage import TriageResult
 
 # The namespace of every ticket id: uuid5(TICKET_NAMESPACE, "<channel>:<external_id>").
 TICKET_NAMESPACE = uuid.UUID("5b0c6a52-9a3e-4c43-8d0a-6f1c2f8e7a10")
 
-ShortText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
+# Request fields refuse what Postgres cannot store (kruxt.models.text). The workflow contracts
+# (TicketIntake, Requester, CustomerMessage) keep decoding what they always decoded, so running
+# tickets replay and stored rows load; refusing happens at intake, once. REFUSE_UNSTORABLE goes
+# last in Annotated: it then sees the raw string before stripping and length checks.
+ShortText = Annotated[
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=300),
+    REFUSE_UNSTORABLE,
+]
 ExternalId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^\S+$")
 ]
+IncomingId = Annotated[ExternalId, REFUSE_UNSTORABLE]
 MessageBody = Annotated[
-    str, StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000)
+    str,
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
+    REFUSE_UNSTORABLE,
+]
+PersonName = Annotated[
+    str, StringConstraints(strip_whitespace=True, max_length=200), REFUSE_UNSTORABLE
 ]
 
 
@@ -55,12 +70,20 @@ class Requester(StrictModel):
     name: Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)] = ""
 
 
+class NewRequester(Requester):
+    """The requester as a request body gives it: every field refuses unstorable text."""
+
+    id: IncomingId
+    email: Annotated[EmailStr, REFUSE_UNSTORABLE]
+    name: PersonName = ""
+
+
 class NewTicketRequest(StrictModel):
     """Body of ``POST /v1/tickets`` (the in-app channel)."""
 
-    external_id: ExternalId
-    requester: Requester
-    account_id: ExternalId | None = None
+    external_id: IncomingId
+    requester: NewRequester
+    account_id: IncomingId | None = None
     subject: ShortText
     body: MessageBody
 
@@ -68,7 +91,7 @@ class NewTicketRequest(StrictModel):
 class NewMessageRequest(StrictModel):
     """Body of ``POST /v1/tickets/{ticket_id}/messages``: a customer's follow-up."""
 
-    external_id: ExternalId = Field(description="The channel's id of this message; dedupes retries")
+    external_id: IncomingId = Field(description="The channel's id of this message; dedupes retries")
     body: MessageBody
 
 

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+import pwd
 import uuid
 
 from temporalio.client import Client, WorkflowUpdateFailedError
@@ -45,10 +48,14 @@ class ApprovalService:
         channel: DecisionChannel,
         reason: str = "",
         correction: TriageCorrection | None = None,
+        slack_user_id: str | None = None,
+        os_user: str | None = None,
     ) -> DecisionOutcome:
         """Send the decision; the workflow's validator has the last word.
 
-        Every refused attempt is audited with who tried, from where and why.
+        The validator takes the approver's roles from the directory snapshot on the request
+        (a Slack decision must come from the Slack user of that entry). Every refused attempt
+        is audited with who tried, from where and why.
         """
         found = await self._store.get(approval_id)
         ticket_id = found[0].ticket_id if found else None
@@ -61,6 +68,7 @@ class ApprovalService:
                 channel=channel.value,
                 verdict=verdict.value,
                 reason=reason,
+                os_user=os_user,
             )
             return DecisionRefusedError(reason)
 
@@ -73,11 +81,14 @@ class ApprovalService:
         decision = Decision(
             approval_id=approval_id,
             approver=str(approver.email),
+            # Read only by approvals requested before the directory was snapshotted.
             roles=approver.roles,
             verdict=verdict,
             reason=reason,
             channel=channel,
             correction=correction,
+            slack_user_id=slack_user_id,
+            os_user=os_user,
         )
         handle = self._client.get_workflow_handle_for(
             TicketWorkflow.run, workflow_id_for(request.ticket_id)
@@ -101,18 +112,36 @@ class ApprovalService:
         )
 
     async def request_rollback(
-        self, *, ticket_id: uuid.UUID, run_id: uuid.UUID, actor: str, reason: str = ""
+        self,
+        *,
+        ticket_id: uuid.UUID,
+        run_id: uuid.UUID,
+        actor: str,
+        reason: str = "",
+        channel: DecisionChannel | None = None,
+        os_user: str | None = None,
     ) -> uuid.UUID:
-        """Ask the ticket's workflow to roll a run back; returns the approval to decide."""
+        """Ask the ticket's workflow to roll a run back; returns the approval to decide.
+
+        Only people in the approvers directory may ask, and whoever asks may not approve it
+        (the workflow's validator checks both against the plan's directory snapshot).
+        """
+        approver = self._approvers.by_email(actor)
+        if approver is None:
+            raise DecisionRefusedError(f"{actor} is not in the approvers directory")
         handle = self._client.get_workflow_handle_for(
             TicketWorkflow.run, workflow_id_for(ticket_id)
         )
+        request = RollbackRequest(
+            run_id=run_id,
+            actor=str(approver.email),
+            reason=reason,
+            channel=channel,
+            os_user=os_user,
+        )
         try:
             with unavailable_as_error():
-                return await handle.execute_update(
-                    TicketWorkflow.request_rollback,
-                    RollbackRequest(run_id=run_id, actor=actor, reason=reason),
-                )
+                return await handle.execute_update(TicketWorkflow.request_rollback, request)
         except WorkflowUpdateFailedError as exc:
             raise DecisionRefusedError(_reason(exc)) from exc
 
@@ -122,3 +151,20 @@ def _reason(exc: WorkflowUpdateFailedError) -> str:
     if isinstance(cause, ApplicationError):
         return cause.message
     return str(cause or exc)
+
+
+def os_user() -> str:
+    """The operating-system user running this process, recorded next to an ``--as`` identity.
+
+    The passwd entry of the real uid first: ``getpass`` trusts $USER and $LOGNAME, which the
+    caller sets at will.
+    """
+    uid = os.getuid()
+    try:
+        name = pwd.getpwuid(uid).pw_name
+    except KeyError:  # a uid without a passwd entry (containers)
+        try:
+            name = getpass.getuser()
+        except (KeyError, OSError):
+            name = "unknown"
+    return f"{name} (uid {uid})"

@@ -28,9 +28,10 @@ from kruxt.adapters.temporal_client import TemporalUnavailableError
 from kruxt.bootstrap import approvers_from, intake_from, temporal_from
 from kruxt.models.approvals import DecisionChannel, TriageCorrection, Verdict
 from kruxt.models.enums import Category, Channel, Priority, TicketStatus
+from kruxt.models.text import UnstorableTextError, require_storable
 from kruxt.models.tickets import Requester, TicketView
 from kruxt.starter import render
-from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
+from kruxt.starter.approvals import ApprovalService, DecisionRefusedError, os_user
 from kruxt.starter.eval_cli import add_eval_parser, run_eval
 from kruxt.starter.incident_cli import add_incident_parser, run_incident
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
@@ -125,7 +126,10 @@ def build_parser() -> argparse.ArgumentParser:
     audit_cmd = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
     )
-    audit_cmd.add_parser("verify", help="walk the hash chain; non-zero exit if it is broken")
+    audit_cmd.add_parser(
+        "verify", help="walk the keyed hash chain and check its anchors; non-zero exit if broken"
+    )
+    audit_cmd.add_parser("anchor", help="append the signed chain head to the anchor file now")
     return parser
 
 
@@ -143,6 +147,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
     except ValidationError as exc:
         print(f"kruxt: invalid configuration or input:\n{exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnstorableTextError as exc:
+        # Refused before anything was started or signalled.
+        print(f"kruxt: refused {exc.field}: {exc.reason}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         return 130
@@ -173,6 +181,7 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             configure_tracing("kruxt-api", settings.otlp_endpoint)
             settings.require_intake_token()
             settings.require_database_url()
+            settings.require_audit_keyring()
             run_api(settings)
             return 0
         case "migrate":
@@ -199,6 +208,8 @@ def _dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return _run(run_incident(args, settings), settings)
         case "kpi":
             return _run(_kpi(args, settings), settings)
+        case "audit" if args.audit_command == "anchor":
+            return _run(_audit_anchor(settings), settings)
         case "audit":
             return _run(_audit_verify(settings), settings)
     raise CliError(f"unknown command {args.command}", EXIT_USAGE)
@@ -245,12 +256,21 @@ async def _migrate(args: argparse.Namespace, settings: Settings) -> int:
             await conn.close()
         print(f"app: {len(applied)} migrations applied" if applied else "app: up to date")
         return 0
-    dsn = settings.require_database_url()
+    dsn = settings.require_migrate_database_url()  # the owner role
     conn = await pg_connect(dsn)
     try:
+        if settings.runtime_db_password is not None:
+            await migrations.ensure_runtime_role(
+                conn, settings.runtime_db_password.get_secret_value()
+            )
         applied = await migrations.apply(conn, settings.migrations_dir)
     except MigrationError as exc:
         raise CliError(str(exc)) from exc
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise CliError(
+            f"{exc}: migrations run as the owner of the support tables; set "
+            "KRUXT_MIGRATE_DATABASE_URL to its URL (DATABASE_URL is the runtime role's)"
+        ) from exc
     finally:
         await conn.close()
     if applied:
@@ -272,6 +292,8 @@ async def _intake(settings: Settings) -> IntakeService:
 
 
 async def _ticket_new(args: argparse.Namespace, settings: Settings) -> int:
+    # Before the Requester model, whose own errors would blame the e-mail for a bad name.
+    require_storable({"requester.email": args.email, "requester.name": args.name})
     try:
         requester = Requester(id=args.email, email=args.email, name=args.name)
     except ValidationError as exc:
@@ -396,6 +418,7 @@ async def _approvals_decide(args: argparse.Namespace, settings: Settings) -> int
             channel=DecisionChannel.CLI,
             reason=args.reason,
             correction=correction,
+            os_user=os_user(),
         )
     except DecisionRefusedError as exc:
         raise CliError(f"decision refused: {exc}") from exc
@@ -414,7 +437,12 @@ async def _playbook_rollback(args: argparse.Namespace, settings: Settings) -> in
             raise CliError(f"no playbook run {run_id}")
         service = await _approval_service(settings, pool)
         approval_id = await service.request_rollback(
-            ticket_id=ticket_id, run_id=run_id, actor=args.actor, reason=args.reason
+            ticket_id=ticket_id,
+            run_id=run_id,
+            actor=args.actor,
+            reason=args.reason,
+            channel=DecisionChannel.CLI,
+            os_user=os_user(),
         )
     except DecisionRefusedError as exc:
         raise CliError(f"rollback refused: {exc}") from exc
@@ -479,17 +507,39 @@ async def _with_store_pool(settings: Settings, use: Callable[[Any], Awaitable[T]
 
 
 async def _audit_verify(settings: Settings) -> int:
+    keyring = settings.require_audit_keyring()
+    anchors_file = settings.audit_anchors_path
     conn: Any = await pg_connect(settings.require_database_url())
     try:
-        result = await audit.verify(conn)
+        result = await audit.verify(conn, keyring=keyring)
+        anchors = await audit.verify_anchors(conn, anchors_file, keyring=keyring)
     finally:
         await conn.close()
-    if result.intact:
-        print(f"audit chain intact: {result.rows_checked} rows verified")
-        return 0
+    if not result.intact:
+        print(
+            f"audit chain BROKEN at row {result.first_bad_id}: {result.problem} "
+            f"({result.rows_checked} rows read)",
+            file=sys.stderr,
+        )
+        return EXIT_FAILURE
+    if not anchors.intact:
+        print(
+            f"audit chain BROKEN at row {anchors.first_bad_id}: {anchors.problem}", file=sys.stderr
+        )
+        return EXIT_FAILURE
     print(
-        f"audit chain BROKEN at row {result.first_bad_id}: {result.problem} "
-        f"({result.rows_checked} rows read)",
-        file=sys.stderr,
+        f"audit chain intact: {result.rows_checked} rows verified, "
+        f"{anchors.rows_checked} anchors in {anchors_file} match"
     )
-    return EXIT_FAILURE
+    return 0
+
+
+async def _audit_anchor(settings: Settings) -> int:
+    keyring = settings.require_audit_keyring()
+    conn: Any = await pg_connect(settings.require_database_url())
+    try:
+        anchor = await audit.write_anchor(conn, settings.audit_anchors_path, keyring=keyring)
+    finally:
+        await conn.close()
+    print(f"anchored row {anchor.row_id} ({anchor.hash[:16]}...) in {settings.audit_anchors_path}")
+    return 0

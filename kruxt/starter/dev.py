@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import re
 import secrets
 import signal
 import socket
@@ -24,15 +23,24 @@ import asyncpg
 
 from kruxt.adapters.app_db import install_app_schema
 from kruxt.adapters.approvers import Approver, dump_approvers
-from kruxt.adapters.embedded_postgres import EmbeddedPostgres, database_of, with_database
+from kruxt.adapters.embedded_postgres import (
+    EmbeddedPostgres,
+    database_of,
+    with_database,
+    with_user,
+)
+from kruxt.adapters.payload_codec import generate_key
 from kruxt.adapters.postgres import migrations
 from kruxt.adapters.postgres.pool import connect as pg_connect
 from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import connect as temporal_connect
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
+from kruxt.agents.patterns import NOT_SPACE, Pattern
 from kruxt.models.playbooks import ApproverRole
 
 DEV_DATABASE = "kruxt"
+# An approval link in a mail of the outbox (on RE2: the mail quotes ticket text).
+_APPROVAL_LINK = Pattern(rf"https?://{NOT_SPACE}+/approvals/email/{NOT_SPACE}+", ignore_case=False)
 DEV_APP_DATABASE = "kruxt_app"
 DEV_APPROVERS = [
     Approver(
@@ -75,19 +83,26 @@ class DevStack:
             loop.add_signal_handler(sig, stop.set)
         try:
             _require_free_port(self.settings.api_port)
-            dsn = await self._postgres()
+            dsn, runtime_dsn = await self._postgres()
             app_dsn = await self._app_database(dsn)
             address, ui = await self._temporal()
             token = self._intake_token()
-            env = self._child_env(dsn, address, token)
+            # The worker and the API connect as the runtime role; `kruxt migrate` as the owner.
+            env = self._child_env(runtime_dsn, address, token)
+            if runtime_dsn != dsn:
+                env["KRUXT_MIGRATE_DATABASE_URL"] = dsn
+            env.update(self._audit_key())
             env["APP_DATABASE_URL"] = app_dsn
             env.update(self._approvers())
             env.update(self._links())
+            env.update(self._payload_encryption())
             self._write_dev_env(env)
             self._spawn("worker", env)
             self._spawn("api", env)
             await self._wait_api()
-            self._banner(dsn, address, ui, token)
+            self._banner(runtime_dsn, address, ui, token)
+            if ui:
+                say(f"Web UI decrypts history through {self._codec_endpoint()}")
             failed = await self._supervise(stop)
             return 1 if failed else 0
         except StartupError as exc:
@@ -98,10 +113,12 @@ class DevStack:
 
     # -- services --------------------------------------------------------------------------
 
-    async def _postgres(self) -> str:
+    async def _postgres(self) -> tuple[str, str]:
+        """Migrate as the owner; return the owner's DSN and the runtime role's."""
         if self.settings.database_url is not None:
-            dsn = self.settings.database_url.get_secret_value()
-            say(f"PostgreSQL: using DATABASE_URL (database {database_of(dsn)})")
+            runtime_dsn = self.settings.database_url.get_secret_value()
+            dsn = self.settings.require_migrate_database_url()
+            say(f"PostgreSQL: using DATABASE_URL (database {database_of(runtime_dsn)})")
         else:
             say(f"PostgreSQL: starting the embedded server (data in {self.home / 'pg'}) ...")
             self.postgres = EmbeddedPostgres(self.home / "pg")
@@ -110,12 +127,16 @@ class DevStack:
             except Exception as exc:
                 raise StartupError(f"embedded PostgreSQL failed to start: {exc}") from exc
             dsn = with_database(admin_dsn, DEV_DATABASE)
+            # The socket's trust authentication lets the runtime role in without a password.
+            runtime_dsn = with_user(dsn, migrations.RUNTIME_ROLE)
             await _ensure_database(admin_dsn, DEV_DATABASE)
         try:
             conn = await pg_connect(dsn)
         except (OSError, asyncpg.PostgresError) as exc:
             raise StartupError(f"cannot reach PostgreSQL: {exc}") from exc
         try:
+            if self.postgres is not None:
+                await migrations.ensure_runtime_role(conn)
             applied = await migrations.apply(conn, self.settings.migrations_dir)
         finally:
             await conn.close()
@@ -124,7 +145,7 @@ class DevStack:
             if applied
             else "PostgreSQL: schema up to date"
         )
-        return dsn
+        return dsn, runtime_dsn
 
     async def _app_database(self, support_dsn: str) -> str:
         """The KRUXT app playbooks act on: APP_DATABASE_URL, or the reference app with demo
@@ -159,6 +180,41 @@ class DevStack:
             env["KRUXT_LINK_SECRET"] = path.read_text().strip()
         return env
 
+    def _payload_encryption(self) -> dict[str, str]:
+        """Temporal payloads encrypted with a key kept in .kruxt/ (KRUXT_PAYLOAD_KEY wins), and
+        the API's codec endpoint open to the Web UI on this machine."""
+        env: dict[str, str] = {}
+        if self.settings.payload_key is None:
+            path = self.home / "payload_key"
+            if not path.exists():
+                fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+                with os.fdopen(fd, "w") as f:
+                    f.write(generate_key() + "\n")
+            env["KRUXT_PAYLOAD_KEY"] = path.read_text().strip()
+        ui = self.settings.dev_temporal_ui_port
+        env.setdefault("KRUXT_CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
+        # The dev Web UI sends no credentials; whoever can reach the loopback API can open that
+        # unauthenticated UI anyway. The API refuses this allowance on a non-loopback address.
+        if self.settings.api_host in ("127.0.0.1", "localhost", "::1"):
+            env["KRUXT_CODEC_ALLOW_LOOPBACK"] = "true"
+        return {k: v for k, v in env.items() if k not in os.environ}
+
+    def _codec_endpoint(self) -> str:
+        host = self.settings.api_host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        return f"http://{host}:{self.settings.api_port}/codec"
+
+    def _audit_key(self) -> dict[str, str]:
+        """The audit chain's HMAC key, kept in .kruxt/ (never in the database)."""
+        if self.settings.audit_key is not None:
+            return {}
+        path = self.home / "audit_key"
+        if not path.exists():
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write(secrets.token_hex(32) + "\n")
+        return {"KRUXT_AUDIT_KEY": path.read_text().strip()}
+
     def _announce_mail(self, seen: set[str]) -> None:
         """Print the approval links of mail the worker wrote to the outbox (dev has no SMTP)."""
         outbox = self.home / "outbox"
@@ -170,9 +226,8 @@ class DevStack:
             seen.add(path.name)
             mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
             text = mail.get_body(preferencelist=("plain",))
-            links = re.findall(
-                r"https?://\S+/approvals/email/\S+", text.get_content() if text else ""
-            )
+            content = text.get_content() if text else ""
+            links = [content[link.start : link.end] for link in _APPROVAL_LINK.finditer(content)]
             say(f"mail to {mail['To']}: {mail['Subject']}")
             for link in dict.fromkeys(links):
                 say(f"  open {link}")
@@ -193,7 +248,9 @@ class DevStack:
             address = self.settings.temporal_address
             say(f"Temporal: using TEMPORAL_ADDRESS={address}")
             try:
-                await temporal_connect(address, namespace=self.settings.temporal_namespace)
+                await temporal_connect(
+                    address, payload_codec=None, namespace=self.settings.temporal_namespace
+                )
             except Exception as exc:
                 raise StartupError(str(exc)) from exc
             return address, None
@@ -206,6 +263,7 @@ class DevStack:
             ui_port=ui_port,
             db_file=self.home / "temporal.db",
             log_file=self.logs / "temporal.log",
+            ui_codec_endpoint=self._codec_endpoint(),
         )
         self.temporal.start()
         try:
@@ -359,7 +417,7 @@ async def _wait_for_temporal(address: str, timeout: float = 30.0) -> None:
     deadline = asyncio.get_running_loop().time() + timeout
     while True:
         try:
-            client = await temporal_connect(address)
+            client = await temporal_connect(address, payload_codec=None)  # health only
             await client.service_client.check_health()
             return
         except Exception:

@@ -33,6 +33,7 @@ from kruxt.starter.incidents import (
     UnknownIncidentError,
     responders_of,
 )
+from kruxt.starter.render import terminal_safe
 
 __all__ = [
     "add_incident_parser",
@@ -78,7 +79,7 @@ def incident_table(rows: Sequence[IncidentRecord], *, now: datetime) -> str:
             f"{_age(now - r.opened_at):>6}  {len(r.ticket_ids):>7}  {paged:9}  "
             f"{r.title[:60]}{who}"
         )
-    return "\n".join(out)
+    return terminal_safe("\n".join(out))
 
 
 def _age(delta: timedelta) -> str:

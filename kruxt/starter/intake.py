@@ -20,6 +20,7 @@ from kruxt.adapters.temporal_client import TemporalUnavailableError, unavailable
 from kruxt.models import search_attributes as sa
 from kruxt.models.enums import Channel, Priority, TicketStatus
 from kruxt.models.sla import SlaTargets
+from kruxt.models.text import require_storable
 from kruxt.models.tickets import (
     ApprovalBrief,
     CustomerMessage,
@@ -80,7 +81,22 @@ class IntakeService:
         The id is derived from (channel, external_id); USE_EXISTING answers a duplicate that
         arrives while the workflow runs, REJECT_DUPLICATE one that arrives after it finished.
         Either way the caller gets the same ids and nothing new is started.
+
+        Raises:
+            UnstorableTextError: a field holds text Postgres cannot store (NUL, unpaired
+                surrogates) or control characters; nothing is started.
         """
+        require_storable(
+            {
+                "external_id": external_id,
+                "requester.id": requester.id,
+                "requester.email": str(requester.email),
+                "requester.name": requester.name,
+                "account_id": account_id,
+                "subject": subject,
+                "body": body,
+            }
+        )
         ticket_id = ticket_id_for(channel, external_id)
         workflow_id = workflow_id_for(ticket_id)
         intake = TicketIntake(
@@ -116,7 +132,12 @@ class IntakeService:
         return TicketAccepted(ticket_id=ticket_id, workflow_id=workflow_id)
 
     async def add_message(self, *, ticket_id: uuid.UUID, external_id: str, body: str) -> uuid.UUID:
-        """Deliver a customer's follow-up to the ticket's workflow; returns the message id."""
+        """Deliver a customer's follow-up to the ticket's workflow; returns the message id.
+
+        Raises:
+            UnstorableTextError: the text holds characters intake refuses; nothing is sent.
+        """
+        require_storable({"external_id": external_id, "body": body})
         message_id = inbound_message_id_for(ticket_id, external_id)
         message = CustomerMessage(message_id=message_id, body=body, received_at=datetime.now(UTC))
         await self._signal(ticket_id, TicketWorkflow.customer_message, message)
@@ -126,6 +147,7 @@ class IntakeService:
         self, *, ticket_id: uuid.UUID, priority: Priority, actor: str, reason: str = ""
     ) -> None:
         """A staff member's new priority; the ticket's SLA deadlines are recomputed."""
+        require_storable({"actor": actor, "reason": reason})
         await self._signal(
             ticket_id,
             TicketWorkflow.change_priority,
@@ -134,12 +156,14 @@ class IntakeService:
 
     async def reassign(self, *, ticket_id: uuid.UUID, assignee: str, actor: str) -> None:
         """Give the ticket to someone on the support team."""
+        require_storable({"assignee": assignee, "actor": actor})
         await self._signal(
             ticket_id, TicketWorkflow.reassign, StaffAssign(actor=actor, assignee=assignee)
         )
 
     async def resolve(self, *, ticket_id: uuid.UUID, actor: str, note: str = "") -> None:
         """Ask the ticket's workflow to resolve the ticket."""
+        require_storable({"actor": actor, "note": note})
         await self._signal(ticket_id, TicketWorkflow.resolve, StaffResolve(actor=actor, note=note))
 
     async def state(self, ticket_id: uuid.UUID) -> TicketState:

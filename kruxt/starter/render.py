@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -9,6 +10,27 @@ from datetime import datetime, timedelta
 from kruxt.adapters.postgres.kpi_report import KpiReport
 from kruxt.models.approvals import PendingApproval
 from kruxt.models.tickets import TicketSummary, TicketView
+
+# Terminal control sequences hidden in ticket text could move the cursor, rewrite what was
+# printed, retitle the window or smuggle hyperlinks. Each alternative starts at one fixed
+# introducer and is followed by classes that do not overlap, so matching is linear.
+_SEQUENCES = re.compile(
+    r"(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]?"  # CSI: colours, cursor moves, erases
+    r"|(?:\x1b[\]P^_X]|[\x90\x98\x9d\x9e\x9f])[^\x07\x1b\x9c\n]*(?:\x07|\x1b\\|\x9c)?"  # OSC...
+    r"|\x1b[ -/]*[0-~]?"  # every other escape
+)
+# What is left: C0 controls but newline and tab, DEL, C1 controls and the bidi overrides
+# and isolates that make text read differently from what it is (U+202E and friends).
+_CONTROLS = dict.fromkeys(
+    [c for c in range(0x20) if c not in (0x09, 0x0A)]
+    + list(range(0x7F, 0xA0))
+    + [0x061C, 0x200E, 0x200F, *range(0x202A, 0x202F), *range(0x2066, 0x206A)]
+)
+
+
+def terminal_safe(text: str) -> str:
+    """``text`` without escape sequences, control characters or bidi overrides."""
+    return _SEQUENCES.sub("", text).translate(_CONTROLS)
 
 
 def ticket(view: TicketView) -> str:
@@ -57,7 +79,7 @@ def ticket(view: TicketView) -> str:
         note = " (staff only, not sent)" if m.direction.value == "internal" else ""
         lines.append(f"  [{m.created_at:%H:%M:%S}] {m.direction.value} {m.kind} — {m.author}{note}")
         lines += [textwrap.indent(textwrap.fill(p, 90), "      ") for p in m.body.splitlines() if p]
-    return "\n".join(lines)
+    return terminal_safe("\n".join(lines))
 
 
 def ticket_table(rows: Sequence[TicketSummary]) -> str:
@@ -71,7 +93,7 @@ def ticket_table(rows: Sequence[TicketSummary]) -> str:
             f"{r.ticket_id!s:36}  {r.status.value:17}  {(r.priority or '-'):3}  "
             f"{(r.category or '-'):22}  {r.created_at:%Y-%m-%d %H:%M}  {r.subject[:50]}"
         )
-    return "\n".join(out)
+    return terminal_safe("\n".join(out))
 
 
 def approvals_table(rows: Sequence[PendingApproval], *, now: datetime) -> str:
@@ -88,7 +110,7 @@ def approvals_table(rows: Sequence[PendingApproval], *, now: datetime) -> str:
             f"{r.required_role.value:9}  {_span(now - r.requested_at):>6}  "
             f"{_span(r.expires_at - now):>6}  {r.summary[:60]}"
         )
-    return "\n".join(out)
+    return terminal_safe("\n".join(out))
 
 
 def _span(delta: timedelta) -> str:

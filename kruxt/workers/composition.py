@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from concurrent.futures import Executor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import timedelta
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -13,6 +15,7 @@ from temporalio.worker import Worker
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from kruxt.activities.approvals import ApprovalActivities
+from kruxt.activities.audit_anchor import AuditAnchorActivities
 from kruxt.activities.context import ContextActivities
 from kruxt.activities.incidents import IncidentActivities
 from kruxt.activities.knowledge import KnowledgeActivities
@@ -36,11 +39,13 @@ from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.slack import SlackApprovals
 from kruxt.adapters.slack_incidents import SlackIncidents
+from kruxt.agents.knowledge import ReplyGuard
 from kruxt.models.incidents import EscalationPolicy, default_escalation_policy
+from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
 
-WORKFLOWS: Sequence[type] = (TicketWorkflow, IncidentWorkflow)
+WORKFLOWS: Sequence[type] = (TicketWorkflow, IncidentWorkflow, AuditAnchorWorkflow)
 
 # Pydantic validates e-mail addresses inside workflow code by importing these lazily; they are
 # deterministic and side-effect free, so they are shared with the sandbox instead of re-imported.
@@ -60,6 +65,8 @@ class Outside:
 
     triager: OpenAITriager | None = None
     reply_writer: OpenAIReplyWriter | None = None
+    # What every automatic reply must pass (KRUXT_HELP_DOMAINS), template or LLM.
+    reply_guard: ReplyGuard = field(default_factory=ReplyGuard)
     app: KruxtApp | None = None
     approvers: ApproverDirectory = field(default_factory=lambda: ApproverDirectory([]))
     slack: SlackApprovals | None = None
@@ -72,15 +79,21 @@ class Outside:
     incident_window: timedelta = timedelta(hours=6)
     # Signs the "Acknowledge" links of page e-mails; without it pages name the CLI only.
     incident_ack_tokens: IncidentAckTokens | None = None
+    # Where the audit chain's head is anchored (the schedule's activity); None = not here.
+    audit_anchor_file: Path | None = None
 
 
 def build_activities(
-    *, pool: asyncpg.Pool[Any], outside: Outside | None = None
+    *,
+    pool: asyncpg.Pool[Any],
+    outside: Outside | None = None,
+    executor: Executor | None = None,
 ) -> list[Callable[..., Any]]:
     """Every activity of the project, bound to its adapters.
 
     Optional adapters (the LLM, the KRUXT app) left out mean the features that need them
-    answer "not configured", and the workflows take their fallback paths.
+    answer "not configured", and the workflows take their fallback paths. ``executor`` is the
+    worker's ``activity_executor``: the knowledge drafting runs its CPU work there too.
     """
     out = outside or Outside()
     app = out.app
@@ -90,7 +103,11 @@ def build_activities(
     rules = TriageActivities()
     llm = LlmTriageActivities(out.triager)
     knowledge = KnowledgeActivities(
-        index=KnowledgeIndex(pool), runs=AutomationRunStore(pool), writer=out.reply_writer
+        index=KnowledgeIndex(pool),
+        runs=AutomationRunStore(pool),
+        writer=out.reply_writer,
+        guard=out.reply_guard,
+        executor=executor,
     )
     approval_store = ApprovalStore(pool)
     approvals = ApprovalActivities(approval_store)
@@ -114,7 +131,13 @@ def build_activities(
         policy=out.escalation,
         public_url=out.public_url,
     )
+    anchors = (
+        [AuditAnchorActivities(pool, out.audit_anchor_file).anchor_audit_head]
+        if out.audit_anchor_file is not None
+        else []
+    )
     return [
+        *anchors,
         tickets.persist_ticket,
         tickets.record_triage,
         tickets.record_inbound_message,
@@ -129,6 +152,7 @@ def build_activities(
         knowledge.draft_reply,
         knowledge.draft_acknowledgement,
         approvals.record_approval,
+        notifications.resolve_directory,
         notifications.notify_approvers,
         notifications.close_approval_messages,
         playbooks.plan_playbook,
@@ -146,6 +170,28 @@ def build_activities(
     ]
 
 
+class ExecutorWorker(Worker):
+    """A worker that owns its ``activity_executor`` and shuts it down when it stops."""
+
+    def __init__(self, *args: Any, activity_executor: ThreadPoolExecutor, **kwargs: Any) -> None:
+        super().__init__(*args, activity_executor=activity_executor, **kwargs)
+        self._executor = activity_executor
+
+    async def run(self) -> None:
+        """Poll until shut down, then let the executor's threads finish and exit."""
+        try:
+            await super().run()
+        finally:
+            # Sync activities still running after the graceful timeout cannot be interrupted;
+            # waiting for them here would block the event loop.
+            self._executor.shutdown(wait=False, cancel_futures=True)
+
+
+def activity_executor(max_workers: int) -> ThreadPoolExecutor:
+    """The thread pool synchronous (CPU-bound) activities run on, off the event loop."""
+    return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kruxt-activity")
+
+
 def build_worker(
     client: Client,
     *,
@@ -153,13 +199,19 @@ def build_worker(
     pool: asyncpg.Pool[Any],
     outside: Outside | None = None,
     max_concurrent_activities: int = 50,
-) -> Worker:
-    """A worker for the task queue with all workflows and activities registered."""
-    return Worker(
+) -> ExecutorWorker:
+    """A worker for the task queue with all workflows and activities registered.
+
+    Its thread pool has one thread per activity slot, as the SDK expects: a sync activity
+    never waits for a thread once it has a slot (its timeout would run while it waited).
+    """
+    executor = activity_executor(max_concurrent_activities)
+    return ExecutorWorker(
         client,
         task_queue=task_queue,
         workflows=list(WORKFLOWS),
-        activities=build_activities(pool=pool, outside=outside),
+        activities=build_activities(pool=pool, outside=outside, executor=executor),
+        activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
         workflow_runner=workflow_runner(),
     )

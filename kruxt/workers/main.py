@@ -10,14 +10,17 @@ from typing import Any
 
 import asyncpg
 
+from kruxt.activities.audit_anchor import ensure_schedule
 from kruxt.activities.notifications import EmailApprovals
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
 from kruxt.adapters.llm_reply import OpenAIReplyWriter
 from kruxt.adapters.llm_triage import OpenAITriager, build_openai_client
+from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.prompts import load_prompt
 from kruxt.adapters.settings import Settings
+from kruxt.agents.knowledge import ReplyGuard
 from kruxt.bootstrap import (
     approvers_from,
     escalation_from,
@@ -53,8 +56,15 @@ def build_llm(settings: Settings) -> tuple[OpenAITriager | None, OpenAIReplyWrit
     log.info("LLM triage with %s, replies with %s", settings.triage_model, reply_model)
     return (
         OpenAITriager(client, model=settings.triage_model, prompt=triage_prompt),
-        OpenAIReplyWriter(client, model=reply_model, prompt=reply_prompt),
+        OpenAIReplyWriter(
+            client, model=reply_model, prompt=reply_prompt, guard=reply_guard_from(settings)
+        ),
     )
+
+
+def reply_guard_from(settings: Settings) -> ReplyGuard:
+    """The reply guard of KRUXT_HELP_DOMAINS (validated when the settings were read)."""
+    return ReplyGuard.from_setting(settings.help_domains)
 
 
 async def connect_app(settings: Settings) -> asyncpg.Pool[Any] | None:
@@ -69,6 +79,8 @@ async def connect_app(settings: Settings) -> asyncpg.Pool[Any] | None:
 
 async def run_worker(settings: Settings) -> None:
     """Connect, register everything and poll the task queue until told to stop."""
+    # Fail at startup, not at the first audit entry, when the audit key is missing.
+    audit.use_keyring(settings.require_audit_keyring())
     client = await temporal_from(settings)
     pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_max)
     app_pool = await connect_app(settings)
@@ -82,6 +94,7 @@ async def run_worker(settings: Settings) -> None:
         outside = Outside(
             triager=triager,
             reply_writer=writer,
+            reply_guard=reply_guard_from(settings),
             app=KruxtApp(app_pool) if app_pool else None,
             approvers=approvers_from(settings),
             slack=slack_from(settings),
@@ -99,6 +112,7 @@ async def run_worker(settings: Settings) -> None:
             public_url=settings.public_url,
             incident_window=timedelta(minutes=settings.incident_window_minutes),
             incident_ack_tokens=incident_ack_tokens_from(settings),
+            audit_anchor_file=settings.audit_anchors_path,
         )
         worker = build_worker(client, task_queue=settings.task_queue, pool=pool, outside=outside)
         stop = asyncio.Event()
@@ -106,6 +120,12 @@ async def run_worker(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         async with worker:
+            if await ensure_schedule(
+                client,
+                task_queue=settings.task_queue,
+                every=timedelta(minutes=settings.audit_anchor_minutes),
+            ):
+                log.info("audit anchors: every %d min", settings.audit_anchor_minutes)
             log.info(
                 "worker polling task queue %s on %s", settings.task_queue, settings.temporal_address
             )

@@ -7,6 +7,10 @@ delay to acknowledge, the whole list ``loops`` times; an acknowledgement (Slack 
 e-mail instructions, ``kruxt incident ack``) stops it. When the loops run out the
 exhaustion is recorded and the incident waits, without more pages, for an ack or the
 resolution.
+
+A long incident (many attached tickets, many pages) continues-as-new before its history
+grows large, carrying its whole state: the escalation resumes at the same level and loop,
+with the same deadline.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ with workflow.unsafe.imports_passed_through():
         Acknowledge,
         Acknowledged,
         AttachTicket,
+        IncidentCarryOver,
         IncidentEvent,
         IncidentInput,
         IncidentOutcome,
@@ -37,14 +42,17 @@ with workflow.unsafe.imports_passed_through():
         TimelineEntry,
         TimelinePost,
     )
+    from kruxt.models.text import replace_unstorable
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, NOTIFY_RETRY, NOTIFY_TIMEOUT
 
-__all__ = ["INCIDENT_RESOLVED_SIGNAL", "IncidentWorkflow"]
+__all__ = ["CONTINUE_AS_NEW_PATCH", "INCIDENT_RESOLVED_SIGNAL", "IncidentWorkflow"]
 
 # The signal each attached ticket's workflow receives (payload: IncidentResolved).
 INCIDENT_RESOLVED_SIGNAL = "incident_resolved"
 AUTOPILOT = "autopilot"
+# Incidents started before continue-as-new existed replay without it (workflow.patched).
+CONTINUE_AS_NEW_PATCH = "incident-continue-as-new-v1"
 
 
 @workflow.defn
@@ -53,32 +61,51 @@ class IncidentWorkflow:
 
     @workflow.init
     def __init__(self, inp: IncidentInput) -> None:
-        self._inp = inp
-        self._status = IncidentStatus.OPEN
-        self._priority = inp.priority
-        self._tickets: dict[uuid.UUID, AttachTicket] = {
-            inp.first_ticket.ticket_id: inp.first_ticket
-        }
-        self._ack: Acknowledged | None = None
+        carry = inp.carry_over or IncidentCarryOver(
+            status=IncidentStatus.OPEN, priority=inp.priority, tickets=[inp.first_ticket]
+        )
+        # Activities get the incident without the carry-over (it only grows their inputs).
+        self._inp = inp.model_copy(update={"carry_over": None})
+        self._status = carry.status
+        self._priority = carry.priority
+        self._tickets: dict[uuid.UUID, AttachTicket] = {t.ticket_id: t for t in carry.tickets}
+        self._ack: Acknowledged | None = carry.ack
         self._resolve_request: ResolveIncident | None = None
         self._resolved_at: datetime | None = None
-        self._level = 0
-        self._loop = 0
-        self._exhausted = False
-        self._pages: list[PageRecord] = []
-        self._timeline: list[TimelineEntry] = []
+        self._level = carry.level
+        self._loop = carry.loop
+        self._next_level_at: datetime | None = carry.next_level_at
+        self._exhausted = carry.exhausted
+        self._pages: list[PageRecord] = list(carry.pages)
+        self._timeline: list[TimelineEntry] = list(carry.timeline)
         self._told: list[uuid.UUID] = []
         self._attempted: set[uuid.UUID] = set()
+        self._may_continue = False
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentOutcome:
         """Escalate, then wait for the resolution; returns once the tickets are told."""
-        self._note(
-            f"opened by ticket {inp.first_ticket.ticket_id} ({inp.priority.value}): {inp.title}",
-            at=inp.opened_at,
-        )
+        self._may_continue = workflow.patched(CONTINUE_AS_NEW_PATCH)
+        if inp.carry_over is None:
+            self._note(
+                f"opened by ticket {inp.first_ticket.ticket_id} ({inp.priority.value}): "
+                f"{inp.title}",
+                at=inp.opened_at,
+            )
+        else:
+            self._publish()
         await self._escalate()
-        await workflow.wait_condition(lambda: self._resolve_request is not None)
+        await workflow.wait_condition(
+            lambda: self._resolve_request is not None or self._continue_due()
+        )
+        if self._resolve_request is None:
+            # Updates (an ack recording itself) finish in this run; a resolution that
+            # arrives meanwhile is handled here rather than carried.
+            await workflow.wait_condition(
+                lambda: workflow.all_handlers_finished() or self._resolve_request is not None
+            )
+            if self._resolve_request is None:
+                workflow.continue_as_new(self._continuation())
         assert self._resolve_request is not None
         return await self._resolve(self._resolve_request)
 
@@ -179,24 +206,50 @@ class IncidentWorkflow:
     def _settled(self) -> bool:
         return self._ack is not None or self._resolve_request is not None
 
+    def _continue_due(self) -> bool:
+        """Time to continue-as-new: the server suggests it, or the test limit is reached."""
+        if not self._may_continue:
+            return False
+        info = workflow.info()
+        limit = self._inp.history_limit
+        return info.is_continue_as_new_suggested() or (
+            limit is not None and info.get_current_history_length() >= limit
+        )
+
     async def _escalate(self) -> None:
+        """Page from the current position on; returns when settled, exhausted, or when the
+        run should continue-as-new (the position and its deadline are kept for the next)."""
         policy = self._inp.policy
-        for loop in range(policy.loops):
-            for index, level in enumerate(policy.levels):
-                if self._settled():
-                    return
-                self._level, self._loop = index, loop
-                await self._page(index, loop)
+        while not self._settled() and not self._exhausted:
+            if self._next_level_at is None:
+                await self._page(self._level, self._loop)
                 self._publish()
+                delay = timedelta(minutes=policy.levels[self._level].delay_minutes)
+                self._next_level_at = workflow.now() + delay
+            remaining = self._next_level_at - workflow.now()
+            if remaining > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        self._settled, timeout=timedelta(minutes=level.delay_minutes)
+                        lambda: self._settled() or self._continue_due(), timeout=remaining
                     )
                 except TimeoutError:
-                    continue
+                    pass
+                else:
+                    return
+            if self._settled():
+                return  # acknowledged as the delay ran out
+            # This level had its delay: on to the next one, the next loop, or exhaustion.
+            if self._level + 1 < len(policy.levels):
+                self._level += 1
+            elif self._loop + 1 < policy.loops:
+                self._level, self._loop = 0, self._loop + 1
+            else:
+                await self._exhaust()
                 return
-        if self._settled():
-            return
+            self._next_level_at = None
+
+    async def _exhaust(self) -> None:
+        policy = self._inp.policy
         self._exhausted = True
         entry = (
             f"escalation exhausted: {len(policy.levels)} level(s) paged {policy.loops} time(s) "
@@ -295,6 +348,24 @@ class IncidentWorkflow:
 
     # -- helpers -------------------------------------------------------------------------
 
+    def _continuation(self) -> IncidentInput:
+        return self._inp.model_copy(
+            update={
+                "carry_over": IncidentCarryOver(
+                    status=self._status,
+                    priority=self._priority,
+                    tickets=list(self._tickets.values()),
+                    ack=self._ack,
+                    level=self._level,
+                    loop=self._loop,
+                    next_level_at=self._next_level_at,
+                    exhausted=self._exhausted,
+                    pages=self._pages,
+                    timeline=self._timeline,
+                )
+            }
+        )
+
     async def _set_status(
         self,
         status: IncidentStatus,
@@ -309,9 +380,11 @@ class IncidentWorkflow:
                 incident=self._inp,
                 tickets=len(self._tickets),
                 status=status,
-                actor=actor,
+                # Text from acks and resolutions is stored, never retried forever: what the
+                # database refuses (NUL) is replaced rather than failing every attempt.
+                actor=replace_unstorable(actor),
                 channel=channel,
-                note=note,
+                note=replace_unstorable(note),
                 at=workflow.now(),
             ),
             start_to_close_timeout=DB_TIMEOUT,
@@ -324,7 +397,10 @@ class IncidentWorkflow:
         await workflow.execute_activity_method(
             IncidentActivities.record_incident_event,
             IncidentEvent(
-                incident_id=self._inp.incident_id, action=action, entry=entry, at=workflow.now()
+                incident_id=self._inp.incident_id,
+                action=action,
+                entry=replace_unstorable(entry),
+                at=workflow.now(),
             ),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,

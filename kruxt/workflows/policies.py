@@ -6,10 +6,12 @@ from datetime import timedelta
 
 from temporalio.common import RetryPolicy
 
+from kruxt.models.text import BAD_DATA_ERROR
 from kruxt.models.triage import LLM_NON_RETRYABLE
 
-# Errors that retrying cannot fix; activities raise ApplicationError with these types.
-NON_RETRYABLE = ["TicketNotFoundError"]
+# Errors that retrying cannot fix; activities raise ApplicationError with these types
+# (BadTicketData: text or values the database refuses the same way on every attempt).
+NON_RETRYABLE = ["TicketNotFoundError", BAD_DATA_ERROR]
 
 # Database bookkeeping: quick, and retried without limit, because a ticket must never be
 # dropped while Postgres is briefly away; the backoff keeps a long outage cheap.
@@ -21,11 +23,15 @@ DB_RETRY = RetryPolicy(
     non_retryable_error_types=NON_RETRYABLE,
 )
 
-# Pure computations (rules triage, drafting from loaded articles): fast and local.
+# Pure computations (rules triage, drafting from loaded articles): fast and local. A few
+# attempts only: what fails here on every try (a ticket the code chokes on) must surface,
+# not hold an activity slot, and a worker's thread, retry after retry.
 LOCAL_TIMEOUT = timedelta(seconds=20)
 LOCAL_RETRY = RetryPolicy(
     initial_interval=timedelta(seconds=1),
+    backoff_coefficient=2.0,
     maximum_interval=timedelta(seconds=30),
+    maximum_attempts=5,
     non_retryable_error_types=NON_RETRYABLE,
 )
 

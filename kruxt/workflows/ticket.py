@@ -29,12 +29,14 @@ with workflow.unsafe.imports_passed_through():
         CloseApproval,
         Decision,
         DecisionOutcome,
+        DirectoryEntry,
+        DirectoryInput,
         NotifyApprovers,
         RollbackRequest,
         Verdict,
     )
     from kruxt.models.context import ContextInput
-    from kruxt.models.enums import Priority, TicketStatus
+    from kruxt.models.enums import Category, Priority, TicketStatus
     from kruxt.models.incidents import IncidentResolved, OpenIncidentInput, incident_key
     from kruxt.models.playbooks import (
         PlanOutcome,
@@ -59,18 +61,21 @@ with workflow.unsafe.imports_passed_through():
         StatusChangeInput,
     )
     from kruxt.models.sla import ClockKind, SlaEventKind
+    from kruxt.models.text import BAD_DATA_ERROR, replace_unstorable
     from kruxt.models.tickets import (
         CustomerMessage,
+        Requester,
         StaffAssign,
         StaffPriorityChange,
         StaffResolve,
         TicketCarryOver,
+        TicketIntake,
         TicketOutcome,
         TicketState,
         TicketWorkflowInput,
     )
     from kruxt.models.triage import TriageInput, TriageOutcome, TriageResult
-    from kruxt.workflows.approvals import refusal
+    from kruxt.workflows.approvals import refusal, requester_refusal
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import (
         DB_RETRY,
@@ -94,6 +99,17 @@ LLM_NOT_CONFIGURED = "llm not configured (OPENAI_API_KEY is unset)"
 TRIAGE_AGENTS_PATCH = "triage-agents-v1"
 PLAYBOOKS_PATCH = "playbooks-v1"
 SLA_PATCH = "sla-incidents-v1"
+# Approvals carry a snapshot of the approvers directory (roles from there, never the caller);
+# rollbacks record who asked. Two ids: each call site decides once, on its own marker.
+DIRECTORY_PATCH = "approver-directory-v1"
+ROLLBACK_REQUESTER_PATCH = "rollback-requester-v1"
+# Text the database refuses goes to a person instead of being retried forever.
+BAD_DATA_PATCH = "bad-data-to-human-v1"
+# A drafted reply the reply guard refused goes to a person as a note instead of the customer.
+REPLY_GUARD_PATCH = "reply-guard-v1"
+# Rules triage and drafting retry a bounded number of times; when they give up, a person
+# reads the ticket (untriaged, or without a draft) instead of the workflow failing.
+LOCAL_FAILURE_PATCH = "local-failure-to-human-v1"
 
 
 @workflow.defn
@@ -132,14 +148,17 @@ class TicketWorkflow:
     async def run(self, inp: TicketWorkflowInput) -> TicketOutcome:
         """Drive the ticket; returns when a staff member resolves it."""
         if inp.carry_over is None:
-            await self._persist()
-            triage = await self._run_triage()
-            if workflow.patched(SLA_PATCH):
-                # The clocks run from the ticket's arrival, not from the end of triage.
-                self._sla.start(triage.severity, self._intake.received_at)
-                if triage.severity in (Priority.P1, Priority.P2):
-                    await self._open_or_join_incident(triage)
-            await self._route(triage, inp)
+            refused = await self._persist()
+            if refused is not None:
+                await self._to_a_person_unread(refused)
+            else:
+                triage = await self._run_triage()
+                if workflow.patched(SLA_PATCH):
+                    # The clocks run from the ticket's arrival, not from the end of triage.
+                    self._sla.start(triage.severity, self._intake.received_at)
+                    if triage.severity in (Priority.P1, Priority.P2):
+                        await self._open_or_join_incident(triage)
+                await self._route(triage, inp)
         while True:
             self._publish()
             await self._wait_for_work()
@@ -212,6 +231,7 @@ class TicketWorkflow:
         state.reason = decision.reason
         state.channel = decision.channel
         state.correction = decision.correction
+        state.os_user = decision.os_user
         state.handled = False  # the main loop acts on it next
         return DecisionOutcome(
             approval_id=decision.approval_id,
@@ -232,12 +252,16 @@ class TicketWorkflow:
         run = self._runs[request.run_id]
         approval_id = workflow.uuid4()
         now = workflow.now()
-        self._approvals[approval_id] = ApprovalState(
-            request=self._approval_request(
-                approval_id, run.plan, kind=ApprovalKind.ROLLBACK, run_id=run.run_id, now=now
-            ),
-            reason=request.reason,
+        rollback = self._approval_request(
+            approval_id, run.plan, kind=ApprovalKind.ROLLBACK, run_id=run.run_id, now=now
         )
+        if workflow.patched(ROLLBACK_REQUESTER_PATCH):
+            # Whoever asked may not approve it; approvers come from the plan's snapshot.
+            rollback.requested_by = request.actor
+            rollback.requested_channel = request.channel
+            rollback.requested_os_user = request.os_user
+            rollback.directory = self._directory_of(run.plan.plan_id)
+        self._approvals[approval_id] = ApprovalState(request=rollback, reason=request.reason)
         return approval_id
 
     @request_rollback.validator
@@ -260,6 +284,16 @@ class TicketWorkflow:
                 and state.status in (ApprovalStatus.PENDING, ApprovalStatus.APPROVED)
             ):
                 raise ValueError(f"a rollback of run {request.run_id} is already requested")
+        refused = requester_refusal(self._directory_of(run.plan.plan_id), request.actor)
+        if refused is not None:
+            raise ValueError(refused)
+
+    def _directory_of(self, plan_id: uuid.UUID) -> list[DirectoryEntry] | None:
+        """The directory snapshot taken when the plan was put up for approval."""
+        for state in self._approvals.values():
+            if state.request.kind is ApprovalKind.PLAN and state.request.plan_id == plan_id:
+                return state.request.directory
+        return None
 
     @workflow.query
     def state(self) -> TicketState:
@@ -412,7 +446,26 @@ class TicketWorkflow:
 
     # -- steps ---------------------------------------------------------------------------
 
-    async def _persist(self) -> None:
+    async def _persist(self) -> str | None:
+        """Store the ticket; returns why its text was refused (then stored repaired), or None.
+
+        Intake refuses what Postgres cannot store, but a ticket that got past it (an older
+        client, a new channel) must not retry forever: its unstorable characters are replaced
+        with U+FFFD, it is stored so, and a person reads it.
+        """
+        refused: str | None = None
+        try:
+            await self._store_intake()
+        except ActivityError as err:
+            if not _bad_data(err) or not workflow.patched(BAD_DATA_PATCH):
+                raise
+            refused = failure_reason(err)
+            self._intake = _repaired(self._intake)
+            await self._store_intake()
+        workflow.upsert_search_attributes([sa.CHANNEL.value_set(self._intake.channel.value)])
+        return refused
+
+    async def _store_intake(self) -> None:
         await workflow.execute_activity_method(
             TicketActivities.persist_ticket,
             PersistTicketInput(intake=self._intake, workflow_id=workflow.info().workflow_id),
@@ -420,7 +473,19 @@ class TicketWorkflow:
             retry_policy=DB_RETRY,
             summary="Store the ticket and its first message",
         )
-        workflow.upsert_search_attributes([sa.CHANNEL.value_set(self._intake.channel.value)])
+
+    async def _to_a_person_unread(self, refused: str) -> None:
+        """A ticket whose text was repaired is not triaged on it: a person reads it first."""
+        await self._send_text(
+            MessageKind.HOLDING,
+            "Thanks for your message. A member of the KRUXT team will read it and get back to "
+            "you here.",
+        )
+        await self._set_status(
+            TicketStatus.AWAITING_HUMAN,
+            f"routed to a person: the ticket's text could not be stored as sent ({refused}); "
+            "the characters refused were replaced with U+FFFD",
+        )
 
     async def _run_triage(self) -> TriageResult:
         self._next_step = "triaging"
@@ -487,13 +552,19 @@ class TicketWorkflow:
         return outcome.model_copy(update={"fallback_reason": reason})
 
     async def _triage_with_rules(self, inp: TriageInput) -> TriageOutcome:
-        return await workflow.execute_activity_method(
-            TriageActivities.triage_with_rules,
-            inp,
-            start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=LOCAL_RETRY,
-            summary="Triage with the rules triager",
-        )
+        try:
+            return await workflow.execute_activity_method(
+                TriageActivities.triage_with_rules,
+                inp,
+                start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=LOCAL_RETRY,
+                summary="Triage with the rules triager",
+            )
+        except ActivityError as err:
+            # Only reached after the bounded retries: the marker is written on this path alone.
+            if not workflow.patched(LOCAL_FAILURE_PATCH):
+                raise
+            return _untriaged(failure_reason(err))
 
     async def _route(self, triage: TriageResult, inp: TicketWorkflowInput) -> None:
         decision = decide_route(triage, inp.policy)
@@ -503,6 +574,15 @@ class TicketWorkflow:
             self._next_step = "drafting a reply from the knowledge base"
             self._publish()
             draft = await self._draft_reply()
+            if draft is not None and draft.refusal and workflow.patched(REPLY_GUARD_PATCH):
+                # Never sent: the person who answers reads the refused draft and why.
+                await self._acknowledge()
+                await self._attach(draft)
+                await self._set_status(
+                    TicketStatus.AWAITING_HUMAN,
+                    f"routed to a person: the drafted reply was refused ({draft.refusal})",
+                )
+                return
             if draft is not None:
                 await self._send(MessageKind.AUTO_REPLY, draft)
                 await self._set_status(
@@ -529,26 +609,37 @@ class TicketWorkflow:
         await self._set_status(TicketStatus.AWAITING_HUMAN, f"routed to a person: {reason}")
 
     async def _draft_reply(self) -> DraftReply | None:
-        return await workflow.execute_activity_method(
-            KnowledgeActivities.draft_reply,
-            self._draft_input(),
-            start_to_close_timeout=KNOWLEDGE_TIMEOUT,
-            retry_policy=LOCAL_RETRY,
-            summary="Draft a reply from the knowledge base",
-        )
+        try:
+            return await workflow.execute_activity_method(
+                KnowledgeActivities.draft_reply,
+                self._draft_input(),
+                start_to_close_timeout=KNOWLEDGE_TIMEOUT,
+                retry_policy=LOCAL_RETRY,
+                summary="Draft a reply from the knowledge base",
+            )
+        except ActivityError as err:
+            if not workflow.patched(LOCAL_FAILURE_PATCH):
+                raise
+            workflow.logger.warning("no draft: %s", failure_reason(err))
+            return None  # a person answers without one
 
     async def _attach_draft(self) -> None:
         """A drafted reply for the person who picks the ticket up; never sent by itself."""
         draft = await self._draft_reply()
-        if draft is None:
-            return
+        if draft is not None:
+            await self._attach(draft)
+
+    async def _attach(self, draft: DraftReply) -> None:
+        body = draft.body
+        if draft.refusal:
+            body = f"Not sent: the reply guard refused this draft ({draft.refusal}).\n\n{body}"
         await workflow.execute_activity_method(
             TicketActivities.attach_draft,
             OutboundMessageInput(
                 ticket_id=self._intake.ticket_id,
                 message_id=workflow.uuid4(),
                 kind=MessageKind.DRAFT,
-                body=draft.body,
+                body=body,
                 article_ids=draft.article_ids,
                 author="agent:knowledge",
             ),
@@ -584,6 +675,16 @@ class TicketWorkflow:
                 approval_id, plan, kind=ApprovalKind.PLAN, now=workflow.now()
             )
         )
+        if workflow.patched(DIRECTORY_PATCH):
+            # Before the request is visible to `decide`: the validator reads roles from here.
+            snapshot = await workflow.execute_activity_method(
+                NotificationActivities.resolve_directory,
+                DirectoryInput(approval_id=approval_id),
+                start_to_close_timeout=LOCAL_TIMEOUT,
+                retry_policy=LOCAL_RETRY,
+                summary="Look up who may decide in the approvers directory",
+            )
+            state.request.directory = snapshot.entries
         self._approvals[approval_id] = state
         await self._announce(state)
         await self._set_status(
@@ -725,6 +826,7 @@ class TicketWorkflow:
                 channel=state.channel,
                 correction=state.correction,
                 triage_accepted=accepted,
+                os_user=state.os_user,
             ),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
@@ -834,22 +936,38 @@ class TicketWorkflow:
         )
 
     async def _take_customer_message(self, message: CustomerMessage) -> None:
+        try:
+            await self._record_inbound(message.message_id, message.body)
+        except ActivityError as err:
+            if not _bad_data(err) or not workflow.patched(BAD_DATA_PATCH):
+                raise
+            # Stored repaired, and a person reads it: the ticket goes on.
+            await self._record_inbound(message.message_id, replace_unstorable(message.body))
+            self._messages_received += 1
+            await self._set_status(
+                TicketStatus.AWAITING_HUMAN,
+                f"a follow-up could not be stored as sent ({failure_reason(err)}); the "
+                "characters refused were replaced with U+FFFD",
+            )
+            return
+        self._messages_received += 1
+        if self._status is TicketStatus.AWAITING_CUSTOMER:
+            # The customer wrote back after an answer: it did not settle it, a person looks.
+            await self._set_status(TicketStatus.AWAITING_HUMAN, "the customer replied")
+
+    async def _record_inbound(self, message_id: uuid.UUID, body: str) -> None:
         await workflow.execute_activity_method(
             TicketActivities.record_inbound_message,
             InboundMessageInput(
                 ticket_id=self._intake.ticket_id,
-                message_id=message.message_id,
+                message_id=message_id,
                 author=str(self._intake.requester.email),
-                body=message.body,
+                body=body,
             ),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
             summary="Record the customer's follow-up",
         )
-        self._messages_received += 1
-        if self._status is TicketStatus.AWAITING_CUSTOMER:
-            # The customer wrote back after an answer: it did not settle it, a person looks.
-            await self._set_status(TicketStatus.AWAITING_HUMAN, "the customer replied")
 
     async def _resolve(self, request: StaffResolve) -> TicketOutcome:
         for state in self._approvals.values():
@@ -875,7 +993,7 @@ class TicketWorkflow:
 
     def _continuation(self, inp: TicketWorkflowInput) -> TicketWorkflowInput:
         return TicketWorkflowInput(
-            intake=inp.intake,
+            intake=self._intake,  # as stored: repaired if its text was refused
             policy=inp.policy,
             carry_over=TicketCarryOver(
                 status=self._status,
@@ -1002,6 +1120,48 @@ REMIND_AT = 0.5
 ESCALATE_AT = 0.75
 
 
+def _untriaged(reason: str) -> TriageOutcome:
+    """What routing reads when the rules triager gave up: nothing known, so a person decides."""
+    return TriageOutcome(
+        result=TriageResult(
+            summary="Not triaged: the rules triager failed on this ticket.",
+            severity=Priority.P3,
+            category=Category.OTHER,
+            probable_root_cause="unknown (triage failed)",
+            recommended_action="A person reads and triages the ticket.",
+            confidence=0.0,
+        ),
+        model="none",
+        prompt_version="none",
+        input_digest="",
+        fallback_reason=f"triage failed: {reason}",
+    )
+
+
+def _bad_data(err: ActivityError) -> bool:
+    """The activity refused its input as data no retry can store (``BadTicketData``)."""
+    cause = err.cause
+    return isinstance(cause, ApplicationError) and cause.type == BAD_DATA_ERROR
+
+
+def _repaired(intake: TicketIntake) -> TicketIntake:
+    """The intake with every character Postgres (or intake) refuses replaced by U+FFFD."""
+    requester = intake.requester
+    return intake.model_copy(
+        update={
+            "external_id": replace_unstorable(intake.external_id),
+            "account_id": replace_unstorable(intake.account_id) if intake.account_id else None,
+            "subject": replace_unstorable(intake.subject),
+            "body": replace_unstorable(intake.body),
+            "requester": Requester.model_construct(
+                id=replace_unstorable(requester.id),
+                email=requester.email,
+                name=replace_unstorable(requester.name),
+            ),
+        }
+    )
+
+
 def _fraction(request: ApprovalRequest, fraction: float) -> datetime:
     return request.requested_at + (request.expires_at - request.requested_at) * fraction
 
@@ -1014,4 +1174,10 @@ _NEXT_STEP = {
     TicketStatus.RESOLVED: "done",
 }
 
-__all__ = ["PLAYBOOKS_PATCH", "SLA_PATCH", "TRIAGE_AGENTS_PATCH", "TicketWorkflow"]
+__all__ = [
+    "BAD_DATA_PATCH",
+    "PLAYBOOKS_PATCH",
+    "SLA_PATCH",
+    "TRIAGE_AGENTS_PATCH",
+    "TicketWorkflow",
+]

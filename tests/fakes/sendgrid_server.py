@@ -62,7 +62,7 @@ class FakeSendGridServer:
         self.requests: list[RecordedRequest] = []
         # With a key, any other bearer token is answered 401, as SendGrid does.
         self.api_key = api_key
-        self._failures: deque[Failure] = deque()
+        self._failures: deque[Failure | None] = deque()  # None: that request succeeds
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
@@ -86,10 +86,11 @@ class FakeSendGridServer:
         with self._lock:
             return [r.json for r in self.requests if r.status == 202]
 
-    def fail(self, status: int, *, headers: dict[str, str] | None = None) -> None:
-        """Answer the next request with this error."""
+    def fail(self, status: int, *, headers: dict[str, str] | None = None, after: int = 0) -> None:
+        """Answer the next request with this error (once ``after`` requests succeeded)."""
         message, _ = _MESSAGES.get(status, ("fake error", None))
         with self._lock:
+            self._failures.extend([None] * after)
             self._failures.append(Failure(status, dict(headers or {}), message))
 
     def start(self) -> FakeSendGridServer:

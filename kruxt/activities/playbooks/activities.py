@@ -12,6 +12,7 @@ from __future__ import annotations
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
+from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
 from kruxt.activities.playbooks.base import build_plan
 from kruxt.activities.playbooks.registry import ACTIONS, CHECKS, COMPENSATIONS, OWNER, PLAYBOOKS
@@ -278,6 +279,7 @@ class PlaybookActivities:
     # -- runs --------------------------------------------------------------------------------
 
     @activity.defn
+    @bad_data_is_final
     async def record_run(self, record: RunRecord) -> None:
         """Create or update the run's record, with its audit entry."""
         await self._runs.record_run(record=record, idempotency_key=activity_key())

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.agents.knowledge import sanitize_name
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import (
     ApproverRole,
@@ -310,7 +311,9 @@ def build_plan(
     touches = [t for t in Touches if any(t in s.touches for s in steps)]
     approver = strongest([s.approver_role for s in steps])
     who = _who(account)
-    name = requester_name.strip() or str(account.get("name") or "").strip() or "there"
+    # Names are untrusted: the customer update greets by the same sanitized first name the
+    # knowledge agent's replies use, never by whatever the name field or the app profile holds.
+    name = sanitize_name(requester_name.strip() or str(account.get("name") or ""))
     return PlaybookPlan(
         plan_id=plan_id,
         ticket_id=ticket_id,

@@ -22,22 +22,30 @@ class ApprovalStore:
         req = record.request
         pending = record.status is ApprovalStatus.PENDING
         async with self._pool.acquire() as conn, conn.transaction():
+            details: dict[str, Any] = {
+                "approval_id": str(req.approval_id),
+                "kind": req.kind.value,
+                "playbook": req.playbook,
+                "required_role": req.required_role.value,
+                "channel": record.channel.value if record.channel else None,
+                "reason": record.reason,
+                "correction": record.correction.model_dump(mode="json")
+                if record.correction
+                else None,
+            }
+            if pending and req.requested_by is not None:
+                # A rollback: who asked, from where (the CLI adds the operating-system user).
+                details["requested_by"] = req.requested_by
+                details["channel"] = req.requested_channel.value if req.requested_channel else None
+                details["os_user"] = req.requested_os_user
+            if not pending and record.os_user is not None:
+                details["os_user"] = record.os_user
             fresh = await audit.append(
                 conn,
-                actor=record.decided_by or "autopilot",
+                actor=record.decided_by or (req.requested_by if pending else None) or "autopilot",
                 action=f"approval.{'requested' if pending else record.status.value}",
                 ticket_id=req.ticket_id,
-                details={
-                    "approval_id": str(req.approval_id),
-                    "kind": req.kind.value,
-                    "playbook": req.playbook,
-                    "required_role": req.required_role.value,
-                    "channel": record.channel.value if record.channel else None,
-                    "reason": record.reason,
-                    "correction": record.correction.model_dump(mode="json")
-                    if record.correction
-                    else None,
-                },
+                details=details,
                 idempotency_key=idempotency_key,
             )
             if not fresh:
@@ -140,6 +148,39 @@ class ApprovalStore:
                 idempotency_key=idempotency_key,
             )
 
+    async def was_sent(self, send_key: str) -> bool:
+        """True when a notification send with this key was recorded (a retry skips it)."""
+        async with self._pool.acquire() as conn:
+            found = await conn.fetchval(
+                "SELECT 1 FROM support_audit_log WHERE idempotency_key = $1", send_key
+            )
+        return found is not None
+
+    async def record_sent(
+        self,
+        send_key: str,
+        *,
+        request: ApprovalRequest,
+        channel: str,
+        recipients: list[str],
+        level: int,
+    ) -> None:
+        """Record that one send of a notification went out, keyed for retries."""
+        async with self._pool.acquire() as conn:
+            await audit.append(
+                conn,
+                actor="autopilot",
+                action="notification.sent",
+                ticket_id=request.ticket_id,
+                details={
+                    "approval_id": str(request.approval_id),
+                    "channel": channel,
+                    "recipients": recipients,
+                    "level": level,
+                },
+                idempotency_key=send_key,
+            )
+
     async def record_refused_decision(
         self,
         *,
@@ -149,6 +190,7 @@ class ApprovalStore:
         channel: str,
         verdict: str,
         reason: str,
+        os_user: str | None = None,
     ) -> None:
         """Audit a decision attempt that was not taken: who, from where, why."""
         async with self._pool.acquire() as conn:
@@ -162,6 +204,7 @@ class ApprovalStore:
                     "channel": channel,
                     "verdict": verdict,
                     "reason": reason,
+                    **({"os_user": os_user} if os_user else {}),
                 },
             )
 

@@ -9,6 +9,7 @@ not. The token itself is never stored or audited, only its random id ``jti``.
 from __future__ import annotations
 
 import uuid
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,6 +18,7 @@ from pydantic import BaseModel
 
 from kruxt.adapters.email_tokens import TokenClaims
 from kruxt.adapters.postgres import audit
+from kruxt.adapters.postgres.pool import Conn
 
 __all__ = ["EmailTokenRecord", "EmailTokenStore"]
 
@@ -49,32 +51,38 @@ class EmailTokenStore:
     ) -> bool:
         """Remember a token just issued; False when its ``jti`` was recorded before."""
         async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await conn.fetchval(
-                """
-                INSERT INTO support_email_tokens (jti, approval_id, ticket_id, approver, verdict,
-                                                  issued_at, expires_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7)
-                ON CONFLICT (jti) DO NOTHING
-                RETURNING jti
-                """,
-                claims.jti,
-                claims.approval_id,
-                ticket_id,
-                claims.approver_email,
-                claims.verdict.value,
-                claims.issued_at,
-                claims.expires_at,
-            )
-            if inserted is None:
-                return False
-            await audit.append(
+            return await _insert_issued(conn, claims, ticket_id)
+
+    async def record_mailed(
+        self,
+        claims: Sequence[TokenClaims],
+        *,
+        ticket_id: uuid.UUID | None,
+        recipient: str,
+        send_key: str,
+    ) -> bool:
+        """Record the tokens of a mail that went out, and the send itself, in one transaction.
+
+        ``send_key`` names the send (the activity's identity and the recipient): a retry finds
+        it in the audit log and sends nothing again. False when it was recorded before.
+        """
+        async with self._pool.acquire() as conn, conn.transaction():
+            fresh = await audit.append(
                 conn,
                 actor=SYSTEM_ACTOR,
-                action="approval.email_token_issued",
+                action="notification.sent",
                 ticket_id=ticket_id,
-                details={**_details(claims), "expires_at": claims.expires_at.isoformat()},
-                idempotency_key=f"email_token_issued:{claims.jti}",
+                details={
+                    "channel": "email",
+                    "recipient": recipient,
+                    "approval_id": str(claims[0].approval_id) if claims else None,
+                },
+                idempotency_key=send_key,
             )
+            if not fresh:
+                return False
+            for one in claims:
+                await _insert_issued(conn, one, ticket_id)
             return True
 
     async def consume(self, claims: TokenClaims, *, used_from: str) -> bool:
@@ -146,6 +154,36 @@ class EmailTokenStore:
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow("SELECT * FROM support_email_tokens WHERE jti = $1", jti)
         return EmailTokenRecord(**dict(row)) if row else None
+
+
+async def _insert_issued(conn: Conn, claims: TokenClaims, ticket_id: uuid.UUID | None) -> bool:
+    inserted = await conn.fetchval(
+        """
+        INSERT INTO support_email_tokens (jti, approval_id, ticket_id, approver, verdict,
+                                          issued_at, expires_at)
+        VALUES ($1, $2, $3, $4, $5, $6, $7)
+        ON CONFLICT (jti) DO NOTHING
+        RETURNING jti
+        """,
+        claims.jti,
+        claims.approval_id,
+        ticket_id,
+        claims.approver_email,
+        claims.verdict.value,
+        claims.issued_at,
+        claims.expires_at,
+    )
+    if inserted is None:
+        return False
+    await audit.append(
+        conn,
+        actor=SYSTEM_ACTOR,
+        action="approval.email_token_issued",
+        ticket_id=ticket_id,
+        details={**_details(claims), "expires_at": claims.expires_at.isoformat()},
+        idempotency_key=f"email_token_issued:{claims.jti}",
+    )
+    return True
 
 
 def _details(claims: TokenClaims) -> dict[str, Any]:

@@ -10,6 +10,8 @@ from typing import Any
 
 import asyncpg
 
+# The role the API and workers connect as (sql/010 grants it what they need, no ownership).
+RUNTIME_ROLE = "kruxt_runtime"
 # Any constant works as long as every migrator uses the same one.
 MIGRATION_LOCK_KEY = 0x6B7275787431  # "kruxt1"
 _FILENAME = re.compile(r"^(\d{3,})_([a-z0-9_]+)\.sql$")
@@ -99,3 +101,26 @@ async def apply(
         return done
     finally:
         await conn.execute("SELECT pg_advisory_unlock($1)", MIGRATION_LOCK_KEY)
+
+
+async def ensure_runtime_role(conn: asyncpg.Connection[Any], password: str | None = None) -> None:
+    """Create the runtime role able to log in (or let an existing one), before migrating.
+
+    Needs CREATEROLE (the embedded superuser of `kruxt dev`, the tests). Roles are
+    cluster-wide, so concurrent callers race: a duplicate counts as done.
+    """
+    # CREATE/ALTER ROLE take no bind parameters; quote_literal does the quoting server-side.
+    secret = (
+        await conn.fetchval("SELECT 'PASSWORD ' || quote_literal($1::text)", password)
+        if password
+        else ""
+    )
+    exists = await conn.fetchval("SELECT 1 FROM pg_roles WHERE rolname = $1", RUNTIME_ROLE)
+    if not exists:
+        try:
+            await conn.execute(f"CREATE ROLE {RUNTIME_ROLE} LOGIN {secret}")
+        except (asyncpg.DuplicateObjectError, asyncpg.UniqueViolationError):
+            pass
+        else:
+            return
+    await conn.execute(f"ALTER ROLE {RUNTIME_ROLE} LOGIN {secret}")

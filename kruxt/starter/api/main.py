@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -10,23 +11,27 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI
 
+from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.settings import Settings
+from kruxt.adapters.settings import ConfigurationError, Settings
+from kruxt.adapters.telemetry import uvicorn_log_config
 from kruxt.bootstrap import (
     approvers_from,
     escalation_from,
     incident_ack_tokens_from,
     intake_from,
     link_tokens_from,
+    payload_codec_from,
     slack_from,
     temporal_from,
     token_store,
 )
 from kruxt.models.approvals import ApprovalRequest
 from kruxt.starter.api.app import ApiDeps, create_app
+from kruxt.starter.api.codec_routes import CodecContext, parse_origins
 from kruxt.starter.api.email_routes import EmailContext
 from kruxt.starter.api.incident_routes import IncidentAckContext
 from kruxt.starter.api.slack_routes import SlackContext
@@ -42,7 +47,9 @@ from kruxt.starter.incidents import (
 async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
     """Connect to Temporal and Postgres; return the deps and the pool to close."""
     token = settings.require_intake_token()
-    client = await temporal_from(settings)
+    codec = payload_codec_from(settings)
+    codec_ctx = codec_context_from(settings, codec)
+    client = await temporal_from(settings, codec)
     pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_max)
 
     async def postgres_ok() -> None:
@@ -107,8 +114,41 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
         )
         if ack_tokens is not None
         else None,
+        codec=codec_ctx,
     )
     return deps, pool
+
+
+def codec_context_from(settings: Settings, codec: EncryptionCodec) -> CodecContext | None:
+    """The codec endpoint's access rules; ``None`` (the routes answer 404) when nobody may use
+    it.
+
+    Raises:
+        ConfigurationError: the loopback allowance is on but the API listens beyond loopback.
+    """
+    token = settings.codec_token.get_secret_value() if settings.codec_token else None
+    if settings.codec_allow_loopback and not _is_loopback_host(settings.api_host):
+        raise ConfigurationError(
+            f"KRUXT_CODEC_ALLOW_LOOPBACK is on but KRUXT_API_HOST={settings.api_host} is not a "
+            "loopback address: set KRUXT_CODEC_TOKEN instead"
+        )
+    if token is None and not settings.codec_allow_loopback:
+        return None
+    return CodecContext(
+        codec=codec,
+        token=token,
+        allow_loopback=settings.codec_allow_loopback,
+        cors_origins=parse_origins(settings.codec_cors_origins),
+    )
+
+
+def _is_loopback_host(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def app_from_settings(settings: Settings) -> FastAPI:
@@ -128,12 +168,18 @@ def app_from_settings(settings: Settings) -> FastAPI:
     return create_app(lifespan=lifespan)
 
 
-def run_api(settings: Settings) -> None:
-    """Serve the API until SIGINT/SIGTERM."""
-    uvicorn.run(
-        app_from_settings(settings),
+def uvicorn_config(app: FastAPI, settings: Settings) -> uvicorn.Config:
+    """How the API is served: the settings' address, access lines with link tokens redacted."""
+    return uvicorn.Config(
+        app,
         host=settings.api_host,
         port=settings.api_port,
         log_level=settings.log_level.lower(),
+        log_config=uvicorn_log_config(),
         access_log=True,
     )
+
+
+def run_api(settings: Settings) -> None:
+    """Serve the API until SIGINT/SIGTERM."""
+    uvicorn.Server(uvicorn_config(app_from_settings(settings), settings)).run()

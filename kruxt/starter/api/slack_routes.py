@@ -81,8 +81,13 @@ class Decider(Protocol):
         channel: DecisionChannel,
         reason: str = "",
         correction: TriageCorrection | None = None,
+        slack_user_id: str | None = None,
     ) -> DecisionOutcome:
-        """Decide; raise the refused error when the workflow's validator says no."""
+        """Decide; raise the refused error when the workflow's validator says no.
+
+        ``slack_user_id`` is the clicking user: the validator checks it is the one the
+        approvers directory lists for ``approver_email``.
+        """
         ...
 
 
@@ -223,6 +228,7 @@ async def _decide(
     *,
     approval_id: uuid.UUID,
     approver_email: str,
+    slack_user_id: str,
     verdict: Verdict,
     reason: str = "",
     correction: TriageCorrection | None = None,
@@ -236,6 +242,7 @@ async def _decide(
             channel=DecisionChannel.SLACK,
             reason=reason,
             correction=correction,
+            slack_user_id=slack_user_id,
         )
     except ctx.refused_error as exc:
         log.info(
@@ -265,7 +272,11 @@ async def _approve_in_background(
     response_url: str,
 ) -> None:
     message = await _decide(
-        ctx, approval_id=approval_id, approver_email=approver_email, verdict=Verdict.APPROVE
+        ctx,
+        approval_id=approval_id,
+        approver_email=approver_email,
+        slack_user_id=user_id,
+        verdict=Verdict.APPROVE,
     )
     if message:
         await _tell(ctx, response_url=response_url, user_id=user_id, text=message)
@@ -452,6 +463,7 @@ async def _on_view_submission(ctx: SlackContext, payload: dict[str, Any]) -> Res
             ctx,
             approval_id=approval_id,
             approver_email=email,
+            slack_user_id=user_id,
             verdict=Verdict.REJECT,
             reason=reason,
             correction=correction,
