@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import audit_chain, hostile_text, rules_triage
+from bench import audit_chain, hostile_text, reply_guard, rules_triage
 
 
 async def main() -> None:
     """Run the benchmarks one after another."""
     print(rules_triage.run())
     print(hostile_text.run())
+    print(reply_guard.run())
     print(await audit_chain.run())
 
 

@@ -259,10 +259,10 @@ async def test_slack_approval_runs_the_playbook_and_tells_the_customer(stack: St
         "actions": [{"action_id": "approval_approve", "value": str(approval_id), "type": "button"}],
     }
     body = urlencode({"payload": json.dumps(payload)}).encode()
-    started = time.monotonic()
+    # Answered before the decision runs (Slack's 3-second deadline): tests/test_slack.py holds
+    # the decision at a gate to prove it; here the click must lead to the run.
     r = await stack.http.post("/slack/interactions", content=body, headers=signed(body))
     assert r.status_code == 200
-    assert time.monotonic() - started < 3  # Slack's deadline
 
     ticket = await status_is(stack, ticket_id, "awaiting_customer")
     assert not await user_locked(stack)

@@ -19,7 +19,7 @@ from kruxt.adapters.telemetry import REDACTED, configure_logging, redact_tokens
 from kruxt.models.approvals import Verdict
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.main import uvicorn_config
-from tests.support import free_port
+from tests.support import bound_socket
 
 SECRET = "kruxt-test-link-secret-of-at-least-32-bytes"
 
@@ -71,10 +71,11 @@ async def test_uvicorn_access_log_never_shows_a_link_token(
 ) -> None:
     """The API served as `kruxt api` serves it; a mail scanner prefetches the links."""
     token = a_token()
-    port = free_port()
+    sock = bound_socket()  # held from the start: no other process can take the port
+    port = sock.getsockname()[1]
     settings = Settings(KRUXT_API_HOST="127.0.0.1", KRUXT_API_PORT=str(port))
     server = uvicorn.Server(uvicorn_config(_app(), settings))  # type: ignore[arg-type]
-    task = asyncio.create_task(server.serve())
+    task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:
             await asyncio.sleep(0.05)

@@ -41,7 +41,7 @@ from kruxt.starter.api.main import codec_context_from
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import build_worker
 from tests.conftest import run_payload_codec
-from tests.support import eventually, free_port
+from tests.support import bound_socket, eventually
 
 INTAKE_TOKEN = "test-intake-token"
 CODEC_TOKEN = "test-codec-token"
@@ -302,9 +302,10 @@ async def stack(
             ),
         )
     )
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    serving = asyncio.create_task(server.serve())
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
+    serving = asyncio.create_task(server.serve(sockets=[sock]))
     base_url = f"http://127.0.0.1:{port}"
     try:
         while not server.started:

@@ -626,14 +626,14 @@ async def test_a_signed_approve_click_answers_at_once_and_decides_in_the_backgro
     harness.decider.gate = gate  # the decision cannot finish before the answer to Slack
     approval_id = uuid.uuid4()
 
-    started = time.monotonic()
     response = await asyncio.wait_for(
         harness.send(click(ACTION_APPROVE, approval_id, harness.server.response_url())),
-        timeout=2.0,  # were the decision awaited inline, this would hang on the gate
+        timeout=30.0,  # were the decision awaited inline, this would hang on the gate
     )
 
     assert response.status_code == 200
-    assert time.monotonic() - started < 1.0
+    # Slack got its answer while the decision was still held at the gate.
+    assert not gate.is_set()
     gate.set()
     await harness.ctx.drain()
     (call,) = harness.decider.calls
