@@ -72,7 +72,11 @@ async def test_cli_decisions_and_rollbacks_record_the_os_user(
             ticket_id = capsys.readouterr().out.split()[1]
             assert await run("approvals", "list") == 0
             approval_id = capsys.readouterr().out.splitlines()[1].split()[0]
-            decide = ("approvals", "decide", approval_id, "approve", "--as", "Maya@Kruxt.app")
+            # A reason with a NUL (pasted from a terminal) is stored repaired, never retried.
+            decide = (
+                "approvals", "decide", approval_id, "approve", "--as", "Maya@Kruxt.app",
+                "--reason", "checked\x00 the lock",
+            )  # fmt: skip
             assert await run(*decide) == 0
             capsys.readouterr()
 
@@ -93,7 +97,10 @@ async def test_cli_decisions_and_rollbacks_record_the_os_user(
                 return rollback_id in capsys.readouterr().out
 
             await eventually(listed)  # recorded by the workflow's next step
-            own = ("approvals", "decide", rollback_id, "approve", "--as", "SAM@kruxt.app")
+            own = (
+                "approvals", "decide", rollback_id, "approve", "--as", "SAM@kruxt.app",
+                "--reason", "mine\x00",
+            )  # fmt: skip
             assert await run(*own) == 1
             assert "asked for a rollback cannot approve it" in capsys.readouterr().err
             other = ("approvals", "decide", rollback_id, "approve", "--as", "maya@kruxt.app")
@@ -128,6 +135,9 @@ async def test_cli_decisions_and_rollbacks_record_the_os_user(
         )
         for r in rows
     ]
+    reasons = [r["details"].get("reason") for r in rows]
+    assert reasons[1] == "checked\ufffd the lock"
+    assert reasons[3] is not None and "\x00" not in reasons[3]
     assert seen == [
         ("approval.requested", "autopilot", None, None, None),
         ("approval.approved", "maya@kruxt.app", "cli", me, None),

@@ -80,7 +80,7 @@ def ticket(body: str = "My account says it is locked after I mistyped my passwor
 @pytest.fixture
 def server() -> Iterator[FakeOpenAIServer]:
     """A fresh fake OpenAI server per test."""
-    with FakeOpenAIServer() as fake:
+    with FakeOpenAIServer(api_key=API_KEY) as fake:
         yield fake
 
 
@@ -272,6 +272,11 @@ async def test_suspected_injection_caps_confidence(
 def test_confidence_is_clamped(given: float, expected: float) -> None:
     result = to_triage_result(LlmTriage.model_validate(answer(confidence=given)))
     assert result.confidence == pytest.approx(expected)
+
+
+def test_model_text_postgres_cannot_store_is_replaced() -> None:
+    result = to_triage_result(LlmTriage.model_validate(answer(summary="Locked\x00 out\ud800")))
+    assert result.summary == "Locked\ufffd out\ufffd"
 
 
 def test_overlong_sentences_are_cut_and_empty_ones_rejected() -> None:

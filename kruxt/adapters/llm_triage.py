@@ -30,6 +30,7 @@ from kruxt.adapters.prompts import Prompt
 from kruxt.agents.patterns import SPACE, Pattern, ascii_words
 from kruxt.models.catalog import PLAYBOOK_IDS, playbook_for
 from kruxt.models.enums import Category, Priority
+from kruxt.models.text import replace_unstorable
 from kruxt.models.triage import TriageInput, TriageOutcome, TriageResult
 
 __all__ = [
@@ -232,8 +233,8 @@ def to_triage_result(answer: LlmTriage) -> TriageResult:
 
 
 def _sentence(text: str) -> str:
-    """Fit model text into a TriageResult sentence."""
-    text = text.strip()
+    """Fit model text into a TriageResult sentence (what Postgres cannot store replaced)."""
+    text = replace_unstorable(text).strip()
     if len(text) > MAX_SENTENCE_CHARS:
         text = text[: MAX_SENTENCE_CHARS - 3].rstrip() + "..."
     return text

@@ -21,6 +21,7 @@ from kruxt.models.approvals import (
     TriageCorrection,
     Verdict,
 )
+from kruxt.models.text import replace_unstorable
 from kruxt.models.tickets import workflow_id_for
 from kruxt.workflows.ticket import TicketWorkflow
 
@@ -57,6 +58,9 @@ class ApprovalService:
         (a Slack decision must come from the Slack user of that entry). Every refused attempt
         is audited with who tried, from where and why.
         """
+        # Free text from Slack, mail or a terminal: what Postgres cannot store is replaced, so
+        # neither the decision nor the audit of a refusal can fail on it.
+        reason, approver_email = replace_unstorable(reason), replace_unstorable(approver_email)
         found = await self._store.get(approval_id)
         ticket_id = found[0].ticket_id if found else None
 
@@ -126,6 +130,7 @@ class ApprovalService:
         Only people in the approvers directory may ask, and whoever asks may not approve it
         (the workflow's validator checks both against the plan's directory snapshot).
         """
+        reason = replace_unstorable(reason)
         approver = self._approvers.by_email(actor)
         if approver is None:
             raise DecisionRefusedError(f"{actor} is not in the approvers directory")
