@@ -1,8 +1,11 @@
-"""Record TicketWorkflow histories for the replay test: ``python -m tests.record_histories TAG``.
+"""Record workflow histories for the replay test:
+``python -m tests.record_histories TAG [SCENARIO ...]`` (all scenarios when none is named).
 
-Files are named ``<scenario>__<TAG>.json``. Keep the old ones: every history ever recorded must
-still replay (a change to the workflow goes behind ``workflow.patched``). Record a new TAG when
-the workflow gains a new path, so the replay test covers it too.
+Files are named ``<scenario>__<TAG>.json``, or ``<scenario>__<TAG>-<label>.json`` when a
+scenario leaves several runs (a ticket and its incident; the runs of a continue-as-new
+chain). Keep the old ones: every history ever recorded must still replay (a change to the
+workflow goes behind ``workflow.patched``), and an existing file is never overwritten. Record
+a new TAG when a workflow gains a new path, with a scenario for it in ``tests/scenarios.py``.
 """
 
 from __future__ import annotations
@@ -29,7 +32,14 @@ from tests.scenarios import APPROVERS, SCENARIOS
 OUT = Path(__file__).parent / "histories"
 
 
-async def main(tag: str) -> None:
+async def main(tag: str, names: list[str]) -> None:
+    unknown = set(names) - set(SCENARIOS)
+    if unknown:
+        raise SystemExit(f"no such scenario: {', '.join(sorted(unknown))}")
+    chosen = {n: s for n, s in SCENARIOS.items() if not names or n in names}
+    taken = [p.name for n in chosen for p in OUT.glob(f"{n}__{tag}*.json")]
+    if taken:
+        raise SystemExit(f"already recorded, pick another TAG: {', '.join(taken)}")
     root = Path(tempfile.mkdtemp(prefix="kx-rec-"))
     server = EmbeddedPostgres(root / "pg")
     dsn = with_database(server.start(), "postgres")
@@ -53,11 +63,12 @@ async def main(tag: str) -> None:
             pool=pool,
             outside=Outside(app=KruxtApp(app_pool), approvers=APPROVERS),
         ):
-            for name, scenario in SCENARIOS.items():
-                handle = await scenario(env.client, queue)
-                history = await handle.fetch_history()
-                (OUT / f"{name}__{tag}.json").write_text(history.to_json())
-                print(f"recorded {name}: {len(history.events)} events")
+            for name, scenario in chosen.items():
+                for label, handle in (await scenario(env, queue)).items():
+                    history = await handle.fetch_history()
+                    path = OUT / f"{name}__{tag}{'-' + label if label else ''}.json"
+                    path.write_text(history.to_json())
+                    print(f"recorded {path.name}: {len(history.events)} events")
         await env.shutdown()
         await pool.close()
         await app_pool.close()
@@ -67,6 +78,6 @@ async def main(tag: str) -> None:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 2:
-        raise SystemExit("usage: python -m tests.record_histories TAG")
-    asyncio.run(main(sys.argv[1]))
+    if len(sys.argv) < 2:
+        raise SystemExit("usage: python -m tests.record_histories TAG [SCENARIO ...]")
+    asyncio.run(main(sys.argv[1], sys.argv[2:]))

@@ -1,30 +1,50 @@
-"""Ticket scenarios driven through a real worker: used by the replay test and its recorder."""
+"""Scenarios driven through a real worker on the time-skipping server, one per workflow path.
+
+``python -m tests.record_histories TAG`` records each into ``tests/histories/``; the replay
+test replays every recording and fails when a scenario here has none.
+"""
 
 from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.client import Client, WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.approvers import Approver, ApproverDirectory
-from kruxt.models.approvals import Decision, DecisionChannel, RollbackRequest, Verdict
-from kruxt.models.enums import TicketStatus
+from kruxt.models.approvals import (
+    ApprovalStatus,
+    Decision,
+    DecisionChannel,
+    RollbackRequest,
+    Verdict,
+)
+from kruxt.models.enums import Priority, TicketStatus
+from kruxt.models.incidents import Acknowledge, ResolveIncident, incident_workflow_id
 from kruxt.models.playbooks import ApproverRole
 from kruxt.models.tickets import (
     CustomerMessage,
     RoutingPolicy,
+    StaffAssign,
+    StaffPriorityChange,
     StaffResolve,
+    TicketIntake,
     TicketOutcome,
+    TicketState,
     TicketWorkflowInput,
     workflow_id_for,
 )
+from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.support import eventually, intake
 
-Scenario = Callable[[Client, str], Awaitable[WorkflowHandle[Any, TicketOutcome]]]
+# What a scenario leaves to record: one closed workflow run per label ("" when only one).
+Recorded = dict[str, WorkflowHandle[Any, Any]]
+Scenario = Callable[[WorkflowEnvironment, str], Awaitable[Recorded]]
+TicketScenario = Callable[[Client, str], Awaitable[WorkflowHandle[Any, TicketOutcome]]]
 # The approvers directory of the worker running the scenarios (approvals take roles from it).
 APPROVERS = ApproverDirectory(
     [
@@ -85,12 +105,6 @@ async def human_queue_resolve(client: Client, queue: str) -> WorkflowHandle[Any,
     await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
     await handle.result()
     return handle
-
-
-SCENARIOS: dict[str, Scenario] = {
-    "auto_reply_follow_up_resolve": auto_reply_follow_up_resolve,
-    "human_queue_resolve": human_queue_resolve,
-}
 
 
 async def playbook_approved_and_run(
@@ -166,6 +180,194 @@ async def playbook_run_then_rolled_back(
     return handle
 
 
-# The rollback first: it leaves u-locked locked again for the next one (recording shares a DB).
-SCENARIOS["playbook_run_then_rolled_back"] = playbook_run_then_rolled_back
-SCENARIOS["playbook_approved_and_run"] = playbook_approved_and_run
+async def bad_data_to_a_person(client: Client, queue: str) -> WorkflowHandle[Any, TicketOutcome]:
+    """Text the database refuses (NUL) got past intake: stored repaired, a person reads it."""
+    # model_copy does not validate: this is what an intake that forgot to check would start.
+    ticket = intake().model_copy(
+        update={"subject": "Locked\x00out", "body": "I cannot\x00 log in."}
+    )
+    handle = await _start_intake(client, queue, ticket)
+    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
+    await handle.result()
+    return handle
+
+
+async def reassigned_and_reprioritized(
+    client: Client, queue: str
+) -> WorkflowHandle[Any, TicketOutcome]:
+    """Staff gives a ticket in the human queue to someone and raises its priority."""
+    handle = await _start(
+        client, queue, "Locked out", "I cannot log in, the app says my account is locked."
+    )
+    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    await handle.signal(
+        TicketWorkflow.reassign, StaffAssign(actor="lead@kruxt.app", assignee="maya@kruxt.app")
+    )
+    await handle.signal(
+        TicketWorkflow.change_priority,
+        StaffPriorityChange(actor="lead@kruxt.app", priority=Priority.P2, reason="gym owner"),
+    )
+
+    async def raised() -> bool:
+        return (await handle.query(TicketWorkflow.state)).priority is Priority.P2
+
+    await eventually(raised)
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="maya@kruxt.app"))
+    await handle.result()
+    return handle
+
+
+async def p1_incident_escalated_acked_resolved(env: WorkflowEnvironment, queue: str) -> Recorded:
+    """A P1 ticket opens an incident; it pages twice, is acknowledged, then resolved, and the
+    ticket is told before staff resolves it."""
+    client = env.client
+    handle = await _start(
+        client,
+        queue,
+        "Login is down for everyone",
+        "Since 9am nobody can log in: the app returns an error 500 for every user of our gym. "
+        "This is an outage.",
+    )
+    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    state = await handle.query(TicketWorkflow.state)
+    assert state.incident_id is not None, state
+    incident = client.get_workflow_handle_for(
+        IncidentWorkflow.run, incident_workflow_id(state.incident_id)
+    )
+
+    async def paged(count: int) -> bool:
+        return len((await incident.query(IncidentWorkflow.state)).pages) >= count
+
+    await eventually(lambda: paged(1))
+    await env.sleep(timedelta(minutes=16))  # the first level's delay runs out: paged again
+    await eventually(lambda: paged(2))
+    await incident.execute_update(IncidentWorkflow.acknowledge, Acknowledge(by="founder@kruxt.app"))
+    await incident.execute_update(
+        IncidentWorkflow.resolve, ResolveIncident(by="founder@kruxt.app", note="rolled back")
+    )
+    await incident.result()
+    await _until(handle, TicketStatus.AWAITING_CUSTOMER)  # the ticket was told
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="founder@kruxt.app"))
+    await handle.result()
+    return {"ticket": handle, "incident": incident}
+
+
+async def approval_reminded_escalated_expired(env: WorkflowEnvironment, queue: str) -> Recorded:
+    """Nobody decides a plan: approvers are reminded at 50%, the next level asked at 75%,
+    and at the deadline the approval expires and a person takes the ticket."""
+    handle = await _start_intake(env.client, queue, _locked())
+    await _until(handle, TicketStatus.AWAITING_APPROVAL)
+    request = (await handle.query(TicketWorkflow.state)).approvals[0].request
+    await env.sleep(request.expires_at - request.requested_at + timedelta(minutes=1))
+    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    state = await handle.query(TicketWorkflow.state)
+    approval = state.approvals[0]
+    assert approval.status is ApprovalStatus.EXPIRED and approval.escalated, approval
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
+    await handle.result()
+    return {"": handle}
+
+
+async def continued_as_new(env: WorkflowEnvironment, queue: str) -> Recorded:
+    """A ticket continues-as-new (a small history limit) with a plan pending and both SLA
+    clocks running, after a reassign; a later run approves it, runs it and rolls it back."""
+    client = env.client
+    ticket = _locked()
+    first = await client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy(), history_limit=10),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=queue,
+    )
+    await first.signal(
+        TicketWorkflow.reassign, StaffAssign(actor="lead@kruxt.app", assignee="maya@kruxt.app")
+    )
+    # No run id: queries, signals and updates follow the chain to its latest run.
+    handle = client.get_workflow_handle_for(TicketWorkflow.run, first.id)
+
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first.result_run_id
+
+    await eventually(continued)
+    state = await _state(handle, TicketStatus.AWAITING_APPROVAL)
+    request = state.approvals[0].request
+    await env.sleep((request.expires_at - request.requested_at) * 0.6)  # reminded
+    state = await _state(handle, TicketStatus.AWAITING_APPROVAL)
+    plan = Decision(
+        approval_id=request.approval_id,
+        approver="founder@kruxt.app",
+        verdict=Verdict.APPROVE,
+        channel=DecisionChannel.CLI,
+    )
+    await handle.execute_update(TicketWorkflow.decide, plan)
+    state = await _state(handle, TicketStatus.AWAITING_CUSTOMER)
+    # Undone, so u-locked is locked again for the next scenario (recording shares a DB).
+    rollback_id = await handle.execute_update(
+        TicketWorkflow.request_rollback,
+        RollbackRequest(
+            run_id=state.runs[0].run_id, actor="founder@kruxt.app", channel=DecisionChannel.CLI
+        ),
+    )
+    undo = plan.model_copy(update={"approval_id": rollback_id, "approver": "maya@kruxt.app"})
+    await handle.execute_update(TicketWorkflow.decide, undo)
+    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="maya@kruxt.app"))
+    await handle.result()
+    return await _chain(client, first.id, first.result_run_id or "")
+
+
+def _locked() -> TicketIntake:
+    return intake(
+        subject="Locked out", body="I cannot log in, the app says my account is locked."
+    ).model_copy(update={"account_id": "u-locked"})
+
+
+async def _start_intake(
+    client: Client, queue: str, ticket: TicketIntake
+) -> WorkflowHandle[Any, TicketOutcome]:
+    return await client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=queue,
+    )
+
+
+async def _state(handle: WorkflowHandle[Any, TicketOutcome], status: TicketStatus) -> TicketState:
+    await _until(handle, status)
+    state: TicketState = await handle.query(TicketWorkflow.state)
+    return state
+
+
+async def _chain(client: Client, workflow_id: str, run_id: str) -> Recorded:
+    """Every run of a continue-as-new chain, labelled run1, run2, ..."""
+    runs: Recorded = {}
+    while run_id:
+        run = client.get_workflow_handle(workflow_id, run_id=run_id)
+        runs[f"run{len(runs) + 1}"] = run
+        last = (await run.fetch_history()).events[-1]
+        run_id = last.workflow_execution_continued_as_new_event_attributes.new_execution_run_id
+    return runs
+
+
+def _ticket(scenario: TicketScenario) -> Scenario:
+    async def recorded(env: WorkflowEnvironment, queue: str) -> Recorded:
+        return {"": await scenario(env.client, queue)}
+
+    return recorded
+
+
+# In this order: u-locked must be locked when a plan is made, and the recording shares a DB.
+# The rollbacks leave it locked again; the approved run, last, leaves it unlocked.
+SCENARIOS: dict[str, Scenario] = {
+    "auto_reply_follow_up_resolve": _ticket(auto_reply_follow_up_resolve),
+    "human_queue_resolve": _ticket(human_queue_resolve),
+    "bad_data_to_a_person": _ticket(bad_data_to_a_person),
+    "reassigned_and_reprioritized": _ticket(reassigned_and_reprioritized),
+    "p1_incident_escalated_acked_resolved": p1_incident_escalated_acked_resolved,
+    "approval_reminded_escalated_expired": approval_reminded_escalated_expired,
+    "playbook_run_then_rolled_back": _ticket(playbook_run_then_rolled_back),
+    "continued_as_new": continued_as_new,
+    "playbook_approved_and_run": _ticket(playbook_approved_and_run),
+}

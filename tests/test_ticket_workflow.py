@@ -3,32 +3,53 @@
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import pytest
+from temporalio.api.sdk.v1 import WorkflowMetadata
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy
 from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.agents.triage_rules import triage_by_rules
+from kruxt.models.approvals import ApprovalStatus, NotifyApprovers
 from kruxt.models.enums import Category, TicketStatus
+from kruxt.models.playbooks import RunStatus
+from kruxt.models.sla import ClockState
 from kruxt.models.tickets import (
     CustomerMessage,
     RoutingPolicy,
+    StaffAssign,
     StaffResolve,
-    TicketCarryOver,
     TicketIntake,
     TicketOutcome,
+    TicketState,
     TicketWorkflowInput,
     inbound_message_id_for,
     workflow_id_for,
 )
-from kruxt.models.triage import TriageInput
-from kruxt.workers.composition import build_worker
+from kruxt.workers.composition import Outside, build_worker
 from kruxt.workflows.ticket import TicketWorkflow
+from tests import test_playbook_workflow
 from tests.support import eventually, intake
+from tests.test_playbook_workflow import (
+    APPROVERS,
+    FOUNDER,
+    decision,
+    lock_state,
+    locked_ticket,
+    until,
+)
+from tests.test_playbook_workflow import Env as PlaybookEnv
+
+# The playbook tests' fixture (reference app, approvers directory) serves the continue-as-new test.
+env = test_playbook_workflow.env
+MAYA = "maya@kruxt.app"
+# Every run continues-as-new at its first quiet moment past 10 events: the first right after
+# routing (an approval pending), the later ones after each wake-up that did some work.
+HISTORY_LIMIT = 10
 
 PRIVACY: dict[str, str] = {
     "subject": "Status of my data deletion request",
@@ -239,39 +260,131 @@ async def test_message_racing_the_resolve_is_still_recorded(
     assert "also, thanks!" in [r["body"] for r in bodies]
 
 
-async def test_a_continued_run_resumes_without_redoing_intake(
-    ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
-) -> None:
-    """What continue-as-new hands over is enough: no second persist, no second triage."""
-    ticket = intake(subject=LOCKED["subject"], body=LOCKED["body"])
-    store = TicketStore(pool)
-    await store.persist_ticket(intake=ticket, workflow_id="w", idempotency_key="seed")
-    triage = triage_by_rules(
-        TriageInput(
-            ticket_id=ticket.ticket_id,
-            channel=ticket.channel,
-            subject=ticket.subject,
-            body=ticket.body,
-        )
-    )
-    carry = TicketCarryOver(status=TicketStatus.AWAITING_HUMAN, triage=triage, messages_received=2)
-    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
-        handle = await ts_env.client.start_workflow(
+async def _chain(env: WorkflowEnvironment, workflow_id: str, first_run: str) -> list[str]:
+    """The run ids of a continue-as-new chain, from its first run to its current one."""
+    runs, run_id = [], first_run
+    while run_id:
+        runs.append(run_id)
+        history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        last = history.events[-1].workflow_execution_continued_as_new_event_attributes
+        run_id = last.new_execution_run_id  # "" once the chain ends
+    return runs
+
+
+async def _reminders(env: WorkflowEnvironment, workflow_id: str, runs: list[str]) -> list[Any]:
+    """When each run asked the approvers to be reminded: (scheduled at, level)."""
+    sent = []
+    for run_id in runs:
+        history = await env.client.get_workflow_handle(workflow_id, run_id=run_id).fetch_history()
+        for event in history.events:
+            attrs = event.activity_task_scheduled_event_attributes
+            if attrs.activity_type.name != "notify_approvers":
+                continue
+            (notify,) = await env.client.data_converter.decode(
+                attrs.input.payloads, [NotifyApprovers]
+            )
+            if notify.reminder:
+                sent.append((event.event_time.ToDatetime(UTC), notify.level))
+    return sent
+
+
+async def _details(handle: WorkflowHandle[Any, Any]) -> str:
+    """What the Web UI shows as the workflow's current details."""
+    metadata = await handle.query("__temporal_workflow_metadata", result_type=WorkflowMetadata)
+    return str(metadata.current_details)
+
+
+async def test_continue_as_new_with_a_pending_approval_loses_nothing(env: PlaybookEnv) -> None:
+    """A run continues-as-new (a small history limit) after a reassign, with an approval
+    pending and both SLA clocks running; the new run decides it and keeps every deadline."""
+    ticket = locked_ticket()
+    workflow_id = workflow_id_for(ticket.ticket_id)
+    client = env.ts.client
+    async with build_worker(
+        client,
+        task_queue=env.queue,
+        pool=env.pool,
+        outside=Outside(app=env.app, approvers=APPROVERS),
+    ):
+        first = await client.start_workflow(
             TicketWorkflow.run,
-            TicketWorkflowInput(intake=ticket, carry_over=carry),
-            id=workflow_id_for(ticket.ticket_id),
-            task_queue=task_queue,
+            TicketWorkflowInput(intake=ticket, history_limit=HISTORY_LIMIT),
+            id=workflow_id,
+            task_queue=env.queue,
         )
-        state = await handle.query(TicketWorkflow.state)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-        outcome = await handle.result()
-    assert state.status is TicketStatus.AWAITING_HUMAN
-    assert state.messages_received == 2
-    assert state.category is Category.AUTH_LOGIN
-    assert outcome.status is TicketStatus.RESOLVED
-    async with pool.acquire() as conn:
-        runs = await conn.fetchval("SELECT count(*) FROM support_automation_runs")
+        first_run = first.result_run_id or ""
+        # Arrives while the first run persists and triages: its loop applies it, then continues.
+        await first.signal(TicketWorkflow.reassign, StaffAssign(actor=FOUNDER, assignee=MAYA))
+        # No run id: queries, signals and updates follow the chain to its latest run.
+        handle = client.get_workflow_handle_for(TicketWorkflow.run, workflow_id)
+
+        async def continued() -> str | None:
+            run = (await handle.describe()).run_id or ""
+            return run if run != first_run else None
+
+        await eventually(continued)
+        # The first run, closed: what it handed over.
+        before: TicketState = await first.query(TicketWorkflow.state)
+        assert before.status is TicketStatus.AWAITING_APPROVAL
+        assert before.sla is not None
+        assert all(c.state is ClockState.RUNNING for c in before.sla.clocks)
+        assert len(before.sla.clocks) == 2
+        assert f"**Assignee:** {MAYA}" in await _details(first)
+
+        after = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        # The Web UI of the new run says what comes next, not "persisting the ticket".
+        assert "awaiting_approval — waiting for an approver" in await _details(handle)
+        assert after.sla is not None
+        assert [(c.kind, c.deadline) for c in after.sla.clocks] == [
+            (c.kind, c.deadline) for c in before.sla.clocks
+        ]
+        assert after.approvals == before.approvals
+        request = after.approvals[0].request
+        window = request.expires_at - request.requested_at
+
+        # Past half the window: the approvers are reminded, by whichever run is current.
+        now = await env.ts.get_current_time()
+        await env.ts.sleep(request.requested_at + window * 0.6 - now)
+
+        async def reminded() -> TicketState | None:
+            state: TicketState = await handle.query(TicketWorkflow.state)
+            return state if state.approvals[0].reminded else None
+
+        await eventually(reminded)
+        # Still short of the escalation (75%): a run that forgot the reminder would send another.
+        await env.ts.sleep(window * 0.1)
+        pending = await handle.query(TicketWorkflow.state)
+        assert pending.approvals[0].status is ApprovalStatus.PENDING
+        deciding_run = (await handle.describe()).run_id
+        assert deciding_run != first_run
+        outcome = await handle.execute_update(TicketWorkflow.decide, decision(pending))
+        assert outcome.status is ApprovalStatus.APPROVED
+        done = await until(handle, TicketStatus.AWAITING_CUSTOMER)
+        details = await _details(handle)
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+        await handle.result()
+
+    runs = await _chain(env.ts, workflow_id, first_run)
+    assert len(runs) >= 3  # one continue-as-new while pending, more after the run
+    assert [r.status for r in done.runs] == [RunStatus.SUCCEEDED]
+    assert (await lock_state(env))[0] is None
+    # Runs later in the chain, just before the decision, still count to the same deadlines,
+    # and the incident the P2 ticket opened is still its own.
+    assert pending.incident_id == before.incident_id
+    assert before.incident_id is not None
+    assert pending.sla is not None
+    assert [(c.kind, c.deadline) for c in pending.sla.clocks] == [
+        (c.kind, c.deadline) for c in before.sla.clocks
+    ]
+    # Reminded once, at half the window, though the reminder's run was not the request's.
+    assert await _reminders(env.ts, workflow_id, runs) == [
+        (pytest.approx(request.requested_at + window / 2, abs=timedelta(minutes=1)), 1)
+    ]
+    assert f"**Assignee:** {MAYA}" in details
+    async with env.pool.acquire() as conn:
         received = await conn.fetchval(
-            "SELECT count(*) FROM support_audit_log WHERE action = 'ticket.received'"
+            "SELECT count(*) FROM support_audit_log WHERE ticket_id = $1 "
+            "AND action = 'ticket.received'",
+            ticket.ticket_id,
         )
-    assert (runs, received) == (0, 1)
+    assert received == 1  # no second persist, no second triage in the continued runs

@@ -143,6 +143,8 @@ class TicketCarryOver(BaseModel):
     sla_clocks: list[SlaClock] = Field(default_factory=list)
     sla_priority: Priority | None = None
     incident_id: uuid.UUID | None = None
+    assignee: str | None = None
+    next_step: str | None = Field(default=None, description="What the Web UI says comes next")
 
 
 DEFAULT_APPROVAL_WINDOWS = {"P1": 60, "P2": 240, "P3": 1440, "P4": 4320}
@@ -168,6 +170,12 @@ class TicketWorkflowInput(BaseModel):
     policy: RoutingPolicy = Field(default_factory=RoutingPolicy)
     sla: SlaTargets = Field(default_factory=SlaTargets)
     carry_over: TicketCarryOver | None = None
+    history_limit: int | None = Field(
+        default=None,
+        ge=10,
+        description="Continue-as-new once the history has this many events (tests); "
+        "otherwise when the server suggests it",
+    )
 
 
 class TicketState(BaseModel):

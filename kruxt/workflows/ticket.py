@@ -137,12 +137,13 @@ class TicketWorkflow:
         self._incident_id: uuid.UUID | None = carry.incident_id
         self._priority_changes: list[StaffPriorityChange] = []
         self._assignments: list[StaffAssign] = []
-        self._assignee: str | None = None
+        self._assignee: str | None = carry.assignee
         self._incident_news: list[IncidentResolved] = []
         self._inbox: list[CustomerMessage] = []
         self._resolve_request: StaffResolve | None = None
         self._resolved_at: datetime | None = None
-        self._next_step = "persisting the ticket"
+        self._next_step = carry.next_step or "persisting the ticket"
+        self._history_limit = inp.history_limit
 
     @workflow.run
     async def run(self, inp: TicketWorkflowInput) -> TicketOutcome:
@@ -179,7 +180,7 @@ class TicketWorkflow:
                     await self._take_customer_message(self._inbox.pop(0))
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 return outcome
-            if workflow.info().is_continue_as_new_suggested():
+            if self._continue_due():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._has_work():
                     continue  # a signal or update arrived meanwhile: handle it in this run
@@ -328,6 +329,15 @@ class TicketWorkflow:
             or any(self._needs_action(a) for a in self._approvals.values())
         )
 
+    def _continue_due(self) -> bool:
+        """Time to continue-as-new: the server suggests it, or the test limit is reached."""
+        info = workflow.info()
+        limit = self._history_limit
+        # Without a limit (production) this is the server's suggestion alone, as before.
+        return info.is_continue_as_new_suggested() or (
+            limit is not None and info.get_current_history_length() >= limit
+        )
+
     @staticmethod
     def _needs_action(state: ApprovalState) -> bool:
         # Decided but not acted on yet, or requested by an update and not yet announced.
@@ -335,9 +345,7 @@ class TicketWorkflow:
 
     async def _wait_for_work(self) -> None:
         """Sleep until a signal, an update or the next approval deadline."""
-        condition = lambda: (  # noqa: E731
-            self._has_work() or workflow.info().is_continue_as_new_suggested()
-        )
+        condition = lambda: self._has_work() or self._continue_due()  # noqa: E731
         deadline = self._next_deadline()
         sla_timeout = self._sla.timeout()
         if deadline is None and sla_timeout is None:
@@ -1006,8 +1014,11 @@ class TicketWorkflow:
                 sla_clocks=self._sla.clocks,
                 sla_priority=self._sla.priority,
                 incident_id=self._incident_id,
+                assignee=self._assignee,
+                next_step=self._next_step,
             ),
             sla=inp.sla,
+            history_limit=inp.history_limit,
         )
 
     def _draft_input(self) -> DraftReplyInput:

@@ -1,12 +1,15 @@
 """A local server speaking the OpenAI Chat Completions protocol, scripted answer by answer.
 
 The real ``openai`` client talks to it over HTTP, so tests exercise the SDK's own request
-building, response parsing and error mapping. Each request takes the next scripted behaviour
-from a queue; every request is recorded (parsed JSON body and headers).
+building, response parsing and error mapping. It refuses what the API refuses, in the API's
+order and error shape: a missing or wrong bearer key (401 ``invalid_api_key``), an unknown
+path (404), a body that is not JSON with ``model`` and ``messages`` (400). Only a request that
+passed those checks takes the next scripted behaviour from the queue, so a refused request
+never uses up an answer. Every request is recorded (parsed JSON body and headers).
 
-    with FakeOpenAIServer() as server:
+    with FakeOpenAIServer(api_key="sk-test") as server:
         server.script(status(429, headers={"retry-after": "1"}), valid({...}))
-        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="test", max_retries=0)
+        client = openai.AsyncOpenAI(base_url=server.base_url, api_key="sk-test", max_retries=0)
 """
 
 from __future__ import annotations
@@ -21,6 +24,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 __all__ = [
+    "DEFAULT_API_KEY",
     "Behaviour",
     "FakeOpenAIServer",
     "RecordedRequest",
@@ -34,6 +38,8 @@ __all__ = [
 ]
 
 DEFAULT_USAGE = (321, 54)
+DEFAULT_API_KEY = "sk-test"
+COMPLETIONS_PATH = "/v1/chat/completions"
 
 _ERROR_SHAPES: dict[int, tuple[str, str | None]] = {
     400: ("invalid_request_error", None),
@@ -130,7 +136,9 @@ class RecordedRequest:
 class FakeOpenAIServer:
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; use as a context manager."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, api_key: str = DEFAULT_API_KEY) -> None:
+        # Only ``Authorization: Bearer <api_key>`` is let in, as the API checks its keys.
+        self.api_key = api_key
         self.requests: list[RecordedRequest] = []
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
@@ -181,10 +189,47 @@ class FakeOpenAIServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _next(self, request: RecordedRequest) -> Behaviour | None:
+    def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
+
+    def _next(self) -> Behaviour | None:
+        with self._lock:
             return self._queue.popleft() if self._queue else None
+
+    def _refusal(self, request: RecordedRequest) -> tuple[int, dict[str, Any]] | None:
+        """Why the API would refuse this request (status, body), checked in the API's order."""
+        auth = request.headers.get("authorization", "")
+        if not auth.startswith("Bearer ") or not auth.removeprefix("Bearer ").strip():
+            return 401, _error_body(_NO_KEY, "invalid_request_error", code="invalid_api_key")
+        if auth != f"Bearer {self.api_key}":
+            return 401, _error_body(
+                "Incorrect API key provided. You can find your API key at "
+                "https://platform.openai.com/account/api-keys.",
+                "invalid_request_error",
+                code="invalid_api_key",
+            )
+        if request.path.split("?", 1)[0].rstrip("/") != COMPLETIONS_PATH:
+            message = f"Invalid URL ({request.method} {request.path})"
+            return 404, _error_body(message, "invalid_request_error")
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";", 1)[0].strip().lower() != "application/json":
+            message = f"Invalid Content-Type header ({content_type}), expected application/json."
+            return 400, _error_body(message, "invalid_request_error")
+        body = request.json
+        if not isinstance(body, dict):
+            return 400, _error_body(_NOT_JSON, "invalid_request_error")
+        if not isinstance(body.get("model"), str) or not body["model"]:
+            return 400, _error_body("you must provide a model parameter", "invalid_request_error")
+        messages = body.get("messages")
+        if not isinstance(messages, list) or not messages:
+            return 400, _error_body(
+                "Missing required parameter: 'messages'.",
+                "invalid_request_error",
+                param="messages",
+                code="missing_required_parameter",
+            )
+        return None
 
 
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
@@ -196,7 +241,7 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
             raw = self.rfile.read(length) if length else b""
             try:
                 body: Any = json.loads(raw) if raw else None
-            except json.JSONDecodeError:
+            except (json.JSONDecodeError, UnicodeDecodeError):
                 body = raw.decode("utf-8", "replace")
             request = RecordedRequest(
                 method="POST",
@@ -204,10 +249,12 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
                 headers={k.lower(): v for k, v in self.headers.items()},
                 json=body,
             )
-            behaviour = server._next(request)
-            if self.path.rstrip("/") != "/v1/chat/completions":
-                self._send_json(404, _error_body(f"no route {self.path}", "invalid_request_error"))
+            server._record(request)
+            refused = server._refusal(request)
+            if refused is not None:
+                self._send_json(*refused)
                 return
+            behaviour = server._next()
             if behaviour is None:
                 # Loud: a test forgot to script this request.
                 self._send_json(418, _error_body("fake server: nothing scripted", "fake_error"))
@@ -244,8 +291,20 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _error_body(message: str, error_type: str) -> dict[str, Any]:
-    return {"error": {"message": message, "type": error_type, "param": None, "code": None}}
+_NO_KEY = (
+    "You didn't provide an API key. You need to provide your API key in an Authorization "
+    "header using Bearer auth (i.e. Authorization: Bearer YOUR_KEY)."
+)
+_NOT_JSON = (
+    "We could not parse the JSON body of your request. The OpenAI API expects a JSON payload."
+)
+
+
+def _error_body(
+    message: str, error_type: str, *, param: str | None = None, code: str | None = None
+) -> dict[str, Any]:
+    """OpenAI's error object: ``{"error": {message, type, param, code}}``."""
+    return {"error": {"message": message, "type": error_type, "param": param, "code": code}}
 
 
 def _completion(behaviour: Behaviour, model: str) -> dict[str, Any]:

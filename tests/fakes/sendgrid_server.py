@@ -1,11 +1,14 @@
 """A local server speaking the SendGrid v3 mail-send API, with scriptable failures.
 
 The real ``sendgrid`` client talks to it over HTTP (``SendGridAPIClient(key, host=...)``),
-so tests exercise the library's request building and error raising. Every request is
-recorded (parsed JSON body and headers); each takes the next scripted failure from a queue,
-and with none queued a well-authorised ``POST /v3/mail/send`` is answered 202.
+so tests exercise the library's request building and error raising. It refuses what SendGrid
+refuses, in SendGrid's order and ``{"errors": [{message, field, help}]}`` shape: a bearer that
+is not the configured key (401), an unknown path (404), a body that is not JSON (415/400), a
+mail without personalizations, from, subject or content (400). Only a request that passed
+those checks takes the next scripted failure from the queue; with none queued it is answered
+202. Every request is recorded (parsed JSON body, headers and the status it got).
 
-    with FakeSendGridServer() as server:
+    with FakeSendGridServer(api_key="SG.test") as server:
         server.fail(429, headers={"Retry-After": "7"})
         client = sendgrid.SendGridAPIClient("SG.test", host=server.base_url)
 """
@@ -58,9 +61,9 @@ class RecordedRequest:
 class FakeSendGridServer:
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; a context manager."""
 
-    def __init__(self, *, api_key: str | None = None) -> None:
+    def __init__(self, *, api_key: str) -> None:
         self.requests: list[RecordedRequest] = []
-        # With a key, any other bearer token is answered 401, as SendGrid does.
+        # Any other bearer token is answered 401, as SendGrid does: there is no "any key".
         self.api_key = api_key
         self._failures: deque[Failure | None] = deque()  # None: that request succeeds
         self._lock = threading.Lock()
@@ -114,41 +117,66 @@ class FakeSendGridServer:
         self, path: str, headers: dict[str, str], body: Any
     ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
         with self._lock:
-            failure = self._failures.popleft() if self._failures else None
-            answer = self._answer(path, headers, body, failure)
+            answer = self._refusal(path, headers, body)
+            if answer is None:
+                failure = self._failures.popleft() if self._failures else None
+                answer = self._answer(failure)
             self.requests.append(RecordedRequest("POST", path, headers, body, answer[0]))
             return answer
 
-    def _answer(
-        self, path: str, headers: dict[str, str], body: Any, failure: Failure | None
-    ) -> tuple[int, dict[str, str], dict[str, Any] | None]:
-        if path != SEND_PATH:
-            return 404, {}, _errors("not found", None)
-        if failure is not None:
-            return failure.status, failure.headers, _errors(failure.message or "", None)
+    def _refusal(
+        self, path: str, headers: dict[str, str], body: Any
+    ) -> tuple[int, dict[str, str], dict[str, Any] | None] | None:
+        """Why SendGrid would refuse this request, checked in SendGrid's order."""
         auth = headers.get("authorization", "")
-        if not auth.startswith("Bearer ") or (
-            self.api_key is not None and auth != f"Bearer {self.api_key}"
-        ):
+        if not auth.startswith("Bearer "):
+            return 401, {}, _errors("authorization required", None)
+        if auth != f"Bearer {self.api_key}":
             return 401, {}, _errors(_MESSAGES[401][0], None)
+        if path.split("?", 1)[0] != SEND_PATH:
+            return 404, {}, _errors("resource not found", None)
+        if headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
+            return 415, {}, _errors("Content-Type should be application/json.", None)
         problem = _validate(body)
         if problem is not None:
             return 400, {}, _errors(*problem)
+        return None
+
+    def _answer(self, failure: Failure | None) -> tuple[int, dict[str, str], dict[str, Any] | None]:
+        if failure is not None:
+            return failure.status, failure.headers, _errors(failure.message or "", None)
         return 202, {"X-Message-Id": uuid.uuid4().hex[:22]}, None
 
 
-def _validate(body: Any) -> tuple[str, str] | None:
+def _validate(body: Any) -> tuple[str, str | None] | None:
     """The checks SendGrid makes that a client could get wrong."""
     if not isinstance(body, dict):
-        return "The request body must be JSON.", "body"
+        return "Bad Request", None
     people = body.get("personalizations")
-    if not people or not all(p.get("to") for p in people):
-        return "The personalizations field is required.", "personalizations"
-    if not body.get("from", {}).get("email"):
+    if not isinstance(people, list) or not people:
+        return (
+            "The personalizations field is required and must have at least one personalization.",
+            "personalizations",
+        )
+    if not all(isinstance(p, dict) and p.get("to") for p in people):
+        return (
+            "The to array is required for all personalization objects, and must have at least"
+            " one email object with a valid email address.",
+            "personalizations.0.to",
+        )
+    sender = body.get("from")
+    if not isinstance(sender, dict) or not sender.get("email"):
         return "The from object must be provided for every email send.", "from"
     if not body.get("subject"):
         return "The subject is required.", "subject"
     content = body.get("content") or []
+    if not isinstance(content, list) or not all(
+        isinstance(c, dict) and c.get("type") and c.get("value") for c in content
+    ):
+        return (
+            "The content value must be a string at least one character in length.",
+            "content.0.value",
+        )
     if not content:
         return "Unless a valid template_id is provided, content is required.", "content"
     if content[0].get("type") != "text/plain" and any(

@@ -1,10 +1,16 @@
 """A local fake of the Slack Web API, for slack_sdk's real ``AsyncWebClient``.
 
 It answers ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral`` and ``views.open``
-the way Slack does (HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``),
-checks the bearer token and Slack's Block Kit limits (so a too-long text fails here as it
-would in Slack, with ``invalid_blocks``), and records every call. ``/response/<id>`` is a
-sink for interaction ``response_url`` posts. Failures are scripted call by call.
+the way Slack does (HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``)
+and records every call. It refuses what Slack refuses, in Slack's order: no token
+(``not_authed``) or a wrong one (``invalid_auth``), whether sent as ``Authorization: Bearer``
+or as a form ``token``; an unknown method (``unknown_method``, HTTP 404); then the arguments:
+no ``channel`` (``channel_not_found``), no ``text``/``blocks`` (``no_text``), Block Kit limits
+(``invalid_blocks``, so a too-long text fails here as it would in Slack), and a
+``chat.update`` whose ``ts`` is not a message this server posted in that channel
+(``message_not_found``). Only a call that passed those checks takes the next scripted failure,
+so a refused call never uses one up. ``/response/<id>`` is a sink for interaction
+``response_url`` posts (no token: the URL is the credential).
 
     with FakeSlackServer(token="xoxb-test") as slack:
         slack.fail_next(ratelimited(retry_after=7))
@@ -78,6 +84,7 @@ class FakeSlackServer:
         self._failures: deque[Failure] = deque()
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
+        self._posted: set[tuple[str, str]] = set()  # (channel, ts) of chat.postMessage answers
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self._httpd.daemon_threads = True
         self._httpd.block_on_close = False
@@ -130,16 +137,59 @@ class FakeSlackServer:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    def _record(self, call: SlackCall) -> Failure | None:
+    def _record(self, call: SlackCall) -> None:
         with self._lock:
             self.calls.append(call)
-            if call.method in _METHODS and self._failures:
-                return self._failures.popleft()
-            return None
+
+    def _next_failure(self) -> Failure | None:
+        with self._lock:
+            return self._failures.popleft() if self._failures else None
 
     def _next_ts(self) -> str:
         with self._lock:
             return f"1700000000.{next(self._ts):06d}"
+
+    def _remember(self, channel: str, ts: str) -> None:
+        with self._lock:
+            self._posted.add((channel, ts))
+
+    def _was_posted(self, channel: str, ts: str) -> bool:
+        with self._lock:
+            return (channel, ts) in self._posted
+
+    def _auth_error(self, headers: dict[str, str], body: dict[str, Any]) -> str | None:
+        """Slack's auth check: the bearer header, else a form ``token`` (JSON bodies can't)."""
+        auth = headers.get("authorization", "")
+        token = auth.removeprefix("Bearer ").strip() if auth.startswith("Bearer ") else ""
+        if not token and "json" not in headers.get("content-type", ""):
+            token = str(body.get("token", ""))
+        if not token:
+            return "not_authed"
+        return None if token == self.token else "invalid_auth"
+
+    def _argument_error(self, method: str, body: dict[str, Any]) -> dict[str, Any] | None:
+        """Slack's checks of one method's arguments; ``None`` when they are fine."""
+        if method == "views.open":
+            if not body.get("trigger_id"):
+                return {"ok": False, "error": "invalid_trigger_id"}
+            problem = _check_view(body.get("view"))
+            if problem:
+                return {"ok": False, "error": "invalid_arguments", "detail": problem}
+            return None
+        channel = body.get("channel")
+        if not channel:
+            return {"ok": False, "error": "channel_not_found"}
+        if method == "chat.postEphemeral" and not body.get("user"):
+            return {"ok": False, "error": "invalid_arguments", "detail": "user is required"}
+        if not body.get("text") and not body.get("blocks") and not body.get("attachments"):
+            return {"ok": False, "error": "no_text"}
+        if "blocks" in body:
+            problem = _check_blocks(body["blocks"], max_blocks=50)
+            if problem:
+                return {"ok": False, "error": "invalid_blocks", "detail": problem}
+        if method == "chat.update" and not self._was_posted(channel, str(body.get("ts", ""))):
+            return {"ok": False, "error": "message_not_found"}
+        return None
 
 
 def _parse(content_type: str, raw: bytes) -> dict[str, Any]:
@@ -225,62 +275,55 @@ def _handler_for(server: FakeSlackServer) -> type[BaseHTTPRequestHandler]:
             length = int(self.headers.get("content-length") or 0)
             raw = self.rfile.read(length) if length else b""
             headers = {k.lower(): v for k, v in self.headers.items()}
+            path = self.path.split("?", 1)[0]
             try:
                 body = _parse(headers.get("content-type", ""), raw)
             except (json.JSONDecodeError, UnicodeDecodeError):
-                self._send(200, {"ok": False, "error": "invalid_json"})
-                return
-            path = self.path.split("?", 1)[0]
+                body = None
             if path.startswith("/response/"):
-                server._record(SlackCall("response", path, headers, body))
+                server._record(SlackCall("response", path, headers, body or {}))
                 self._send(200, {"ok": True})
                 return
             method = path.removeprefix("/api/")
-            failure = server._record(SlackCall(method, path, headers, body))
+            server._record(SlackCall(method, path, headers, body or {}))
+            auth_error = server._auth_error(headers, body or {})
+            if auth_error is not None:
+                self._send(200, {"ok": False, "error": auth_error})
+                return
             if method not in _METHODS:
-                self._send(200, {"ok": False, "error": "unknown_method"})
+                self._send(404, {"ok": False, "error": "unknown_method", "req_method": method})
                 return
-            if failure is not None:
-                if failure.raw_body is not None:
-                    self._send_raw(failure.status, failure.raw_body.encode(), "text/html")
-                else:
-                    error = {"ok": False, "error": failure.error}
-                    self._send(failure.status, error, failure.headers)
+            if body is None:
+                self._send(200, {"ok": False, "error": "invalid_json"})
                 return
-            auth = headers.get("authorization", "")
-            if not auth:
-                self._send(200, {"ok": False, "error": "not_authed"})
+            refused = server._argument_error(method, body)
+            if refused is not None:
+                self._send(200, refused)
                 return
-            if auth != f"Bearer {server.token}":
-                self._send(200, {"ok": False, "error": "invalid_auth"})
-                return
-            self._send(200, self._answer(method, body))
+            failure = server._next_failure()
+            if failure is None:
+                self._send(200, self._answer(method, body))
+            elif failure.raw_body is not None:
+                self._send_raw(failure.status, failure.raw_body.encode(), "text/html")
+            else:
+                error = {"ok": False, "error": failure.error}
+                self._send(failure.status, error, failure.headers)
 
         def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
+            """The success answer of a call whose token and arguments were checked."""
             if method == "views.open":
-                if not body.get("trigger_id"):
-                    return {"ok": False, "error": "invalid_trigger_id"}
-                problem = _check_view(body.get("view"))
-                if problem:
-                    return {"ok": False, "error": "invalid_arguments", "detail": problem}
                 return {"ok": True, "view": {"id": "V0FAKE", **body["view"]}}
-            channel = body.get("channel")
-            if not channel:
-                return {"ok": False, "error": "channel_not_found"}
-            if "blocks" in body:
-                problem = _check_blocks(body["blocks"], max_blocks=50)
-                if problem:
-                    return {"ok": False, "error": "invalid_blocks", "detail": problem}
+            channel = body["channel"]
             if method == "chat.postEphemeral":
                 return {"ok": True, "message_ts": server._next_ts()}
             if method == "chat.update":
-                if not body.get("ts"):
-                    return {"ok": False, "error": "message_not_found"}
                 return {"ok": True, "channel": channel, "ts": body["ts"], "text": body.get("text")}
+            ts = server._next_ts()
+            server._remember(channel, ts)
             return {
                 "ok": True,
                 "channel": channel,
-                "ts": server._next_ts(),
+                "ts": ts,
                 "message": {"text": body.get("text"), "blocks": body.get("blocks")},
             }
 

@@ -303,6 +303,28 @@ class IncidentStore:
                 )
             return added
 
+    async def record_refused_ack(
+        self,
+        incident_id: uuid.UUID,
+        who: str,
+        reason: str,
+        *,
+        channel: DecisionChannel = DecisionChannel.SLACK,
+    ) -> None:
+        """Audit an acknowledgement that was refused (nothing changed): who tried, and why."""
+        async with self._pool.acquire() as conn:
+            await audit.append(
+                conn,
+                actor=who,
+                action="incident.ack_refused",
+                ticket_id=None,
+                details={
+                    "incident_id": str(incident_id),
+                    "channel": channel.value,
+                    "reason": reason,
+                },
+            )
+
     async def record_page(
         self,
         *,

@@ -39,21 +39,32 @@ CATEGORY_FLOOR = 0.2
 MAX_QUERY_CHARS = 4000
 
 # ts_rank_cd normalization 1: divide by 1 + log(document length), so the longest article does
-# not win on length alone. The query is every lexeme of the text, OR-ed.
+# not win on length alone. The query is every lexeme of the text, OR-ed. With a category, the
+# articles of other categories must share at least MIN_SHARED_WORDS distinct words with the
+# text (all of them if it has fewer): one common word ("request" in a feature request and in
+# the privacy article's title) is a coincidence, not a match, and the category's own article
+# is there anyway.
+MIN_SHARED_WORDS = 2
 _SEARCH = """
 WITH q AS (
     -- Each lexeme quoted as tsquery input (backslashes escaped, quotes doubled), then cast:
     -- the cast keeps every lexeme exactly as to_tsvector made it.
     SELECT string_agg(
                '''' || replace(replace(lexeme, '\\', '\\\\'), '''', '''''') || '''', ' | '
-           )::tsquery AS query
+           )::tsquery AS query,
+           coalesce(array_agg(lexeme), '{}') AS lexemes
     FROM unnest(tsvector_to_array(to_tsvector('english', $1::text))) AS lexeme
 ),
 ranked AS (
     SELECT a.id, a.title, a.category,
            coalesce(ts_rank_cd(a.search, q.query, 1), 0)::float8 AS text_rank
     FROM support_knowledge_articles a, q
-    WHERE (q.query IS NOT NULL AND a.search @@ q.query) OR a.category = $2::text
+    WHERE a.category = $2::text
+       OR (q.query IS NOT NULL AND a.search @@ q.query
+           AND ($2::text IS NULL
+                OR cardinality(ARRAY(SELECT unnest(tsvector_to_array(a.search))
+                                     INTERSECT SELECT unnest(q.lexemes)))
+                   >= least($6::int, cardinality(q.lexemes))))
 )
 SELECT id, title, category, text_rank,
        CASE WHEN category = $2::text THEN text_rank * $4::float8 + $5::float8
@@ -183,6 +194,7 @@ class KnowledgeIndex:
                 limit,
                 CATEGORY_BOOST,
                 CATEGORY_FLOOR,
+                MIN_SHARED_WORDS,
             )
         return [
             ArticleHit(

@@ -94,6 +94,7 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
             slack=slack,
             audit_refusal=service.audit_slack_stranger,
             incidents=incidents,
+            audit_incident_refusal=incident_store.record_refused_ack,
         )
         if slack is not None and settings.slack_signing_secret is not None
         else None,

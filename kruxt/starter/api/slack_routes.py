@@ -122,6 +122,8 @@ class SlackContext:
     audit_refusal: Callable[[uuid.UUID, str, str], Coroutine[Any, Any, None]] | None = None
     # Incident pages carry an Acknowledge button; None: those clicks are ignored.
     incidents: IncidentAcknowledger | None = None
+    # Records a refused Acknowledge click in the audit log: (incident id, who, why).
+    audit_incident_refusal: Callable[[uuid.UUID, str, str], Coroutine[Any, Any, None]] | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
 
     def spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
@@ -298,6 +300,13 @@ def _acknowledge_incident(
                 "use `kruxt incident ack` otherwise.",
             )
         )
+        if incident_id is not None and person is None and ctx.audit_incident_refusal is not None:
+            # Like a stranger's approval click: refused, and the attempt is on the record.
+            ctx.spawn(
+                ctx.audit_incident_refusal(
+                    incident_id, f"slack:{user_id}", "not a configured approver"
+                )
+            )
         return
     incidents = ctx.incidents
 

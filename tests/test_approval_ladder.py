@@ -1,0 +1,229 @@
+"""The remind / escalate / expire ladder, stop by stop, on the time-skipping server: the real
+TicketWorkflow and notification activities, the real slack_sdk and SendGrid clients against the
+local fakes, and an approvers directory of two levels."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator
+from typing import Any
+
+import asyncpg
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.testing import WorkflowEnvironment
+
+from kruxt.activities.notifications import EmailApprovals
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.approvers import Approver, ApproverDirectory
+from kruxt.adapters.email import SendGridMailer
+from kruxt.adapters.email_tokens import ApprovalTokens
+from kruxt.adapters.postgres.approvals import ApprovalStore
+from kruxt.adapters.postgres.email_tokens import EmailTokenStore
+from kruxt.adapters.postgres.pool import connect, create_pool
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.adapters.slack import SlackApprovals
+from kruxt.models.approvals import ApprovalRequest, ApprovalStatus
+from kruxt.models.enums import TicketStatus
+from kruxt.models.playbooks import ApproverRole
+from kruxt.models.tickets import (
+    DEFAULT_APPROVAL_WINDOWS,
+    RoutingPolicy,
+    TicketState,
+    TicketWorkflowInput,
+    workflow_id_for,
+)
+from kruxt.workers.composition import Outside, build_worker
+from kruxt.workflows.ticket import TicketWorkflow
+from tests.fakes.sendgrid_server import FakeSendGridServer
+from tests.fakes.slack_server import FakeSlackServer
+from tests.support import eventually, intake
+
+KEY = "SG.test-key"
+CHANNEL = "C0APPROVALS"
+ADMIN = [ApproverRole.ADMIN]
+# Level 1 is asked first and reminded; level 2 only hears of it when the request goes stale.
+APPROVERS = ApproverDirectory(
+    [
+        Approver(name="Maya", email="maya@kruxt.app", slack_user_id="U0MAYA", roles=ADMIN),
+        Approver(name="Sam", email="sam@kruxt.app", slack_user_id="U0SAM", roles=ADMIN),
+        Approver(name="Cto", email="cto@kruxt.app", slack_user_id="U0CTO", roles=ADMIN, level=2),
+    ]
+)
+LEVEL_1 = ["maya@kruxt.app", "sam@kruxt.app"]
+LEVEL_2 = ["cto@kruxt.app"]
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[FakeSendGridServer]:
+    with FakeSendGridServer(api_key=KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def slack_server() -> Iterator[FakeSlackServer]:
+    with FakeSlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def app(db_dsn: str) -> AsyncIterator[KruxtApp]:
+    conn = await connect(db_dsn)
+    try:
+        await install_app_schema(conn, with_demo_data=True)
+    finally:
+        await conn.close()
+    app_pool = await create_pool(db_dsn, max_size=3, role=SUPPORT_ROLE)
+    try:
+        yield KruxtApp(app_pool)
+    finally:
+        await app_pool.close()
+
+
+def _posts(slack: FakeSlackServer) -> list[tuple[str, bool, str]]:
+    """Each chat.postMessage as (where, broadcast to the channel, whom it mentions)."""
+    out = []
+    for call in slack.calls_to("chat.postMessage"):
+        assert call.body["channel"] == CHANNEL
+        where = "thread" if call.body.get("thread_ts") else "channel"
+        text = str(call.body.get("text") or "")
+        mentions = " ".join(sorted(w for w in text.split() if w.startswith("<@")))
+        out.append((where, bool(call.body.get("reply_broadcast")), mentions))
+    return out
+
+
+def _mails(sendgrid: FakeSendGridServer) -> list[str]:
+    """Who was mailed, in order of sending."""
+    return [to["email"] for m in sendgrid.sent for p in m["personalizations"] for to in p["to"]]
+
+
+async def test_the_ladder_reminds_escalates_and_expires_on_time(
+    ts_env: WorkflowEnvironment,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+    app: KruxtApp,
+    sendgrid: FakeSendGridServer,
+    slack_server: FakeSlackServer,
+) -> None:
+    outside = Outside(
+        app=app,
+        approvers=APPROVERS,
+        slack=SlackApprovals(
+            AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url),
+            channel=CHANNEL,
+        ),
+        email=EmailApprovals(
+            mailer=SendGridMailer(KEY, "autopilot@kruxt.app", host=sendgrid.base_url),
+            tokens=ApprovalTokens(b"a-link-secret-that-is-long-enough-for-hmac"),
+            token_store=EmailTokenStore(pool),
+            public_url="http://127.0.0.1:8000",
+        ),
+    )
+    ticket = intake(
+        subject="Account locked",
+        body="I cannot log in, the app says my account is locked after too many attempts.",
+    ).model_copy(update={"account_id": "u-locked"})
+    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside):
+        handle = await ts_env.client.start_workflow(
+            TicketWorkflow.run,
+            TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+            id=workflow_id_for(ticket.ticket_id),
+            task_queue=task_queue,
+        )
+
+        async def announced() -> TicketState | None:
+            state: TicketState = await handle.query(TicketWorkflow.state)
+            ok = state.status is TicketStatus.AWAITING_APPROVAL and len(sendgrid.sent) >= 2
+            return state if ok else None
+
+        request = (await eventually(announced, timeout=60)).approvals[0].request
+        window = request.expires_at - request.requested_at
+        # The window is the severity's, as the routing policy says.
+        assert window.total_seconds() == DEFAULT_APPROVAL_WINDOWS[request.severity.value] * 60
+
+        async def advance_to(fraction: float) -> None:
+            target = request.requested_at + window * fraction
+            now = await ts_env.get_current_time()
+            assert now < target, f"already past {fraction:.0%} of the window"
+            await ts_env.sleep(target - now)
+
+        async def settled(posts: int, mails: int) -> None:
+            async def arrived() -> bool:
+                return len(_posts(slack_server)) >= posts and len(_mails(sendgrid)) >= mails
+
+            await eventually(arrived, timeout=30)
+
+        request_post = ("channel", False, "")
+        reminder = ("thread", False, "<@U0MAYA> <@U0SAM>")
+        escalation = ("thread", True, "<@U0CTO>")
+
+        # 49%: the request only, to level 1 (Slack post in the channel, one mail each).
+        await advance_to(0.49)
+        await _pending(handle, request)
+        assert _posts(slack_server) == [request_post]
+        assert sorted(_mails(sendgrid)) == LEVEL_1
+
+        # 51%: level 1 reminded, in the request's thread and by mail; level 2 not yet.
+        await advance_to(0.51)
+        await settled(posts=2, mails=4)
+        await _pending(handle, request)
+        assert _posts(slack_server) == [request_post, reminder]
+        assert sorted(_mails(sendgrid)[2:]) == LEVEL_1
+        # Threaded under the request's own message, as the activity stored it.
+        posted = await ApprovalStore(pool).slack_message(request.approval_id)
+        assert posted is not None
+        thread = posted[1]
+        assert slack_server.calls_to("chat.postMessage")[1].body["thread_ts"] == thread
+
+        # 74%: nothing more.
+        await advance_to(0.74)
+        await _pending(handle, request)
+        assert _posts(slack_server) == [request_post, reminder]
+        assert len(_mails(sendgrid)) == 4
+
+        # 76%: level 2 asked, mentioned in the thread and shown in the channel, mailed.
+        await advance_to(0.76)
+        await settled(posts=3, mails=5)
+        await _pending(handle, request)
+        assert _posts(slack_server) == [request_post, reminder, escalation]
+        assert _mails(sendgrid)[4:] == LEVEL_2
+        customer_messages = await _message_kinds(pool, ticket.ticket_id)
+        assert "holding" not in customer_messages
+
+        # 100%: expired (not rejected); the request shows it; the customer was told.
+        await advance_to(1.0)
+
+        async def expired() -> TicketState | None:
+            state: TicketState = await handle.query(TicketWorkflow.state)
+            return state if state.status is TicketStatus.AWAITING_HUMAN else None
+
+        after = await eventually(expired, timeout=60)
+        await handle.terminate("test over")
+
+    assert after.approvals[0].status is ApprovalStatus.EXPIRED
+    # Nobody was reminded again, nor mailed, on expiry.
+    assert _posts(slack_server) == [request_post, reminder, escalation]
+    assert len(_mails(sendgrid)) == 5
+    closed = slack_server.calls_to("chat.update")
+    assert len(closed) == 1
+    assert closed[0].body["ts"] == thread
+    assert "xpired" in str(closed[0].body.get("text"))
+    async with pool.acquire() as conn:
+        status = await conn.fetchval(
+            "SELECT status FROM support_approvals WHERE id = $1", request.approval_id
+        )
+    assert status == "expired"
+    kinds = await _message_kinds(pool, ticket.ticket_id)
+    assert kinds[len(customer_messages) :] == ["holding"]
+
+
+async def _pending(handle: Any, request: ApprovalRequest) -> None:
+    state: TicketState = await handle.query(TicketWorkflow.state)
+    assert state.status is TicketStatus.AWAITING_APPROVAL
+    assert state.approvals[0].request.approval_id == request.approval_id
+    assert state.approvals[0].status is ApprovalStatus.PENDING
+
+
+async def _message_kinds(pool: asyncpg.Pool[Any], ticket_id: Any) -> list[str]:
+    view = await TicketStore(pool).get(ticket_id)
+    assert view is not None
+    return [str(m.kind) for m in view.messages]

@@ -1,0 +1,290 @@
+"""The incident page's Acknowledge button, end to end: a P1 ticket opens an incident through
+the real TicketWorkflow and IncidentWorkflow, Slack (the fake, through slack_sdk) shows the
+button, and signed clicks reach the real API's Slack routes and IncidentService."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from email import message_from_bytes
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import asyncpg
+import httpx
+import pytest
+from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.client import WorkflowHandle
+from temporalio.testing import WorkflowEnvironment
+
+from kruxt.adapters.approvers import Approver, ApproverDirectory
+from kruxt.adapters.email import OutboxMailer
+from kruxt.adapters.postgres.approvals import ApprovalStore
+from kruxt.adapters.postgres.incidents import IncidentStore
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.adapters.slack import SlackApprovals
+from kruxt.adapters.slack_incidents import ACTION_INCIDENT_ACK, SlackIncidents
+from kruxt.models.enums import Priority
+from kruxt.models.incidents import (
+    EscalationLevel,
+    EscalationPolicy,
+    IncidentState,
+    IncidentStatus,
+    incident_workflow_id,
+)
+from kruxt.models.playbooks import ApproverRole
+from kruxt.models.tickets import RoutingPolicy, TicketState, TicketWorkflowInput, workflow_id_for
+from kruxt.starter.api.app import ApiDeps, create_app
+from kruxt.starter.api.slack_routes import SlackContext
+from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
+from kruxt.starter.incidents import IncidentService, responders_of
+from kruxt.starter.intake import IntakeService
+from kruxt.workers.composition import Outside, build_worker
+from kruxt.workflows.incident import IncidentWorkflow
+from kruxt.workflows.ticket import TicketWorkflow
+from tests.fakes.slack_server import FakeSlackServer
+from tests.support import eventually, intake
+
+SIGNING_SECRET = "slack-signing-secret-for-tests"
+INCIDENTS = "C0INCIDENTS"
+OUTAGE = {
+    "subject": "Nobody at our gym can log in",
+    "body": "Since 7am none of our members can log in, everyone gets an error. Whole gym down.",
+}
+POLICY = EscalationPolicy(
+    levels=[
+        EscalationLevel(
+            name="on-call", emails=["oncall@kruxt.app"], slack_user_ids=["UONCALL"], delay_minutes=5
+        ),
+        EscalationLevel(
+            name="founders", emails=["maya@kruxt.app"], slack_user_ids=["UMAYA"], delay_minutes=10
+        ),
+    ],
+    loops=2,
+)
+# Maya is on the policy and in the approvers directory: Slack identifies her by her user id.
+APPROVERS = ApproverDirectory(
+    [
+        Approver(
+            name="Maya", email="maya@kruxt.app", slack_user_id="UMAYA", roles=[ApproverRole.ADMIN]
+        )
+    ]
+)
+
+
+@dataclass
+class Stack:
+    ts: WorkflowEnvironment
+    http: httpx.AsyncClient
+    slack: FakeSlackServer
+    ctx: SlackContext
+    outbox: Path
+    pool: asyncpg.Pool[Any]
+    queue: str
+
+    async def click(self, user_id: str, action: dict[str, Any], *, name: str) -> None:
+        """A button click as Slack posts it: form-encoded payload, v0 HMAC signature."""
+        payload = {
+            "type": "block_actions",
+            "user": {"id": user_id},
+            "channel": {"id": INCIDENTS},
+            "response_url": self.slack.response_url(name),
+            "actions": [action],
+        }
+        body = urlencode({"payload": json.dumps(payload)}).encode()
+        timestamp = str(int(time.time()))
+        digest = hmac.new(
+            SIGNING_SECRET.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256
+        ).hexdigest()
+        r = await self.http.post(
+            "/slack/interactions",
+            content=body,
+            headers={
+                "X-Slack-Request-Timestamp": timestamp,
+                "X-Slack-Signature": f"v0={digest}",
+                "Content-Type": "application/x-www-form-urlencoded",
+            },
+        )
+        assert r.status_code == 200
+
+    async def told(self, name: str) -> str:
+        """What the clicking person was told (ephemerally, through the response_url)."""
+
+        async def answered() -> str | None:
+            await self.ctx.drain()
+            said = [c for c in self.slack.calls_to("response") if c.path.endswith(f"/{name}")]
+            return str(said[-1].body.get("text")) if said else None
+
+        return await eventually(answered)
+
+    def pages_in_thread(self, root_ts: str) -> list[str]:
+        """The text of each page threaded under the incident's message."""
+        return [
+            str(c.body.get("text"))
+            for c in self.slack.calls_to("chat.postMessage")
+            if c.body.get("thread_ts") == root_ts
+        ]
+
+    def paged_mails(self, incident_id: uuid.UUID) -> list[str]:
+        found = []
+        for path in sorted(self.outbox.glob("*.eml")):
+            mail = message_from_bytes(path.read_bytes())
+            if str(incident_id) in mail.as_string():
+                found.append(str(mail["To"]))
+        return found
+
+
+@pytest.fixture
+async def stack(
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str, tmp_path: Path
+) -> AsyncIterator[Stack]:
+    outbox = tmp_path / "outbox"
+    with FakeSlackServer() as slack_server:
+        web = AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url)
+        service = ApprovalService(ts_env.client, approvers=APPROVERS, store=ApprovalStore(pool))
+        store = IncidentStore(pool)
+        ctx = SlackContext(
+            signing_secret=SIGNING_SECRET,
+            approvers=APPROVERS,
+            decider=service,
+            refused_error=DecisionRefusedError,
+            slack=SlackApprovals(web, channel="C0APPROVALS"),
+            audit_refusal=service.audit_slack_stranger,
+            incidents=IncidentService(
+                ts_env.client, store=store, responders=responders_of(POLICY, APPROVERS)
+            ),
+            audit_incident_refusal=store.record_refused_ack,
+        )
+        api = create_app(
+            ApiDeps(
+                intake=IntakeService(ts_env.client, task_queue=task_queue, policy=RoutingPolicy()),
+                tickets=TicketStore(pool),
+                intake_token="t",
+                health_checks={},
+                slack=ctx,
+            )
+        )
+        outside = Outside(
+            approvers=APPROVERS,
+            incident_slack=SlackIncidents(web, incident_channel=INCIDENTS),
+            mailer=OutboxMailer(outbox),
+            escalation=POLICY,
+        )
+        async with (
+            build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside),
+            httpx.AsyncClient(
+                transport=httpx.ASGITransport(app=api), base_url="http://api"
+            ) as http,
+        ):
+            yield Stack(ts_env, http, slack_server, ctx, outbox, pool, task_queue)
+            await ctx.drain()
+
+
+async def open_p1(stack: Stack) -> WorkflowHandle[Any, Any]:
+    """An outage ticket, triaged P1 by the real workflow, which opens the incident."""
+    ticket = intake(subject=OUTAGE["subject"], body=OUTAGE["body"])
+    handle = await stack.ts.client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=stack.queue,
+    )
+
+    async def joined() -> TicketState | None:
+        state: TicketState = await handle.query(TicketWorkflow.state)
+        return state if state.incident_id is not None else None
+
+    state = await eventually(joined, timeout=60)
+    assert state.priority is Priority.P1
+    assert state.incident_id is not None
+    return stack.ts.client.get_workflow_handle_for(
+        IncidentWorkflow.run, incident_workflow_id(state.incident_id)
+    )
+
+
+async def pages(handle: WorkflowHandle[Any, Any], count: int) -> IncidentState:
+    async def probe() -> IncidentState | None:
+        state: IncidentState = await handle.query(IncidentWorkflow.state)
+        return state if len(state.pages) >= count else None
+
+    state = await eventually(probe, timeout=60)
+    assert len(state.pages) == count, state.pages
+    return state
+
+
+async def test_acknowledge_in_slack_takes_the_incident_and_stops_the_paging(stack: Stack) -> None:
+    incident = await open_p1(stack)
+    first = await pages(incident, 1)
+    incident_id = first.incident_id
+    # The button, as the workflow's activity posted it to the incident channel.
+    [root] = [
+        c.body
+        for c in stack.slack.calls_to("chat.postMessage")
+        if c.body["channel"] == INCIDENTS and "blocks" in c.body
+    ]
+    [button] = [
+        e for b in root["blocks"] if b["type"] == "actions" for e in b["elements"] if e.get("value")
+    ]
+    assert button["action_id"] == ACTION_INCIDENT_ACK
+    ref = await IncidentStore(stack.pool).slack_message(incident_id)
+    assert ref is not None
+    root_ts = ref[1]
+
+    # Someone on neither the policy nor the approvers list: refused, told, audited.
+    await stack.click("U0STRANGER", button, name="stranger")
+    assert "Only people in the approvers list can acknowledge" in await stack.told("stranger")
+
+    async def audited() -> list[Any]:
+        async with stack.pool.acquire() as conn:
+            rows: list[Any] = await conn.fetch(
+                "SELECT actor, details FROM support_audit_log WHERE action = 'incident.ack_refused'"
+            )
+        return rows
+
+    [refusal] = await eventually(audited)
+    assert refusal["actor"] == "slack:U0STRANGER"
+    assert refusal["details"]["incident_id"] == str(incident_id)
+    assert refusal["details"]["channel"] == "slack"
+    still: IncidentState = await incident.query(IncidentWorkflow.state)
+    assert (still.status, still.acknowledged_by) == (IncidentStatus.OPEN, None)
+
+    # The paging goes on: five minutes later the founders are paged.
+    await stack.ts.sleep(timedelta(minutes=5))
+    await pages(incident, 2)
+    assert len(stack.pages_in_thread(root_ts)) == 1
+    assert stack.paged_mails(incident_id) == ["oncall@kruxt.app", "maya@kruxt.app"]
+
+    # Maya (on the policy, known to Slack by her user id) takes it.
+    await stack.click("UMAYA", button, name="maya")
+    assert await stack.told("maya") == (
+        "Incident acknowledged by maya@kruxt.app: escalation stopped."
+    )
+    taken: IncidentState = await incident.query(IncidentWorkflow.state)
+    assert taken.status is IncidentStatus.ACKNOWLEDGED
+    assert taken.acknowledged_by == "maya@kruxt.app"
+    record = await IncidentStore(stack.pool).get(incident_id)
+    assert record is not None
+    assert (record.status, record.acknowledged_by) == (
+        IncidentStatus.ACKNOWLEDGED,
+        "maya@kruxt.app",
+    )
+    timeline = [e.what for e in await IncidentStore(stack.pool).timeline(incident_id)]
+    assert "acknowledged by maya@kruxt.app via slack; escalation stopped" in timeline
+
+    # Paging stopped: nobody is paged again, however long it stays acknowledged.
+    await stack.ts.sleep(timedelta(hours=2))
+    after = await pages(incident, 2)
+    assert after.status is IncidentStatus.ACKNOWLEDGED
+    assert len(stack.pages_in_thread(root_ts)) == 1
+    assert stack.paged_mails(incident_id) == ["oncall@kruxt.app", "maya@kruxt.app"]
+
+    # A second click is refused with who took it.
+    await stack.click("UMAYA", button, name="again")
+    assert "already acknowledged by maya@kruxt.app" in await stack.told("again")
