@@ -1,6 +1,7 @@
 """Bootstrap: the optional outside services built from settings (approvers, Slack, e-mail).
 
-Shared by the worker and the API, the two entrypoints that read settings.
+Shared by the worker and the API, the two entrypoints that read settings. It sits below them:
+it imports adapters and models, never ``starter`` or ``workers``.
 """
 
 from __future__ import annotations
@@ -24,8 +25,6 @@ from kruxt.adapters.slack_incidents import SlackIncidents
 from kruxt.adapters.temporal_client import connect
 from kruxt.models.incidents import EscalationPolicy, parse_escalation_policy
 from kruxt.models.sla import SlaTargets, parse_sla_targets
-from kruxt.models.tickets import RoutingPolicy
-from kruxt.starter.intake import IntakeService
 
 log = logging.getLogger(__name__)
 
@@ -162,14 +161,4 @@ async def temporal_from(settings: Settings, codec: EncryptionCodec | None = None
         namespace=settings.temporal_namespace,
         tls=settings.temporal_tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
-    )
-
-
-def intake_from(client: Client, settings: Settings) -> IntakeService:
-    """The intake service with the routing policy and SLA targets of the settings."""
-    return IntakeService(
-        client,
-        task_queue=settings.task_queue,
-        policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
-        sla=sla_targets_from(settings),
     )

@@ -8,27 +8,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import TypeVar
 
-import psutil
-
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.models.enums import Channel
 from kruxt.models.tickets import Requester, TicketIntake, ticket_id_for
 
 T = TypeVar("T")
-
-
-def free_port() -> int:
-    """A TCP port nobody listens on right now, for a subprocess that must be told a port.
-
-    Racy by nature: the port is released before the subprocess binds it, and anything may
-    take it in between. Prefer ``bound_socket`` (a server in this process) or
-    ``refusing_port`` (an address that must not answer); where a subprocess needs it, start
-    it with a retry on another port, as ``start_temporal_dev_server`` does.
-    """
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
 
 
 def bound_socket() -> socket.socket:
@@ -59,35 +43,11 @@ def refusing_port() -> int:
     return port
 
 
-async def start_temporal_dev_server(*, attempts: int = 5) -> TemporalDevServer:
-    """A headless Temporal dev server on a port it was told and is known to own.
-
-    The CLI cannot be handed a socket, so the port comes from ``free_port`` and can be taken
-    before the server binds it: then the server exits (or another process answers), and it is
-    started again on another port. Ownership is checked: the server's own process listens.
-    """
-    for attempt in range(1, attempts + 1):
-        server = TemporalDevServer(port=free_port(), ui_port=None)
-        server.start()
-        try:
-            await server.wait_ready()
-            if _listens(server, server.port):
-                return server
-        except RuntimeError:  # it exited: most likely "address already in use"
-            if attempt == attempts:
-                raise
-        server.stop()
-    raise RuntimeError(f"no port for the Temporal dev server after {attempts} attempts")
-
-
-def _listens(server: TemporalDevServer, port: int) -> bool:
-    """True when ``server``'s process (not some other one) listens on ``port``."""
-    assert server.process is not None
-    try:
-        connections = psutil.Process(server.process.pid).net_connections(kind="tcp")
-    except psutil.NoSuchProcess:
-        return False
-    return any(c.status == psutil.CONN_LISTEN and c.laddr.port == port for c in connections)
+async def start_temporal_dev_server() -> TemporalDevServer:
+    """A headless Temporal dev server on a port it chose and is known to own (see ``launch``)."""
+    server = TemporalDevServer(port=0, ui_port=None)
+    await server.launch()
+    return server
 
 
 def intake(

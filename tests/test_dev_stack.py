@@ -6,19 +6,23 @@ import asyncio
 import os
 import re
 import signal
+import socket
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 import psutil
 import pytest
 
+from kruxt.adapters import temporal_dev_server
 from kruxt.adapters.settings import PROJECT_ROOT
-from tests.support import eventually, free_port
+from kruxt.adapters.temporal_dev_server import TemporalDevServer
+from tests.support import eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -32,7 +36,8 @@ class RunningStack:
     child_pids: list[int]
 
 
-def _dev_env(home: Path, api_port: int) -> dict[str, str]:
+def _dev_env(home: Path) -> dict[str, str]:
+    """Port 0 everywhere: `kruxt dev` chooses free ports and reports them (no port races)."""
     env = {
         k: v
         for k, v in os.environ.items()
@@ -40,23 +45,22 @@ def _dev_env(home: Path, api_port: int) -> dict[str, str]:
     }
     env.update(
         KRUXT_HOME=str(home),
-        KRUXT_API_PORT=str(api_port),
-        KRUXT_DEV_TEMPORAL_PORT=str(free_port()),
-        KRUXT_DEV_TEMPORAL_UI_PORT=str(free_port()),
+        KRUXT_API_PORT="0",
+        KRUXT_DEV_TEMPORAL_PORT="0",
+        KRUXT_DEV_TEMPORAL_UI_PORT="0",
     )
     return env
 
 
 @asynccontextmanager
 async def kruxt_dev(home: Path) -> AsyncIterator[RunningStack]:
-    api_port = free_port()
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "kruxt",
         "dev",
         cwd=PROJECT_ROOT,
-        env=_dev_env(home, api_port),
+        env=_dev_env(home),
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.STDOUT,
     )
@@ -70,8 +74,10 @@ async def kruxt_dev(home: Path) -> AsyncIterator[RunningStack]:
         text = "".join(output)
         token = re.search(r"intake token\s+(\S+)", text)
         assert token is not None
+        api = re.search(r"API\s+(http://\S+)", text)
+        assert api is not None
         pids = [int(p) for p in re.findall(r"started \(pid (\d+)", text)]
-        yield RunningStack(proc, output, f"http://127.0.0.1:{api_port}", token.group(1), pids)
+        yield RunningStack(proc, output, api.group(1), token.group(1), pids)
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -162,3 +168,63 @@ async def test_dev_starts_serves_stops_and_keeps_its_data(tmp_path: Path) -> Non
             assert r.status_code == 200
             assert r.json()["status"] == "awaiting_customer"
         await _stop(again, signal.SIGTERM, home)
+
+
+def _listening_ports(pid: int) -> set[int]:
+    connections = psutil.Process(pid).net_connections(kind="tcp")
+    return {c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN}
+
+
+async def test_dev_on_port_0_reports_the_ports_it_listens_on(tmp_path: Path) -> None:
+    """Port 0 for the API, Temporal and its Web UI: the ports printed and written to dev.env
+    are the chosen ones, each listened on by the process `kruxt dev` started for it."""
+    home = tmp_path / "kx"
+    async with kruxt_dev(home) as stack:
+        banner = "".join(stack.output)
+        dev_env = dict(line.split("=", 1) for line in (home / "dev.env").read_text().splitlines())
+        api_port = urlsplit(stack.api).port
+        temporal = re.search(
+            r"Temporal\s+127\.0\.0\.1:(\d+)\s+Web UI http://localhost:(\d+)", banner
+        )
+        api_pid = re.search(r"api: started \(pid (\d+)", banner)
+        assert api_port and temporal is not None and api_pid is not None, banner
+        temporal_port, ui_port = int(temporal.group(1)), int(temporal.group(2))
+        assert 0 not in (temporal_port, ui_port)
+        assert dev_env["KRUXT_API_PORT"] == str(api_port)
+        assert dev_env["KRUXT_PUBLIC_URL"] == stack.api
+        assert dev_env["TEMPORAL_ADDRESS"] == f"127.0.0.1:{temporal_port}"
+        assert f"http://localhost:{ui_port}" in dev_env["KRUXT_CODEC_CORS_ORIGINS"].split(",")
+
+        assert api_port in _listening_ports(int(api_pid.group(1)))
+        (server,) = [
+            p for p in psutil.Process(stack.process.pid).children() if "start-dev" in p.cmdline()
+        ]
+        assert {temporal_port, ui_port} <= _listening_ports(server.pid)
+        async with httpx.AsyncClient() as http:
+            assert (await http.get(f"{stack.api}/healthz")).status_code == 200
+            ui = await http.get(f"http://localhost:{ui_port}/api/v1/settings")
+            assert ui.json()["Codec"]["Endpoint"] == f"{stack.api}/codec"
+        await _stop(stack, signal.SIGTERM, home)
+
+
+async def test_temporal_on_port_0_moves_to_another_port_when_its_port_is_taken(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The port chosen for the CLI is taken before it binds (the race): it starts again
+    elsewhere and owns the port it reports."""
+    taken = socket.socket()
+    taken.bind(("127.0.0.1", 0))
+    taken.listen()
+    # The first choice is the taken port, as if another process had just bound it.
+    choices = iter([taken.getsockname()[1]])
+    real = temporal_dev_server.unused_port
+    monkeypatch.setattr(temporal_dev_server, "unused_port", lambda: next(choices, None) or real())
+    server = TemporalDevServer(port=0, ui_port=None)
+    try:
+        await server.launch()
+        assert server.process is not None
+        assert server.port != taken.getsockname()[1]
+        assert server.port in _listening_ports(server.process.pid)
+    finally:
+        server.stop()
+        taken.close()

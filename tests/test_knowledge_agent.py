@@ -22,6 +22,7 @@ from kruxt.activities.knowledge import (
     TEMPLATE_PROMPT_VERSION,
     KnowledgeActivities,
 )
+from kruxt.adapters.articles import load_articles
 from kruxt.adapters.llm_reply import MAX_REPLY_CHARS, OpenAIReplyWriter, ReplyRefused
 from kruxt.adapters.llm_triage import LlmInvalidOutput, build_openai_client
 from kruxt.adapters.postgres import audit
@@ -39,7 +40,6 @@ from kruxt.agents.knowledge import (
     Article,
     ReplyGuard,
     draft_reply,
-    load_articles,
     parse_article,
     promises_unapproved_action,
 )

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pytest
 
+from kruxt.adapters.articles import load_articles
 from kruxt.agents.knowledge import (
     Article,
     draft_reply,
-    load_articles,
     parse_article,
     sanitize_name,
 )

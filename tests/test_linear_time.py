@@ -32,11 +32,12 @@ import kruxt.agents.triage_rules
 import kruxt.models.incidents
 import kruxt.starter.dev
 from kruxt.activities.triage import TriageActivities
+from kruxt.adapters.articles import load_articles
 from kruxt.adapters.email_tokens import ApprovalTokens, IncidentAckTokens, TokenError
 from kruxt.adapters.llm_triage import _neutralize
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.agents import triage_rules
-from kruxt.agents.knowledge import Article, ReplyGuard, draft_reply, load_articles, sanitize_name
+from kruxt.agents.knowledge import Article, ReplyGuard, draft_reply, sanitize_name
 from kruxt.agents.patterns import UNICODE_SPACE, Pattern, ascii_words
 from kruxt.agents.triage_rules import triage_by_rules
 from kruxt.models.enums import Category, Channel, TicketStatus

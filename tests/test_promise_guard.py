@@ -23,6 +23,7 @@ from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
+from kruxt.adapters.articles import load_articles
 from kruxt.adapters.llm_reply import (
     LlmReply,
     OpenAIReplyWriter,
@@ -42,7 +43,6 @@ from kruxt.agents.knowledge import (
     Article,
     ReplyGuard,
     draft_reply,
-    load_articles,
     outside_links,
     parse_article,
     parse_help_domains,

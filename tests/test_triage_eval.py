@@ -14,14 +14,13 @@ from kruxt.agents.evaluation import (
     EvalReport,
     LabeledTicket,
     evaluate,
-    load_dataset,
     render_report,
 )
 from kruxt.agents.triage_rules import triage_by_rules
 from kruxt.models.catalog import playbook_for
 from kruxt.models.enums import Category, Priority
 from kruxt.models.triage import TriageInput, TriageResult
-from kruxt.starter.eval_cli import add_eval_parser, run_eval
+from kruxt.starter.eval_cli import add_eval_parser, load_dataset, run_eval
 
 DATA = Path(__file__).parent / "data"
 DATASET = DATA / "triage_eval.jsonl"

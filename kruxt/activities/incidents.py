@@ -18,6 +18,7 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
+from kruxt.activities._notify import notify_failure
 from kruxt.adapters.email import EmailMessage, Mailer, MailRejected, MailUnavailable, format_utc
 from kruxt.adapters.email_tokens import IncidentAckTokens
 from kruxt.adapters.postgres.incidents import (
@@ -48,7 +49,6 @@ __all__ = [
     "INCIDENT_WORKFLOW",
     "IncidentActivities",
     "incident_ack_link",
-    "notify_failure",
     "render_page_email",
 ]
 
@@ -60,18 +60,6 @@ ATTACH_SIGNAL = "attach_ticket"
 # E-mailed "Acknowledge" links: served by kruxt.starter.api.incident_routes.
 INCIDENT_ACK_PATH = "/incidents/ack/"
 ACK_LINK_TTL = timedelta(hours=24)
-
-
-def notify_failure(exc: SlackError | MailUnavailable | MailRejected) -> ApplicationError:
-    """Slack or mail trouble as the ApplicationError the workflows' NOTIFY_RETRY expects."""
-    if isinstance(exc, SlackUnavailable | MailUnavailable):
-        delay = exc.retry_after
-        return ApplicationError(
-            str(exc),
-            type="NotifyUnavailable",
-            next_retry_delay=timedelta(seconds=delay) if delay else None,
-        )
-    return ApplicationError(str(exc), type="NotifyRejected", non_retryable=True)
 
 
 def _ticket_url(public_url: str, ticket: AttachTicket) -> str:

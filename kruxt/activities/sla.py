@@ -13,7 +13,7 @@ import html
 from temporalio import activity
 
 from kruxt.activities._keys import activity_key
-from kruxt.activities.incidents import notify_failure
+from kruxt.activities._notify import notify_failure
 from kruxt.adapters.email import EmailMessage, Mailer, MailRejected, MailUnavailable, format_utc
 from kruxt.adapters.postgres.incidents import SlaEventStore
 from kruxt.adapters.slack import SlackError, SlackUnavailable

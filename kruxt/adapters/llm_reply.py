@@ -6,7 +6,7 @@ neutralized) after a system prompt that says both are data. The answer is checke
 before anyone may send it: it must cite only articles it was given, stay within length and
 carry no link or address the articles do not have; anything else is an
 :class:`~kruxt.adapters.llm_triage.LlmInvalidOutput`, and the caller falls back to the
-article's template. A well-formed reply the :class:`~kruxt.agents.knowledge.ReplyGuard`
+article's template. A well-formed reply the :class:`~kruxt.models.reply_guard.ReplyGuard`
 refuses (it promises an action nobody approved, or links outside the help domains) is a
 :class:`ReplyRefused` that carries the reply, so a person can read it instead.
 
@@ -29,7 +29,8 @@ from kruxt.adapters.llm_triage import (
     structured_call,
 )
 from kruxt.adapters.prompts import Prompt
-from kruxt.agents.knowledge import Article, ReplyGuard, sanitize_name
+from kruxt.models.articles import Article, sanitize_name
+from kruxt.models.reply_guard import ReplyGuard
 
 __all__ = [
     "MAX_REPLY_CHARS",

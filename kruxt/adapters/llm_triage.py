@@ -27,9 +27,9 @@ from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, Field
 
 from kruxt.adapters.prompts import Prompt
-from kruxt.agents.patterns import SPACE, Pattern, ascii_words
 from kruxt.models.catalog import PLAYBOOK_IDS, playbook_for
 from kruxt.models.enums import Category, Priority
+from kruxt.models.patterns import SPACE, Pattern, ascii_words
 from kruxt.models.text import replace_unstorable
 from kruxt.models.triage import TriageInput, TriageOutcome, TriageResult
 

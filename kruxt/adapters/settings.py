@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from kruxt.agents.knowledge import DEFAULT_HELP_DOMAINS, parse_help_domains
+from kruxt.models.reply_guard import DEFAULT_HELP_DOMAINS, parse_help_domains
 
 if TYPE_CHECKING:
     from kruxt.adapters.postgres.audit import AuditKeyring
@@ -48,15 +48,16 @@ class Settings(BaseSettings):
     temporal_tls: bool = Field(default=False, alias="TEMPORAL_TLS")
     temporal_api_key: SecretStr | None = Field(default=None, alias="TEMPORAL_API_KEY")
     task_queue: str = Field(default="kruxt-support", alias="KRUXT_TASK_QUEUE")
-    # Ports of the dev server `kruxt dev` starts when TEMPORAL_ADDRESS is not set.
-    dev_temporal_port: int = Field(default=7233, alias="KRUXT_DEV_TEMPORAL_PORT", ge=1, le=65535)
+    # Ports of the dev server `kruxt dev` starts when TEMPORAL_ADDRESS is not set (0 = any
+    # free port; `kruxt dev` prints it and writes it to .kruxt/dev.env).
+    dev_temporal_port: int = Field(default=7233, alias="KRUXT_DEV_TEMPORAL_PORT", ge=0, le=65535)
     dev_temporal_ui_port: int = Field(
-        default=8233, alias="KRUXT_DEV_TEMPORAL_UI_PORT", ge=1, le=65535
+        default=8233, alias="KRUXT_DEV_TEMPORAL_UI_PORT", ge=0, le=65535
     )
 
     # HTTP API.
     api_host: str = Field(default="127.0.0.1", alias="KRUXT_API_HOST")
-    api_port: int = Field(default=8000, alias="KRUXT_API_PORT", ge=1, le=65535)
+    api_port: int = Field(default=8000, alias="KRUXT_API_PORT", ge=0, le=65535)  # 0 = any free
     intake_token: SecretStr | None = Field(default=None, alias="KRUXT_INTAKE_TOKEN")
 
     # Routing and knowledge.

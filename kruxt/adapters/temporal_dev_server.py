@@ -7,11 +7,14 @@ import contextlib
 import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
+
+import psutil
 
 from kruxt.models import search_attributes as sa
 
@@ -38,7 +41,10 @@ def search_attribute_args() -> list[str]:
 
 
 class TemporalDevServer:
-    """``temporal server start-dev`` with the project's search attributes registered."""
+    """``temporal server start-dev`` with the project's search attributes registered.
+
+    Port 0 (gRPC or UI) means "choose a free one": see ``launch``.
+    """
 
     def __init__(
         self,
@@ -53,6 +59,8 @@ class TemporalDevServer:
         """``ui_codec_endpoint``: where the Web UI decrypts payloads (the API's ``/codec``)."""
         self.port = port
         self.ui_port = ui_port
+        # Ports to choose again on each attempt of `launch`.
+        self._choose = {"port": port == 0, "ui_port": ui_port == 0}
         self.ui_codec_endpoint = ui_codec_endpoint
         self.db_file = db_file
         self.log_file = log_file
@@ -85,8 +93,32 @@ class TemporalDevServer:
             self.command(), stdout=out, stderr=subprocess.STDOUT, start_new_session=True
         )
 
+    async def launch(self, *, attempts: int = 5, timeout: float = 60.0) -> None:
+        """Start the server and wait until it is ready.
+
+        The CLI cannot be handed a socket, so a port 0 becomes a port that is free right now,
+        and something else may bind it before the server does: then the server exits (or
+        another process answers, which ``wait_ready`` tells apart) and it is started again on
+        other ports, at most ``attempts`` times. Fixed ports are tried once.
+        """
+        retry = any(self._choose.values())
+        for attempt in range(1, attempts + 1):
+            if self._choose["port"]:
+                self.port = unused_port()
+            if self._choose["ui_port"]:
+                self.ui_port = unused_port()
+            self.start()
+            try:
+                await self.wait_ready(timeout)
+                return
+            except RuntimeError:  # it exited: most likely "address already in use"
+                if not retry or attempt == attempts:
+                    raise
+            self.stop()
+        raise AssertionError("unreachable")  # the last attempt returned or raised
+
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the gRPC port accepts connections, or fail with the server's log."""
+        """Wait until the server's own process listens on its ports, or fail with its log."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
@@ -94,15 +126,25 @@ class TemporalDevServer:
                     f"temporal dev server exited with code {self.process.returncode}"
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
-            try:
-                _, writer = await asyncio.open_connection("127.0.0.1", self.port)
-            except OSError:
-                await asyncio.sleep(0.2)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
+            if self._listens():
+                return
+            await asyncio.sleep(0.2)
         raise TimeoutError(f"temporal dev server not ready on :{self.port} after {timeout:.0f}s")
+
+    def _listens(self) -> bool:
+        """True when this server's process (not some other one) listens on all its ports.
+
+        A port that merely accepts connections may belong to another process that took it
+        first, while this server is about to exit with "address already in use".
+        """
+        if self.process is None:
+            return False
+        try:
+            connections = psutil.Process(self.process.pid).net_connections(kind="tcp")
+        except psutil.NoSuchProcess:
+            return False
+        listening = {c.laddr.port for c in connections if c.status == psutil.CONN_LISTEN}
+        return {self.port, *([self.ui_port] if self.ui_port is not None else [])} <= listening
 
     def stop(self, grace: float = 10.0) -> None:
         """SIGTERM the server (and its process group), then SIGKILL if it lingers."""
@@ -116,3 +158,15 @@ class TemporalDevServer:
             with contextlib.suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
+
+
+def unused_port() -> int:
+    """A TCP port nobody on 127.0.0.1 listens on right now (for a CLI that must be told one).
+
+    Racy by nature (it is released before the server binds it): use it only with a retry on
+    another port, as ``TemporalDevServer.launch`` does.
+    """
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port: int = s.getsockname()[1]
+        return port

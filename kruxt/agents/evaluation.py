@@ -1,8 +1,9 @@
 """Offline evaluation of a triager against a labeled set of tickets.
 
-Pure functions: ``load_dataset`` reads a JSON Lines file of labeled tickets, ``evaluate`` runs
-any triager (the rules, later the LLM) over them and scores its answers, ``render_report``
-prints the scores as an aligned table. Nothing here touches the network or a database.
+Pure functions: ``parse_dataset`` reads JSON Lines of labeled tickets, ``evaluate`` runs any
+triager (the rules, later the LLM) over them and scores its answers, ``render_report`` prints
+the scores as an aligned table. Nothing here touches files, the network or a database
+(``kruxt.starter.eval_cli.load_dataset`` opens the file).
 
 A ticket "goes to a human" when the routing policy (``decide_route`` with the default
 ``RoutingPolicy``) sends it to the human queue, exactly as a live ticket would be routed.
@@ -14,15 +15,14 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable, Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from kruxt.models.enums import Category, Channel, Priority
+from kruxt.models.routing import Route, decide_route
 from kruxt.models.tickets import RoutingPolicy
 from kruxt.models.triage import TriageInput, TriageResult
-from kruxt.workflows.routing import Route, decide_route
 
 __all__ = [
     "CategoryMetrics",
@@ -30,7 +30,7 @@ __all__ = [
     "LabeledTicket",
     "Mistake",
     "evaluate",
-    "load_dataset",
+    "parse_dataset",
     "render_report",
 ]
 
@@ -113,38 +113,37 @@ class EvalReport(BaseModel):
     mistakes: list[Mistake] = Field(description="tickets with the wrong category, in order")
 
 
-def load_dataset(path: Path | str) -> list[LabeledTicket]:
-    """Read a JSON Lines dataset: one labeled ticket per line, blank lines ignored.
+def parse_dataset(lines: Iterable[str], source: str) -> list[LabeledTicket]:
+    """Parse a JSON Lines dataset: one labeled ticket per line, blank lines ignored.
+
+    Args:
+        lines: the dataset's lines (an open file will do).
+        source: where they came from, for error messages.
 
     Raises:
-        FileNotFoundError: the file does not exist.
         ValueError: a line is not valid JSON, not a valid ticket, or repeats an id; the
-            message names the file and the line number. Also when there is no ticket at all.
+            message names the source and the line number. Also when there is no ticket at all.
     """
-    path = Path(path)
     tickets: list[LabeledTicket] = []
     seen: dict[str, int] = {}
-    with path.open(encoding="utf-8") as lines:
-        for number, line in enumerate(lines, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}, line {number}"
-            try:
-                raw = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
-            try:
-                ticket = LabeledTicket.model_validate(raw)
-            except ValidationError as exc:
-                raise ValueError(f"{where}: {_describe(exc)}") from None
-            if ticket.id in seen:
-                raise ValueError(
-                    f"{where}: id {ticket.id!r} already used on line {seen[ticket.id]}"
-                )
-            seen[ticket.id] = number
-            tickets.append(ticket)
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        where = f"{source}, line {number}"
+        try:
+            raw = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not valid JSON ({exc.msg})") from None
+        try:
+            ticket = LabeledTicket.model_validate(raw)
+        except ValidationError as exc:
+            raise ValueError(f"{where}: {_describe(exc)}") from None
+        if ticket.id in seen:
+            raise ValueError(f"{where}: id {ticket.id!r} already used on line {seen[ticket.id]}")
+        seen[ticket.id] = number
+        tickets.append(ticket)
     if not tickets:
-        raise ValueError(f"{path}: no tickets")
+        raise ValueError(f"{source}: no tickets")
     return tickets
 
 

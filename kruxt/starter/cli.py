@@ -20,12 +20,13 @@ from kruxt.adapters.approvers import ApproversError
 from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.migrations import MigrationError
+from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.pool import connect as pg_connect
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import ConfigurationError, Settings, load_settings
 from kruxt.adapters.temporal_client import TemporalUnavailableError
-from kruxt.bootstrap import approvers_from, intake_from, temporal_from
+from kruxt.bootstrap import approvers_from, temporal_from
 from kruxt.models.approvals import DecisionChannel, TriageCorrection, Verdict
 from kruxt.models.enums import Category, Channel, Priority, TicketStatus
 from kruxt.models.text import UnstorableTextError, require_storable
@@ -34,7 +35,12 @@ from kruxt.starter import render
 from kruxt.starter.approvals import ApprovalService, DecisionRefusedError, os_user
 from kruxt.starter.eval_cli import add_eval_parser, run_eval
 from kruxt.starter.incident_cli import add_incident_parser, run_incident
-from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
+from kruxt.starter.intake import (
+    IntakeService,
+    TicketClosedError,
+    UnknownTicketError,
+    intake_from,
+)
 
 T = TypeVar("T")
 
@@ -432,9 +438,10 @@ async def _playbook_rollback(args: argparse.Namespace, settings: Settings) -> in
     run_id = _parse_uuid(args.run_id, "run id")
     pool = await create_pool(settings.require_database_url(), max_size=2)
     try:
-        ticket_id = await TicketStore(pool).ticket_of_run(run_id)
-        if ticket_id is None:
+        run = await PlaybookRunStore(pool).get_run(run_id)
+        if run is None:
             raise CliError(f"no playbook run {run_id}")
+        ticket_id = run.ticket_id
         service = await _approval_service(settings, pool)
         approval_id = await service.request_rollback(
             ticket_id=ticket_id,

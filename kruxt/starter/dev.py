@@ -20,6 +20,7 @@ from email.parser import BytesParser
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 
 from kruxt.adapters.app_db import install_app_schema
 from kruxt.adapters.approvers import Approver, dump_approvers
@@ -73,6 +74,9 @@ class DevStack:
         self.postgres: EmbeddedPostgres | None = None
         self.temporal: TemporalDevServer | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
+        # The API's listening socket, bound here and handed to the API child.
+        self.api_socket: socket.socket | None = None
+        self.api_port = settings.api_port
 
     async def run(self) -> int:
         """Start everything, wait for a signal or a dying child, stop everything."""
@@ -82,13 +86,14 @@ class DevStack:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         try:
-            _require_free_port(self.settings.api_port)
+            self._bind_api()
             dsn, runtime_dsn = await self._postgres()
             app_dsn = await self._app_database(dsn)
             address, ui = await self._temporal()
             token = self._intake_token()
             # The worker and the API connect as the runtime role; `kruxt migrate` as the owner.
             env = self._child_env(runtime_dsn, address, token)
+            env["KRUXT_API_PORT"] = str(self.api_port)
             if runtime_dsn != dsn:
                 env["KRUXT_MIGRATE_DATABASE_URL"] = dsn
             env.update(self._audit_key())
@@ -169,9 +174,32 @@ class DevStack:
         )
         return app_dsn
 
+    def _bind_api(self) -> None:
+        """Listen on the API's address here (port 0: the OS chooses) for the API child to serve.
+
+        The port is held from the moment it is chosen, so the one printed is the one served.
+        """
+        host = self.settings.api_host
+        sock = socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, self.settings.api_port))
+            sock.listen(2048)
+        except OSError as exc:
+            sock.close()
+            raise _port_in_use(self.settings.api_port) from exc
+        self.api_socket = sock
+        self.api_port = sock.getsockname()[1]
+
+    def _api_url(self) -> str:
+        host = self.settings.api_host
+        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
+        return f"http://{f'[{host}]' if ':' in host else host}:{self.api_port}"
+
     def _links(self) -> dict[str, str]:
         """E-mailed approval links: signed with a secret kept in .kruxt/, pointing at the API."""
-        env = {"KRUXT_PUBLIC_URL": self.settings.public_url}
+        public_url = self.settings.public_url if "KRUXT_PUBLIC_URL" in os.environ else None
+        env = {"KRUXT_PUBLIC_URL": public_url or self._api_url()}
         if self.settings.link_secret is None:
             path = self.home / "link_secret"
             if not path.exists():
@@ -192,6 +220,8 @@ class DevStack:
                     f.write(generate_key() + "\n")
             env["KRUXT_PAYLOAD_KEY"] = path.read_text().strip()
         ui = self.settings.dev_temporal_ui_port
+        if self.temporal is not None and self.temporal.ui_port is not None:
+            ui = self.temporal.ui_port  # the one chosen for port 0
         env.setdefault("KRUXT_CODEC_CORS_ORIGINS", f"http://localhost:{ui},http://127.0.0.1:{ui}")
         # The dev Web UI sends no credentials; whoever can reach the loopback API can open that
         # unauthenticated UI anyway. The API refuses this allowance on a non-loopback address.
@@ -200,9 +230,7 @@ class DevStack:
         return {k: v for k, v in env.items() if k not in os.environ}
 
     def _codec_endpoint(self) -> str:
-        host = self.settings.api_host
-        host = "127.0.0.1" if host in ("0.0.0.0", "::", "") else host  # noqa: S104
-        return f"http://{host}:{self.settings.api_port}/codec"
+        return f"{self._api_url()}/codec"
 
     def _audit_key(self) -> dict[str, str]:
         """The audit chain's HMAC key, kept in .kruxt/ (never in the database)."""
@@ -256,7 +284,8 @@ class DevStack:
             return address, None
         port, ui_port = self.settings.dev_temporal_port, self.settings.dev_temporal_ui_port
         for p in (port, ui_port):
-            _require_free_port(p)
+            if p != 0:  # 0: launch() chooses one, and another if it is taken meanwhile
+                _require_free_port(p)
         say("Temporal: starting the dev server ...")
         self.temporal = TemporalDevServer(
             port=port,
@@ -265,13 +294,12 @@ class DevStack:
             log_file=self.logs / "temporal.log",
             ui_codec_endpoint=self._codec_endpoint(),
         )
-        self.temporal.start()
         try:
-            await self.temporal.wait_ready()
+            await self.temporal.launch()
             await _wait_for_temporal(self.temporal.address)
         except (RuntimeError, TimeoutError) as exc:
             raise StartupError(str(exc)) from exc
-        return self.temporal.address, f"http://localhost:{ui_port}"
+        return self.temporal.address, f"http://localhost:{self.temporal.ui_port}"
 
     def _intake_token(self) -> str:
         if self.settings.intake_token is not None:
@@ -293,40 +321,45 @@ class DevStack:
         }
 
     def _write_dev_env(self, env: dict[str, str]) -> None:
-        path = self.settings.home / "dev.env"
+        path = self.settings.dev_env_file
         path.write_text("".join(f"{k}={v}\n" for k, v in env.items()))
         path.chmod(0o600)
 
     def _spawn(self, name: str, env: dict[str, str]) -> None:
         log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
+        command = [sys.executable, "-m", "kruxt", name]
+        fds: tuple[int, ...] = ()
+        if name == "api" and self.api_socket is not None:
+            fds = (self.api_socket.fileno(),)
+            command = [sys.executable, "-m", "kruxt.starter.dev_api", str(fds[0])]
         self.children[name] = subprocess.Popen(
-            [sys.executable, "-m", "kruxt", name],
-            env={**os.environ, **env},
-            stdout=log,
-            stderr=subprocess.STDOUT,
+            command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, pass_fds=fds
         )
+        if fds and self.api_socket is not None:
+            self.api_socket.close()  # the child's copy stays open and listening
+            self.api_socket = None
         say(f"{name}: started (pid {self.children[name].pid}, log {self.logs / f'{name}.log'})")
 
     async def _wait_api(self, timeout: float = 60.0) -> None:
-        port = self.settings.api_port
-        for _ in range(int(timeout / 0.25)):
-            api = self.children["api"]
-            if api.poll() is not None:
-                raise StartupError(
-                    f"the API exited (code {api.returncode}); see {self.logs}/api.log"
-                )
-            try:
-                _, writer = await asyncio.open_connection(self.settings.api_host, port)
-            except OSError:
-                await asyncio.sleep(0.25)
-                continue
-            writer.close()
-            await writer.wait_closed()
-            return
-        raise StartupError(f"the API did not listen on :{port} within {timeout:.0f}s")
+        """Wait for the API to answer: the socket listens from the start (this process bound
+        it), so only an HTTP answer says the child serves it."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        async with httpx.AsyncClient(timeout=2.0, trust_env=False) as http:
+            while asyncio.get_running_loop().time() < deadline:
+                api = self.children["api"]
+                if api.poll() is not None:
+                    raise StartupError(
+                        f"the API exited (code {api.returncode}); see {self.logs}/api.log"
+                    )
+                try:
+                    await http.get(f"{self._api_url()}/healthz")
+                    return
+                except httpx.TransportError:
+                    await asyncio.sleep(0.25)
+        raise StartupError(f"the API did not answer on :{self.api_port} within {timeout:.0f}s")
 
     def _banner(self, dsn: str, address: str, ui: str | None, token: str) -> None:
-        api = f"http://{self.settings.api_host}:{self.settings.api_port}"
+        api = self._api_url()
         lines = [
             "",
             "KRUXT Support Autopilot is running",
@@ -368,7 +401,9 @@ class DevStack:
 
     def _shutdown(self) -> None:
         # Other terminals stop pointing at a stack that is going away.
-        (self.settings.home / "dev.env").unlink(missing_ok=True)
+        self.settings.dev_env_file.unlink(missing_ok=True)
+        if self.api_socket is not None:
+            self.api_socket.close()
         for proc in self.children.values():
             if proc.poll() is None:
                 proc.terminate()
@@ -397,10 +432,14 @@ def _require_free_port(port: int) -> None:
         try:
             s.bind(("127.0.0.1", port))
         except OSError as exc:
-            raise StartupError(
-                f"port {port} is in use (another `kruxt dev`?); stop it, or see the README's "
-                "configuration table to use other ports or an existing Temporal"
-            ) from exc
+            raise _port_in_use(port) from exc
+
+
+def _port_in_use(port: int) -> StartupError:
+    return StartupError(
+        f"port {port} is in use (another `kruxt dev`?); stop it, set it to 0 (any free port), "
+        "or see the README's configuration table to use other ports or an existing Temporal"
+    )
 
 
 async def _ensure_database(admin_dsn: str, name: str) -> None:

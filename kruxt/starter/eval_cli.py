@@ -11,9 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from kruxt.agents.evaluation import Triager, evaluate, load_dataset, render_report
+from kruxt.agents.evaluation import (
+    LabeledTicket,
+    Triager,
+    evaluate,
+    parse_dataset,
+    render_report,
+)
 
-__all__ = ["add_eval_parser", "default_triager", "run_eval"]
+__all__ = ["add_eval_parser", "default_triager", "load_dataset", "run_eval"]
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -37,6 +43,18 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
         "expected_severity, out_of_scope, injection)",
     )
     triage.add_argument("--json", action="store_true", help="print the report as JSON")
+
+
+def load_dataset(path: Path | str) -> list[LabeledTicket]:
+    """Read a JSON Lines dataset file (see :func:`~kruxt.agents.evaluation.parse_dataset`).
+
+    Raises:
+        FileNotFoundError: the file does not exist.
+        ValueError: the dataset is malformed; the message names the file and the line.
+    """
+    path = Path(path)
+    with path.open(encoding="utf-8") as lines:
+        return parse_dataset(lines, str(path))
 
 
 def default_triager() -> Triager:

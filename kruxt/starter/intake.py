@@ -16,7 +16,9 @@ from temporalio.common import (
 from temporalio.exceptions import WorkflowAlreadyStartedError
 from temporalio.service import RPCError, RPCStatusCode
 
+from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import TemporalUnavailableError, unavailable_as_error
+from kruxt.bootstrap import sla_targets_from
 from kruxt.models import search_attributes as sa
 from kruxt.models.enums import Channel, Priority, TicketStatus
 from kruxt.models.sla import SlaTargets
@@ -237,3 +239,13 @@ class IntakeService:
 def _one_line(text: str, limit: int = 120) -> str:
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+
+
+def intake_from(client: Client, settings: Settings) -> IntakeService:
+    """The intake service with the routing policy and SLA targets of the settings."""
+    return IntakeService(
+        client,
+        task_queue=settings.task_queue,
+        policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
+        sla=sla_targets_from(settings),
+    )

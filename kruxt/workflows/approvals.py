@@ -15,10 +15,6 @@ from kruxt.models.approvals import (
 from kruxt.models.playbooks import ROLE_RANK, ApproverRole
 
 
-class DecisionRefused(ValueError):
-    """Why a decision cannot be taken; the message goes back to whoever tried."""
-
-
 def refusal(state: ApprovalState | None, decision: Decision, now: datetime) -> str | None:
     """None when ``decision`` may be taken on ``state``; otherwise the reason it may not."""
     if state is None:

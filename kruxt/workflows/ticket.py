@@ -60,6 +60,7 @@ with workflow.unsafe.imports_passed_through():
         RecordTriageInput,
         StatusChangeInput,
     )
+    from kruxt.models.routing import Route, decide_route
     from kruxt.models.sla import ClockKind, SlaEventKind
     from kruxt.models.text import BAD_DATA_ERROR, replace_unstorable
     from kruxt.models.tickets import (
@@ -89,7 +90,6 @@ with workflow.unsafe.imports_passed_through():
         NOTIFY_RETRY,
         NOTIFY_TIMEOUT,
     )
-    from kruxt.workflows.routing import Route, decide_route
     from kruxt.workflows.saga import compensate, run_plan
     from kruxt.workflows.sla import SlaTracker
 

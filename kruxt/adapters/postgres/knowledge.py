@@ -18,7 +18,8 @@ from typing import Any
 import asyncpg
 from pydantic import BaseModel, ConfigDict
 
-from kruxt.agents.knowledge import Article, load_articles, parse_article
+from kruxt.adapters.articles import load_articles
+from kruxt.models.articles import Article, parse_article
 from kruxt.models.enums import Category
 
 __all__ = [

@@ -500,14 +500,6 @@ class TicketStore:
             {r["category"]: r["n"] for r in counts},
         )
 
-    async def ticket_of_run(self, run_id: uuid.UUID) -> uuid.UUID | None:
-        """The ticket a playbook run belongs to."""
-        async with self._pool.acquire() as conn:
-            ticket_id: uuid.UUID | None = await conn.fetchval(
-                "SELECT ticket_id FROM support_playbook_runs WHERE id = $1", run_id
-            )
-        return ticket_id
-
     async def get(self, ticket_id: uuid.UUID) -> TicketView | None:
         """A ticket with its messages and latest triage, or None."""
         async with self._pool.acquire() as conn:

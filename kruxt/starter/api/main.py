@@ -22,7 +22,6 @@ from kruxt.bootstrap import (
     approvers_from,
     escalation_from,
     incident_ack_tokens_from,
-    intake_from,
     link_tokens_from,
     payload_codec_from,
     slack_from,
@@ -42,6 +41,7 @@ from kruxt.starter.incidents import (
     UnknownIncidentError,
     responders_of,
 )
+from kruxt.starter.intake import intake_from
 
 
 async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
