@@ -1,12 +1,16 @@
-"""Bootstrap: the optional outside services built from settings (approvers, Slack, e-mail).
+"""The composition root: every adapter the worker and the API use, built once from settings.
 
-Shared by the worker and the API, the two entrypoints that read settings. It sits below them:
-it imports adapters and models, never ``starter`` or ``workers``.
+``bootstrap(settings, **overrides)`` connects and builds them (cosmicpython's ``bootstrap``);
+tests pass the parts they bring (a client, a pool, a fake) as overrides. It sits below the
+entrypoints: it imports adapters, activities and models, never ``starter`` or ``workers``,
+so the services of ``starter`` are built by their entrypoints from what it returns.
 """
 
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass, field, fields
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,19 +18,32 @@ import asyncpg
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
+from kruxt.activities.notifications import EmailApprovals
+from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
 from kruxt.adapters.approvers import ApproverDirectory, load_approvers
 from kruxt.adapters.email import Mailer, OutboxMailer, SendGridMailer
 from kruxt.adapters.email_tokens import ApprovalTokens, IncidentAckTokens
+from kruxt.adapters.llm_reply import OpenAIReplyWriter
+from kruxt.adapters.llm_triage import OpenAITriager, build_openai_client
 from kruxt.adapters.payload_codec import EncryptionCodec, PayloadKeyError
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
+from kruxt.adapters.postgres.pool import create_pool
+from kruxt.adapters.prompts import load_prompt
 from kruxt.adapters.settings import ConfigurationError, Settings
-from kruxt.adapters.slack import SlackApprovals
-from kruxt.adapters.slack_incidents import SlackIncidents
+from kruxt.adapters.slack import SlackApprovals, SlackIncidents
 from kruxt.adapters.temporal_client import connect
-from kruxt.models.incidents import EscalationPolicy, parse_escalation_policy
+from kruxt.agents.knowledge import ReplyGuard
+from kruxt.models.incidents import (
+    EscalationPolicy,
+    default_escalation_policy,
+    parse_escalation_policy,
+)
 from kruxt.models.sla import SlaTargets, parse_sla_targets
 
 log = logging.getLogger(__name__)
+
+TRIAGE_PROMPT_VERSION = "v1"
+REPLY_PROMPT_VERSION = "v1"
 
 
 def approvers_from(settings: Settings) -> ApproverDirectory:
@@ -161,4 +178,203 @@ async def temporal_from(settings: Settings, codec: EncryptionCodec | None = None
         namespace=settings.temporal_namespace,
         tls=settings.temporal_tls,
         api_key=settings.temporal_api_key.get_secret_value() if settings.temporal_api_key else None,
+    )
+
+
+def reply_guard_from(settings: Settings) -> ReplyGuard:
+    """The reply guard of KRUXT_HELP_DOMAINS (validated when the settings were read)."""
+    return ReplyGuard.from_setting(settings.help_domains)
+
+
+def llm_from(settings: Settings) -> tuple[OpenAITriager | None, OpenAIReplyWriter | None]:
+    """The LLM triager and reply writer when OPENAI_API_KEY is set; else neither."""
+    if settings.openai_api_key is None:
+        log.info("OPENAI_API_KEY unset: the rules triager and article templates answer")
+        return None, None
+    client = build_openai_client(
+        api_key=settings.openai_api_key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        timeout_s=settings.llm_timeout_s,
+    )
+    triage_prompt = load_prompt("triage", TRIAGE_PROMPT_VERSION, settings.prompts_dir)
+    reply_prompt = load_prompt("reply", REPLY_PROMPT_VERSION, settings.prompts_dir)
+    reply_model = settings.reply_model or settings.triage_model
+    log.info("LLM triage with %s, replies with %s", settings.triage_model, reply_model)
+    return (
+        OpenAITriager(client, model=settings.triage_model, prompt=triage_prompt),
+        OpenAIReplyWriter(
+            client, model=reply_model, prompt=reply_prompt, guard=reply_guard_from(settings)
+        ),
+    )
+
+
+async def connect_app(settings: Settings) -> asyncpg.Pool[Any] | None:
+    """A pool on the KRUXT app database whose sessions act as the support role only."""
+    if settings.app_database_url is None:
+        log.info("APP_DATABASE_URL unset: playbooks and account context are unavailable")
+        return None
+    return await create_pool(
+        settings.app_database_url.get_secret_value(), max_size=5, role=SUPPORT_ROLE
+    )
+
+
+@dataclass
+class Outside:
+    """The optional outside world the activities use: the LLM, the KRUXT app, approvers,
+    Slack, e-mail. Left out, a part means "not configured" and the workflows fall back."""
+
+    triager: OpenAITriager | None = None
+    reply_writer: OpenAIReplyWriter | None = None
+    # What every automatic reply must pass (KRUXT_HELP_DOMAINS), template or LLM.
+    reply_guard: ReplyGuard = field(default_factory=ReplyGuard)
+    app: KruxtApp | None = None
+    approvers: ApproverDirectory = field(default_factory=lambda: ApproverDirectory([]))
+    slack: SlackApprovals | None = None
+    email: EmailApprovals | None = None
+    # Incidents and SLA alerts: their Slack channel, plain mail (pages), who is on call.
+    incident_slack: SlackIncidents | None = None
+    mailer: Mailer | None = None
+    escalation: EscalationPolicy = field(default_factory=default_escalation_policy)
+    public_url: str = "http://127.0.0.1:8000"
+    incident_window: timedelta = timedelta(hours=6)
+    # Signs the "Acknowledge" links of page e-mails; without it pages name the CLI only.
+    incident_ack_tokens: IncidentAckTokens | None = None
+    # Where the audit chain's head is anchored (the schedule's activity); None = not here.
+    audit_anchor_file: Path | None = None
+
+
+@dataclass
+class Bootstrapped:
+    """Everything the worker and the API need, connected; ``close()`` when done."""
+
+    settings: Settings
+    codec: EncryptionCodec
+    client: Client
+    pool: asyncpg.Pool[Any]
+    # The KRUXT app's database (the worker's playbooks and account context); None: absent.
+    app_pool: asyncpg.Pool[Any] | None
+    approvers: ApproverDirectory
+    escalation: EscalationPolicy
+    sla: SlaTargets
+    # The worker's mailer (approval mail, pages, SLA alerts); None in the API.
+    mailer: Mailer | None
+    slack: SlackApprovals | None
+    incident_slack: SlackIncidents | None
+    link_tokens: ApprovalTokens | None
+    incident_ack_tokens: IncidentAckTokens | None
+    outside: Outside
+    # Pools this bootstrap opened (not those passed in): closed by close().
+    owned_pools: list[asyncpg.Pool[Any]] = field(default_factory=list)
+
+    @property
+    def token_store(self) -> EmailTokenStore:
+        """Where issued e-mail links are remembered (single use)."""
+        return token_store(self.pool)
+
+    async def close(self) -> None:
+        """Close the pools this bootstrap opened."""
+        for pool in reversed(self.owned_pools):
+            await pool.close()
+        self.owned_pools.clear()
+
+
+async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: Any) -> Bootstrapped:
+    """Build every adapter from ``settings`` once; a keyword named after a field of
+    :class:`Bootstrapped` is used as given instead (tests pass a client, a pool, fakes).
+
+    ``worker``: also the LLM and the KRUXT app's pool, which only the worker holds (the API
+    never gets the app's credentials). Fails before connecting when a setting is invalid.
+
+    Raises:
+        ConfigurationError: a setting is missing or invalid.
+        TypeError: an override names no field of :class:`Bootstrapped`.
+    """
+    unknown = set(overrides) - {f.name for f in fields(Bootstrapped)} - {"owned_pools"}
+    if unknown:
+        raise TypeError(f"bootstrap() got unknown overrides: {', '.join(sorted(unknown))}")
+
+    def given(name: str, build: Any) -> Any:
+        return overrides[name] if name in overrides else build()
+
+    # Everything that needs no connection first: a bad setting fails before any I/O.
+    codec: EncryptionCodec = given("codec", lambda: payload_codec_from(settings))
+    approvers: ApproverDirectory = given("approvers", lambda: approvers_from(settings))
+    escalation: EscalationPolicy = given("escalation", lambda: escalation_from(settings))
+    sla: SlaTargets = given("sla", lambda: sla_targets_from(settings))
+    slack: SlackApprovals | None = given("slack", lambda: slack_from(settings))
+    incident_slack: SlackIncidents | None = given(
+        "incident_slack", lambda: incident_slack_from(settings)
+    )
+    link_tokens: ApprovalTokens | None = given("link_tokens", lambda: link_tokens_from(settings))
+    ack_tokens: IncidentAckTokens | None = given(
+        "incident_ack_tokens", lambda: incident_ack_tokens_from(settings)
+    )
+    # One mailer for approval mail, pages and SLA alerts; only the worker sends mail.
+    mailer: Mailer | None = given("mailer", lambda: mailer_from(settings) if worker else None)
+    triager, writer = llm_from(settings) if worker and "outside" not in overrides else (None, None)
+
+    client: Client = (
+        overrides["client"] if "client" in overrides else await temporal_from(settings, codec)
+    )
+    owned: list[asyncpg.Pool[Any]] = []
+    try:
+        if "pool" in overrides:
+            pool: asyncpg.Pool[Any] = overrides["pool"]
+        else:
+            pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_max)
+            owned.append(pool)
+        if "app_pool" in overrides:
+            app_pool: asyncpg.Pool[Any] | None = overrides["app_pool"]
+        else:
+            app_pool = await connect_app(settings) if worker else None
+            if app_pool is not None:
+                owned.append(app_pool)
+    except BaseException:
+        for opened in owned:
+            await opened.close()
+        raise
+    if link_tokens is None and worker:
+        log.warning("KRUXT_LINK_SECRET unset: approval requests are not e-mailed")
+    outside: Outside = given(
+        "outside",
+        lambda: Outside(
+            triager=triager,
+            reply_writer=writer,
+            reply_guard=reply_guard_from(settings),
+            app=KruxtApp(app_pool) if app_pool is not None else None,
+            approvers=approvers,
+            slack=slack,
+            email=EmailApprovals(
+                mailer=mailer,
+                tokens=link_tokens,
+                token_store=token_store(pool),
+                public_url=settings.public_url,
+            )
+            if link_tokens is not None and mailer is not None
+            else None,
+            incident_slack=incident_slack,
+            mailer=mailer,
+            escalation=escalation,
+            public_url=settings.public_url,
+            incident_window=timedelta(minutes=settings.incident_window_minutes),
+            incident_ack_tokens=ack_tokens,
+            audit_anchor_file=settings.audit_anchors_path,
+        ),
+    )
+    return Bootstrapped(
+        settings=settings,
+        codec=codec,
+        client=client,
+        pool=pool,
+        app_pool=app_pool,
+        approvers=approvers,
+        escalation=escalation,
+        sla=sla,
+        mailer=mailer,
+        slack=slack,
+        incident_slack=incident_slack,
+        link_tokens=link_tokens,
+        incident_ack_tokens=ack_tokens,
+        outside=outside,
+        owned_pools=owned,
     )

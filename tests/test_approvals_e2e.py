@@ -41,7 +41,7 @@ from kruxt.models.tickets import RoutingPolicy
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.email_routes import EmailContext
 from kruxt.starter.api.slack_routes import SlackContext
-from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
+from kruxt.starter.approvals import ApprovalService
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import Outside, build_worker
 from tests.fakes.slack_server import FakeSlackServer
@@ -114,7 +114,6 @@ async def stack(
         signing_secret=SIGNING_SECRET,
         approvers=approvers,
         decider=service,
-        refused_error=DecisionRefusedError,
         slack=slack,
         audit_refusal=service.audit_slack_stranger,
     )
@@ -129,7 +128,6 @@ async def stack(
             store=EmailTokenStore(pool),
             load_request=load_request,
             decider=service,
-            refused_error=DecisionRefusedError,
         ),
     )
     outside = Outside(

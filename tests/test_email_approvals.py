@@ -26,8 +26,8 @@ from kruxt.adapters.email import (
     OutboxMailer,
     SendGridMailer,
     approval_link,
-    render_approval_email,
 )
+from kruxt.adapters.email_texts import render_approval_email
 from kruxt.adapters.email_tokens import (
     ApprovalTokens,
     IssuedToken,
@@ -41,11 +41,13 @@ from kruxt.models.approvals import (
     ApprovalStatus,
     DecisionChannel,
     DecisionOutcome,
+    TriageCorrection,
     Verdict,
 )
 from kruxt.models.enums import Priority
 from kruxt.models.playbooks import ApproverRole
 from kruxt.starter.api.email_routes import EmailContext, email_router
+from kruxt.starter.approvals import DecisionRefusedError
 from tests.fakes.sendgrid_server import FakeSendGridServer
 
 SECRET = b"k" * 32
@@ -322,10 +324,6 @@ async def test_outbox_writes_parseable_eml_and_announces_links(tmp_path: Path) -
 # --- the routes ----------------------------------------------------------------------------
 
 
-class Refused(Exception):
-    pass
-
-
 @dataclass
 class FakeDecider:
     """Records every decision it is asked for; refuses with ``refuse`` when set."""
@@ -343,6 +341,8 @@ class FakeDecider:
         verdict: Verdict,
         channel: DecisionChannel,
         reason: str = "",
+        correction: TriageCorrection | None = None,
+        slack_user_id: str | None = None,
     ) -> DecisionOutcome:
         self.calls.append(
             {
@@ -355,7 +355,7 @@ class FakeDecider:
         )
         await asyncio.sleep(self.delay_s)
         if self.refuse is not None:
-            raise Refused(self.refuse)
+            raise DecisionRefusedError(self.refuse)
         if self.crash is not None:
             raise self.crash
         return DecisionOutcome(
@@ -399,7 +399,6 @@ async def harness(pool: asyncpg.Pool[Any]) -> Any:
         store=EmailTokenStore(pool),
         load_request=load_request,
         decider=decider,
-        refused_error=Refused,
         now=lambda: clock[0],
     )
 

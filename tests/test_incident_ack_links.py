@@ -33,6 +33,7 @@ from kruxt.models.incidents import Acknowledged, AttachTicket, IncidentInput, Pa
 from kruxt.models.tickets import workflow_id_for
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.incident_routes import IncidentAckContext, incident_router
+from kruxt.starter.incidents import IncidentRefusedError
 from tests.test_incidents import KEY, POLICY, WINDOW, join, new_ticket
 
 SECRET = b"k" * 32
@@ -194,10 +195,6 @@ async def test_page_mail_without_tokens_names_the_cli(
 # --- the routes ----------------------------------------------------------------------------
 
 
-class Refused(Exception):
-    """The fake acknowledger's refusal."""
-
-
 @dataclass
 class FakeAcknowledger:
     calls: list[dict[str, Any]] = field(default_factory=list)
@@ -209,7 +206,7 @@ class FakeAcknowledger:
     ) -> Acknowledged:
         self.calls.append({"incident_id": incident_id, "by": by, "channel": channel})
         if self.refuse is not None:
-            raise Refused(self.refuse)
+            raise IncidentRefusedError(self.refuse)
         if self.crash is not None:
             raise self.crash
         return Acknowledged(incident_id=incident_id, by=by, channel=channel, at=NOW)
@@ -239,7 +236,6 @@ async def harness() -> Any:
     ctx = IncidentAckContext(
         tokens=IncidentAckTokens(SECRET),
         acknowledger=acknowledger,
-        refused_errors=(Refused,),
         load_title=load_title,
         now=lambda: NOW + timedelta(minutes=10),
     )

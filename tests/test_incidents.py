@@ -35,7 +35,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.adapters.postgres.incidents import IncidentStateError, IncidentStore, JoinResult
     from kruxt.adapters.postgres.tickets import TicketStore
     from kruxt.adapters.settings import Settings
-    from kruxt.adapters.slack_incidents import ACTION_INCIDENT_ACK, SlackIncidents
+    from kruxt.adapters.slack import ACTION_INCIDENT_ACK, SlackIncidents
     from kruxt.models.approvals import DecisionChannel
     from kruxt.models.enums import Category, Priority
     from kruxt.models.incidents import (

@@ -48,7 +48,7 @@ from kruxt.models.tickets import (
 )
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.slack_routes import SlackContext
-from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
+from kruxt.starter.approvals import ApprovalService
 from kruxt.starter.cli import main as kruxt
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import Outside, build_worker
@@ -162,7 +162,6 @@ async def test_slack_decisions_land_as_triage_reviewed_kpi_events(
             signing_secret=SIGNING_SECRET,
             approvers=approvers,
             decider=service,
-            refused_error=DecisionRefusedError,
             slack=slack,
             audit_refusal=service.audit_slack_stranger,
             view_budget_s=30.0,

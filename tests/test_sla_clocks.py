@@ -32,7 +32,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.adapters.email import OutboxMailer
     from kruxt.adapters.postgres.incidents import SlaEventStore
     from kruxt.adapters.postgres.tickets import TicketStore
-    from kruxt.adapters.slack_incidents import SlackIncidents
+    from kruxt.adapters.slack import SlackIncidents
     from kruxt.models import search_attributes as sa
     from kruxt.models.enums import Priority
     from kruxt.models.incidents import EscalationLevel, EscalationPolicy

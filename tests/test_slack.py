@@ -51,6 +51,7 @@ from kruxt.models.approvals import (
 from kruxt.models.enums import Category, Priority
 from kruxt.models.playbooks import ApproverRole
 from kruxt.starter.api.slack_routes import SlackContext, slack_router
+from kruxt.starter.approvals import DecisionRefusedError
 from tests.fakes.slack_server import FakeSlackServer, http_error, ratelimited, slack_error
 from tests.support import refusing_port
 
@@ -463,10 +464,6 @@ async def test_channel_not_found_and_bad_token_are_rejected(
 # --- POST /slack/interactions -------------------------------------------------------------
 
 
-class Refused(Exception):
-    """Stands in for ``kruxt.starter.approvals.DecisionRefusedError``."""
-
-
 class FakeDecider:
     """Records decisions; refuses with ``refuse``; waits for ``gate`` when given one."""
 
@@ -500,7 +497,7 @@ class FakeDecider:
         if self.gate is not None:
             await self.gate.wait()
         if self.refuse:
-            raise Refused(self.refuse)
+            raise DecisionRefusedError(self.refuse)
         status = ApprovalStatus.APPROVED if verdict is Verdict.APPROVE else ApprovalStatus.REJECTED
         return DecisionOutcome(
             approval_id=approval_id,
@@ -527,7 +524,6 @@ class Harness:
                 ]
             ),
             decider=decider,
-            refused_error=Refused,
             slack=approvals_for(server),
         )
         app = FastAPI()

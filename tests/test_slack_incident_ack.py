@@ -29,8 +29,7 @@ from kruxt.adapters.email import OutboxMailer
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.slack import SlackApprovals
-from kruxt.adapters.slack_incidents import ACTION_INCIDENT_ACK, SlackIncidents
+from kruxt.adapters.slack import ACTION_INCIDENT_ACK, SlackApprovals, SlackIncidents
 from kruxt.models.enums import Priority
 from kruxt.models.incidents import (
     EscalationLevel,
@@ -43,7 +42,7 @@ from kruxt.models.playbooks import ApproverRole
 from kruxt.models.tickets import RoutingPolicy, TicketState, TicketWorkflowInput, workflow_id_for
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.slack_routes import SlackContext
-from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
+from kruxt.starter.approvals import ApprovalService
 from kruxt.starter.incidents import IncidentService, responders_of
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import Outside, build_worker
@@ -154,7 +153,6 @@ async def stack(
             signing_secret=SIGNING_SECRET,
             approvers=APPROVERS,
             decider=service,
-            refused_error=DecisionRefusedError,
             slack=SlackApprovals(web, channel="C0APPROVALS"),
             audit_refusal=service.audit_slack_stranger,
             incidents=IncidentService(

@@ -6,7 +6,6 @@ records nothing twice; a page that was recorded is not sent again.
 
 from __future__ import annotations
 
-import html
 import logging
 import uuid
 from datetime import timedelta
@@ -18,16 +17,16 @@ from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
 
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
-from kruxt.activities._notify import notify_failure
-from kruxt.adapters.email import EmailMessage, Mailer, MailRejected, MailUnavailable, format_utc
+from kruxt.activities._notify import most_hopeful, notify_failure
+from kruxt.adapters.email import Mailer
+from kruxt.adapters.email_texts import render_page_email
 from kruxt.adapters.email_tokens import IncidentAckTokens
+from kruxt.adapters.notifier import IncidentNotifier, MessageRef, NotifyError
 from kruxt.adapters.postgres.incidents import (
     IncidentNotFoundError,
     IncidentStateError,
     IncidentStore,
 )
-from kruxt.adapters.slack import SlackError, SlackMessageRef, SlackUnavailable
-from kruxt.adapters.slack_incidents import SlackIncidents
 from kruxt.models.incidents import (
     AttachTicket,
     EscalationLevel,
@@ -49,7 +48,6 @@ __all__ = [
     "INCIDENT_WORKFLOW",
     "IncidentActivities",
     "incident_ack_link",
-    "render_page_email",
 ]
 
 log = logging.getLogger(__name__)
@@ -62,106 +60,9 @@ INCIDENT_ACK_PATH = "/incidents/ack/"
 ACK_LINK_TTL = timedelta(hours=24)
 
 
-def _ticket_url(public_url: str, ticket: AttachTicket) -> str:
-    return f"{public_url.rstrip('/')}/v1/tickets/{ticket.ticket_id}"
-
-
 def incident_ack_link(public_url: str, token: str) -> str:
     """The URL of an acknowledgement link: ``<base>/incidents/ack/<token>``."""
     return f"{public_url.rstrip('/')}{INCIDENT_ACK_PATH}{token}"
-
-
-def render_page_email(
-    incident: IncidentInput,
-    *,
-    to: str,
-    level: EscalationLevel,
-    loop: int,
-    tickets: list[AttachTicket],
-    public_url: str,
-    slack_channel: str | None,
-    ack_url: str | None = None,
-) -> EmailMessage:
-    """The page as a mail: what is broken, how to acknowledge, the tickets.
-
-    With ``ack_url`` (a signed link for this person) the mail leads with it; the CLI
-    command is always there as the fallback.
-    """
-    ack = f"kruxt incident ack {incident.incident_id} --as {to}"
-    again = f" (round {loop + 1})" if loop else ""
-    subject = f"[{incident.priority.value}] Incident: {incident.title}"[:140] + " (please ack)"
-    if ack_url:
-        how = [
-            f"Acknowledge it (this stops the paging):  {ack_url}",
-            f"or from a terminal:  {ack}",
-        ]
-    else:
-        how = [f"Acknowledge it (this stops the paging):  {ack}"]
-    if slack_channel:
-        how.append(f"or press Acknowledge on the incident in Slack ({slack_channel}).")
-    ticket_lines = [
-        f"- {str(t.ticket_id)[:8]} {t.priority.value} {t.summary}  {_ticket_url(public_url, t)}"
-        for t in tickets
-    ]
-    text = "\n".join(
-        [
-            f"A {incident.priority.value} incident is open and nobody has acknowledged it yet.",
-            "",
-            incident.title,
-            "",
-            *how,
-            "",
-            f"You are paged as {level.name}{again}.",
-            "",
-            f"Tickets ({len(tickets)}):",
-            *ticket_lines,
-            "",
-            f"Incident {incident.incident_id}, opened {format_utc(incident.opened_at)}, "
-            f"category {incident.category.value}.",
-        ]
-    )
-    e = html.escape
-    items = "".join(
-        f'<li><a href="{e(_ticket_url(public_url, t))}">{e(str(t.ticket_id)[:8])}</a> '
-        f"{e(t.priority.value)} {e(t.summary)}</li>"
-        for t in tickets
-    )
-    slack_line = (
-        f"<p>or press <strong>Acknowledge</strong> on the incident in Slack "
-        f"({e(slack_channel)}).</p>"
-        if slack_channel
-        else ""
-    )
-    if ack_url:
-        ack_html = (
-            f'<p><a href="{e(ack_url)}" style="display:inline-block;padding:12px 20px;'
-            "background:#b42318;color:#fff;border-radius:6px;font-weight:bold;"
-            "text-decoration:none\">Acknowledge: I'm on it</a></p>"
-            "<p>This stops the paging. Or from a terminal:</p>"
-        )
-    else:
-        ack_html = "<p>Acknowledge it (this stops the paging):</p>"
-    body = (
-        '<!doctype html><html><body style="font-family:-apple-system,Segoe UI,Roboto,'
-        'sans-serif;max-width:640px;margin:0 auto;padding:16px;color:#1a1a1a">'
-        f"<p>A <strong>{e(incident.priority.value)}</strong> incident is open and nobody has "
-        "acknowledged it yet.</p>"
-        f'<p style="font-size:17px"><strong>{e(incident.title)}</strong></p>'
-        f"{ack_html}"
-        f'<pre style="background:#f4f4f4;padding:8px">{e(ack)}</pre>'
-        f"{slack_line}"
-        f"<p>You are paged as {e(level.name)}{e(again)}.</p>"
-        f"<h3>Tickets ({len(tickets)})</h3><ul>{items}</ul>"
-        f'<p style="color:#555;font-size:13px">Incident {e(str(incident.incident_id))}, '
-        f"opened {e(format_utc(incident.opened_at))}.</p></body></html>"
-    )
-    return EmailMessage(
-        to=to,
-        subject=subject,
-        text=text + "\n",
-        html=body,
-        links={"Acknowledge": ack_url} if ack_url else {},
-    )
 
 
 class IncidentActivities:
@@ -171,7 +72,7 @@ class IncidentActivities:
         self,
         store: IncidentStore,
         *,
-        slack: SlackIncidents | None,
+        slack: IncidentNotifier | None,
         mailer: Mailer | None,
         public_url: str,
         policy: EscalationPolicy,
@@ -266,12 +167,12 @@ class IncidentActivities:
             return result  # this page went out and was recorded by an earlier attempt
         tickets = inp.tickets or [incident.first_ticket]
         # Each channel on its own: a broken Slack must not keep the on-call's phone quiet.
-        errors: list[SlackError | MailUnavailable | MailRejected] = []
+        errors: list[NotifyError] = []
         if self._slack is not None:
             try:
                 await self._post_page(inp, level, tickets=len(tickets))
                 result.slack_posted = True
-            except SlackError as exc:
+            except NotifyError as exc:
                 errors.append(exc)
                 result.problems.append(f"Slack: {exc}")
         if self._mailer is not None:
@@ -289,15 +190,15 @@ class IncidentActivities:
                             ack_url=self._ack_url(inp, str(person)),
                         )
                     )
-                except (MailUnavailable, MailRejected) as exc:
+                except NotifyError as exc:
                     errors.append(exc)
                     result.problems.append(f"mail to {person}: {exc}")
                 else:
                     result.emailed.append(str(person))
         if errors and not result.slack_posted and not result.emailed:
             # Nothing went out, so a retry repeats nothing: retry when it may help.
-            worth = [e for e in errors if isinstance(e, SlackUnavailable | MailUnavailable)]
-            raise notify_failure((worth or errors)[0]) from (worth or errors)[0]
+            cause = most_hopeful(errors)
+            raise notify_failure(cause) from cause
         how = []
         if result.slack_posted:
             who = ", ".join(level.slack_user_ids) or "the channel"
@@ -349,7 +250,7 @@ class IncidentActivities:
         if inp.level == 0 and inp.loop == 0:
             return  # a retry of the first page: the incident message is that page
         await self._slack.post_page(
-            SlackMessageRef(channel=posted[0], ts=posted[1]),
+            MessageRef(channel=posted[0], ts=posted[1]),
             incident,
             level_name=level.name,
             loop=inp.loop,
@@ -395,7 +296,7 @@ class IncidentActivities:
             if posted is not None:
                 try:
                     await self._slack.close(
-                        SlackMessageRef(channel=posted[0], ts=posted[1]),
+                        MessageRef(channel=posted[0], ts=posted[1]),
                         incident,
                         status=change.status,
                         by=change.actor,
@@ -403,7 +304,7 @@ class IncidentActivities:
                         note=change.note,
                         tickets=max(change.tickets, len(tickets)),
                     )
-                except SlackError as exc:
+                except NotifyError as exc:
                     # The status is recorded; a stale button only leads to a refused ack.
                     log.warning("incident %s: Slack update failed: %s", incident.incident_id, exc)
         return IncidentStatusResult(tickets=tickets)
@@ -421,13 +322,13 @@ class IncidentActivities:
             posted = await self._store.slack_message(incident.incident_id)
             try:
                 await self._slack.post_timeline(
-                    SlackMessageRef(channel=posted[0], ts=posted[1]) if posted else None,
+                    MessageRef(channel=posted[0], ts=posted[1]) if posted else None,
                     incident,
                     entries=entries,
                     resolved_by=post.resolved_by,
                     note=post.note,
                 )
-            except SlackError as exc:
+            except NotifyError as exc:
                 raise notify_failure(exc) from exc
             where = f"Slack {self._slack.channel}"
         await self._store.record_event(

@@ -4,24 +4,18 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import timedelta
 
 from temporalio import activity
-from temporalio.exceptions import ApplicationError
 
 from kruxt.activities._keys import activity_key
+from kruxt.activities._notify import notify_failure
 from kruxt.adapters.approvers import Approver, ApproverDirectory
-from kruxt.adapters.email import (
-    Mailer,
-    MailRejected,
-    MailUnavailable,
-    approval_link,
-    render_approval_email,
-)
+from kruxt.adapters.email import Mailer, approval_link
+from kruxt.adapters.email_texts import render_approval_email
 from kruxt.adapters.email_tokens import ApprovalTokens
+from kruxt.adapters.notifier import ApprovalNotifier, MessageRef, NotifyError
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
-from kruxt.adapters.slack import SlackApprovals, SlackMessageRef, SlackRejected, SlackUnavailable
 from kruxt.models.approvals import (
     CloseApproval,
     DirectoryEntry,
@@ -58,7 +52,7 @@ class NotificationActivities:
         *,
         approvals: ApprovalStore,
         approvers: ApproverDirectory,
-        slack: SlackApprovals | None,
+        slack: ApprovalNotifier | None,
         email: EmailApprovals | None,
     ) -> None:
         self._approvals = approvals
@@ -102,15 +96,8 @@ class NotificationActivities:
                 result.slack_posted = True
             if self._email is not None:
                 result.emailed = await self._send_mail(notify, people)
-        except (SlackUnavailable, MailUnavailable) as exc:
-            delay = exc.retry_after
-            raise ApplicationError(
-                str(exc),
-                type="NotifyUnavailable",
-                next_retry_delay=timedelta(seconds=delay) if delay else None,
-            ) from exc
-        except (SlackRejected, MailRejected) as exc:
-            raise ApplicationError(str(exc), type="NotifyRejected", non_retryable=True) from exc
+        except NotifyError as exc:
+            raise notify_failure(exc) from exc
         channels = (["slack"] if result.slack_posted else []) + (
             ["email"] if result.emailed else []
         )
@@ -142,7 +129,7 @@ class NotificationActivities:
             if not notify.reminder:
                 return
         else:
-            ref = SlackMessageRef(channel=posted[0], ts=posted[1])
+            ref = MessageRef(channel=posted[0], ts=posted[1])
         if notify.reminder or notify.level > 1:
             key = activity_key("slack-reminder")
             if await self._approvals.was_sent(key):
@@ -206,17 +193,15 @@ class NotificationActivities:
             return
         try:
             await self._slack.close(
-                SlackMessageRef(channel=posted[0], ts=posted[1]),
+                MessageRef(channel=posted[0], ts=posted[1]),
                 close.request,
                 status=close.status,
                 decided_by=close.decided_by or "nobody",
                 decided_at=close.decided_at,
                 reason=close.reason,
             )
-        except SlackUnavailable as exc:
-            raise ApplicationError(str(exc), type="NotifyUnavailable") from exc
-        except SlackRejected as exc:
-            raise ApplicationError(str(exc), type="NotifyRejected", non_retryable=True) from exc
+        except NotifyError as exc:
+            raise notify_failure(exc) from exc
 
 
 def _email_key(email: str) -> str:

@@ -6,7 +6,10 @@ from temporalio import activity
 
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
+from kruxt.adapters.channels import ChannelRegistry, InAppChannel
 from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.models.channels import ChannelTicket, Delivery, DeliveryKind
+from kruxt.models.enums import Channel
 from kruxt.models.records import (
     AssignInput,
     InboundMessageInput,
@@ -28,8 +31,10 @@ class TicketActivities:
     ``BadTicketData``; the workflow sends the ticket to a person instead of retrying forever.
     """
 
-    def __init__(self, store: TicketStore) -> None:
+    def __init__(self, store: TicketStore, channels: ChannelRegistry | None = None) -> None:
         self._store = store
+        # Without a registry every ticket is answered in its thread, as the in-app channel does.
+        self._channels = channels or ChannelRegistry.thread_only(InAppChannel(store))
 
     @activity.defn
     @bad_data_is_final
@@ -64,20 +69,29 @@ class TicketActivities:
     @activity.defn
     @bad_data_is_final
     async def send_customer_message(self, inp: OutboundMessageInput) -> OutboundMessageResult:
-        """Record a message to the customer in the ticket's thread.
+        """Deliver a message to the customer through the ticket's own channel.
 
-        The in-app channel reads the thread; channel delivery (email, Zendesk, Intercom) hangs
-        off this same activity when those channels are connected.
+        The workflow never names the channel: it is read from the ticket here, and the
+        registry picks the implementation (the in-app thread today; Zendesk, Intercom next).
         """
-        return await self._store.record_outbound_message(
-            ticket_id=inp.ticket_id,
-            message_id=inp.message_id,
-            kind=inp.kind,
-            body=inp.body,
-            article_ids=inp.article_ids,
-            author=inp.author,
-            idempotency_key=activity_key(),
+        view = await self._store.get(inp.ticket_id)
+        # A ticket not stored yet cannot happen after persist_ticket; the thread refuses it.
+        channel = view.channel if view is not None else Channel.IN_APP
+        delivered = await self._channels[channel].deliver(
+            ChannelTicket(ticket_id=inp.ticket_id, channel=channel),
+            Delivery(
+                kind=DeliveryKind.PUBLIC_REPLY,
+                message_id=inp.message_id,
+                body=inp.body,
+                idempotency_key=activity_key(),
+                message_kind=inp.kind,
+                author=inp.author,
+                article_ids=inp.article_ids,
+            ),
         )
+        if delivered is None:
+            raise TypeError(f"the {channel.value} channel returned no receipt for a public reply")
+        return delivered
 
     @activity.defn
     @bad_data_is_final

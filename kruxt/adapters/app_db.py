@@ -2,7 +2,8 @@
 
 Playbooks never read or write app tables; they call the SECURITY DEFINER functions of
 ``sql/app/002_kruxt_admin.sql`` and the lookups of ``004_playbook_lookups.sql`` (the support
-role may do nothing else). Reads return the functions' JSON as dicts; changes return a
+role may do nothing else). Reads return the functions' JSON as dicts; changes run through
+:meth:`KruxtApp.call`, only for the names and arguments of :data:`CHANGES`, and return a
 :class:`ChangeResult`. A change called again with the same idempotency key returns the stored
 result with ``replayed=True`` and applies nothing; a compensation with nothing to undo returns
 ``noop=True``.
@@ -14,6 +15,8 @@ SQLSTATE P0002 (the named entity does not exist) becomes :class:`AppEntityNotFou
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable, Callable, Mapping
+from types import MappingProxyType
 from typing import Any
 
 import asyncpg
@@ -74,8 +77,48 @@ def _decode(value: Any) -> Any:
     return json.loads(value) if isinstance(value, str) else value
 
 
+# Every ``kruxt_admin`` function that changes the app: its arguments after the idempotency key,
+# in the SQL signature's order. The only functions :meth:`KruxtApp.call` runs; a playbook
+# action or compensation names one of them (the registry checks this at start).
+CHANGES: Mapping[str, tuple[str, ...]] = MappingProxyType(
+    {
+        # auth_login
+        "unlock_account": ("user_id",),
+        "relock_account": ("original_key",),
+        "resend_verification": ("user_id",),
+        "revoke_sessions": ("user_id",),
+        # workout_log_submit
+        "replay_submission": ("submission_id",),
+        "delete_replayed_workout": ("original_key",),
+        # feed_moderation
+        "restore_post_visibility": ("post_id",),
+        "hide_post_again": ("original_key",),
+        # class_booking_waitlist
+        "repair_waitlist": ("class_id",),
+        "restore_waitlist": ("original_key",),
+        # integration_sync
+        "reset_sync_cursor": ("connection_id",),
+        "restore_sync_cursor": ("original_key",),
+        "mark_reauth_required": ("connection_id",),
+        "clear_reauth_required": ("original_key",),
+        # billing_invoice (restore_billing_access is refused while billing_live is off)
+        "resend_invoice": ("invoice_id",),
+        "restore_billing_access": ("user_id",),
+        "revoke_billing_access": ("original_key",),
+    }
+)
+
+
+class UnknownAppFunction(Exception):
+    """A change names no registered ``kruxt_admin`` function, or the wrong arguments."""
+
+
 class KruxtApp:
-    """One method per ``kruxt_admin`` function; keyword-only arguments."""
+    """The ``kruxt_admin`` functions: one method per read, :meth:`call` for every change.
+
+    ``app.unlock_account(idempotency_key=k, user_id=u)`` is ``app.call("unlock_account", k,
+    user_id=u)``: each name of :data:`CHANGES` is also an attribute.
+    """
 
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
         self._pool = pool
@@ -96,8 +139,31 @@ class KruxtApp:
             raise TypeError(f"kruxt_admin.{function} returned {type(value).__name__}, not JSON")
         return value
 
-    async def _change(self, function: str, *args: str | None) -> ChangeResult:
-        return ChangeResult.model_validate(await self._read(function, *args))
+    async def call(self, function: str, idempotency_key: str, /, **args: str) -> ChangeResult:
+        """Run the change ``kruxt_admin.<function>`` keyed by ``idempotency_key``.
+
+        Only a function of :data:`CHANGES` with exactly its arguments runs; anything else is
+        :class:`UnknownAppFunction` before any SQL is built.
+        """
+        params = CHANGES.get(function)
+        if params is None:
+            raise UnknownAppFunction(f"{function!r} is not a registered kruxt_admin change")
+        if set(args) != set(params):
+            raise UnknownAppFunction(
+                f"{function} takes {', '.join(params)}, not {', '.join(sorted(args)) or 'nothing'}"
+            )
+        value = await self._read(function, idempotency_key, *(args[p] for p in params))
+        return ChangeResult.model_validate(value)
+
+    def __getattr__(self, name: str) -> Callable[..., Awaitable[ChangeResult]]:
+        # Only for names not found otherwise: the registered changes, as keyword-only calls.
+        if name not in CHANGES:
+            raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
+
+        async def change(*, idempotency_key: str, **args: str) -> ChangeResult:
+            return await self.call(name, idempotency_key, **args)
+
+        return change
 
     # -- read-only ---------------------------------------------------------------------------
 
@@ -145,94 +211,6 @@ class KruxtApp:
     async def user_class_bookings(self, *, user_id: str) -> dict[str, Any]:
         """The upcoming classes the user is booked or waitlisted in: ``{"user_id", "bookings"}``."""
         return await self._read("user_class_bookings", user_id)
-
-    # -- auth_login --------------------------------------------------------------------------
-
-    async def unlock_account(self, *, idempotency_key: str, user_id: str) -> ChangeResult:
-        """Clear the lock and the failed-login count."""
-        return await self._change("unlock_account", idempotency_key, user_id)
-
-    async def relock_account(self, *, idempotency_key: str, original_key: str) -> ChangeResult:
-        """Compensation of unlock_account: the lock and failed logins as they were."""
-        return await self._change("relock_account", idempotency_key, original_key)
-
-    async def resend_verification(self, *, idempotency_key: str, user_id: str) -> ChangeResult:
-        """Queue another verification email (no compensation needed)."""
-        return await self._change("resend_verification", idempotency_key, user_id)
-
-    async def revoke_sessions(self, *, idempotency_key: str, user_id: str) -> ChangeResult:
-        """Revoke every active session (no compensation: the user signs in again)."""
-        return await self._change("revoke_sessions", idempotency_key, user_id)
-
-    # -- workout_log_submit ------------------------------------------------------------------
-
-    async def replay_submission(self, *, idempotency_key: str, submission_id: str) -> ChangeResult:
-        """Create the workout of a failed submission and mark the submission accepted."""
-        return await self._change("replay_submission", idempotency_key, submission_id)
-
-    async def delete_replayed_workout(
-        self, *, idempotency_key: str, original_key: str
-    ) -> ChangeResult:
-        """Compensation of replay_submission: the workout removed, the submission as it was."""
-        return await self._change("delete_replayed_workout", idempotency_key, original_key)
-
-    # -- feed_moderation ---------------------------------------------------------------------
-
-    async def restore_post_visibility(self, *, idempotency_key: str, post_id: str) -> ChangeResult:
-        """Make a hidden post visible again."""
-        return await self._change("restore_post_visibility", idempotency_key, post_id)
-
-    async def hide_post_again(self, *, idempotency_key: str, original_key: str) -> ChangeResult:
-        """Compensation of restore_post_visibility: the previous visibility and reason."""
-        return await self._change("hide_post_again", idempotency_key, original_key)
-
-    # -- class_booking_waitlist --------------------------------------------------------------
-
-    async def repair_waitlist(self, *, idempotency_key: str, class_id: str) -> ChangeResult:
-        """Promote waitlisted bookings into free seats and renumber the rest 1..n."""
-        return await self._change("repair_waitlist", idempotency_key, class_id)
-
-    async def restore_waitlist(self, *, idempotency_key: str, original_key: str) -> ChangeResult:
-        """Compensation of repair_waitlist: every booking's status and position as before."""
-        return await self._change("restore_waitlist", idempotency_key, original_key)
-
-    # -- integration_sync --------------------------------------------------------------------
-
-    async def reset_sync_cursor(self, *, idempotency_key: str, connection_id: str) -> ChangeResult:
-        """Clear the sync cursor and queue a sync job."""
-        return await self._change("reset_sync_cursor", idempotency_key, connection_id)
-
-    async def restore_sync_cursor(self, *, idempotency_key: str, original_key: str) -> ChangeResult:
-        """Compensation of reset_sync_cursor: the cursor back, the queued job withdrawn."""
-        return await self._change("restore_sync_cursor", idempotency_key, original_key)
-
-    async def mark_reauth_required(
-        self, *, idempotency_key: str, connection_id: str
-    ) -> ChangeResult:
-        """Flag the connection so the app asks the user to sign in to the provider again."""
-        return await self._change("mark_reauth_required", idempotency_key, connection_id)
-
-    async def clear_reauth_required(
-        self, *, idempotency_key: str, original_key: str
-    ) -> ChangeResult:
-        """Compensation of mark_reauth_required: the flag and status as before."""
-        return await self._change("clear_reauth_required", idempotency_key, original_key)
-
-    # -- billing_invoice ---------------------------------------------------------------------
-
-    async def resend_invoice(self, *, idempotency_key: str, invoice_id: str) -> ChangeResult:
-        """Queue another delivery of an issued invoice (no compensation needed)."""
-        return await self._change("resend_invoice", idempotency_key, invoice_id)
-
-    async def restore_billing_access(self, *, idempotency_key: str, user_id: str) -> ChangeResult:
-        """Enable billing access; refused (AppRefused) while the billing_live flag is off."""
-        return await self._change("restore_billing_access", idempotency_key, user_id)
-
-    async def revoke_billing_access(
-        self, *, idempotency_key: str, original_key: str
-    ) -> ChangeResult:
-        """Compensation of restore_billing_access: the billing access row as it was."""
-        return await self._change("revoke_billing_access", idempotency_key, original_key)
 
 
 async def install_app_schema(

@@ -1,6 +1,6 @@
-"""Outgoing mail: approval requests by SendGrid, or into a local outbox in development.
+"""Outgoing mail: by SendGrid, or into a local outbox in development.
 
-``render_approval_email`` turns an approval request into a message; a ``Mailer`` sends it.
+:mod:`kruxt.adapters.email_texts` writes every notification mail; a ``Mailer`` sends it.
 ``SendGridMailer`` talks to the SendGrid v3 API with the official client (blocking, so it
 runs in a thread); ``OutboxMailer`` writes one RFC 5322 ``.eml`` file per mail and
 announces the links, so the whole flow works in a browser with no mail service at all.
@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import email.policy
 import email.utils
-import html
 import http.client
 import json
 import os
@@ -27,7 +26,7 @@ import python_http_client.exceptions
 import sendgrid
 from pydantic import BaseModel, ConfigDict, Field
 
-from kruxt.models.approvals import ApprovalKind, ApprovalRequest
+from kruxt.adapters.notifier import NotifyRejected, NotifyUnavailable
 
 __all__ = [
     "DEV_SENDER",
@@ -38,11 +37,8 @@ __all__ = [
     "Mailer",
     "OutboxMailer",
     "SendGridMailer",
-    "action_title",
     "approval_link",
-    "format_utc",
-    "preview_lines",
-    "render_approval_email",
+    "one_line",
 ]
 
 DEV_SENDER = "autopilot@kruxt.localhost"
@@ -80,7 +76,7 @@ class MailError(Exception):
     """The mail was not accepted for delivery."""
 
 
-class MailUnavailable(MailError):
+class MailUnavailable(MailError, NotifyUnavailable):
     """The mail service is unreachable, overloaded or failing: retrying may work."""
 
     def __init__(self, message: str, *, retry_after: float | None = None) -> None:
@@ -88,7 +84,7 @@ class MailUnavailable(MailError):
         self.retry_after = retry_after
 
 
-class MailRejected(MailError):
+class MailRejected(MailError, NotifyRejected):
     """The mail service refused the request (bad key, bad sender, bad payload): do not retry."""
 
     def __init__(self, message: str, *, status: int) -> None:
@@ -96,7 +92,7 @@ class MailRejected(MailError):
         self.status = status
 
 
-# --- rendering -----------------------------------------------------------------------------
+# --- links -------------------------------------------------------------------------------
 
 
 def approval_link(public_base_url: str, token: str) -> str:
@@ -104,124 +100,10 @@ def approval_link(public_base_url: str, token: str) -> str:
     return f"{public_base_url.rstrip('/')}{APPROVAL_PATH}{token}"
 
 
-def format_utc(moment: datetime) -> str:
-    """``2025-03-01 14:30 UTC``."""
-    return f"{moment.astimezone(UTC):%Y-%m-%d %H:%M} UTC"
-
-
-def action_title(request: ApprovalRequest) -> str:
-    """What is asked, in a few words: ``auth login`` or ``roll back auth login``."""
-    playbook = request.playbook.replace("_", " ")
-    return f"roll back {playbook}" if request.kind is ApprovalKind.ROLLBACK else playbook
-
-
-def preview_lines(preview: list[dict[str, Any]]) -> list[str]:
-    """The dry-run preview, one line per step: ``s1: before {...}; after {...}``."""
-    lines = []
-    for number, item in enumerate(preview, start=1):
-        step = str(item.get("step", number))
-        parts = [f"{key} {_compact(value)}" for key, value in item.items() if key != "step"]
-        lines.append(f"{step}: {'; '.join(parts) or 'no change previewed'}")
-    return lines
-
-
-def _compact(value: Any) -> str:
-    return json.dumps(value, sort_keys=True, default=str, ensure_ascii=False)
-
-
-def _one_line(text: str, limit: int) -> str:
+def one_line(text: str, limit: int) -> str:
+    """``text`` on one line in at most ``limit`` characters, cut with "…"."""
     text = " ".join(text.split())
     return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
-
-
-def render_approval_email(
-    request: ApprovalRequest,
-    *,
-    approver_email: str,
-    approver_name: str,
-    approve_url: str,
-    reject_url: str,
-) -> EmailMessage:
-    """The approval request as a mail with its two personal links.
-
-    Everything taken from the request is escaped in the HTML part: summaries and drafts
-    come from customers and models, not from us.
-    """
-    ticket = str(request.ticket_id)[:8]
-    subject = _one_line(
-        f"[{request.severity.value}] Approve: {action_title(request)} for ticket {ticket}"
-        f" ({request.summary})",
-        150,
-    )
-    deadline = format_utc(request.expires_at)
-    preview = preview_lines(request.preview) or ["(no dry-run preview)"]
-    facts = (
-        f"Severity {request.severity.value} · triage confidence {request.confidence:.0%} · "
-        f"playbook {request.playbook} · needs role {request.required_role.value}"
-    )
-    how = (
-        "Each link opens a page that shows the request and asks you to confirm: nothing is "
-        f"decided until you press the button there. The links are yours alone, work once and "
-        f"expire {deadline}. Please do not forward this mail."
-    )
-    sections: list[tuple[str, str]] = [
-        ("Technical explanation", request.technical_explanation),
-        ("Dry-run preview", "\n".join(preview)),
-        ("Rollback plan", request.rollback_plan),
-    ]
-    if request.draft_reply:
-        sections.append(("Drafted reply to the customer", request.draft_reply))
-
-    text_lines = [
-        f"Hi {approver_name},",
-        "",
-        request.plain_explanation,
-        "",
-        f"Approve: {approve_url}",
-        f"Reject:  {reject_url}",
-        "",
-        how,
-        "",
-        f"Ticket {request.ticket_id}: {request.summary}",
-        facts,
-        f"Decide by: {deadline} (after that the request expires and nothing is changed)",
-    ]
-    for title, body in sections:
-        text_lines += ["", title, "-" * len(title), body]
-    text = "\n".join(text_lines) + "\n"
-
-    e = html.escape
-    pre = "white-space:pre-wrap;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:13px"
-    button = (
-        "display:inline-block;padding:12px 22px;margin:4px 8px 4px 0;border-radius:6px;"
-        "color:#fff;text-decoration:none;font-weight:bold;background:"
-    )
-    html_sections = "".join(
-        f'<h3 style="margin:20px 0 6px">{e(title)}</h3><div style="{pre}">{e(body)}</div>'
-        for title, body in sections
-    )
-    html_body = (
-        "<!doctype html><html><body "
-        'style="font-family:-apple-system,Segoe UI,Roboto,sans-serif;max-width:640px;'
-        'margin:0 auto;padding:16px;color:#1a1a1a;line-height:1.45">'
-        f"<p>Hi {e(approver_name)},</p>"
-        f'<p style="font-size:16px;white-space:pre-wrap">{e(request.plain_explanation)}</p>'
-        f'<p><a href="{e(approve_url)}" style="{button}#1a7f37">Approve…</a>'
-        f'<a href="{e(reject_url)}" style="{button}#b42318">Reject…</a></p>'
-        f'<p style="font-size:13px;color:#555">{e(how)}</p>'
-        f'<h3 style="margin:20px 0 6px">Ticket {e(ticket)}: {e(request.summary)}</h3>'
-        f"<p>{e(facts)}<br>Decide by: <strong>{e(deadline)}</strong></p>"
-        f"{html_sections}"
-        "</body></html>"
-    )
-    return EmailMessage(
-        to=approver_email,
-        to_name=approver_name,
-        subject=subject,
-        text=text,
-        html=html_body,
-        links={"approve": approve_url, "reject": reject_url},
-    )
 
 
 # --- SendGrid ------------------------------------------------------------------------------
@@ -347,7 +229,7 @@ class OutboxMailer:
         mime = MimeMessage(policy=email.policy.SMTP)
         mime["From"] = email.utils.formataddr((self._sender_name, self._sender))
         mime["To"] = email.utils.formataddr((message.to_name, message.to))
-        mime["Subject"] = _one_line(message.subject, 200)
+        mime["Subject"] = one_line(message.subject, 200)
         mime["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
         mime["Message-ID"] = email.utils.make_msgid(domain="kruxt.localhost")
         mime.set_content(message.text)
@@ -358,7 +240,7 @@ class OutboxMailer:
         """Write the mail; then print (announce) where it is and the links it carries."""
         path = await asyncio.to_thread(self._write, self.to_mime(message))
         if self._announce is not None:
-            lines = [f"mail to {message.to}: {_one_line(message.subject, 200)}  [{path}]"]
+            lines = [f"mail to {message.to}: {one_line(message.subject, 200)}  [{path}]"]
             lines += [f"  {label}: {url}" for label, url in message.links.items()]
             self._announce("\n".join(lines))
 

@@ -7,7 +7,7 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, model_validator
 
 from kruxt.models.enums import Category, Priority
 from kruxt.models.playbooks import ApproverRole
@@ -168,6 +168,15 @@ class PendingApproval(BaseModel):
     expires_at: datetime
 
 
+class ApprovalPhase(StrEnum):
+    """How far the workflow has handled an approval; what was decided is ``ApprovalStatus``."""
+
+    REQUESTED = "requested"  # asked for (a rollback, by an update): not recorded nor sent yet
+    ANNOUNCED = "announced"  # recorded and sent to the approvers: waiting for a decision
+    DECIDED = "decided"  # a person decided: the workflow acts on it next
+    CLOSED = "closed"  # acted on, expired, or closed by the ticket's resolution
+
+
 class ApprovalState(BaseModel):
     """An approval as the ticket's workflow tracks it (and hands over on continue-as-new)."""
 
@@ -179,9 +188,28 @@ class ApprovalState(BaseModel):
     channel: DecisionChannel | None = None
     correction: TriageCorrection | None = None
     os_user: str | None = None
-    handled: bool = False
+    phase: ApprovalPhase = ApprovalPhase.REQUESTED
     reminded: bool = False
     escalated: bool = False
+
+    @model_validator(mode="before")
+    @classmethod
+    def _phase_from_handled(cls, data: Any) -> Any:
+        """Carry-overs written before the phase existed say ``handled``, whose meaning
+        depended on the status: "announced" while pending, "acted on" once decided."""
+        if not isinstance(data, dict) or "handled" not in data:
+            return data
+        data = dict(data)
+        handled = bool(data.pop("handled"))
+        if "phase" not in data:
+            pending = ApprovalStatus(data.get("status", ApprovalStatus.PENDING)) is (
+                ApprovalStatus.PENDING
+            )
+            if pending:
+                data["phase"] = ApprovalPhase.ANNOUNCED if handled else ApprovalPhase.REQUESTED
+            else:
+                data["phase"] = ApprovalPhase.CLOSED if handled else ApprovalPhase.DECIDED
+        return data
 
 
 class NotifyApprovers(BaseModel):

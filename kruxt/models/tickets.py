@@ -6,7 +6,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints
+from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from kruxt.models.approvals import ApprovalState
 from kruxt.models.enums import Category, Channel, MessageDirection, Priority, TicketStatus
@@ -130,10 +130,14 @@ class StaffResolve(BaseModel):
     note: str = ""
 
 
-class TicketCarryOver(BaseModel):
-    """What a TicketWorkflow run hands to its continuation (continue-as-new)."""
+FIRST_STEP = "persisting the ticket"
 
-    status: TicketStatus
+
+class TicketWorkflowState(BaseModel):
+    """Everything a TicketWorkflow run knows about its ticket, carried whole across
+    continue-as-new; the ``state`` query and the Web UI details are derived from it."""
+
+    status: TicketStatus = TicketStatus.NEW
     triage: TriageResult | None = None
     first_response_at: datetime | None = None
     messages_received: int = 0
@@ -144,7 +148,23 @@ class TicketCarryOver(BaseModel):
     sla_priority: Priority | None = None
     incident_id: uuid.UUID | None = None
     assignee: str | None = None
-    next_step: str | None = Field(default=None, description="What the Web UI says comes next")
+    next_step: str = Field(default=FIRST_STEP, description="What the Web UI says comes next")
+    resolved_at: datetime | None = None
+    resolved_by: str | None = None
+
+    @field_validator("next_step", mode="before")
+    @classmethod
+    def _first_step_when_unset(cls, value: object) -> object:
+        # Carry-overs written before the next step was carried say null.
+        return FIRST_STEP if value is None else value
+
+    def run(self, run_id: uuid.UUID) -> RunState | None:
+        """One playbook run of this ticket, if it has it."""
+        return next((r for r in self.runs if r.run_id == run_id), None)
+
+
+# The name continue-as-new inputs were written under: the same model, carried whole.
+TicketCarryOver = TicketWorkflowState
 
 
 DEFAULT_APPROVAL_WINDOWS = {"P1": 60, "P2": 240, "P3": 1440, "P4": 4320}
@@ -195,6 +215,29 @@ class TicketState(BaseModel):
     runs: list[RunState] = Field(default_factory=list)
     sla: SlaSummary | None = None
     incident_id: uuid.UUID | None = None
+
+
+def ticket_state(
+    ticket_id: uuid.UUID, state: TicketWorkflowState, sla: SlaSummary | None
+) -> TicketState:
+    """The ``state`` query's answer for a workflow in ``state`` (``sla``: its clocks now)."""
+    triage = state.triage
+    return TicketState(
+        ticket_id=ticket_id,
+        status=state.status,
+        priority=triage.severity if triage else None,
+        category=triage.category if triage else None,
+        playbook=triage.playbook if triage else None,
+        triage=triage,
+        first_response_at=state.first_response_at,
+        resolved_at=state.resolved_at,
+        resolved_by=state.resolved_by,
+        messages_received=state.messages_received,
+        approvals=list(state.approvals),
+        runs=list(state.runs),
+        sla=sla,
+        incident_id=state.incident_id,
+    )
 
 
 class StaffAssign(BaseModel):

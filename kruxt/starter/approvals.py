@@ -6,6 +6,7 @@ import getpass
 import os
 import pwd
 import uuid
+from typing import Protocol
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -28,6 +29,35 @@ from kruxt.workflows.ticket import TicketWorkflow
 
 class DecisionRefusedError(Exception):
     """The decision was not taken; the message says why (for the person who tried)."""
+
+
+class Decider(Protocol):
+    """Takes an approver's decision: ``ApprovalService`` in production, a fake in tests.
+
+    The Slack and e-mail routes depend on this, not on the service, and translate the
+    ``DecisionRefusedError`` it raises into their answer.
+    """
+
+    async def decide(
+        self,
+        *,
+        approval_id: uuid.UUID,
+        approver_email: str,
+        verdict: Verdict,
+        channel: DecisionChannel,
+        reason: str = "",
+        correction: TriageCorrection | None = None,
+        slack_user_id: str | None = None,
+    ) -> DecisionOutcome:
+        """Send the decision.
+
+        ``slack_user_id`` is a Slack click's user: the workflow's validator checks it is the
+        one the approvers directory lists for ``approver_email``.
+
+        Raises:
+            DecisionRefusedError: the decision was not taken (the message says why).
+        """
+        ...
 
 
 class ApprovalService:

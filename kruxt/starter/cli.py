@@ -41,6 +41,7 @@ from kruxt.starter.intake import (
     UnknownTicketError,
     intake_from,
 )
+from kruxt.starter.staff import StaffService
 
 T = TypeVar("T")
 
@@ -297,6 +298,10 @@ async def _intake(settings: Settings) -> IntakeService:
     return intake_from(await temporal_from(settings), settings)
 
 
+async def _staff(settings: Settings) -> StaffService:
+    return StaffService(await temporal_from(settings))
+
+
 async def _ticket_new(args: argparse.Namespace, settings: Settings) -> int:
     # Before the Requester model, whose own errors would blame the e-mail for a bad name.
     require_storable({"requester.email": args.email, "requester.name": args.name})
@@ -374,9 +379,9 @@ async def _ticket_list(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _ticket_resolve(args: argparse.Namespace, settings: Settings) -> int:
     ticket_id = _parse_ticket_id(args.ticket_id)
-    intake = await _intake(settings)
+    staff = await _staff(settings)
     try:
-        await intake.resolve(ticket_id=ticket_id, actor=args.actor, note=args.note)
+        await staff.resolve(ticket_id=ticket_id, actor=args.actor, note=args.note)
     except UnknownTicketError as exc:
         raise CliError(f"no ticket {ticket_id}") from exc
     except TicketClosedError as exc:
@@ -464,9 +469,9 @@ async def _playbook_rollback(args: argparse.Namespace, settings: Settings) -> in
 
 async def _ticket_assign(args: argparse.Namespace, settings: Settings) -> int:
     ticket_id = _parse_ticket_id(args.ticket_id)
-    intake = await _intake(settings)
+    staff = await _staff(settings)
     try:
-        await intake.reassign(ticket_id=ticket_id, assignee=args.assignee, actor=args.actor)
+        await staff.reassign(ticket_id=ticket_id, assignee=args.assignee, actor=args.actor)
     except ValidationError as exc:
         raise CliError(f"invalid --to {args.assignee!r}", EXIT_USAGE) from exc
     except UnknownTicketError as exc:
@@ -479,9 +484,9 @@ async def _ticket_assign(args: argparse.Namespace, settings: Settings) -> int:
 
 async def _ticket_priority(args: argparse.Namespace, settings: Settings) -> int:
     ticket_id = _parse_ticket_id(args.ticket_id)
-    intake = await _intake(settings)
+    staff = await _staff(settings)
     try:
-        await intake.change_priority(
+        await staff.change_priority(
             ticket_id=ticket_id,
             priority=Priority(args.priority),
             actor=args.actor,

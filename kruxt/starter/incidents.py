@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from typing import Protocol
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
@@ -30,6 +31,24 @@ class IncidentRefusedError(Exception):
 
 class UnknownIncidentError(LookupError):
     """No incident (or no running incident workflow) has this id."""
+
+
+class Acknowledger(Protocol):
+    """Takes an incident for someone: ``IncidentService`` in production, a fake in tests.
+
+    The Slack button and the e-mailed links depend on this and translate the errors it raises.
+    """
+
+    async def acknowledge(
+        self, incident_id: uuid.UUID, *, by: str, channel: DecisionChannel
+    ) -> Acknowledged:
+        """Take the incident; escalation stops.
+
+        Raises:
+            IncidentRefusedError: already acknowledged or resolved, or not a responder.
+            UnknownIncidentError: no such incident.
+        """
+        ...
 
 
 class IncidentService:

@@ -1,4 +1,7 @@
-"""Opening tickets and delivering follow-ups: shared by the HTTP API and the CLI."""
+"""Opening tickets and delivering follow-ups: shared by the HTTP API and the CLI.
+
+Staff actions on a ticket (resolve, reassign, priority) are ``kruxt.starter.staff``'s.
+"""
 
 from __future__ import annotations
 
@@ -20,7 +23,7 @@ from kruxt.adapters.settings import Settings
 from kruxt.adapters.temporal_client import TemporalUnavailableError, unavailable_as_error
 from kruxt.bootstrap import sla_targets_from
 from kruxt.models import search_attributes as sa
-from kruxt.models.enums import Channel, Priority, TicketStatus
+from kruxt.models.enums import Channel, TicketStatus
 from kruxt.models.sla import SlaTargets
 from kruxt.models.text import require_storable
 from kruxt.models.tickets import (
@@ -29,9 +32,6 @@ from kruxt.models.tickets import (
     Requester,
     RoutingPolicy,
     RunBrief,
-    StaffAssign,
-    StaffPriorityChange,
-    StaffResolve,
     TicketAccepted,
     TicketIntake,
     TicketState,
@@ -142,31 +142,8 @@ class IntakeService:
         require_storable({"external_id": external_id, "body": body})
         message_id = inbound_message_id_for(ticket_id, external_id)
         message = CustomerMessage(message_id=message_id, body=body, received_at=datetime.now(UTC))
-        await self._signal(ticket_id, TicketWorkflow.customer_message, message)
+        await signal_ticket(self._client, ticket_id, TicketWorkflow.customer_message, message)
         return message_id
-
-    async def change_priority(
-        self, *, ticket_id: uuid.UUID, priority: Priority, actor: str, reason: str = ""
-    ) -> None:
-        """A staff member's new priority; the ticket's SLA deadlines are recomputed."""
-        require_storable({"actor": actor, "reason": reason})
-        await self._signal(
-            ticket_id,
-            TicketWorkflow.change_priority,
-            StaffPriorityChange(actor=actor, priority=priority, reason=reason),
-        )
-
-    async def reassign(self, *, ticket_id: uuid.UUID, assignee: str, actor: str) -> None:
-        """Give the ticket to someone on the support team."""
-        require_storable({"assignee": assignee, "actor": actor})
-        await self._signal(
-            ticket_id, TicketWorkflow.reassign, StaffAssign(actor=actor, assignee=assignee)
-        )
-
-    async def resolve(self, *, ticket_id: uuid.UUID, actor: str, note: str = "") -> None:
-        """Ask the ticket's workflow to resolve the ticket."""
-        require_storable({"actor": actor, "note": note})
-        await self._signal(ticket_id, TicketWorkflow.resolve, StaffResolve(actor=actor, note=note))
 
     async def state(self, ticket_id: uuid.UUID) -> TicketState:
         """The live state of the ticket's workflow (works on finished workflows too)."""
@@ -219,21 +196,28 @@ class IntakeService:
             }
         )
 
-    async def _signal(self, ticket_id: uuid.UUID, signal: object, arg: object) -> None:
-        handle = self._client.get_workflow_handle(workflow_id_for(ticket_id))
-        try:
-            with unavailable_as_error():
-                await handle.signal(signal, arg)  # type: ignore[call-overload]
-        except RPCError as exc:
-            if exc.status != RPCStatusCode.NOT_FOUND:
-                raise
-            try:
-                description = await handle.describe()
-            except RPCError as missing:
-                raise UnknownTicketError(str(ticket_id)) from missing
-            if description.status != WorkflowExecutionStatus.RUNNING:
-                raise TicketClosedError(str(ticket_id)) from exc
+
+async def signal_ticket(client: Client, ticket_id: uuid.UUID, signal: object, arg: object) -> None:
+    """Signal the ticket's workflow.
+
+    Raises:
+        UnknownTicketError: no workflow exists for the ticket.
+        TicketClosedError: the ticket's workflow has finished.
+    """
+    handle = client.get_workflow_handle(workflow_id_for(ticket_id))
+    try:
+        with unavailable_as_error():
+            await handle.signal(signal, arg)  # type: ignore[call-overload]
+    except RPCError as exc:
+        if exc.status != RPCStatusCode.NOT_FOUND:
             raise
+        try:
+            description = await handle.describe()
+        except RPCError as missing:
+            raise UnknownTicketError(str(ticket_id)) from missing
+        if description.status != WorkflowExecutionStatus.RUNNING:
+            raise TicketClosedError(str(ticket_id)) from exc
+        raise
 
 
 def _one_line(text: str, limit: int = 120) -> str:
@@ -241,11 +225,16 @@ def _one_line(text: str, limit: int = 120) -> str:
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
+def routing_policy_from(settings: Settings) -> RoutingPolicy:
+    """The routing policy of the settings (the auto-reply confidence bar)."""
+    return RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence)
+
+
 def intake_from(client: Client, settings: Settings) -> IntakeService:
     """The intake service with the routing policy and SLA targets of the settings."""
     return IntakeService(
         client,
         task_queue=settings.task_queue,
-        policy=RoutingPolicy(auto_reply_min_confidence=settings.auto_reply_min_confidence),
+        policy=routing_policy_from(settings),
         sla=sla_targets_from(settings),
     )

@@ -1,12 +1,12 @@
-"""The composition root: adapters built once, handed to the activity classes."""
+"""The worker's wiring: the adapters ``kruxt.bootstrap`` built, handed to the activity classes.
+
+``Outside`` (the optional outside world) is declared in ``kruxt.bootstrap`` and re-exported here.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from datetime import timedelta
-from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -20,30 +20,32 @@ from kruxt.activities.context import ContextActivities
 from kruxt.activities.incidents import IncidentActivities
 from kruxt.activities.knowledge import KnowledgeActivities
 from kruxt.activities.llm_triage import LlmTriageActivities
-from kruxt.activities.notifications import EmailApprovals, NotificationActivities
+from kruxt.activities.notifications import NotificationActivities
 from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.activities.sla import SlaActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.activities.triage import TriageActivities
-from kruxt.adapters.app_db import KruxtApp
-from kruxt.adapters.approvers import ApproverDirectory
-from kruxt.adapters.email import Mailer
-from kruxt.adapters.email_tokens import IncidentAckTokens
-from kruxt.adapters.llm_reply import OpenAIReplyWriter
-from kruxt.adapters.llm_triage import OpenAITriager
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.automation_runs import AutomationRunStore
 from kruxt.adapters.postgres.incidents import IncidentStore, SlaEventStore
 from kruxt.adapters.postgres.knowledge import KnowledgeIndex
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.slack import SlackApprovals
-from kruxt.adapters.slack_incidents import SlackIncidents
-from kruxt.agents.knowledge import ReplyGuard
-from kruxt.models.incidents import EscalationPolicy, default_escalation_policy
+from kruxt.bootstrap import Outside
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
+
+__all__ = [
+    "SANDBOX_PASSTHROUGH",
+    "WORKFLOWS",
+    "ExecutorWorker",
+    "Outside",
+    "activity_executor",
+    "build_activities",
+    "build_worker",
+    "workflow_runner",
+]
 
 WORKFLOWS: Sequence[type] = (TicketWorkflow, IncidentWorkflow, AuditAnchorWorkflow)
 
@@ -57,30 +59,6 @@ def workflow_runner() -> SandboxedWorkflowRunner:
     return SandboxedWorkflowRunner(
         restrictions=SandboxRestrictions.default.with_passthrough_modules(*SANDBOX_PASSTHROUGH)
     )
-
-
-@dataclass
-class Outside:
-    """The optional outside world: the LLM, the KRUXT app, approvers, Slack, e-mail."""
-
-    triager: OpenAITriager | None = None
-    reply_writer: OpenAIReplyWriter | None = None
-    # What every automatic reply must pass (KRUXT_HELP_DOMAINS), template or LLM.
-    reply_guard: ReplyGuard = field(default_factory=ReplyGuard)
-    app: KruxtApp | None = None
-    approvers: ApproverDirectory = field(default_factory=lambda: ApproverDirectory([]))
-    slack: SlackApprovals | None = None
-    email: EmailApprovals | None = None
-    # Incidents and SLA alerts: their Slack channel, plain mail (pages), who is on call.
-    incident_slack: SlackIncidents | None = None
-    mailer: Mailer | None = None
-    escalation: EscalationPolicy = field(default_factory=default_escalation_policy)
-    public_url: str = "http://127.0.0.1:8000"
-    incident_window: timedelta = timedelta(hours=6)
-    # Signs the "Acknowledge" links of page e-mails; without it pages name the CLI only.
-    incident_ack_tokens: IncidentAckTokens | None = None
-    # Where the audit chain's head is anchored (the schedule's activity); None = not here.
-    audit_anchor_file: Path | None = None
 
 
 def build_activities(

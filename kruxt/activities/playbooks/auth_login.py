@@ -19,7 +19,7 @@ from kruxt.activities.playbooks.base import (
     plural,
     when,
 )
-from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
 
@@ -78,22 +78,6 @@ def propose(d: Diagnosis) -> list[Proposal]:
 # -- actions and compensations ------------------------------------------------------------------
 
 
-async def _unlock(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.unlock_account(idempotency_key=key, user_id=target["user_id"])
-
-
-async def _relock(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
-    return await app.relock_account(idempotency_key=key, original_key=original_key)
-
-
-async def _resend(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.resend_verification(idempotency_key=key, user_id=target["user_id"])
-
-
-async def _revoke(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.revoke_sessions(idempotency_key=key, user_id=target["user_id"])
-
-
 def _describe_unlock(t: Target, d: Diagnosis) -> str:
     failed = d.get("failed_logins", 0)
     return (
@@ -114,7 +98,6 @@ def _describe_revoke(t: Target, d: Diagnosis) -> str:
 
 UNLOCK = Action(
     name="unlock_account",
-    call=_unlock,
     args=("user_id",),
     describe=_describe_unlock,
     tell_customer=lambda t, d: "we unlocked your account: you can sign in again now",
@@ -129,7 +112,6 @@ UNLOCK = Action(
 
 RESEND_VERIFICATION = Action(
     name="resend_verification",
-    call=_resend,
     args=("user_id",),
     describe=_describe_resend,
     tell_customer=lambda t, d: (
@@ -147,7 +129,6 @@ RESEND_VERIFICATION = Action(
 
 REVOKE_SESSIONS = Action(
     name="revoke_sessions",
-    call=_revoke,
     args=("user_id",),
     describe=_describe_revoke,
     tell_customer=lambda t, d: (
@@ -164,7 +145,6 @@ REVOKE_SESSIONS = Action(
 
 RELOCK = Compensation(
     name="relock_account",
-    call=_relock,
     undoes="unlock_account",
     describe="lock the account again exactly as before (same expiry, same failed sign-ins)",
 )

@@ -57,8 +57,6 @@ Diagnosis = dict[str, Any]
 # in the result matches it.
 RUN_TIME = "(set when the step runs)"
 
-ActionCall = Callable[[KruxtApp, str, Target], Awaitable[ChangeResult]]
-CompensationCall = Callable[[KruxtApp, str, str], Awaitable[ChangeResult]]
 CheckCall = Callable[[KruxtApp, Target], Awaitable[str | None]]
 Describe = Callable[[Target, Diagnosis], str]
 
@@ -68,8 +66,9 @@ class Action:
     """A registered step: one ``kruxt_admin`` function, and everything said about it.
 
     ``name`` is the action name plans refer to and the app function it calls; ``args`` are the
-    target keys passed to that function (the technical text shows exactly these). ``call``
-    receives the step's idempotency key. ``describe`` says in plain words what the step will
+    target keys passed to that function. Both the call that runs (:meth:`call`) and the call
+    the technical text shows are built from these two, so an approver reads what runs.
+    ``describe`` says in plain words what the step will
     change; ``tell_customer`` what the customer is told once it ran. ``rollback_note`` says
     what undoing it means, or, for a step with no compensation, why there is none (a sentence
     that starts with "Nothing to undo:" or "Cannot be undone:").
@@ -77,7 +76,6 @@ class Action:
     """
 
     name: str
-    call: ActionCall
     args: tuple[str, ...]
     describe: Describe
     tell_customer: Describe
@@ -87,19 +85,34 @@ class Action:
     approver_role: ApproverRole = ApproverRole.APPROVER
     requires: tuple[str, ...] = ()
 
+    def arguments(self, target: Target) -> dict[str, str]:
+        """The app function's arguments for ``target``: the declared ``args``, nothing else."""
+        return {arg: target[arg] for arg in self.args}
+
+    async def call(self, app: KruxtApp, key: str, target: Target) -> ChangeResult:
+        """Run the step on ``target`` under the idempotency ``key``."""
+        change = getattr(app, self.name)
+        result: ChangeResult = await change(idempotency_key=key, **self.arguments(target))
+        return result
+
 
 @dataclass(frozen=True)
 class Compensation:
-    """The undo of an action: ``call(app, key, original_key)`` restores its before image.
+    """The undo of an action: the app function ``name`` restores the action's before image.
 
-    The app makes it idempotent by ``key``, and a no-op (success) when nothing was applied
+    The app makes it idempotent by its key, and a no-op (success) when nothing was applied
     under ``original_key`` or it was undone already.
     """
 
     name: str
-    call: CompensationCall
     undoes: str
     describe: str
+
+    async def call(self, app: KruxtApp, key: str, original_key: str) -> ChangeResult:
+        """Undo what ran under ``original_key``, itself keyed by ``key``."""
+        undo = getattr(app, self.name)
+        result: ChangeResult = await undo(idempotency_key=key, original_key=original_key)
+        return result
 
 
 @dataclass(frozen=True)
@@ -406,8 +419,7 @@ def render_technical(
     for step in steps:
         action = declaration.action(step.action)
         key = f"{plan_id}:{step.step_id}"
-        args = {arg: step.target[arg] for arg in action.args}
-        lines.append(f"{step.step_id}. {_call(action.name, key, args)}")
+        lines.append(f"{step.step_id}. {_call(action.name, key, action.arguments(step.target))}")
         lines.append(f"    before: {_compact(step.preview.get('before'))}")
         lines.append(f"    after:  {_compact(step.preview.get('after'))}")
         if step.compensation:

@@ -19,7 +19,7 @@ from kruxt.activities.playbooks.base import (
     Target,
     when,
 )
-from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
 
@@ -112,21 +112,8 @@ def no_steps(d: Diagnosis) -> str:
     return "every issued invoice was delivered and billing access is not revoked"
 
 
-async def _resend(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.resend_invoice(idempotency_key=key, invoice_id=target["invoice_id"])
-
-
-async def _restore(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.restore_billing_access(idempotency_key=key, user_id=target["user_id"])
-
-
-async def _revoke(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
-    return await app.revoke_billing_access(idempotency_key=key, original_key=original_key)
-
-
 RESEND = Action(
     name="resend_invoice",
-    call=_resend,
     args=("invoice_id",),
     describe=lambda t, d: (
         f"send invoice {_invoice(d, t['invoice_id'])['number']} ({t['invoice_id']}) again to "
@@ -148,7 +135,6 @@ RESEND = Action(
 
 RESTORE_ACCESS = Action(
     name="restore_billing_access",
-    call=_restore,
     args=("user_id",),
     describe=lambda t, d: f"turn billing access of {t['user_id']} back on",
     tell_customer=lambda t, d: "your billing access is restored",
@@ -161,7 +147,6 @@ RESTORE_ACCESS = Action(
 
 REVOKE_ACCESS = Compensation(
     name="revoke_billing_access",
-    call=_revoke,
     undoes="restore_billing_access",
     describe="turn billing access off again exactly as it was",
 )

@@ -23,7 +23,7 @@ from kruxt.activities.playbooks.base import (
     plural,
     when,
 )
-from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
 
@@ -180,17 +180,8 @@ def _tell(t: Target, d: Diagnosis) -> str:
     return f"the waitlist of {title} on {starts} is in order again"
 
 
-async def _repair(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.repair_waitlist(idempotency_key=key, class_id=target["class_id"])
-
-
-async def _restore(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
-    return await app.restore_waitlist(idempotency_key=key, original_key=original_key)
-
-
 REPAIR = Action(
     name="repair_waitlist",
-    call=_repair,
     args=("class_id",),
     describe=_describe,
     tell_customer=_tell,
@@ -202,7 +193,6 @@ REPAIR = Action(
 
 RESTORE = Compensation(
     name="restore_waitlist",
-    call=_restore,
     undoes="repair_waitlist",
     describe="put every booking of the class back to its previous status and waitlist position",
 )

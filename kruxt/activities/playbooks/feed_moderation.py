@@ -20,7 +20,7 @@ from kruxt.activities.playbooks.base import (
     Target,
     plural,
 )
-from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
 
@@ -117,17 +117,8 @@ def no_steps(d: Diagnosis) -> str:
     return "the account has no hidden posts"
 
 
-async def _restore(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.restore_post_visibility(idempotency_key=key, post_id=target["post_id"])
-
-
-async def _hide_again(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
-    return await app.hide_post_again(idempotency_key=key, original_key=original_key)
-
-
 RESTORE = Action(
     name="restore_post_visibility",
-    call=_restore,
     args=("post_id",),
     describe=lambda t, d: (
         f"make post {t['post_id']} of {t['user_id']} visible in the feed again and note the "
@@ -145,7 +136,6 @@ RESTORE = Action(
 
 HIDE_AGAIN = Compensation(
     name="hide_post_again",
-    call=_hide_again,
     undoes="restore_post_visibility",
     describe="hide the post again as it was and withdraw the restore from its moderation history",
 )

@@ -27,7 +27,7 @@ from kruxt.activities.playbooks.base import (
     Target,
     when,
 )
-from kruxt.adapters.app_db import AppEntityNotFound, ChangeResult, KruxtApp
+from kruxt.adapters.app_db import AppEntityNotFound, KruxtApp
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
 
@@ -141,27 +141,8 @@ def no_steps(d: Diagnosis) -> str:
     return "every connection is syncing"
 
 
-async def _reset(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.reset_sync_cursor(idempotency_key=key, connection_id=target["connection_id"])
-
-
-async def _restore(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
-    return await app.restore_sync_cursor(idempotency_key=key, original_key=original_key)
-
-
-async def _mark(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.mark_reauth_required(
-        idempotency_key=key, connection_id=target["connection_id"]
-    )
-
-
-async def _clear(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
-    return await app.clear_reauth_required(idempotency_key=key, original_key=original_key)
-
-
 RESET_CURSOR = Action(
     name="reset_sync_cursor",
-    call=_reset,
     args=("connection_id",),
     describe=lambda t, d: (
         f"reset the {provider_name(t['provider'])} sync cursor of {t['user_id']} "
@@ -179,7 +160,6 @@ RESET_CURSOR = Action(
 
 MARK_REAUTH = Action(
     name="mark_reauth_required",
-    call=_mark,
     args=("connection_id",),
     describe=lambda t, d: (
         f"flag the {provider_name(t['provider'])} connection of {t['user_id']} "
@@ -198,14 +178,12 @@ MARK_REAUTH = Action(
 
 RESTORE_CURSOR = Compensation(
     name="restore_sync_cursor",
-    call=_restore,
     undoes="reset_sync_cursor",
     describe="put the previous sync cursor back and withdraw the queued sync",
 )
 
 CLEAR_REAUTH = Compensation(
     name="clear_reauth_required",
-    call=_clear,
     undoes="mark_reauth_required",
     describe="clear the re-auth flag and restore the connection's previous status",
 )

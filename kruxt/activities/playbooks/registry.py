@@ -2,7 +2,8 @@
 
 Built from the playbook modules' declarations. A name is registered once across all
 playbooks; every action's compensation and checks exist; an action never asks for less than
-its playbook's approver role; a read-only playbook declares no action.
+its playbook's approver role; a read-only playbook declares no action; every action and
+compensation names a registered ``kruxt_admin`` change with exactly its arguments.
 """
 
 from __future__ import annotations
@@ -20,10 +21,19 @@ from kruxt.activities.playbooks import (
     workout_log_submit,
 )
 from kruxt.activities.playbooks.base import Action, Check, Compensation, PlaybookDeclaration
+from kruxt.adapters.app_db import CHANGES
 from kruxt.models.enums import RiskTier
 from kruxt.models.playbooks import ROLE_RANK
 
-__all__ = ["ACTIONS", "CHECKS", "COMPENSATIONS", "OWNER", "PLAYBOOKS", "RegistryError"]
+__all__ = [
+    "ACTIONS",
+    "CHECKS",
+    "COMPENSATIONS",
+    "OWNER",
+    "PLAYBOOKS",
+    "RegistryError",
+    "validate",
+]
 
 DECLARATIONS: tuple[PlaybookDeclaration, ...] = (
     auth_login.DECLARATION,
@@ -63,11 +73,14 @@ CHECKS: dict[str, Check] = _index("check", (c for d in DECLARATIONS for c in d.c
 OWNER: dict[str, str] = {a.name: d.id for d in DECLARATIONS for a in d.actions}
 
 
-def _validate() -> None:
-    for d in DECLARATIONS:
+def validate(declarations: Iterable[PlaybookDeclaration]) -> None:
+    """Raise :class:`RegistryError` for the first declaration that breaks a rule above."""
+    for d in declarations:
         if d.risk is RiskTier.READ_ONLY and d.actions:
             raise RegistryError(f"{d.id} is read-only but declares actions")
         for a in d.actions:
+            if CHANGES.get(a.name) != a.args:
+                raise RegistryError(f"{a.name}{a.args} is not a registered app change")
             if a.compensation is not None:
                 comp = {c.name: c for c in d.compensations}.get(a.compensation)
                 if comp is None or comp.undoes != a.name:
@@ -78,8 +91,10 @@ def _validate() -> None:
             if ROLE_RANK[a.approver_role] < ROLE_RANK[d.approver_role]:
                 raise RegistryError(f"{a.name} asks for less than {d.id}'s approver role")
         for c in d.compensations:
+            if CHANGES.get(c.name) != ("original_key",):
+                raise RegistryError(f"compensation {c.name} is not a registered app undo")
             if c.undoes not in {a.name for a in d.actions}:
                 raise RegistryError(f"compensation {c.name} undoes an unknown action {c.undoes}")
 
 
-_validate()
+validate(DECLARATIONS)

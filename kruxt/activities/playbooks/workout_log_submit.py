@@ -20,7 +20,7 @@ from kruxt.activities.playbooks.base import (
     Target,
     when,
 )
-from kruxt.adapters.app_db import ChangeResult, KruxtApp
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
 
@@ -97,14 +97,6 @@ def no_steps(d: Diagnosis) -> str:
     return f"the failed submissions cannot be replayed as they are: {listed}"
 
 
-async def _replay(app: KruxtApp, key: str, target: Target) -> ChangeResult:
-    return await app.replay_submission(idempotency_key=key, submission_id=target["submission_id"])
-
-
-async def _delete_replayed(app: KruxtApp, key: str, original_key: str) -> ChangeResult:
-    return await app.delete_replayed_workout(idempotency_key=key, original_key=original_key)
-
-
 def _describe_replay(t: Target, d: Diagnosis) -> str:
     s = _submission(d, t["submission_id"])
     return (
@@ -115,7 +107,6 @@ def _describe_replay(t: Target, d: Diagnosis) -> str:
 
 REPLAY = Action(
     name="replay_submission",
-    call=_replay,
     args=("submission_id",),
     describe=_describe_replay,
     tell_customer=lambda t, d: (
@@ -129,7 +120,6 @@ REPLAY = Action(
 
 DELETE_REPLAYED = Compensation(
     name="delete_replayed_workout",
-    call=_delete_replayed,
     undoes="replay_submission",
     describe="delete the replayed workout and put the submission back as it was",
 )

@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
@@ -16,8 +15,10 @@ from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 
+from kruxt.adapters.channels import InAppChannel
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.temporal_client import TemporalUnavailableError
+from kruxt.models.channels import ChannelRequest, ChannelUnauthorized
 from kruxt.models.enums import Channel
 from kruxt.models.text import UnstorableTextError
 from kruxt.models.tickets import NewMessageRequest, NewTicketRequest, TicketAccepted, TicketView
@@ -45,6 +46,11 @@ class ApiDeps:
     email: EmailContext | None = None
     incident_ack: IncidentAckContext | None = None
     codec: CodecContext | None = None
+    # The in-app channel verifies the bearer token (kruxt.adapters.channels.in_app).
+    in_app: InAppChannel = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.in_app = InAppChannel(self.tickets, intake_token=self.intake_token)
 
 
 class MessageAccepted(BaseModel):
@@ -128,17 +134,19 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
 
     def require_token(
         deps: Deps,
-        credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+        request: Request,
+        # Declared for the OpenAPI security scheme; the in-app channel does the check.
+        _: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
     ) -> None:
-        presented = credentials.credentials if credentials else ""
-        if not credentials or not hmac.compare_digest(
-            presented.encode(), deps.intake_token.encode()
-        ):
+        authorization = request.headers.get("authorization", "")
+        try:
+            deps.in_app.verify(ChannelRequest(headers={"authorization": authorization}))
+        except ChannelUnauthorized as exc:
             raise HTTPException(
                 status_code=status.HTTP_401_UNAUTHORIZED,
                 detail={"error": "unauthorized", "detail": "a valid bearer token is required"},
                 headers={"WWW-Authenticate": "Bearer"},
-            )
+            ) from exc
 
     authorized = [Depends(require_token)]
 

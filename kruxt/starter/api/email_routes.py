@@ -19,12 +19,11 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from kruxt.adapters.email import action_title, format_utc, preview_lines
+from kruxt.adapters.email_texts import action_title, format_utc, preview_lines
 from kruxt.adapters.email_tokens import (
     ApprovalTokens,
     TokenClaims,
@@ -36,31 +35,15 @@ from kruxt.models.approvals import (
     ApprovalRequest,
     ApprovalStatus,
     DecisionChannel,
-    DecisionOutcome,
     Verdict,
 )
+from kruxt.starter.approvals import Decider, DecisionRefusedError
 
-__all__ = ["Decider", "EmailContext", "email_router"]
+__all__ = ["EmailContext", "email_router"]
 
 log = logging.getLogger(__name__)
 
 MAX_REASON_CHARS = 2000
-
-
-class Decider(Protocol):
-    """Takes a decision for an approver (``kruxt.starter.approvals.ApprovalService``)."""
-
-    async def decide(
-        self,
-        *,
-        approval_id: uuid.UUID,
-        approver_email: str,
-        verdict: Verdict,
-        channel: DecisionChannel,
-        reason: str = "",
-    ) -> DecisionOutcome:
-        """Send the decision; raise the context's ``refused_error`` when it is not taken."""
-        ...
 
 
 def _utcnow() -> datetime:
@@ -75,8 +58,6 @@ class EmailContext:
     store: EmailTokenStore
     load_request: Callable[[uuid.UUID], Awaitable[ApprovalRequest | None]]
     decider: Decider
-    # The decider's "not taken, and here is why" error (DecisionRefusedError in production).
-    refused_error: type[Exception]
     now: Callable[[], datetime] = field(default=_utcnow)
 
 
@@ -263,7 +244,7 @@ def email_router(get_ctx: Callable[[Request], EmailContext]) -> APIRouter:
                 channel=DecisionChannel.EMAIL,
                 reason=reason,
             )
-        except ctx.refused_error as exc:
+        except DecisionRefusedError as exc:
             await ctx.store.record_refused(claims, reason=str(exc), used_from=used_from)
             return _message(409, "Not decided", str(exc))
         except Exception as exc:  # the link is used up either way: say what to do instead

@@ -15,32 +15,21 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Protocol
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
 
-from kruxt.adapters.email import format_utc
+from kruxt.adapters.email_texts import format_utc
 from kruxt.adapters.email_tokens import IncidentAckExpired, IncidentAckTokens, TokenInvalid
 from kruxt.models.approvals import DecisionChannel
-from kruxt.models.incidents import Acknowledged
 from kruxt.starter.api.email_routes import _e, _message, _page
+from kruxt.starter.incidents import Acknowledger, IncidentRefusedError, UnknownIncidentError
 
-__all__ = ["Acknowledger", "IncidentAckContext", "incident_router"]
+__all__ = ["IncidentAckContext", "incident_router"]
 
 log = logging.getLogger(__name__)
 
 CLI_HINT = "press Acknowledge in Slack or run `kruxt incident ack`"
-
-
-class Acknowledger(Protocol):
-    """Acknowledges an incident (``kruxt.starter.incidents.IncidentService``)."""
-
-    async def acknowledge(
-        self, incident_id: uuid.UUID, *, by: str, channel: DecisionChannel
-    ) -> Acknowledged:
-        """Take the incident; raise one of the context's ``refused_errors`` when refused."""
-        ...
 
 
 def _utcnow() -> datetime:
@@ -53,8 +42,6 @@ class IncidentAckContext:
 
     tokens: IncidentAckTokens
     acknowledger: Acknowledger
-    # "Not taken, and here is why" (IncidentRefusedError, UnknownIncidentError in production).
-    refused_errors: tuple[type[Exception], ...]
     # The incident's title as the page shows it; None when there is no such incident.
     load_title: Callable[[uuid.UUID], Awaitable[str | None]]
     now: Callable[[], datetime] = field(default=_utcnow)
@@ -119,7 +106,7 @@ def incident_router(get_ctx: Callable[[Request], IncidentAckContext]) -> APIRout
             ack = await ctx.acknowledger.acknowledge(
                 claims.incident_id, by=claims.person_email, channel=DecisionChannel.EMAIL
             )
-        except ctx.refused_errors as exc:
+        except (IncidentRefusedError, UnknownIncidentError) as exc:
             return _message(409, "Not acknowledged", str(exc))
         except Exception:  # say what to do instead
             log.exception("incident %s: acknowledgement not delivered", claims.incident_id)

@@ -1,4 +1,4 @@
-"""``kruxt api``: build the API's dependencies from settings and serve it with uvicorn."""
+"""``kruxt api``: bootstrap the adapters, build the API's services on them, serve with uvicorn."""
 
 from __future__ import annotations
 
@@ -14,43 +14,29 @@ from fastapi import FastAPI
 from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.incidents import IncidentStore
-from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.telemetry import uvicorn_log_config
-from kruxt.bootstrap import (
-    approvers_from,
-    escalation_from,
-    incident_ack_tokens_from,
-    link_tokens_from,
-    payload_codec_from,
-    slack_from,
-    temporal_from,
-    token_store,
-)
+from kruxt.bootstrap import Bootstrapped, bootstrap, payload_codec_from
 from kruxt.models.approvals import ApprovalRequest
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.codec_routes import CodecContext, parse_origins
 from kruxt.starter.api.email_routes import EmailContext
 from kruxt.starter.api.incident_routes import IncidentAckContext
 from kruxt.starter.api.slack_routes import SlackContext
-from kruxt.starter.approvals import ApprovalService, DecisionRefusedError
-from kruxt.starter.incidents import (
-    IncidentRefusedError,
-    IncidentService,
-    UnknownIncidentError,
-    responders_of,
-)
-from kruxt.starter.intake import intake_from
+from kruxt.starter.approvals import ApprovalService
+from kruxt.starter.incidents import IncidentService, responders_of
+from kruxt.starter.intake import IntakeService, routing_policy_from
 
 
-async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
-    """Connect to Temporal and Postgres; return the deps and the pool to close."""
+async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Bootstrapped]:
+    """Bootstrap (``overrides`` as :func:`kruxt.bootstrap.bootstrap` takes them) and build the
+    API's services on it; return the deps and what to ``close()`` when the API stops."""
     token = settings.require_intake_token()
-    codec = payload_codec_from(settings)
+    codec = overrides.pop("codec", None) or payload_codec_from(settings)
     codec_ctx = codec_context_from(settings, codec)
-    client = await temporal_from(settings, codec)
-    pool = await create_pool(settings.require_database_url(), max_size=settings.db_pool_max)
+    boot = await bootstrap(settings, codec=codec, **overrides)
+    client, pool = boot.client, boot.pool
 
     async def postgres_ok() -> None:
         async with pool.acquire() as conn:
@@ -59,9 +45,8 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
     async def temporal_ok() -> None:
         await client.service_client.check_health()
 
-    approvers = approvers_from(settings)
     approval_store = ApprovalStore(pool)
-    service = ApprovalService(client, approvers=approvers, store=approval_store)
+    service = ApprovalService(client, approvers=boot.approvers, store=approval_store)
 
     async def load_request(approval_id: uuid.UUID) -> ApprovalRequest | None:
         found = await approval_store.get(approval_id)
@@ -71,53 +56,52 @@ async def build_deps(settings: Settings) -> tuple[ApiDeps, Any]:
     incidents = IncidentService(
         client,
         store=incident_store,
-        responders=responders_of(escalation_from(settings), approvers),
+        responders=responders_of(boot.escalation, boot.approvers),
     )
 
     async def load_incident_title(incident_id: uuid.UUID) -> str | None:
         record = await incident_store.get(incident_id)
         return f"[{record.priority.value}] {record.title}" if record is not None else None
 
-    slack = slack_from(settings)
-    tokens = link_tokens_from(settings)
-    ack_tokens = incident_ack_tokens_from(settings)
     deps = ApiDeps(
-        intake=intake_from(client, settings),
+        intake=IntakeService(
+            client,
+            task_queue=settings.task_queue,
+            policy=routing_policy_from(settings),
+            sla=boot.sla,
+        ),
         tickets=TicketStore(pool),
         intake_token=token,
         health_checks={"temporal": temporal_ok, "postgres": postgres_ok},
         slack=SlackContext(
             signing_secret=settings.slack_signing_secret.get_secret_value(),
-            approvers=approvers,
+            approvers=boot.approvers,
             decider=service,
-            refused_error=DecisionRefusedError,
-            slack=slack,
+            slack=boot.slack,
             audit_refusal=service.audit_slack_stranger,
             incidents=incidents,
             audit_incident_refusal=incident_store.record_refused_ack,
         )
-        if slack is not None and settings.slack_signing_secret is not None
+        if boot.slack is not None and settings.slack_signing_secret is not None
         else None,
         email=EmailContext(
-            tokens=tokens,
-            store=token_store(pool),
+            tokens=boot.link_tokens,
+            store=boot.token_store,
             load_request=load_request,
             decider=service,
-            refused_error=DecisionRefusedError,
         )
-        if tokens is not None
+        if boot.link_tokens is not None
         else None,
         incident_ack=IncidentAckContext(
-            tokens=ack_tokens,
+            tokens=boot.incident_ack_tokens,
             acknowledger=incidents,
-            refused_errors=(IncidentRefusedError, UnknownIncidentError),
             load_title=load_incident_title,
         )
-        if ack_tokens is not None
+        if boot.incident_ack_tokens is not None
         else None,
         codec=codec_ctx,
     )
-    return deps, pool
+    return deps, boot
 
 
 def codec_context_from(settings: Settings, codec: EncryptionCodec) -> CodecContext | None:
@@ -157,14 +141,14 @@ def app_from_settings(settings: Settings) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        deps, pool = await build_deps(settings)
+        deps, boot = await build_deps(settings)
         app.state.deps = deps
         try:
             yield
         finally:
             if deps.slack is not None:
                 await deps.slack.drain()  # decisions still being sent to workflows
-            await pool.close()
+            await boot.close()
 
     return create_app(lifespan=lifespan)
 

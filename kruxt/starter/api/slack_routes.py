@@ -18,7 +18,7 @@ import time
 import uuid
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import parse_qs
 
 from fastapi import APIRouter, Request
@@ -27,6 +27,7 @@ from fastapi.responses import JSONResponse, Response
 from kruxt.adapters.approvers import ApproverDirectory
 from kruxt.adapters.slack import (
     ACTION_APPROVE,
+    ACTION_INCIDENT_ACK,
     ACTION_REJECT,
     ACTION_TRIAGE_WRONG,
     CATEGORY_ACTION,
@@ -46,12 +47,12 @@ from kruxt.adapters.slack import (
     post_to_response_url,
     verify_slack_request,
 )
-from kruxt.adapters.slack_incidents import ACTION_INCIDENT_ACK
-from kruxt.models.approvals import DecisionChannel, DecisionOutcome, TriageCorrection, Verdict
+from kruxt.models.approvals import DecisionChannel, TriageCorrection, Verdict
 from kruxt.models.enums import Category, Priority
-from kruxt.models.incidents import Acknowledged
+from kruxt.starter.approvals import Decider, DecisionRefusedError
+from kruxt.starter.incidents import Acknowledger
 
-__all__ = ["Decider", "Responder", "SlackContext", "slack_router"]
+__all__ = ["Responder", "SlackContext", "slack_router"]
 
 log = logging.getLogger(__name__)
 
@@ -65,44 +66,8 @@ MAX_REASON = 2000
 MAX_VIEW_ERROR = 300
 
 
-class Decider(Protocol):
-    """Turns an approver's decision into the workflow's ``decide`` update.
-
-    ``kruxt.starter.approvals.ApprovalService`` is the real one; it raises the context's
-    ``refused_error`` when the decision is not taken (the message says why).
-    """
-
-    async def decide(
-        self,
-        *,
-        approval_id: uuid.UUID,
-        approver_email: str,
-        verdict: Verdict,
-        channel: DecisionChannel,
-        reason: str = "",
-        correction: TriageCorrection | None = None,
-        slack_user_id: str | None = None,
-    ) -> DecisionOutcome:
-        """Decide; raise the refused error when the workflow's validator says no.
-
-        ``slack_user_id`` is the clicking user: the validator checks it is the one the
-        approvers directory lists for ``approver_email``.
-        """
-        ...
-
-
 Responder = Callable[[str, str], Awaitable[None]]
 """Posts ``text`` ephemerally to an interaction's ``response_url``."""
-
-
-class IncidentAcknowledger(Protocol):
-    """What the incident Acknowledge button needs (``IncidentService`` in production)."""
-
-    async def acknowledge(
-        self, incident_id: uuid.UUID, *, by: str, channel: DecisionChannel
-    ) -> Acknowledged:
-        """Take the incident; raises when it was already taken or resolved."""
-        ...
 
 
 @dataclass
@@ -112,7 +77,6 @@ class SlackContext:
     signing_secret: str
     approvers: ApproverDirectory
     decider: Decider
-    refused_error: type[Exception]
     slack: SlackApprovals
     respond: Responder = post_to_response_url
     clock: Callable[[], float] = time.time
@@ -121,7 +85,7 @@ class SlackContext:
     # Records a refused attempt in the audit log: (approval id, who, why).
     audit_refusal: Callable[[uuid.UUID, str, str], Coroutine[Any, Any, None]] | None = None
     # Incident pages carry an Acknowledge button; None: those clicks are ignored.
-    incidents: IncidentAcknowledger | None = None
+    incidents: Acknowledger | None = None
     # Records a refused Acknowledge click in the audit log: (incident id, who, why).
     audit_incident_refusal: Callable[[uuid.UUID, str, str], Coroutine[Any, Any, None]] | None = None
     tasks: set[asyncio.Task[Any]] = field(default_factory=set)
@@ -246,7 +210,7 @@ async def _decide(
             correction=correction,
             slack_user_id=slack_user_id,
         )
-    except ctx.refused_error as exc:
+    except DecisionRefusedError as exc:
         log.info(
             "slack %s of approval %s by %s refused: %s", verdict, approval_id, approver_email, exc
         )

@@ -1,0 +1,96 @@
+"""The in-app channel: the app calls ``/v1/tickets`` with a bearer token and reads the thread.
+
+Delivering is storing: the app shows the ticket's thread from ``support_ticket_messages``, so a
+public reply is an outbound message, an internal note a staff-only one, and a status change is
+already on the ticket row (nothing more to send).
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.models.channels import (
+    ChannelIdentity,
+    ChannelRequest,
+    ChannelTicket,
+    ChannelUnauthorized,
+    Delivery,
+    DeliveryKind,
+    FollowUp,
+    NewTicket,
+    Parsed,
+)
+from kruxt.models.enums import Channel
+from kruxt.models.records import OutboundMessageResult
+from kruxt.models.tickets import NewMessageRequest, NewTicketRequest
+
+__all__ = ["InAppChannel"]
+
+
+def bearer_token(authorization: str) -> str:
+    """The credentials of an ``Authorization: Bearer <token>`` header, else "".
+
+    Read as FastAPI's ``HTTPBearer`` reads it: the scheme case-insensitive, the rest after the
+    first space, stripped.
+    """
+    scheme, _, credentials = authorization.partition(" ")
+    return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
+class InAppChannel:
+    """The first :class:`~kruxt.adapters.channels.base.CustomerChannel`.
+
+    ``intake_token`` is the app's shared bearer token (``KRUXT_INTAKE_TOKEN``); an empty one
+    verifies nobody, so a worker built without it can deliver but never accept a request.
+    """
+
+    channel = Channel.IN_APP
+
+    def __init__(self, store: TicketStore, *, intake_token: str = "") -> None:
+        self._store = store
+        self._token = intake_token
+
+    def verify(self, request: ChannelRequest) -> ChannelIdentity:
+        """The caller is the app when it presents the intake token (compared in constant time)."""
+        presented = bearer_token(request.headers.get("authorization", ""))
+        if not presented or not self._token:
+            raise ChannelUnauthorized("a valid bearer token is required")
+        if not hmac.compare_digest(presented.encode(), self._token.encode()):
+            raise ChannelUnauthorized("a valid bearer token is required")
+        return ChannelIdentity(channel=self.channel, caller="app")
+
+    def parse(self, request: ChannelRequest) -> Parsed:
+        """``POST /v1/tickets`` opens a ticket; a body for a named ticket is its follow-up."""
+        if request.ticket_id is None:
+            ticket = NewTicketRequest.model_validate_json(request.body)
+            return NewTicket(channel=self.channel, ticket=ticket)
+        message = NewMessageRequest.model_validate_json(request.body)
+        return FollowUp(channel=self.channel, ticket_id=request.ticket_id, message=message)
+
+    async def deliver(
+        self, ticket: ChannelTicket, message: Delivery
+    ) -> OutboundMessageResult | None:
+        """Store the message in the ticket's thread (a retry under the same key stores once)."""
+        if message.kind is DeliveryKind.PUBLIC_REPLY:
+            return await self._store.record_outbound_message(
+                ticket_id=ticket.ticket_id,
+                message_id=message.message_id,
+                kind=message.message_kind,
+                body=message.body,
+                article_ids=message.article_ids,
+                author=message.author,
+                idempotency_key=message.idempotency_key,
+            )
+        if message.kind is DeliveryKind.INTERNAL_NOTE:
+            await self._store.record_internal_note(
+                ticket_id=ticket.ticket_id,
+                message_id=message.message_id,
+                kind=message.message_kind,
+                body=message.body,
+                article_ids=message.article_ids,
+                author=message.author,
+                idempotency_key=message.idempotency_key,
+            )
+        # A status is on the ticket row already; the app reads it with the thread.
+        return None
