@@ -11,6 +11,7 @@ a new TAG when a workflow gains a new path, with a scenario for it in ``tests/sc
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import shutil
 import sys
 import tempfile
@@ -27,7 +28,7 @@ from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.workers.composition import Outside, build_worker
 from tests.conftest import KNOWLEDGE, MIGRATIONS, register_search_attributes
-from tests.scenarios import APPROVERS, SCENARIOS
+from tests.scenarios import APPROVERS, OUTSIDE, SCENARIOS, Rig
 
 OUT = Path(__file__).parent / "histories"
 
@@ -56,15 +57,24 @@ async def main(tag: str, names: list[str]) -> None:
             data_converter=pydantic_data_converter,
         )
         await register_search_attributes(env.client)
+        outside = Outside(app=KruxtApp(app_pool), approvers=APPROVERS)
         queue = f"record-{uuid.uuid4().hex[:8]}"
-        async with build_worker(
-            env.client,
-            task_queue=queue,
-            pool=pool,
-            outside=Outside(app=KruxtApp(app_pool), approvers=APPROVERS),
-        ):
+        # One worker for all: an incident one scenario opens may be joined by a later one.
+        async with build_worker(env.client, task_queue=queue, pool=pool, outside=outside):
             for name, scenario in chosen.items():
-                for label, handle in (await scenario(env, queue)).items():
+                changes = OUTSIDE.get(name)
+                if changes is None:
+                    recorded = await scenario(Rig(env=env, queue=queue, pool=pool))
+                else:  # its own worker beside the shared one, with its outside world
+                    own = f"{queue}-{name}"
+                    async with build_worker(
+                        env.client,
+                        task_queue=own,
+                        pool=pool,
+                        outside=dataclasses.replace(outside, **changes),
+                    ):
+                        recorded = await scenario(Rig(env=env, queue=own, pool=pool))
+                for label, handle in recorded.items():
                     history = await handle.fetch_history()
                     path = OUT / f"{name}__{tag}{'-' + label if label else ''}.json"
                     path.write_text(history.to_json())

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.approvers import Approver, ApproverDirectory
+from kruxt.adapters.postgres.incidents import IncidentStore
+from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.approvals import (
     ApprovalStatus,
     Decision,
@@ -22,9 +26,18 @@ from kruxt.models.approvals import (
     RollbackRequest,
     Verdict,
 )
-from kruxt.models.enums import Priority, TicketStatus
-from kruxt.models.incidents import Acknowledge, ResolveIncident, incident_workflow_id
+from kruxt.models.enums import Category, Priority, TicketStatus
+from kruxt.models.incidents import (
+    Acknowledge,
+    AttachTicket,
+    IncidentInput,
+    ResolveIncident,
+    default_escalation_policy,
+    incident_key,
+    incident_workflow_id,
+)
 from kruxt.models.playbooks import ApproverRole
+from kruxt.models.reply_guard import ReplyGuard
 from kruxt.models.tickets import (
     CustomerMessage,
     RoutingPolicy,
@@ -41,9 +54,19 @@ from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.support import eventually, intake
 
+
+@dataclass
+class Rig:
+    """What a scenario runs on: the server, its worker's queue, the recording database."""
+
+    env: WorkflowEnvironment
+    queue: str
+    pool: asyncpg.Pool[Any]
+
+
 # What a scenario leaves to record: one closed workflow run per label ("" when only one).
 Recorded = dict[str, WorkflowHandle[Any, Any]]
-Scenario = Callable[[WorkflowEnvironment, str], Awaitable[Recorded]]
+Scenario = Callable[[Rig], Awaitable[Recorded]]
 TicketScenario = Callable[[Client, str], Awaitable[WorkflowHandle[Any, TicketOutcome]]]
 # The approvers directory of the worker running the scenarios (approvals take roles from it).
 APPROVERS = ApproverDirectory(
@@ -92,6 +115,21 @@ async def auto_reply_follow_up_resolve(
     )
     await _until(handle, TicketStatus.AWAITING_HUMAN)
     await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app", note="sent"))
+    await handle.result()
+    return handle
+
+
+async def refused_draft_to_person(client: Client, queue: str) -> WorkflowHandle[Any, TicketOutcome]:
+    """The drafted answer links outside the help domains (see ``OUTSIDE``): never sent, a
+    person reads it as a note."""
+    handle = await _start(
+        client,
+        queue,
+        "Data export status",
+        "I requested a data export of my KRUXT account last week. What is the status?",
+    )
+    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
     await handle.result()
     return handle
 
@@ -218,9 +256,10 @@ async def reassigned_and_reprioritized(
     return handle
 
 
-async def p1_incident_escalated_acked_resolved(env: WorkflowEnvironment, queue: str) -> Recorded:
+async def p1_incident_escalated_acked_resolved(rig: Rig) -> Recorded:
     """A P1 ticket opens an incident; it pages twice, is acknowledged, then resolved, and the
     ticket is told before staff resolves it."""
+    env, queue = rig.env, rig.queue
     client = env.client
     handle = await _start(
         client,
@@ -253,9 +292,10 @@ async def p1_incident_escalated_acked_resolved(env: WorkflowEnvironment, queue: 
     return {"ticket": handle, "incident": incident}
 
 
-async def approval_reminded_escalated_expired(env: WorkflowEnvironment, queue: str) -> Recorded:
+async def approval_reminded_escalated_expired(rig: Rig) -> Recorded:
     """Nobody decides a plan: approvers are reminded at 50%, the next level asked at 75%,
     and at the deadline the approval expires and a person takes the ticket."""
+    env, queue = rig.env, rig.queue
     handle = await _start_intake(env.client, queue, _locked())
     await _until(handle, TicketStatus.AWAITING_APPROVAL)
     request = (await handle.query(TicketWorkflow.state)).approvals[0].request
@@ -269,9 +309,10 @@ async def approval_reminded_escalated_expired(env: WorkflowEnvironment, queue: s
     return {"": handle}
 
 
-async def continued_as_new(env: WorkflowEnvironment, queue: str) -> Recorded:
+async def continued_as_new(rig: Rig) -> Recorded:
     """A ticket continues-as-new (a small history limit) with a plan pending and both SLA
     clocks running, after a reassign; a later run approves it, runs it and rolls it back."""
+    env, queue = rig.env, rig.queue
     client = env.client
     ticket = _locked()
     first = await client.start_workflow(
@@ -317,6 +358,71 @@ async def continued_as_new(env: WorkflowEnvironment, queue: str) -> Recorded:
     return await _chain(client, first.id, first.result_run_id or "")
 
 
+async def incident_continued_as_new(rig: Rig) -> Recorded:
+    """An incident escalating continues-as-new (a small history limit) and goes on paging;
+    acknowledged and resolved in a later run. Started directly, as open_or_join does."""
+    client = rig.env.client
+    ticket = intake(subject="Login API returns 500", body="Login API returns 500 since 9am.")
+    await TicketStore(rig.pool).persist_ticket(
+        intake=ticket,
+        workflow_id=workflow_id_for(ticket.ticket_id),
+        idempotency_key=f"persist-{ticket.ticket_id}",
+    )
+    key = incident_key(Category.AUTH_LOGIN, ticket.body)
+    now = await rig.env.get_current_time()
+    store = IncidentStore(rig.pool)
+    joined = await store.open_or_join(
+        key=key,
+        ticket_id=ticket.ticket_id,
+        priority=Priority.P2,
+        category=Category.AUTH_LOGIN,
+        title=ticket.subject,
+        window=timedelta(hours=6),
+        idempotency_key=f"join-{ticket.ticket_id}",
+        now=now,
+    )
+    record = await store.get(joined.incident_id)
+    assert record is not None
+    first = await client.start_workflow(
+        IncidentWorkflow.run,
+        IncidentInput(
+            incident_id=joined.incident_id,
+            key=key,
+            priority=Priority.P2,
+            category=Category.AUTH_LOGIN,
+            title=ticket.subject,
+            first_ticket=AttachTicket(
+                ticket_id=ticket.ticket_id,
+                # No ticket workflow runs: telling it fails and is recorded, as for a closed one.
+                workflow_id=workflow_id_for(ticket.ticket_id),
+                priority=Priority.P2,
+                summary=ticket.subject,
+            ),
+            policy=default_escalation_policy(),
+            opened_at=record.opened_at,
+            history_limit=20,
+        ),
+        id=joined.workflow_id,
+        task_queue=rig.queue,
+    )
+    handle = client.get_workflow_handle_for(IncidentWorkflow.run, first.id)
+
+    async def continued() -> bool:
+        return (await handle.describe()).run_id != first.result_run_id
+
+    for _ in range(12):  # bounded: paging every 15 min continues well within an hour
+        if await continued():
+            break
+        await rig.env.sleep(timedelta(minutes=5))
+    assert await continued(), "the incident never continued-as-new"
+    await handle.execute_update(IncidentWorkflow.acknowledge, Acknowledge(by="founder@kruxt.app"))
+    await handle.execute_update(
+        IncidentWorkflow.resolve, ResolveIncident(by="founder@kruxt.app", note="rolled back")
+    )
+    await handle.result()
+    return await _chain(client, first.id, first.result_run_id or "")
+
+
 def _locked() -> TicketIntake:
     return intake(
         subject="Locked out", body="I cannot log in, the app says my account is locked."
@@ -352,8 +458,8 @@ async def _chain(client: Client, workflow_id: str, run_id: str) -> Recorded:
 
 
 def _ticket(scenario: TicketScenario) -> Scenario:
-    async def recorded(env: WorkflowEnvironment, queue: str) -> Recorded:
-        return {"": await scenario(env.client, queue)}
+    async def recorded(rig: Rig) -> Recorded:
+        return {"": await scenario(rig.env.client, rig.queue)}
 
     return recorded
 
@@ -362,6 +468,7 @@ def _ticket(scenario: TicketScenario) -> Scenario:
 # The rollbacks leave it locked again; the approved run, last, leaves it unlocked.
 SCENARIOS: dict[str, Scenario] = {
     "auto_reply_follow_up_resolve": _ticket(auto_reply_follow_up_resolve),
+    "refused_draft_to_person": _ticket(refused_draft_to_person),
     "human_queue_resolve": _ticket(human_queue_resolve),
     "bad_data_to_a_person": _ticket(bad_data_to_a_person),
     "reassigned_and_reprioritized": _ticket(reassigned_and_reprioritized),
@@ -369,5 +476,12 @@ SCENARIOS: dict[str, Scenario] = {
     "approval_reminded_escalated_expired": approval_reminded_escalated_expired,
     "playbook_run_then_rolled_back": _ticket(playbook_run_then_rolled_back),
     "continued_as_new": continued_as_new,
+    "incident_continued_as_new": incident_continued_as_new,
     "playbook_approved_and_run": _ticket(playbook_approved_and_run),
+}
+
+# How a scenario's worker differs from the others' (the recorder gives each scenario its own):
+# only the customer's own help domains are allowed, so the drafted answer's link is refused.
+OUTSIDE: dict[str, dict[str, Any]] = {
+    "refused_draft_to_person": {"reply_guard": ReplyGuard(help_domains=("help.invalid",))},
 }

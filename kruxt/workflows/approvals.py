@@ -6,7 +6,7 @@ through its window the approvers are reminded, at 75% the next level is asked, a
 deadline it expires. Usage in a workflow's main loop::
 
     self._gate = ApprovalGate(approvals=carried, plans=carried_plans)
-    await self._gate.open(plan, request, snapshot_directory=True)  # snapshot, record, notify
+    await self._gate.open(plan, request)                  # snapshot, record, notify
     deadline = self._gate.next_deadline()                 # None: no timer needed
     async for state in self._gate.expire_overdue(): ...   # the workflow tells the customer
     await self._gate.remind_and_escalate()
@@ -261,22 +261,19 @@ class ApprovalGate:
                 moments.append(_fraction(a.request, ESCALATE_AT))
         return min(moments) if moments else None
 
-    async def open(
-        self, plan: PlaybookPlan, request: ApprovalRequest, *, snapshot_directory: bool
-    ) -> None:
+    async def open(self, plan: PlaybookPlan, request: ApprovalRequest) -> None:
         """Put a plan up for approval: snapshot the directory, record, notify level 1."""
         self._plans[plan.plan_id] = plan
         state = ApprovalState(request=request)
-        if snapshot_directory:
-            # Before the request is visible to `decide`: the validator reads roles from here.
-            snapshot = await workflow.execute_activity_method(
-                NotificationActivities.resolve_directory,
-                DirectoryInput(approval_id=request.approval_id),
-                start_to_close_timeout=LOCAL_TIMEOUT,
-                retry_policy=LOCAL_RETRY,
-                summary="Look up who may decide in the approvers directory",
-            )
-            state.request.directory = snapshot.entries
+        # Before the request is visible to `decide`: the validator reads roles from here.
+        snapshot = await workflow.execute_activity_method(
+            NotificationActivities.resolve_directory,
+            DirectoryInput(approval_id=request.approval_id),
+            start_to_close_timeout=LOCAL_TIMEOUT,
+            retry_policy=LOCAL_RETRY,
+            summary="Look up who may decide in the approvers directory",
+        )
+        state.request.directory = snapshot.entries
         self._approvals[request.approval_id] = state
         await self._announce(state)
 

@@ -46,13 +46,11 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, NOTIFY_RETRY, NOTIFY_TIMEOUT
 
-__all__ = ["CONTINUE_AS_NEW_PATCH", "INCIDENT_RESOLVED_SIGNAL", "IncidentWorkflow"]
+__all__ = ["INCIDENT_RESOLVED_SIGNAL", "IncidentWorkflow"]
 
 # The signal each attached ticket's workflow receives (payload: IncidentResolved).
 INCIDENT_RESOLVED_SIGNAL = "incident_resolved"
 AUTOPILOT = "autopilot"
-# Incidents started before continue-as-new existed replay without it (workflow.patched).
-CONTINUE_AS_NEW_PATCH = "incident-continue-as-new-v1"
 
 
 @workflow.defn
@@ -80,12 +78,10 @@ class IncidentWorkflow:
         self._timeline: list[TimelineEntry] = list(carry.timeline)
         self._told: list[uuid.UUID] = []
         self._attempted: set[uuid.UUID] = set()
-        self._may_continue = False
 
     @workflow.run
     async def run(self, inp: IncidentInput) -> IncidentOutcome:
         """Escalate, then wait for the resolution; returns once the tickets are told."""
-        self._may_continue = workflow.patched(CONTINUE_AS_NEW_PATCH)
         if inp.carry_over is None:
             self._note(
                 f"opened by ticket {inp.first_ticket.ticket_id} ({inp.priority.value}): "
@@ -208,8 +204,6 @@ class IncidentWorkflow:
 
     def _continue_due(self) -> bool:
         """Time to continue-as-new: the server suggests it, or the test limit is reached."""
-        if not self._may_continue:
-            return False
         info = workflow.info()
         limit = self._inp.history_limit
         return info.is_continue_as_new_suggested() or (

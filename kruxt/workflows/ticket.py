@@ -75,22 +75,9 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.saga import compensate, run_plan
     from kruxt.workflows.sla import SlaTracker
     from kruxt.workflows.ticket_details import render_details
-    from kruxt.workflows.ticket_triage import LOCAL_FAILURE_PATCH, TRIAGE_AGENTS_PATCH
     from kruxt.workflows.ticket_triage import triage as triage_ticket
 
 AUTOPILOT = "autopilot"
-# Tickets started before a capability existed replay without it (workflow.patched); the
-# triage patches (TRIAGE_AGENTS_PATCH, LOCAL_FAILURE_PATCH) are in workflows/ticket_triage.py.
-PLAYBOOKS_PATCH = "playbooks-v1"
-SLA_PATCH = "sla-incidents-v1"
-# Approvals carry a snapshot of the approvers directory (roles from there, never the caller);
-# rollbacks record who asked. Two ids: each call site decides once, on its own marker.
-DIRECTORY_PATCH = "approver-directory-v1"
-ROLLBACK_REQUESTER_PATCH = "rollback-requester-v1"
-# Text the database refuses goes to a person instead of being retried forever.
-BAD_DATA_PATCH = "bad-data-to-human-v1"
-# A drafted reply the reply guard refused goes to a person as a note instead of the customer.
-REPLY_GUARD_PATCH = "reply-guard-v1"
 
 
 @workflow.defn
@@ -129,11 +116,10 @@ class TicketWorkflow:
                 await self._to_a_person_unread(refused)
             else:
                 triage = await self._run_triage()
-                if workflow.patched(SLA_PATCH):
-                    # The clocks run from the ticket's arrival, not from the end of triage.
-                    self._sla.start(triage.severity, self._intake.received_at)
-                    if triage.severity in (Priority.P1, Priority.P2):
-                        await self._open_or_join_incident(triage)
+                # The clocks run from the ticket's arrival, not from the end of triage.
+                self._sla.start(triage.severity, self._intake.received_at)
+                if triage.severity in (Priority.P1, Priority.P2):
+                    await self._open_or_join_incident(triage)
                 await self._route(triage, inp)
         while True:
             self._publish()
@@ -218,12 +204,11 @@ class TicketWorkflow:
             now=workflow.now(),
             run_id=run.run_id,
         )
-        if workflow.patched(ROLLBACK_REQUESTER_PATCH):
-            # Whoever asked may not approve it; approvers come from the plan's snapshot.
-            rollback.requested_by = request.actor
-            rollback.requested_channel = request.channel
-            rollback.requested_os_user = request.os_user
-            rollback.directory = self._gate.directory_of(run.plan.plan_id)
+        # Whoever asked may not approve it; approvers come from the plan's snapshot.
+        rollback.requested_by = request.actor
+        rollback.requested_channel = request.channel
+        rollback.requested_os_user = request.os_user
+        rollback.directory = self._gate.directory_of(run.plan.plan_id)
         self._gate.request(rollback, request.reason)
         return approval_id
 
@@ -384,7 +369,7 @@ class TicketWorkflow:
         try:
             await self._store_intake()
         except ActivityError as err:
-            if not _bad_data(err) or not workflow.patched(BAD_DATA_PATCH):
+            if not _bad_data(err):
                 raise
             refused = failure_reason(err)
             self._intake = _repaired(self._intake)
@@ -442,13 +427,11 @@ class TicketWorkflow:
 
     async def _route(self, triage: TriageResult, inp: TicketWorkflowInput) -> None:
         decision = decide_route(triage, inp.policy)
-        # Tickets from before playbooks existed keep their old path: straight to a person.
-        with_playbooks = workflow.patched(PLAYBOOKS_PATCH)
         if decision.route is Route.AUTO_REPLY:
             self._state.next_step = "drafting a reply from the knowledge base"
             self._publish()
             draft = await self._draft_reply()
-            if draft is not None and draft.refusal and workflow.patched(REPLY_GUARD_PATCH):
+            if draft is not None and draft.refusal:
                 # Never sent: the person who answers reads the refused draft and why.
                 await self._acknowledge()
                 await self._attach(draft)
@@ -465,7 +448,7 @@ class TicketWorkflow:
                 )
                 return
             reason = f"{decision.reason}, but no knowledge article covers it"
-        elif decision.route is Route.PLAYBOOK and with_playbooks:
+        elif decision.route is Route.PLAYBOOK:
             plan = await self._plan(triage)
             await self._acknowledge()
             await self._attach_draft()
@@ -478,8 +461,7 @@ class TicketWorkflow:
         else:
             reason = decision.reason
         await self._acknowledge()
-        if with_playbooks:
-            await self._attach_draft()
+        await self._attach_draft()
         await self._set_status(TicketStatus.AWAITING_HUMAN, f"routed to a person: {reason}")
 
     async def _draft_reply(self) -> DraftReply | None:
@@ -492,8 +474,6 @@ class TicketWorkflow:
                 summary="Draft a reply from the knowledge base",
             )
         except ActivityError as err:
-            if not workflow.patched(LOCAL_FAILURE_PATCH):
-                raise
             workflow.logger.warning("no draft: %s", failure_reason(err))
             return None  # a person answers without one
 
@@ -552,7 +532,7 @@ class TicketWorkflow:
             policy=self._policy,
             now=workflow.now(),
         )
-        await self._gate.open(plan, request, snapshot_directory=workflow.patched(DIRECTORY_PATCH))
+        await self._gate.open(plan, request)
         await self._set_status(
             TicketStatus.AWAITING_APPROVAL,
             f"plan {plan.plan_id} ({plan.playbook}, {len(plan.steps)} steps) needs "
@@ -676,7 +656,7 @@ class TicketWorkflow:
         try:
             await self._record_inbound(message.message_id, message.body)
         except ActivityError as err:
-            if not _bad_data(err) or not workflow.patched(BAD_DATA_PATCH):
+            if not _bad_data(err):
                 raise
             # Stored repaired, and a person reads it: the ticket goes on.
             await self._record_inbound(message.message_id, replace_unstorable(message.body))
@@ -845,10 +825,4 @@ _NEXT_STEP = {
     TicketStatus.RESOLVED: "done",
 }
 
-__all__ = [
-    "BAD_DATA_PATCH",
-    "PLAYBOOKS_PATCH",
-    "SLA_PATCH",
-    "TRIAGE_AGENTS_PATCH",
-    "TicketWorkflow",
-]
+__all__ = ["TicketWorkflow"]

@@ -25,14 +25,9 @@ with workflow.unsafe.imports_passed_through():
         LOCAL_TIMEOUT,
     )
 
-__all__ = ["LLM_NOT_CONFIGURED", "LOCAL_FAILURE_PATCH", "TRIAGE_AGENTS_PATCH", "triage"]
+__all__ = ["LLM_NOT_CONFIGURED", "triage"]
 
 LLM_NOT_CONFIGURED = "llm not configured (OPENAI_API_KEY is unset)"
-# Tickets started before the LLM triager existed replay with the rules triager alone.
-TRIAGE_AGENTS_PATCH = "triage-agents-v1"
-# Rules triage and drafting retry a bounded number of times; when they give up, a person
-# reads the ticket (untriaged, or without a draft) instead of the workflow failing.
-LOCAL_FAILURE_PATCH = "local-failure-to-human-v1"
 
 
 async def triage(intake: TicketIntake) -> TriageOutcome:
@@ -44,9 +39,7 @@ async def triage(intake: TicketIntake) -> TriageOutcome:
         subject=intake.subject,
         body=intake.body,
     )
-    if workflow.patched(TRIAGE_AGENTS_PATCH):
-        return await _with_agents(inp)
-    return await _with_rules(inp)  # tickets that started before the LLM triager existed
+    return await _with_agents(inp)
 
 
 async def _with_agents(inp: TriageInput) -> TriageOutcome:
@@ -88,9 +81,8 @@ async def _with_rules(inp: TriageInput) -> TriageOutcome:
             summary="Triage with the rules triager",
         )
     except ActivityError as err:
-        # Only reached after the bounded retries: the marker is written on this path alone.
-        if not workflow.patched(LOCAL_FAILURE_PATCH):
-            raise
+        # Only reached after the bounded retries: a person reads the ticket, untriaged,
+        # instead of the workflow failing.
         return _untriaged(failure_reason(err))
 
 
