@@ -9,34 +9,31 @@ from typing import Any
 
 import asyncpg
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.testing import WorkflowEnvironment
 
-from kruxt.activities.notifications import EmailApprovals
-from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
-from kruxt.adapters.email import SendGridMailer
-from kruxt.adapters.email_tokens import ApprovalTokens
 from kruxt.adapters.postgres.approvals import ApprovalStore
-from kruxt.adapters.postgres.email_tokens import EmailTokenStore
-from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.slack import SlackApprovals
 from kruxt.models.approvals import ApprovalRequest, ApprovalStatus
 from kruxt.models.enums import TicketStatus
 from kruxt.models.playbooks import ApproverRole
 from kruxt.models.tickets import (
     DEFAULT_APPROVAL_WINDOWS,
-    RoutingPolicy,
     TicketState,
-    TicketWorkflowInput,
-    workflow_id_for,
 )
 from kruxt.workers.composition import Outside, build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.sendgrid_server import FakeSendGridServer
 from tests.fakes.slack_server import FakeSlackServer
-from tests.support import eventually, intake
+from tests.support import (
+    demo_app,
+    email_approvals,
+    eventually,
+    locked_ticket,
+    slack_approvals,
+    start_ticket,
+)
 
 KEY = "SG.test-key"
 CHANNEL = "C0APPROVALS"
@@ -67,16 +64,8 @@ def slack_server() -> Iterator[FakeSlackServer]:
 
 @pytest.fixture
 async def app(db_dsn: str) -> AsyncIterator[KruxtApp]:
-    conn = await connect(db_dsn)
-    try:
-        await install_app_schema(conn, with_demo_data=True)
-    finally:
-        await conn.close()
-    app_pool = await create_pool(db_dsn, max_size=3, role=SUPPORT_ROLE)
-    try:
-        yield KruxtApp(app_pool)
-    finally:
-        await app_pool.close()
+    async with demo_app(db_dsn) as kruxt_app:
+        yield kruxt_app
 
 
 def _posts(slack: FakeSlackServer) -> list[tuple[str, bool, str]]:
@@ -107,28 +96,12 @@ async def test_the_ladder_reminds_escalates_and_expires_on_time(
     outside = Outside(
         app=app,
         approvers=APPROVERS,
-        slack=SlackApprovals(
-            AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url),
-            channel=CHANNEL,
-        ),
-        email=EmailApprovals(
-            mailer=SendGridMailer(KEY, "autopilot@kruxt.app", host=sendgrid.base_url),
-            tokens=ApprovalTokens(b"a-link-secret-that-is-long-enough-for-hmac"),
-            token_store=EmailTokenStore(pool),
-            public_url="http://127.0.0.1:8000",
-        ),
+        slack=slack_approvals(slack_server, channel=CHANNEL),
+        email=email_approvals(sendgrid, pool),
     )
-    ticket = intake(
-        subject="Account locked",
-        body="I cannot log in, the app says my account is locked after too many attempts.",
-    ).model_copy(update={"account_id": "u-locked"})
+    ticket = locked_ticket()
     async with build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside):
-        handle = await ts_env.client.start_workflow(
-            TicketWorkflow.run,
-            TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-            id=workflow_id_for(ticket.ticket_id),
-            task_queue=task_queue,
-        )
+        handle = await start_ticket(ts_env.client, ticket, task_queue=task_queue)
 
         async def announced() -> TicketState | None:
             state: TicketState = await handle.query(TicketWorkflow.state)

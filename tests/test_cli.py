@@ -11,13 +11,11 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
-from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
 from kruxt.adapters.approvers import parse_approvers
-from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.starter.cli import main as kruxt
 from kruxt.workers.composition import Outside, build_worker
-from tests.support import eventually, refusing_port
+from tests.support import demo_app, eventually, refusing_port
 
 
 @pytest.fixture
@@ -141,11 +139,6 @@ async def test_approvals_list_and_decide_through_the_same_validator(
     task_queue: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    conn = await connect(db_dsn)
-    try:
-        await install_app_schema(conn, with_demo_data=True)
-    finally:
-        await conn.close()
     isolated_env.setenv("DATABASE_URL", db_dsn)
     isolated_env.setenv("TEMPORAL_ADDRESS", dev_server.address)
     isolated_env.setenv("KRUXT_TASK_QUEUE", task_queue)
@@ -155,10 +148,9 @@ async def test_approvals_list_and_decide_through_the_same_validator(
         ' {"name": "Ana", "email": "ana@example.com", "roles": ["approver"]}]'
     )
     isolated_env.setenv("KRUXT_APPROVERS", approvers)
-    app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
-    # The worker snapshots the same directory onto each approval: roles come from there.
-    outside = Outside(app=KruxtApp(app_pool), approvers=parse_approvers(approvers, source="test"))
-    try:
+    async with demo_app(db_dsn, max_size=2) as app:
+        # The worker snapshots the same directory onto each approval: roles come from there.
+        outside = Outside(app=app, approvers=parse_approvers(approvers, source="test"))
         async with build_worker(dev_client, task_queue=task_queue, pool=pool, outside=outside):
             code = await run(
                 "ticket", "new", "--email", "ana@example.com", "--account", "u-locked",
@@ -216,8 +208,6 @@ async def test_approvals_list_and_decide_through_the_same_validator(
                 return out if "rolled_back" in out else None
 
             await eventually(rolled_back)
-    finally:
-        await app_pool.close()
     async with pool.acquire() as db:
         refused = await db.fetch(
             "SELECT actor, details->>'channel' AS channel FROM support_audit_log "

@@ -14,13 +14,11 @@ import asyncpg
 import pytest
 from temporalio.client import Client
 
-from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
 from kruxt.adapters.approvers import parse_approvers
-from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.starter.cli import main as kruxt
 from kruxt.workers.composition import Outside, build_worker
-from tests.support import eventually
+from tests.support import demo_app, eventually
 
 pytestmark = pytest.mark.e2e
 
@@ -44,11 +42,6 @@ async def test_cli_decisions_and_rollbacks_record_the_os_user(
     task_queue: str,
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    conn = await connect(db_dsn)
-    try:
-        await install_app_schema(conn, with_demo_data=True)
-    finally:
-        await conn.close()
     for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "KRUXT_INTAKE_TOKEN"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("KRUXT_HOME", str(tmp_path / "home"))
@@ -60,9 +53,8 @@ async def test_cli_decisions_and_rollbacks_record_the_os_user(
     monkeypatch.setenv("USER", "someone-else")
     monkeypatch.setenv("LOGNAME", "someone-else")
     me = f"{pwd.getpwuid(os.getuid()).pw_name} (uid {os.getuid()})"
-    app_pool = await create_pool(db_dsn, max_size=2, role=SUPPORT_ROLE)
-    outside = Outside(app=KruxtApp(app_pool), approvers=parse_approvers(APPROVERS, source="t"))
-    try:
+    async with demo_app(db_dsn, max_size=2) as app:
+        outside = Outside(app=app, approvers=parse_approvers(APPROVERS, source="t"))
         async with build_worker(dev_client, task_queue=task_queue, pool=pool, outside=outside):
             code = await run(
                 "ticket", "new", "--email", "lena@example.com", "--account", "u-locked",
@@ -112,8 +104,6 @@ async def test_cli_decisions_and_rollbacks_record_the_os_user(
                 return "rolled_back" in capsys.readouterr().out
 
             await eventually(rolled_back)  # the decision is recorded before the run is undone
-    finally:
-        await app_pool.close()
 
     async def audited() -> list[asyncpg.Record] | None:
         async with pool.acquire() as db:

@@ -3,42 +3,37 @@ the real SendGrid and Slack clients against the local fakes, the real token tabl
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
 
-from kruxt.activities.notifications import EmailApprovals, NotificationActivities
-from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.activities.notifications import NotificationActivities
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
-from kruxt.adapters.email import SendGridMailer
-from kruxt.adapters.email_tokens import ApprovalTokens
 from kruxt.adapters.postgres.approvals import ApprovalStore
-from kruxt.adapters.postgres.email_tokens import EmailTokenStore
-from kruxt.adapters.postgres.pool import connect, create_pool
-from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.slack import SlackApprovals
 from kruxt.models.approvals import (
-    ApprovalKind,
-    ApprovalRecord,
-    ApprovalRequest,
-    ApprovalStatus,
     NotifyApprovers,
 )
-from kruxt.models.enums import Priority, TicketStatus
+from kruxt.models.enums import TicketStatus
 from kruxt.models.playbooks import ApproverRole
-from kruxt.models.tickets import RoutingPolicy, TicketState, TicketWorkflowInput, workflow_id_for
+from kruxt.models.tickets import TicketState
 from kruxt.workers.composition import Outside, build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.sendgrid_server import FakeSendGridServer
 from tests.fakes.slack_server import FakeSlackServer
-from tests.support import eventually, intake
+from tests.support import (
+    demo_app,
+    email_approvals,
+    eventually,
+    locked_ticket,
+    posted_approval,
+    slack_approvals,
+    start_ticket,
+)
 
 KEY = "SG.test-key"
 # The requester of the ticket is staff too, and spells her address differently there.
@@ -65,16 +60,8 @@ def slack_server() -> Iterator[FakeSlackServer]:
 
 @pytest.fixture
 async def app(db_dsn: str) -> AsyncIterator[KruxtApp]:
-    conn = await connect(db_dsn)
-    try:
-        await install_app_schema(conn, with_demo_data=True)
-    finally:
-        await conn.close()
-    app_pool = await create_pool(db_dsn, max_size=3, role=SUPPORT_ROLE)
-    try:
-        yield KruxtApp(app_pool)
-    finally:
-        await app_pool.close()
+    async with demo_app(db_dsn) as kruxt_app:
+        yield kruxt_app
 
 
 async def test_a_retry_after_a_partial_send_mails_nobody_twice(
@@ -90,29 +77,12 @@ async def test_a_retry_after_a_partial_send_mails_nobody_twice(
     outside = Outside(
         app=app,
         approvers=APPROVERS,
-        slack=SlackApprovals(
-            AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url),
-            channel="C0APPROVALS",
-        ),
-        email=EmailApprovals(
-            mailer=SendGridMailer(KEY, "autopilot@kruxt.app", host=sendgrid.base_url),
-            tokens=ApprovalTokens(b"a-link-secret-that-is-long-enough-for-hmac"),
-            token_store=EmailTokenStore(pool),
-            public_url="http://127.0.0.1:8000",
-        ),
+        slack=slack_approvals(slack_server),
+        email=email_approvals(sendgrid, pool),
     )
-    ticket = intake(
-        subject="Account locked",
-        body="I cannot log in, the app says my account is locked after too many attempts.",
-        email="Ana@Example.com",
-    ).model_copy(update={"account_id": "u-locked"})
+    ticket = locked_ticket(email="Ana@Example.com")
     async with build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside):
-        handle = await ts_env.client.start_workflow(
-            TicketWorkflow.run,
-            TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-            id=workflow_id_for(ticket.ticket_id),
-            task_queue=task_queue,
-        )
+        handle = await start_ticket(ts_env.client, ticket, task_queue=task_queue)
 
         async def announced() -> TicketState | None:
             state: TicketState = await handle.query(TicketWorkflow.state)
@@ -155,49 +125,15 @@ async def test_a_retried_reminder_is_not_posted_or_mailed_twice(
     pool: asyncpg.Pool[Any], sendgrid: FakeSendGridServer, slack_server: FakeSlackServer
 ) -> None:
     """The same activity execution run twice (a retry): the second sends only what failed."""
-    slack = SlackApprovals(
-        AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url),
-        channel="C0APPROVALS",
-    )
+    slack = slack_approvals(slack_server)
     store = ApprovalStore(pool)
     acts = NotificationActivities(
         approvals=store,
         approvers=APPROVERS,
         slack=slack,
-        email=EmailApprovals(
-            mailer=SendGridMailer(KEY, "autopilot@kruxt.app", host=sendgrid.base_url),
-            tokens=ApprovalTokens(b"a-link-secret-that-is-long-enough-for-hmac"),
-            token_store=EmailTokenStore(pool),
-            public_url="http://127.0.0.1:8000",
-        ),
+        email=email_approvals(sendgrid, pool),
     )
-    ticket = intake()
-    await TicketStore(pool).persist_ticket(
-        intake=ticket, workflow_id=f"ticket-{ticket.ticket_id}", idempotency_key="persist"
-    )
-    now = datetime.now(UTC)
-    request = ApprovalRequest(
-        approval_id=uuid.uuid4(),
-        ticket_id=ticket.ticket_id,
-        kind=ApprovalKind.PLAN,
-        plan_id=uuid.uuid4(),
-        playbook="auth_login",
-        required_role=ApproverRole.ADMIN,
-        requester_email="ana@example.com",
-        summary="Ana cannot log in",
-        severity=Priority.P2,
-        confidence=0.9,
-        plain_explanation="Unlock Ana's account.",
-        technical_explanation="kruxt_admin.unlock_account",
-        rollback_plan="Re-lock it.",
-        requested_at=now,
-        expires_at=now + timedelta(hours=1),
-    )
-    await store.record(
-        record=ApprovalRecord(request=request, status=ApprovalStatus.PENDING), idempotency_key="k"
-    )
-    ref = await slack.post_request(request)  # the first notification, long done
-    await store.set_slack_message(request.approval_id, channel=ref.channel, ts=ref.ts)
+    request = await posted_approval(pool, slack)  # the first notification, long done
     reminder = NotifyApprovers(request=request, level=1, reminder=True)
     env = ActivityEnvironment()  # one activity execution: the same identity on each attempt
     sendgrid.fail(503, after=1)

@@ -10,7 +10,6 @@ from typing import Any
 
 import asyncpg
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import ActivityEnvironment
 
@@ -21,12 +20,8 @@ from kruxt.adapters.email_texts import render_breach_email
 from kruxt.adapters.notifier import MessageRef, NotifyError, NotifyRejected, NotifyUnavailable
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.incidents import SlaEventStore
-from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.slack import SlackApprovals, sla_text
+from kruxt.adapters.slack import sla_text
 from kruxt.models.approvals import (
-    ApprovalKind,
-    ApprovalRecord,
-    ApprovalRequest,
     ApprovalStatus,
     CloseApproval,
 )
@@ -35,7 +30,7 @@ from kruxt.models.incidents import EscalationLevel, EscalationPolicy
 from kruxt.models.playbooks import ApproverRole
 from kruxt.models.sla import ClockKind, SlaEventKind, SlaNotice
 from tests.fakes.slack_server import FakeSlackServer, ratelimited
-from tests.support import intake
+from tests.support import posted_approval, slack_approvals
 
 POLICY = EscalationPolicy(
     levels=[EscalationLevel(name="on-call", slack_user_ids=["UONCALL"], delay_minutes=5)],
@@ -120,10 +115,7 @@ async def test_any_channels_failure_is_retried_only_when_retrying_may_help(
 async def test_closing_an_approval_waits_as_long_as_slack_asks(
     pool: asyncpg.Pool[Any], slack_server: FakeSlackServer
 ) -> None:
-    slack = SlackApprovals(
-        AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url),
-        channel="C0APPROVALS",
-    )
+    slack = slack_approvals(slack_server)
     store = ApprovalStore(pool)
     acts = NotificationActivities(
         approvals=store,
@@ -133,37 +125,14 @@ async def test_closing_an_approval_waits_as_long_as_slack_asks(
         slack=slack,
         email=None,
     )
-    ticket = intake()
-    await TicketStore(pool).persist_ticket(
-        intake=ticket, workflow_id=f"ticket-{ticket.ticket_id}", idempotency_key="persist"
-    )
-    now = datetime.now(UTC)
-    request = ApprovalRequest(
-        approval_id=uuid.uuid4(),
-        ticket_id=ticket.ticket_id,
-        kind=ApprovalKind.PLAN,
-        plan_id=uuid.uuid4(),
-        playbook="auth_login",
-        required_role=ApproverRole.ADMIN,
-        requester_email="ana@example.com",
-        summary="Ana cannot log in",
-        severity=Priority.P2,
-        confidence=0.9,
-        plain_explanation="Unlock Ana's account.",
-        technical_explanation="kruxt_admin.unlock_account",
-        rollback_plan="Re-lock it.",
-        requested_at=now,
-        expires_at=now + timedelta(hours=1),
-    )
-    await store.record(
-        record=ApprovalRecord(request=request, status=ApprovalStatus.PENDING), idempotency_key="k"
-    )
-    ref = await slack.post_request(request)
-    await store.set_slack_message(request.approval_id, channel=ref.channel, ts=ref.ts)
+    request = await posted_approval(pool, slack)  # the first notification, long done
 
     slack_server.fail_next(ratelimited(retry_after=7))
     close = CloseApproval(
-        request=request, status=ApprovalStatus.APPROVED, decided_by="maya", decided_at=now
+        request=request,
+        status=ApprovalStatus.APPROVED,
+        decided_by="maya",
+        decided_at=request.requested_at,
     )
     with pytest.raises(ApplicationError) as failed:
         await ActivityEnvironment().run(acts.close_approval_messages, close)

@@ -18,10 +18,10 @@ from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Worker
 
 from kruxt.activities.playbooks.activities import PlaybookActivities
-from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
-from kruxt.adapters.postgres.pool import connect, create_pool
+from kruxt.adapters.postgres.pool import connect
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.approvals import (
     ApprovalStatus,
@@ -44,15 +44,13 @@ from kruxt.models.playbooks import (
     Touches,
 )
 from kruxt.models.tickets import (
-    RoutingPolicy,
     StaffResolve,
     TicketIntake,
     TicketOutcome,
     TicketState,
-    TicketWorkflowInput,
-    workflow_id_for,
 )
 from kruxt.workers.composition import (
+    ExecutorWorker,
     Outside,
     activity_executor,
     build_activities,
@@ -60,7 +58,8 @@ from kruxt.workers.composition import (
     workflow_runner,
 )
 from kruxt.workflows.ticket import TicketWorkflow
-from tests.support import eventually, intake
+from tests.support import demo_app, eventually, start_ticket
+from tests.support import locked_ticket as locked_ticket  # test_ticket_workflow imports it here
 
 FOUNDER = "founder@kruxt.app"
 ALL_ROLES = [ApproverRole.APPROVER, ApproverRole.MODERATOR, ApproverRole.ADMIN, ApproverRole.STAFF]
@@ -89,34 +88,28 @@ class Env:
 async def env(
     ts_env: WorkflowEnvironment, db_dsn: str, pool: asyncpg.Pool[Any], task_queue: str
 ) -> AsyncIterator[Env]:
-    conn = await connect(db_dsn)
-    try:
-        await install_app_schema(conn, with_demo_data=True)
-    finally:
-        await conn.close()
-    app_pool = await create_pool(db_dsn, max_size=3, role=SUPPORT_ROLE)
-    try:
-        yield Env(ts_env, pool, KruxtApp(app_pool), task_queue, db_dsn)
-    finally:
-        await app_pool.close()
-
-
-def locked_ticket(**kw: Any) -> TicketIntake:
-    ticket = intake(
-        subject="Account locked",
-        body="I cannot log in, the app says my account is locked after too many attempts.",
-        **kw,
-    )
-    return ticket.model_copy(update={"account_id": "u-locked"})
+    async with demo_app(db_dsn) as app:
+        yield Env(ts_env, pool, app, task_queue, db_dsn)
 
 
 async def start(e: Env, ticket: TicketIntake) -> WorkflowHandle[Any, TicketOutcome]:
-    return await e.ts.client.start_workflow(
-        TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-        id=workflow_id_for(ticket.ticket_id),
+    return await start_ticket(e.ts.client, ticket, task_queue=e.queue)
+
+
+def worker(e: Env) -> ExecutorWorker:
+    """The real worker with every activity, against the demo app and the approvers above."""
+    return build_worker(
+        e.ts.client,
         task_queue=e.queue,
+        pool=e.pool,
+        outside=Outside(app=e.app, approvers=APPROVERS),
     )
+
+
+async def resolve(handle: WorkflowHandle[Any, TicketOutcome]) -> None:
+    """Staff resolve the ticket and the workflow ends."""
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
+    await handle.result()
 
 
 async def until(handle: WorkflowHandle[Any, Any], status: TicketStatus) -> TicketState:
@@ -172,12 +165,7 @@ async def audit_actions(e: Env, ticket: TicketIntake) -> list[str]:
 async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
-    async with build_worker(
-        env.ts.client,
-        task_queue=env.queue,
-        pool=env.pool,
-        outside=Outside(app=env.app, approvers=APPROVERS),
-    ):
+    async with worker(env):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         request = state.approvals[0].request
@@ -191,8 +179,7 @@ async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
         outcome = await handle.execute_update(TicketWorkflow.decide, decision(state))
         assert outcome.status is ApprovalStatus.APPROVED
         done = await until(handle, TicketStatus.AWAITING_CUSTOMER)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-        await handle.result()
+        await resolve(handle)
     assert done.runs[0].status is RunStatus.SUCCEEDED
     assert (await lock_state(env))[0] is None
     view = await TicketStore(env.pool).get(ticket.ticket_id)
@@ -213,12 +200,7 @@ async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
 async def test_rejected_plan_changes_nothing(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
-    async with build_worker(
-        env.ts.client,
-        task_queue=env.queue,
-        pool=env.pool,
-        outside=Outside(app=env.app, approvers=APPROVERS),
-    ):
+    async with worker(env):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         await handle.execute_update(
@@ -226,20 +208,14 @@ async def test_rejected_plan_changes_nothing(env: Env) -> None:
             decision(state, verdict=Verdict.REJECT, reason="looks like an attacker"),
         )
         after = await until(handle, TicketStatus.AWAITING_HUMAN)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-        await handle.result()
+        await resolve(handle)
     assert after.runs == []
     assert await lock_state(env) == before
 
 
 async def test_the_validator_refuses_what_it_must(env: Env) -> None:
     ticket = locked_ticket(email="ana@example.com")
-    async with build_worker(
-        env.ts.client,
-        task_queue=env.queue,
-        pool=env.pool,
-        outside=Outside(app=env.app, approvers=APPROVERS),
-    ):
+    async with worker(env):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         cases = [
@@ -268,18 +244,12 @@ async def test_the_validator_refuses_what_it_must(env: Env) -> None:
             )
         assert f"already approved by {FOUNDER}" in str(late.value.cause)
         await until(handle, TicketStatus.AWAITING_CUSTOMER)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-        await handle.result()
+        await resolve(handle)
 
 
 async def test_two_approvers_racing_one_wins(env: Env) -> None:
     ticket = locked_ticket()
-    async with build_worker(
-        env.ts.client,
-        task_queue=env.queue,
-        pool=env.pool,
-        outside=Outside(app=env.app, approvers=APPROVERS),
-    ):
+    async with worker(env):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         results = await asyncio.gather(
@@ -301,18 +271,12 @@ async def test_two_approvers_racing_one_wins(env: Env) -> None:
             if winners[0].status is ApprovalStatus.APPROVED
             else TicketStatus.AWAITING_HUMAN,
         )
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-        await handle.result()
+        await resolve(handle)
 
 
 async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) -> None:
     ticket = locked_ticket()
-    async with build_worker(
-        env.ts.client,
-        task_queue=env.queue,
-        pool=env.pool,
-        outside=Outside(app=env.app, approvers=APPROVERS),
-    ):
+    async with worker(env):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         # Someone unlocked the account by hand while the approval waited.
@@ -320,8 +284,7 @@ async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) ->
         between = await lock_state(env)
         await handle.execute_update(TicketWorkflow.decide, decision(state))
         after = await until(handle, TicketStatus.AWAITING_HUMAN)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-        await handle.result()
+        await resolve(handle)
     assert after.runs[0].status is RunStatus.REFUSED
     assert await lock_state(env) == between
     actions = await audit_actions(env, ticket)
@@ -332,12 +295,7 @@ async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) ->
 async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
-    async with build_worker(
-        env.ts.client,
-        task_queue=env.queue,
-        pool=env.pool,
-        outside=Outside(app=env.app, approvers=APPROVERS),
-    ):
+    async with worker(env):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         await handle.execute_update(TicketWorkflow.decide, decision(state))
@@ -372,20 +330,14 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
             TicketWorkflow.decide, decision(done, approval_id=approval_id, who="maya@kruxt.app")
         )
         rolled = await until(handle, TicketStatus.AWAITING_HUMAN)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-        await handle.result()
+        await resolve(handle)
     assert rolled.runs[0].status is RunStatus.ROLLED_BACK
     assert await lock_state(env) == before
 
 
 async def test_no_decision_expires_and_goes_to_a_person(env: Env) -> None:
     ticket = locked_ticket()
-    async with build_worker(
-        env.ts.client,
-        task_queue=env.queue,
-        pool=env.pool,
-        outside=Outside(app=env.app, approvers=APPROVERS),
-    ):
+    async with worker(env):
         handle = await start(env, ticket)
         state = await until(handle, TicketStatus.AWAITING_APPROVAL)
         window = state.approvals[0].request.expires_at - state.approvals[0].request.requested_at
@@ -397,8 +349,7 @@ async def test_no_decision_expires_and_goes_to_a_person(env: Env) -> None:
                 decision(state, approval_id=state.approvals[0].request.approval_id),
             )
         assert "already expired" in str(late.value.cause)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-        await handle.result()
+        await resolve(handle)
     assert after.approvals[0].status is ApprovalStatus.EXPIRED
     actions = await audit_actions(env, ticket)
     gate = [a for a in actions if a.startswith("approval.")]
@@ -493,8 +444,7 @@ async def test_a_step_failing_midway_undoes_the_earlier_ones(env: Env) -> None:
             state = await until(handle, TicketStatus.AWAITING_APPROVAL)
             await handle.execute_update(TicketWorkflow.decide, decision(state))
             after = await until(handle, TicketStatus.AWAITING_HUMAN)
-            await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-            await handle.result()
+            await resolve(handle)
     assert after.runs[0].status is RunStatus.COMPENSATED
     assert after.runs[0].applied == ["s1"]
     assert await lock_state(env) == before

@@ -7,12 +7,10 @@ import uuid
 from datetime import timedelta
 
 from temporalio import workflow
-from temporalio.exceptions import ActivityError, ApplicationError
+from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
     from kruxt.activities.incidents import IncidentActivities
-    from kruxt.activities.knowledge import KnowledgeActivities
-    from kruxt.activities.playbooks.activities import PlaybookActivities
     from kruxt.activities.tickets import TicketActivities
     from kruxt.models import search_attributes as sa
     from kruxt.models.approvals import (
@@ -24,38 +22,22 @@ with workflow.unsafe.imports_passed_through():
     )
     from kruxt.models.enums import Priority, TicketStatus
     from kruxt.models.incidents import IncidentResolved, OpenIncidentInput, incident_key
-    from kruxt.models.playbooks import (
-        PlanOutcome,
-        PlanRequest,
-        PlaybookPlan,
-        PreconditionCheck,
-        RunRecord,
-        RunState,
-        RunStatus,
-        StepRun,
-    )
+    from kruxt.models.playbooks import PlaybookPlan, RunStatus
     from kruxt.models.records import (
         AssignInput,
-        DraftReply,
-        DraftReplyInput,
         InboundMessageInput,
         MessageKind,
-        OutboundMessageInput,
         PersistTicketInput,
         PriorityChangeInput,
         RecordTriageInput,
-        StatusChangeInput,
     )
-    from kruxt.models.routing import Route, decide_route
     from kruxt.models.sla import ClockKind, SlaEventKind, SlaSummary
-    from kruxt.models.text import BAD_DATA_ERROR, replace_unstorable
+    from kruxt.models.text import replace_unstorable
     from kruxt.models.tickets import (
         CustomerMessage,
-        Requester,
         StaffAssign,
         StaffPriorityChange,
         StaffResolve,
-        TicketIntake,
         TicketOutcome,
         TicketState,
         TicketWorkflowInput,
@@ -65,19 +47,14 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.models.triage import TriageResult
     from kruxt.workflows.approvals import ApprovalGate, approval_request, requester_refusal
     from kruxt.workflows.failures import failure_reason
-    from kruxt.workflows.policies import (
-        DB_RETRY,
-        DB_TIMEOUT,
-        KNOWLEDGE_TIMEOUT,
-        LOCAL_RETRY,
-        LOCAL_TIMEOUT,
-    )
-    from kruxt.workflows.saga import compensate, run_plan
+    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
+    from kruxt.workflows.runs import RunLedger
     from kruxt.workflows.sla import SlaTracker
     from kruxt.workflows.ticket_details import render_details
+    from kruxt.workflows.ticket_repair import bad_data, repaired
+    from kruxt.workflows.ticket_routing import route
+    from kruxt.workflows.ticket_steps import AUTOPILOT, TicketSteps
     from kruxt.workflows.ticket_triage import triage as triage_ticket
-
-AUTOPILOT = "autopilot"
 
 
 @workflow.defn
@@ -99,6 +76,8 @@ class TicketWorkflow:
             clocks=self._state.sla_clocks,
             priority=self._state.sla_priority,
         )
+        self._steps = TicketSteps(inp.intake.ticket_id, self._state, self._sla, self._publish)
+        self._runs = RunLedger(inp.intake.ticket_id, self._state.runs, self._steps)
         # Signals waiting for the main loop; always drained before a continue-as-new.
         self._priority_changes: list[StaffPriorityChange] = []
         self._assignments: list[StaffAssign] = []
@@ -120,7 +99,7 @@ class TicketWorkflow:
                 self._sla.start(triage.severity, self._intake.received_at)
                 if triage.severity in (Priority.P1, Priority.P2):
                     await self._open_or_join_incident(triage)
-                await self._route(triage, inp)
+                await route(triage, self._intake, self._policy, self._steps, self._request_approval)
         while True:
             self._publish()
             await self._wait_for_work()
@@ -273,7 +252,7 @@ class TicketWorkflow:
         with contextlib.suppress(TimeoutError):
             await workflow.wait_condition(condition, timeout=remaining)
 
-    # -- SLA, priority and incidents ------------------------------------------------------
+    # -- SLA, priority and incidents -----------------------------------------------------
 
     async def _check_sla(self) -> None:
         """Send the SLA warnings and breaches that are due; flag at-risk tickets for search."""
@@ -344,19 +323,19 @@ class TicketWorkflow:
         while self._incident_news:
             news = self._incident_news.pop(0)
             note = f" {news.note}" if news.note else ""
-            await self._send_text(
+            await self._steps.send_text(
                 MessageKind.INCIDENT_UPDATE,
                 "Good news: the problem behind your ticket has been fixed." + note + " If "
                 "anything still looks wrong, reply here and we will pick it up.",
             )
             if self._state.status is not TicketStatus.RESOLVED:
-                await self._set_status(
+                await self._steps.set_status(
                     TicketStatus.AWAITING_CUSTOMER,
                     f"incident {news.incident_id} resolved by {news.by}",
                     actor=news.by,
                 )
 
-    # -- steps ---------------------------------------------------------------------------
+    # -- intake, triage and routing ------------------------------------------------------
 
     async def _persist(self) -> str | None:
         """Store the ticket; returns why its text was refused (then stored repaired), or None.
@@ -369,10 +348,10 @@ class TicketWorkflow:
         try:
             await self._store_intake()
         except ActivityError as err:
-            if not _bad_data(err):
+            if not bad_data(err):
                 raise
             refused = failure_reason(err)
-            self._intake = _repaired(self._intake)
+            self._intake = repaired(self._intake)
             await self._store_intake()
         workflow.upsert_search_attributes([sa.CHANNEL.value_set(self._intake.channel.value)])
         return refused
@@ -388,20 +367,19 @@ class TicketWorkflow:
 
     async def _to_a_person_unread(self, refused: str) -> None:
         """A ticket whose text was repaired is not triaged on it: a person reads it first."""
-        await self._send_text(
+        await self._steps.send_text(
             MessageKind.HOLDING,
             "Thanks for your message. A member of the KRUXT team will read it and get back to "
             "you here.",
         )
-        await self._set_status(
+        await self._steps.set_status(
             TicketStatus.AWAITING_HUMAN,
             f"routed to a person: the ticket's text could not be stored as sent ({refused}); "
             "the characters refused were replaced with U+FFFD",
         )
 
     async def _run_triage(self) -> TriageResult:
-        self._state.next_step = "triaging"
-        self._publish()
+        self._steps.announce("triaging")
         intake = self._intake
         outcome = await triage_ticket(intake)
         await workflow.execute_activity_method(
@@ -425,103 +403,10 @@ class TicketWorkflow:
         )
         return triage
 
-    async def _route(self, triage: TriageResult, inp: TicketWorkflowInput) -> None:
-        decision = decide_route(triage, inp.policy)
-        if decision.route is Route.AUTO_REPLY:
-            self._state.next_step = "drafting a reply from the knowledge base"
-            self._publish()
-            draft = await self._draft_reply()
-            if draft is not None and draft.refusal:
-                # Never sent: the person who answers reads the refused draft and why.
-                await self._acknowledge()
-                await self._attach(draft)
-                await self._set_status(
-                    TicketStatus.AWAITING_HUMAN,
-                    f"routed to a person: the drafted reply was refused ({draft.refusal})",
-                )
-                return
-            if draft is not None:
-                await self._send(MessageKind.AUTO_REPLY, draft)
-                await self._set_status(
-                    TicketStatus.AWAITING_CUSTOMER,
-                    f"auto-replied ({decision.reason}) citing {', '.join(draft.article_ids)}",
-                )
-                return
-            reason = f"{decision.reason}, but no knowledge article covers it"
-        elif decision.route is Route.PLAYBOOK:
-            plan = await self._plan(triage)
-            await self._acknowledge()
-            await self._attach_draft()
-            if plan.plan is not None:
-                await self._request_approval(plan.plan)
-                return
-            reason = f"no plan: {plan.reason}"
-            await self._set_status(TicketStatus.AWAITING_HUMAN, f"routed to a person: {reason}")
-            return
-        else:
-            reason = decision.reason
-        await self._acknowledge()
-        await self._attach_draft()
-        await self._set_status(TicketStatus.AWAITING_HUMAN, f"routed to a person: {reason}")
-
-    async def _draft_reply(self) -> DraftReply | None:
-        try:
-            return await workflow.execute_activity_method(
-                KnowledgeActivities.draft_reply,
-                self._draft_input(),
-                start_to_close_timeout=KNOWLEDGE_TIMEOUT,
-                retry_policy=LOCAL_RETRY,
-                summary="Draft a reply from the knowledge base",
-            )
-        except ActivityError as err:
-            workflow.logger.warning("no draft: %s", failure_reason(err))
-            return None  # a person answers without one
-
-    async def _attach_draft(self) -> None:
-        """A drafted reply for the person who picks the ticket up; never sent by itself."""
-        draft = await self._draft_reply()
-        if draft is not None:
-            await self._attach(draft)
-
-    async def _attach(self, draft: DraftReply) -> None:
-        body = draft.body
-        if draft.refusal:
-            body = f"Not sent: the reply guard refused this draft ({draft.refusal}).\n\n{body}"
-        await workflow.execute_activity_method(
-            TicketActivities.attach_draft,
-            OutboundMessageInput(
-                ticket_id=self._intake.ticket_id,
-                message_id=workflow.uuid4(),
-                kind=MessageKind.DRAFT,
-                body=body,
-                article_ids=draft.article_ids,
-                author="agent:knowledge",
-            ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary="Attach the drafted reply for staff",
-        )
-
-    async def _plan(self, triage: TriageResult) -> PlanOutcome:
-        """Diagnose read-only and propose concrete steps; nothing changes here."""
-        assert triage.playbook is not None
-        self._state.next_step = f"diagnosing with playbook {triage.playbook}"
-        self._publish()
-        return await workflow.execute_activity_method(
-            PlaybookActivities.plan_playbook,
-            PlanRequest(
-                ticket_id=self._intake.ticket_id,
-                plan_id=workflow.uuid4(),
-                playbook=triage.playbook,
-                account_id=self._intake.account_id,
-                requester_name=self._intake.requester.name,
-            ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Diagnose and plan ({triage.playbook})",
-        )
+    # -- approvals and playbook runs -----------------------------------------------------
 
     async def _request_approval(self, plan: PlaybookPlan) -> None:
+        """Open the approval of a proposed plan; routing calls this for a playbook ticket."""
         assert self._state.triage is not None
         request = approval_request(
             workflow.uuid4(),
@@ -533,7 +418,7 @@ class TicketWorkflow:
             now=workflow.now(),
         )
         await self._gate.open(plan, request)
-        await self._set_status(
+        await self._steps.set_status(
             TicketStatus.AWAITING_APPROVAL,
             f"plan {plan.plan_id} ({plan.playbook}, {len(plan.steps)} steps) needs "
             f"{plan.approver_role.value} approval",
@@ -546,9 +431,9 @@ class TicketWorkflow:
             if req.kind is ApprovalKind.PLAN:
                 plan = self._gate.plan(req.plan_id)
                 if approved and state.decided_by is not None:
-                    await self._execute(plan, state.decided_by)
+                    await self._runs.execute(plan, state.decided_by)
                 else:
-                    await self._set_status(
+                    await self._steps.set_status(
                         TicketStatus.AWAITING_HUMAN,
                         f"plan rejected by {state.decided_by}: {state.reason or 'no reason'}",
                         actor=state.decided_by or AUTOPILOT,
@@ -556,112 +441,33 @@ class TicketWorkflow:
             elif approved and req.run_id is not None:
                 run = self._state.run(req.run_id)
                 assert run is not None  # rollbacks are only requested for this ticket's runs
-                await self._rollback(run, state.decided_by or AUTOPILOT)
+                await self._runs.rollback(run, state.decided_by or AUTOPILOT)
 
     async def _expire_overdue_approvals(self) -> None:
         async for state in self._gate.expire_overdue():
             if state.request.kind is ApprovalKind.PLAN:
-                await self._send_text(
+                await self._steps.send_text(
                     MessageKind.HOLDING,
                     "Thanks for your patience. A member of the KRUXT team is handling your "
                     "request and will get back to you here.",
                 )
-                await self._set_status(
+                await self._steps.set_status(
                     TicketStatus.AWAITING_HUMAN,
                     f"approval {state.request.approval_id} expired without a decision",
                 )
 
-    async def _execute(self, plan: PlaybookPlan, approved_by: str) -> None:
-        """Run the approved plan exactly as approved, or refuse if the facts changed."""
-        run_id = workflow.uuid4()
-        ticket_id = self._intake.ticket_id
-        run = RunState(run_id=run_id, plan=plan, status=RunStatus.RUNNING, approved_by=approved_by)
-        self._state.runs.append(run)
-        await self._set_status(
-            TicketStatus.IN_PROGRESS, f"running plan {plan.plan_id}", actor=approved_by
-        )
-        await self._record_run(run, "approved")
-        check = await workflow.execute_activity_method(
-            PlaybookActivities.check_preconditions,
-            PreconditionCheck(ticket_id=ticket_id, plan=plan),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary="Check the plan's preconditions",
-        )
-        if not check.ok:
-            run.status = RunStatus.REFUSED
-            await self._record_run(run, "; ".join(check.failures))
-            await self._set_status(
-                TicketStatus.AWAITING_HUMAN,
-                f"plan refused, facts changed since approval: {'; '.join(check.failures)}",
-            )
-            return
-        result = await run_plan(ticket_id, run_id, plan)
-        run.finished_at = workflow.now()
-        run.applied = [r.step_id for r in result.applied]
-        if result.ok:
-            run.status = RunStatus.SUCCEEDED
-            await self._record_run(run, "all steps applied")
-            await self._send_text(MessageKind.PLAYBOOK_UPDATE, plan.customer_update)
-            await self._set_status(
-                TicketStatus.AWAITING_CUSTOMER, f"plan {plan.plan_id} applied; customer told"
-            )
-            return
-        run.status = RunStatus.COMPENSATED if result.compensated else RunStatus.FAILED
-        await self._record_run(run, f"step {result.failed_step} failed: {result.reason}")
-        await self._set_status(
-            TicketStatus.AWAITING_HUMAN,
-            f"plan {plan.plan_id} failed at {result.failed_step} ({result.reason}); "
-            + ("earlier steps undone" if result.compensated else "UNDO INCOMPLETE"),
-        )
-
-    async def _rollback(self, run: RunState, approved_by: str) -> None:
-        """Undo a completed run, after its rollback was approved."""
-        runs = [
-            StepRun(
-                ticket_id=self._intake.ticket_id,
-                plan_id=run.plan.plan_id,
-                run_id=run.run_id,
-                step=s,
-            )
-            for s in run.plan.steps
-            if s.step_id in run.applied
-        ]
-        done = await compensate(runs)
-        run.status = RunStatus.ROLLED_BACK if done else RunStatus.FAILED
-        await self._record_run(run, f"rollback approved by {approved_by}")
-        await self._set_status(
-            TicketStatus.AWAITING_HUMAN,
-            f"run {run.run_id} rolled back" + ("" if done else " INCOMPLETELY"),
-            actor=approved_by,
-        )
-
-    async def _record_run(self, run: RunState, reason: str) -> None:
-        await workflow.execute_activity_method(
-            PlaybookActivities.record_run,
-            RunRecord(
-                ticket_id=self._intake.ticket_id,
-                run_id=run.run_id,
-                plan=run.plan,
-                status=run.status,
-                approved_by=run.approved_by,
-                reason=reason,
-            ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Record run {run.status.value}",
-        )
+    # -- the conversation and the end ----------------------------------------------------
 
     async def _take_customer_message(self, message: CustomerMessage) -> None:
         try:
             await self._record_inbound(message.message_id, message.body)
         except ActivityError as err:
-            if not _bad_data(err):
+            if not bad_data(err):
                 raise
             # Stored repaired, and a person reads it: the ticket goes on.
             await self._record_inbound(message.message_id, replace_unstorable(message.body))
             self._state.messages_received += 1
-            await self._set_status(
+            await self._steps.set_status(
                 TicketStatus.AWAITING_HUMAN,
                 f"a follow-up could not be stored as sent ({failure_reason(err)}); the "
                 "characters refused were replaced with U+FFFD",
@@ -670,7 +476,7 @@ class TicketWorkflow:
         self._state.messages_received += 1
         if self._state.status is TicketStatus.AWAITING_CUSTOMER:
             # The customer wrote back after an answer: it did not settle it, a person looks.
-            await self._set_status(TicketStatus.AWAITING_HUMAN, "the customer replied")
+            await self._steps.set_status(TicketStatus.AWAITING_HUMAN, "the customer replied")
 
     async def _record_inbound(self, message_id: uuid.UUID, body: str) -> None:
         await workflow.execute_activity_method(
@@ -689,11 +495,10 @@ class TicketWorkflow:
     async def _resolve(self, request: StaffResolve) -> TicketOutcome:
         await self._gate.close_pending("the ticket was resolved first")
         reason = request.note or "resolved by staff"
-        await self._set_status(TicketStatus.RESOLVED, reason, actor=request.actor)
+        await self._steps.set_status(TicketStatus.RESOLVED, reason, actor=request.actor)
         self._state.resolved_at = workflow.now()
         await self._sla.stop(ClockKind.RESOLUTION)
-        self._state.next_step = "done"
-        self._publish()
+        self._steps.announce("done")
         return TicketOutcome(
             ticket_id=self._intake.ticket_id,
             status=self._state.status,
@@ -711,67 +516,6 @@ class TicketWorkflow:
             sla=inp.sla,
             history_limit=inp.history_limit,
         )
-
-    def _draft_input(self) -> DraftReplyInput:
-        intake = self._intake
-        assert self._state.triage is not None
-        return DraftReplyInput(
-            ticket_id=intake.ticket_id,
-            category=self._state.triage.category,
-            requester_name=intake.requester.name,
-            subject=intake.subject,
-            body=intake.body,
-        )
-
-    async def _acknowledge(self) -> None:
-        ack: DraftReply = await workflow.execute_activity_method(
-            KnowledgeActivities.draft_acknowledgement,
-            self._draft_input(),
-            start_to_close_timeout=LOCAL_TIMEOUT,
-            retry_policy=LOCAL_RETRY,
-            summary="Draft the acknowledgement",
-        )
-        await self._send(MessageKind.ACKNOWLEDGEMENT, ack)
-
-    async def _send_text(self, kind: MessageKind, body: str) -> None:
-        await self._send(kind, DraftReply(body=body, article_ids=[]))
-
-    async def _send(self, kind: MessageKind, draft: DraftReply) -> None:
-        sent = await workflow.execute_activity_method(
-            TicketActivities.send_customer_message,
-            OutboundMessageInput(
-                ticket_id=self._intake.ticket_id,
-                message_id=workflow.uuid4(),
-                kind=kind,
-                body=draft.body,
-                article_ids=draft.article_ids,
-            ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Send the {kind.value.replace('_', ' ')} to the customer",
-        )
-        if sent.first_response and self._state.first_response_at is None:
-            self._state.first_response_at = sent.sent_at
-            await self._sla.stop(ClockKind.FIRST_RESPONSE)
-
-    async def _set_status(self, status: TicketStatus, reason: str, actor: str = AUTOPILOT) -> None:
-        await workflow.execute_activity_method(
-            TicketActivities.change_status,
-            StatusChangeInput(
-                ticket_id=self._intake.ticket_id, status=status, actor=actor, reason=reason
-            ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Set status {status.value}",
-        )
-        previous, self._state.status = self._state.status, status
-        self._state.next_step = _NEXT_STEP.get(status, status.value)
-        workflow.upsert_search_attributes([sa.TICKET_STATUS.value_set(status.value)])
-        # Zendesk's "requester wait": the resolution clock stops while the customer owes us.
-        if status is TicketStatus.AWAITING_CUSTOMER:
-            self._sla.pause()
-        elif previous is TicketStatus.AWAITING_CUSTOMER:
-            self._sla.resume()
 
     def _snapshot(self) -> TicketWorkflowState:
         """The whole state, with the approvals' and the clocks' parts as they stand."""
@@ -792,37 +536,5 @@ class TicketWorkflow:
         details = render_details(self._intake, self._snapshot(), self._sla_summary())
         workflow.set_current_details(details)
 
-
-def _bad_data(err: ActivityError) -> bool:
-    """The activity refused its input as data no retry can store (``BadTicketData``)."""
-    cause = err.cause
-    return isinstance(cause, ApplicationError) and cause.type == BAD_DATA_ERROR
-
-
-def _repaired(intake: TicketIntake) -> TicketIntake:
-    """The intake with every character Postgres (or intake) refuses replaced by U+FFFD."""
-    requester = intake.requester
-    return intake.model_copy(
-        update={
-            "external_id": replace_unstorable(intake.external_id),
-            "account_id": replace_unstorable(intake.account_id) if intake.account_id else None,
-            "subject": replace_unstorable(intake.subject),
-            "body": replace_unstorable(intake.body),
-            "requester": Requester.model_construct(
-                id=replace_unstorable(requester.id),
-                email=requester.email,
-                name=replace_unstorable(requester.name),
-            ),
-        }
-    )
-
-
-_NEXT_STEP = {
-    TicketStatus.AWAITING_HUMAN: "waiting for a person to pick it up",
-    TicketStatus.AWAITING_APPROVAL: "waiting for an approver",
-    TicketStatus.AWAITING_CUSTOMER: "answered; waiting for the customer",
-    TicketStatus.IN_PROGRESS: "running an approved playbook",
-    TicketStatus.RESOLVED: "done",
-}
 
 __all__ = ["TicketWorkflow"]

@@ -20,8 +20,10 @@ import time
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes._base import ThreadedHTTPFake
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -133,7 +135,7 @@ class RecordedRequest:
     json: Any
 
 
-class FakeOpenAIServer:
+class FakeOpenAIServer(ThreadedHTTPFake):
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; use as a context manager."""
 
     def __init__(self, *, api_key: str = DEFAULT_API_KEY) -> None:
@@ -143,22 +145,12 @@ class FakeOpenAIServer:
         self._queue: deque[Behaviour] = deque()
         self._lock = threading.Lock()
         self._closing = threading.Event()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        # Handler threads may sit on a keep-alive connection or a delay: never wait for them.
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.02},  # shutdown() waits up to one poll: keep tests quick
-            name="fake-openai",
-            daemon=True,
-        )
+        self._serve(_handler_for(self), name="fake-openai")
 
     @property
     def base_url(self) -> str:
         """The URL to give the client: ``http://127.0.0.1:<port>/v1``."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}/v1"
+        return f"{self.base}/v1"
 
     def script(self, *behaviours: Behaviour) -> None:
         """Queue how the next requests are answered, in order."""
@@ -171,23 +163,10 @@ class FakeOpenAIServer:
         with self._lock:
             return len(self._queue)
 
-    def start(self) -> FakeOpenAIServer:
-        """Start serving."""
-        self._thread.start()
-        return self
-
     def stop(self) -> None:
         """Stop serving; delayed answers are cut short."""
         self._closing.set()
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeOpenAIServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
+        super().stop()
 
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:

@@ -20,8 +20,10 @@ import threading
 import uuid
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
+
+from tests.fakes._base import ThreadedHTTPFake
 
 __all__ = ["Failure", "FakeSendGridServer", "RecordedRequest"]
 
@@ -58,7 +60,7 @@ class RecordedRequest:
     status: int
 
 
-class FakeSendGridServer:
+class FakeSendGridServer(ThreadedHTTPFake):
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; a context manager."""
 
     def __init__(self, *, api_key: str) -> None:
@@ -67,21 +69,12 @@ class FakeSendGridServer:
         self.api_key = api_key
         self._failures: deque[Failure | None] = deque()  # None: that request succeeds
         self._lock = threading.Lock()
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-sendgrid",
-            daemon=True,
-        )
+        self._serve(_handler_for(self), name="fake-sendgrid")
 
     @property
     def base_url(self) -> str:
         """The ``host`` to give the client: ``http://127.0.0.1:<port>``."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        return self.base
 
     @property
     def sent(self) -> list[dict[str, Any]]:
@@ -95,23 +88,6 @@ class FakeSendGridServer:
         with self._lock:
             self._failures.extend([None] * after)
             self._failures.append(Failure(status, dict(headers or {}), message))
-
-    def start(self) -> FakeSendGridServer:
-        """Start serving."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeSendGridServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _take(
         self, path: str, headers: dict[str, str], body: Any

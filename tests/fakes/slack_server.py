@@ -24,9 +24,11 @@ import json
 import threading
 from collections import deque
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
+
+from tests.fakes._base import ThreadedHTTPFake
 
 __all__ = [
     "Failure",
@@ -75,7 +77,7 @@ class SlackCall:
     body: dict[str, Any]
 
 
-class FakeSlackServer:
+class FakeSlackServer(ThreadedHTTPFake):
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; a context manager."""
 
     def __init__(self, *, token: str = "xoxb-test") -> None:
@@ -85,21 +87,7 @@ class FakeSlackServer:
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._posted: set[tuple[str, str]] = set()  # (channel, ts) of chat.postMessage answers
-        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
-        self._httpd.daemon_threads = True
-        self._httpd.block_on_close = False
-        self._thread = threading.Thread(
-            target=self._httpd.serve_forever,
-            kwargs={"poll_interval": 0.02},
-            name="fake-slack",
-            daemon=True,
-        )
-
-    @property
-    def base(self) -> str:
-        """``http://127.0.0.1:<port>``."""
-        host, port = self._httpd.server_address[:2]
-        return f"http://{host!s}:{port}"
+        self._serve(_handler_for(self), name="fake-slack")
 
     @property
     def api_url(self) -> str:
@@ -119,23 +107,6 @@ class FakeSlackServer:
         """The recorded calls of one method."""
         with self._lock:
             return [c for c in self.calls if c.method == method]
-
-    def start(self) -> FakeSlackServer:
-        """Start serving."""
-        self._thread.start()
-        return self
-
-    def stop(self) -> None:
-        """Stop serving."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
-        self._thread.join(timeout=5)
-
-    def __enter__(self) -> FakeSlackServer:
-        return self.start()
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
 
     def _record(self, call: SlackCall) -> None:
         with self._lock:

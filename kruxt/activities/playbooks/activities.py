@@ -16,7 +16,13 @@ from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
 from kruxt.activities.playbooks.base import build_plan
 from kruxt.activities.playbooks.registry import ACTIONS, CHECKS, COMPENSATIONS, OWNER, PLAYBOOKS
-from kruxt.adapters.app_db import AppEntityNotFound, AppError, AppRefused, KruxtApp
+from kruxt.adapters.app_db import (
+    AppEntityNotFound,
+    AppError,
+    AppRefused,
+    ChangeResult,
+    KruxtApp,
+)
 from kruxt.adapters.postgres.playbook_runs import (
     CompensationStatus,
     PlaybookRunStore,
@@ -51,6 +57,17 @@ def _app_failure(exc: AppError) -> ApplicationError:
 
 def _not_recorded(exc: RunNotFoundError) -> ApplicationError:
     return ApplicationError(str(exc), type=RUN_NOT_RECORDED, non_retryable=True)
+
+
+def _step_result(step_id: str, change: ChangeResult) -> StepResult:
+    """What a step or its compensation changed, as the run records it."""
+    return StepResult(
+        step_id=step_id,
+        before=change.before,
+        after=change.after,
+        replayed=change.replayed,
+        noop=change.noop,
+    )
 
 
 class PlaybookActivities:
@@ -208,13 +225,7 @@ class PlaybookActivities:
                     idempotency_key=activity_key(),
                 )
                 raise _app_failure(exc) from exc
-            result = StepResult(
-                step_id=step.step_id,
-                before=change.before,
-                after=change.after,
-                replayed=change.replayed,
-                noop=change.noop,
-            )
+            result = _step_result(step.step_id, change)
             await self._runs.record_step(
                 run=run, result=result, status=StepStatus.APPLIED, idempotency_key=activity_key()
             )
@@ -259,13 +270,7 @@ class PlaybookActivities:
                     idempotency_key=activity_key(),
                 )
                 raise _app_failure(exc) from exc
-            result = StepResult(
-                step_id=step.step_id,
-                before=change.before,
-                after=change.after,
-                replayed=change.replayed,
-                noop=change.noop,
-            )
+            result = _step_result(step.step_id, change)
             await self._runs.record_compensation(
                 run=run,
                 result=result,

@@ -1,0 +1,103 @@
+"""The ticket workflow's outward steps: status changes and customer messages.
+
+Each is an activity plus its effect on the workflow's state, its search attributes and its
+SLA clocks; routing (:mod:`kruxt.workflows.ticket_routing`) and the playbook runs
+(:mod:`kruxt.workflows.runs`) take the steps from here, so every caller changes them alike.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable
+
+from temporalio import workflow
+
+with workflow.unsafe.imports_passed_through():
+    from kruxt.activities.tickets import TicketActivities
+    from kruxt.models import search_attributes as sa
+    from kruxt.models.enums import TicketStatus
+    from kruxt.models.records import (
+        DraftReply,
+        MessageKind,
+        OutboundMessageInput,
+        StatusChangeInput,
+    )
+    from kruxt.models.sla import ClockKind
+    from kruxt.models.tickets import TicketWorkflowState
+    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
+    from kruxt.workflows.sla import SlaTracker
+
+__all__ = ["AUTOPILOT", "TicketSteps"]
+
+AUTOPILOT = "autopilot"
+
+_NEXT_STEP = {
+    TicketStatus.AWAITING_HUMAN: "waiting for a person to pick it up",
+    TicketStatus.AWAITING_APPROVAL: "waiting for an approver",
+    TicketStatus.AWAITING_CUSTOMER: "answered; waiting for the customer",
+    TicketStatus.IN_PROGRESS: "running an approved playbook",
+    TicketStatus.RESOLVED: "done",
+}
+
+
+class TicketSteps:
+    """Set the status, message the customer, say what the workflow does next."""
+
+    def __init__(
+        self,
+        ticket_id: uuid.UUID,
+        state: TicketWorkflowState,
+        sla: SlaTracker,
+        publish: Callable[[], None],
+    ) -> None:
+        """``state`` is the workflow's own (changed in place); ``publish`` refreshes its details."""
+        self._ticket_id = ticket_id
+        self._state = state
+        self._sla = sla
+        self._publish = publish
+
+    def announce(self, next_step: str) -> None:
+        """Show what the workflow does next, before a long step starts."""
+        self._state.next_step = next_step
+        self._publish()
+
+    async def set_status(self, status: TicketStatus, reason: str, actor: str = AUTOPILOT) -> None:
+        """Record the status change, flag it for search, pause or resume the resolution clock."""
+        await workflow.execute_activity_method(
+            TicketActivities.change_status,
+            StatusChangeInput(ticket_id=self._ticket_id, status=status, actor=actor, reason=reason),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"Set status {status.value}",
+        )
+        previous, self._state.status = self._state.status, status
+        self._state.next_step = _NEXT_STEP.get(status, status.value)
+        workflow.upsert_search_attributes([sa.TICKET_STATUS.value_set(status.value)])
+        # Zendesk's "requester wait": the resolution clock stops while the customer owes us.
+        if status is TicketStatus.AWAITING_CUSTOMER:
+            self._sla.pause()
+        elif previous is TicketStatus.AWAITING_CUSTOMER:
+            self._sla.resume()
+
+    async def send_text(self, kind: MessageKind, body: str) -> None:
+        """Send a fixed text (no knowledge articles) to the customer."""
+        await self.send(kind, DraftReply(body=body, article_ids=[]))
+
+    async def send(self, kind: MessageKind, draft: DraftReply) -> None:
+        """Send a message to the customer; the first response stops its SLA clock."""
+        sent = await workflow.execute_activity_method(
+            TicketActivities.send_customer_message,
+            OutboundMessageInput(
+                ticket_id=self._ticket_id,
+                message_id=workflow.uuid4(),
+                kind=kind,
+                body=draft.body,
+                article_ids=draft.article_ids,
+            ),
+            start_to_close_timeout=DB_TIMEOUT,
+            retry_policy=DB_RETRY,
+            summary=f"Send the {kind.value.replace('_', ' ')} to the customer",
+        )
+        if sent.first_response and self._state.first_response_at is None:
+            self._state.first_response_at = sent.sent_at
+            await self._sla.stop(ClockKind.FIRST_RESPONSE)
