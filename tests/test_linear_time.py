@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import importlib
 import inspect
 import json
+import pkgutil
 import re
 import sys
 import types
@@ -158,15 +160,24 @@ def _regexes(value: Any, seen: set[int]) -> list[re.Pattern[Any]]:
     return []
 
 
+def _with_submodules(package: types.ModuleType) -> list[types.ModuleType]:
+    """A package and every module in it: a pattern added to any of them is found."""
+    found = [package]
+    for info in pkgutil.walk_packages(package.__path__, prefix=f"{package.__name__}."):
+        found.append(importlib.import_module(info.name))
+    return found
+
+
 @pytest.mark.parametrize(
     "module",
     [
-        kruxt.agents.triage_rules,
+        *_with_submodules(kruxt.agents.triage_rules),
         kruxt.adapters.llm_triage,
         kruxt.models.incidents,
         kruxt.adapters.email_tokens,
         kruxt.starter.dev,
     ],
+    ids=lambda m: m.__name__,
 )
 def test_modules_reading_outside_text_hold_no_backtracking_pattern(
     module: types.ModuleType,
