@@ -25,6 +25,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database, with_user
 from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres import migrations
@@ -35,7 +36,9 @@ from kruxt.adapters.temporal_client import connect as temporal_connect
 from kruxt.adapters.temporal_client import data_converter
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.models import search_attributes as sa
-from tests.support import start_temporal_dev_server
+from tests.fakes.sendgrid_server import FakeSendGridServer
+from tests.fakes.slack_server import FakeSlackServer
+from tests.support import SENDGRID_TEST_KEY, demo_app, start_temporal_dev_server
 
 MIGRATIONS = PROJECT_ROOT / "sql"
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
@@ -182,3 +185,27 @@ async def dev_client(dev_server: TemporalDevServer) -> Client:
 def task_queue() -> str:
     """A task queue of this test's own."""
     return f"tq-{uuid.uuid4().hex[:12]}"
+
+
+# -- the outside world, for tests that wire real clients to the local fakes ------------------
+
+
+@pytest.fixture
+def sendgrid() -> Iterator[FakeSendGridServer]:
+    """A local SendGrid that accepts only ``SENDGRID_TEST_KEY``."""
+    with FakeSendGridServer(api_key=SENDGRID_TEST_KEY) as server:
+        yield server
+
+
+@pytest.fixture
+def slack_server() -> Iterator[FakeSlackServer]:
+    """A local Slack Web API."""
+    with FakeSlackServer() as server:
+        yield server
+
+
+@pytest.fixture
+async def app(db_dsn: str) -> AsyncIterator[KruxtApp]:
+    """The reference KRUXT app with its demo data, reached through the support role."""
+    async with demo_app(db_dsn) as kruxt_app:
+        yield kruxt_app

@@ -23,6 +23,7 @@ from temporalio.worker import Worker
 from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
+from kruxt.adapters.channels import ChannelRegistry, InAppChannel
 from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.pool import create_pool
@@ -67,9 +68,12 @@ async def main(mode: str, address: str, dsn: str, task_queue: str) -> None:
     codec = EncryptionCodec.from_settings_text(os.environ["KRUXT_PAYLOAD_KEY"])
     client = await connect(address, payload_codec=codec)
     pool = await create_pool(dsn, max_size=2)
+    store = TicketStore(pool)
     app = KruxtApp(await create_pool(dsn, max_size=2, role=SUPPORT_ROLE))
     fakes: dict[str, Callable[..., Any]] = {
-        "record": record_then_die(TicketActivities(TicketStore(pool))),
+        "record": record_then_die(
+            TicketActivities(store, ChannelRegistry.thread_only(InAppChannel(store)))
+        ),
         "step": step_then_die(PlaybookActivities(app, PlaybookRunStore(pool))),
     }
     fake = fakes[mode]

@@ -42,6 +42,9 @@ from tests.fakes.slack_server import FakeSlackServer
 
 T = TypeVar("T")
 
+# The SendGrid key the `sendgrid` fixture (tests/conftest.py) accepts.
+SENDGRID_TEST_KEY = "SG.test-key"
+
 
 def bound_socket() -> socket.socket:
     """A TCP socket bound to a port the OS chose on 127.0.0.1, for a server in this process.

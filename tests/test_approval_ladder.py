@@ -4,11 +4,9 @@ local fakes, and an approvers directory of two levels."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
-import pytest
 from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.app_db import KruxtApp
@@ -27,7 +25,6 @@ from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.sendgrid_server import FakeSendGridServer
 from tests.fakes.slack_server import FakeSlackServer
 from tests.support import (
-    demo_app,
     email_approvals,
     eventually,
     locked_ticket,
@@ -35,7 +32,6 @@ from tests.support import (
     start_ticket,
 )
 
-KEY = "SG.test-key"
 CHANNEL = "C0APPROVALS"
 ADMIN = [ApproverRole.ADMIN]
 # Level 1 is asked first and reminded; level 2 only hears of it when the request goes stale.
@@ -48,24 +44,6 @@ APPROVERS = ApproverDirectory(
 )
 LEVEL_1 = ["maya@kruxt.app", "sam@kruxt.app"]
 LEVEL_2 = ["cto@kruxt.app"]
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[FakeSendGridServer]:
-    with FakeSendGridServer(api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def slack_server() -> Iterator[FakeSlackServer]:
-    with FakeSlackServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def app(db_dsn: str) -> AsyncIterator[KruxtApp]:
-    async with demo_app(db_dsn) as kruxt_app:
-        yield kruxt_app
 
 
 def _posts(slack: FakeSlackServer) -> list[tuple[str, bool, str]]:

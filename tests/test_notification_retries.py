@@ -3,7 +3,6 @@ the real SendGrid and Slack clients against the local fakes, the real token tabl
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
@@ -26,7 +25,6 @@ from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.sendgrid_server import FakeSendGridServer
 from tests.fakes.slack_server import FakeSlackServer
 from tests.support import (
-    demo_app,
     email_approvals,
     eventually,
     locked_ticket,
@@ -35,7 +33,6 @@ from tests.support import (
     start_ticket,
 )
 
-KEY = "SG.test-key"
 # The requester of the ticket is staff too, and spells her address differently there.
 APPROVERS = ApproverDirectory(
     [
@@ -44,24 +41,6 @@ APPROVERS = ApproverDirectory(
         Approver(name="Ana", email="ana@example.com", roles=[ApproverRole.ADMIN]),
     ]
 )
-
-
-@pytest.fixture
-def sendgrid() -> Iterator[FakeSendGridServer]:
-    with FakeSendGridServer(api_key=KEY) as server:
-        yield server
-
-
-@pytest.fixture
-def slack_server() -> Iterator[FakeSlackServer]:
-    with FakeSlackServer() as server:
-        yield server
-
-
-@pytest.fixture
-async def app(db_dsn: str) -> AsyncIterator[KruxtApp]:
-    async with demo_app(db_dsn) as kruxt_app:
-        yield kruxt_app
 
 
 async def test_a_retry_after_a_partial_send_mails_nobody_twice(

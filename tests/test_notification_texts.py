@@ -4,7 +4,6 @@ channel's failures retried (or not) the same way, whichever activity sent them."
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -50,12 +49,6 @@ def _breach(**update: Any) -> SlaNotice:
         overdue_seconds=150 * 60,
     )
     return notice.model_copy(update=update)
-
-
-@pytest.fixture
-def slack_server() -> Iterator[FakeSlackServer]:
-    with FakeSlackServer() as server:
-        yield server
 
 
 def test_an_sla_breach_says_the_same_durations_in_slack_and_in_mail() -> None:

@@ -772,12 +772,9 @@ class RecordingApp:
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, str]]] = []
 
-    def __getattr__(self, name: str) -> Callable[..., Awaitable[ChangeResult]]:
-        async def call(**kwargs: str) -> ChangeResult:
-            self.calls.append((name, kwargs))
-            return ChangeResult()
-
-        return call
+    async def call(self, function: str, idempotency_key: str, /, **args: str) -> ChangeResult:
+        self.calls.append((function, {"idempotency_key": idempotency_key, **args}))
+        return ChangeResult()
 
 
 async def test_each_action_calls_exactly_its_declared_function_and_arguments() -> None:

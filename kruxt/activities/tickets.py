@@ -6,7 +6,7 @@ from temporalio import activity
 
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
-from kruxt.adapters.channels import ChannelRegistry, InAppChannel
+from kruxt.adapters.channels import ChannelRegistry
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.channels import ChannelTicket, Delivery, DeliveryKind
 from kruxt.models.enums import Channel
@@ -31,10 +31,9 @@ class TicketActivities:
     ``BadTicketData``; the workflow sends the ticket to a person instead of retrying forever.
     """
 
-    def __init__(self, store: TicketStore, channels: ChannelRegistry | None = None) -> None:
+    def __init__(self, store: TicketStore, channels: ChannelRegistry) -> None:
         self._store = store
-        # Without a registry every ticket is answered in its thread, as the in-app channel does.
-        self._channels = channels or ChannelRegistry.thread_only(InAppChannel(store))
+        self._channels = channels
 
     @activity.defn
     @bad_data_is_final
@@ -74,9 +73,9 @@ class TicketActivities:
         The workflow never names the channel: it is read from the ticket here, and the
         registry picks the implementation (the in-app thread today; Zendesk, Intercom next).
         """
-        view = await self._store.get(inp.ticket_id)
+        # One column, not the whole thread: this runs for every message the autopilot sends.
         # A ticket not stored yet cannot happen after persist_ticket; the thread refuses it.
-        channel = view.channel if view is not None else Channel.IN_APP
+        channel = await self._store.channel_of(inp.ticket_id) or Channel.IN_APP
         delivered = await self._channels[channel].deliver(
             ChannelTicket(ticket_id=inp.ticket_id, channel=channel),
             Delivery(

@@ -25,6 +25,7 @@ from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.activities.sla import SlaActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.activities.triage import TriageActivities
+from kruxt.adapters.channels import ChannelRegistry, InAppChannel
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.automation_runs import AutomationRunStore
 from kruxt.adapters.postgres.incidents import IncidentStore, SlaEventStore
@@ -76,7 +77,9 @@ def build_activities(
     out = outside or Outside()
     app = out.app
     store = TicketStore(pool)
-    tickets = TicketActivities(store)
+    # The composition root decides where answers go: today every channel's tickets are
+    # answered in their in-app thread; Zendesk and Intercom register their own here.
+    tickets = TicketActivities(store, ChannelRegistry.thread_only(InAppChannel(store)))
     context = ContextActivities(store, app)
     rules = TriageActivities()
     llm = LlmTriageActivities(out.triager)

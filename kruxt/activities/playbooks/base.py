@@ -91,9 +91,7 @@ class Action:
 
     async def call(self, app: KruxtApp, key: str, target: Target) -> ChangeResult:
         """Run the step on ``target`` under the idempotency ``key``."""
-        change = getattr(app, self.name)
-        result: ChangeResult = await change(idempotency_key=key, **self.arguments(target))
-        return result
+        return await app.call(self.name, key, **self.arguments(target))
 
 
 @dataclass(frozen=True)
@@ -110,9 +108,7 @@ class Compensation:
 
     async def call(self, app: KruxtApp, key: str, original_key: str) -> ChangeResult:
         """Undo what ran under ``original_key``, itself keyed by ``key``."""
-        undo = getattr(app, self.name)
-        result: ChangeResult = await undo(idempotency_key=key, original_key=original_key)
-        return result
+        return await app.call(self.name, key, original_key=original_key)
 
 
 @dataclass(frozen=True)

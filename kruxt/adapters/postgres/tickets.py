@@ -16,7 +16,7 @@ import asyncpg
 from kruxt.adapters.postgres import audit, kpi
 from kruxt.adapters.postgres.pool import Conn
 from kruxt.models.context import RecentTicket
-from kruxt.models.enums import MessageDirection, TicketStatus
+from kruxt.models.enums import Channel, MessageDirection, TicketStatus
 from kruxt.models.records import MessageKind, OutboundMessageResult
 from kruxt.models.tickets import (
     Requester,
@@ -499,6 +499,14 @@ class TicketStore:
             ],
             {r["category"]: r["n"] for r in counts},
         )
+
+    async def channel_of(self, ticket_id: uuid.UUID) -> Channel | None:
+        """The channel a ticket came in by (where its answers go), or None if it is unknown."""
+        async with self._pool.acquire() as conn:
+            value = await conn.fetchval(
+                "SELECT channel FROM support_tickets WHERE id = $1", ticket_id
+            )
+        return Channel(value) if value is not None else None
 
     async def get(self, ticket_id: uuid.UUID) -> TicketView | None:
         """A ticket with its messages and latest triage, or None."""
