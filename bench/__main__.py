@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
-from bench import audit_chain, hostile_text, reply_guard, rules_triage
+from bench import audit_chain, cli_start, hostile_text, reply_guard, rules_triage
 
 
 async def main() -> None:
@@ -13,6 +13,7 @@ async def main() -> None:
     print(hostile_text.run())
     print(reply_guard.run())
     print(await audit_chain.run())
+    print(cli_start.run())
 
 
 if __name__ == "__main__":

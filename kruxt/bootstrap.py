@@ -12,37 +12,64 @@ import logging
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import asyncpg
-from slack_sdk.web.async_client import AsyncWebClient
+from pydantic import SecretStr
 from temporalio.client import Client
 
 from kruxt.activities.notifications import EmailApprovals
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
 from kruxt.adapters.approvers import ApproverDirectory, load_approvers
+from kruxt.adapters.channels.base import CustomerChannel
 from kruxt.adapters.email import Mailer, OutboxMailer, SendGridMailer
-from kruxt.adapters.email_tokens import ApprovalTokens, IncidentAckTokens
-from kruxt.adapters.llm_reply import OpenAIReplyWriter
-from kruxt.adapters.llm_triage import OpenAITriager, build_openai_client
+from kruxt.adapters.email_tokens import (
+    ApprovalTokens,
+    ConfirmLinks,
+    ConfirmTokens,
+    IncidentAckTokens,
+)
 from kruxt.adapters.payload_codec import EncryptionCodec, PayloadKeyError
+from kruxt.adapters.postgres.channel_events import ChannelEventLog
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
 from kruxt.adapters.postgres.pool import create_pool
+from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.prompts import load_prompt
 from kruxt.adapters.settings import ConfigurationError, Settings
-from kruxt.adapters.slack import SlackApprovals, SlackIncidents
 from kruxt.adapters.temporal_client import connect
 from kruxt.agents.knowledge import ReplyGuard
+from kruxt.models.enums import Channel
 from kruxt.models.incidents import (
+    DEFAULT_INCIDENT_CLUSTER,
     EscalationPolicy,
+    IncidentCluster,
     default_escalation_policy,
     parse_escalation_policy,
+    parse_incident_cluster,
 )
+from kruxt.models.lifecycle import parse_duration
 from kruxt.models.sla import SlaTargets, parse_sla_targets
+
+# The outside services' clients (OpenAI, Slack, Zendesk, Intercom, GitHub) are most of the
+# import time: each is imported by the builder that needs it, so a command that connects only
+# to PostgreSQL and Temporal (the CLI's) starts without loading them.
+if TYPE_CHECKING:
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    from kruxt.adapters.channels.intercom import IntercomChannel
+    from kruxt.adapters.channels.zendesk import ZendeskChannel
+    from kruxt.adapters.github_client import GitHubIssues
+    from kruxt.adapters.intercom_client import IntercomClient
+    from kruxt.adapters.llm_reply import OpenAIReplyWriter
+    from kruxt.adapters.llm_triage import OpenAITriager
+    from kruxt.adapters.slack import SlackApprovals, SlackIncidents
+    from kruxt.adapters.zendesk_client import ZendeskClient
 
 log = logging.getLogger(__name__)
 
-TRIAGE_PROMPT_VERSION = "v1"
+ConnectedChannel = TypeVar("ConnectedChannel", "ZendeskChannel", "IntercomChannel")
+
+TRIAGE_PROMPT_VERSION = "v2"
 REPLY_PROMPT_VERSION = "v1"
 
 
@@ -51,19 +78,119 @@ def approvers_from(settings: Settings) -> ApproverDirectory:
     return load_approvers(file=settings.approvers_file, inline=settings.approvers)
 
 
+def slack_client_from(settings: Settings) -> AsyncWebClient:
+    """The Slack Web API client of SLACK_BOT_TOKEN (at SLACK_API_URL when set, e.g. a fake)."""
+    if settings.slack_bot_token is None:
+        raise ConfigurationError("SLACK_BOT_TOKEN is not set")
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    kwargs: dict[str, Any] = {"token": settings.slack_bot_token.get_secret_value()}
+    if settings.slack_api_url:
+        kwargs["base_url"] = settings.slack_api_url
+    return AsyncWebClient(**kwargs)
+
+
 def slack_from(settings: Settings) -> SlackApprovals | None:
     """Slack approvals when a bot token and an approval channel are configured."""
     if settings.slack_bot_token is None:
         return None
     if not settings.slack_approval_channel:
         raise ConfigurationError("SLACK_BOT_TOKEN is set but SLACK_APPROVAL_CHANNEL is not")
-    kwargs: dict[str, Any] = {"token": settings.slack_bot_token.get_secret_value()}
-    if settings.slack_api_url:
-        kwargs["base_url"] = settings.slack_api_url
+    from kruxt.adapters.slack import SlackApprovals
+
     return SlackApprovals(
-        AsyncWebClient(**kwargs),
+        slack_client_from(settings),
         channel=settings.slack_approval_channel,
         ticket_url=lambda ticket_id: f"{settings.public_url}/v1/tickets/{ticket_id}",
+    )
+
+
+def github_from(settings: Settings) -> GitHubIssues | None:
+    """GitHub issues for product defects when GITHUB_TOKEN is set (checked complete, no I/O)."""
+    token = settings.github_token
+    if token is None:
+        return None
+    if not settings.github_repository:
+        raise ConfigurationError("GITHUB_TOKEN is set but GITHUB_REPOSITORY (owner/name) is not")
+    from kruxt.adapters.github_client import GitHubIssues
+
+    try:
+        return GitHubIssues(
+            settings.github_repository,
+            token=token.get_secret_value(),
+            base_url=settings.github_api_url,
+        )
+    except ValueError as exc:
+        raise ConfigurationError(str(exc)) from None
+
+
+def zendesk_client_from(settings: Settings) -> ZendeskClient | None:
+    """The Zendesk API client when ZENDESK_API_TOKEN is set (checked complete, no I/O)."""
+    token = settings.zendesk_api_token
+    if token is None:
+        return None
+    base = settings.zendesk_base_url()
+    if base is None or not settings.zendesk_email:
+        raise ConfigurationError(
+            "ZENDESK_API_TOKEN is set: ZENDESK_EMAIL and ZENDESK_SUBDOMAIN (or ZENDESK_API_URL) "
+            "are needed too"
+        )
+    from kruxt.adapters.zendesk_client import ZendeskClient
+
+    return ZendeskClient(base, email=settings.zendesk_email, api_token=token.get_secret_value())
+
+
+def zendesk_from(
+    settings: Settings, pool: asyncpg.Pool[Any], client: ZendeskClient | None
+) -> ZendeskChannel | None:
+    """The Zendesk channel when its webhook secret or API token is set; else None (off)."""
+    from kruxt.adapters.channels.zendesk import ZendeskChannel
+
+    return connected_channel(ZendeskChannel, settings.zendesk_webhook_secret, client, pool)
+
+
+def intercom_client_from(settings: Settings) -> IntercomClient | None:
+    """The Intercom API client when INTERCOM_ACCESS_TOKEN is set (checked complete, no I/O)."""
+    token = settings.intercom_access_token
+    if token is None:
+        return None
+    if not settings.intercom_admin_id:
+        raise ConfigurationError(
+            "INTERCOM_ACCESS_TOKEN is set: INTERCOM_ADMIN_ID (the admin the autopilot replies "
+            "as) is needed too"
+        )
+    from kruxt.adapters.intercom_client import DEFAULT_API_URL, IntercomClient
+
+    return IntercomClient(
+        settings.intercom_api_url or DEFAULT_API_URL,
+        access_token=token.get_secret_value(),
+        admin_id=settings.intercom_admin_id,
+    )
+
+
+def intercom_from(
+    settings: Settings, pool: asyncpg.Pool[Any], client: IntercomClient | None
+) -> IntercomChannel | None:
+    """The Intercom channel when its client secret or access token is set; else None (off)."""
+    from kruxt.adapters.channels.intercom import IntercomChannel
+
+    return connected_channel(IntercomChannel, settings.intercom_client_secret, client, pool)
+
+
+def connected_channel(
+    kind: type[ConnectedChannel], secret: SecretStr | None, client: Any, pool: asyncpg.Pool[Any]
+) -> ConnectedChannel | None:
+    """A connected channel (Zendesk, Intercom) when its signing secret or API client is set.
+
+    Without the secret its webhook answers 404; without the client nothing is posted.
+    """
+    if secret is None and client is None:
+        return None
+    return kind(
+        secret=secret.get_secret_value() if secret is not None else "",
+        client=client,
+        store=TicketStore(pool),
+        events=ChannelEventLog(pool),
     )
 
 
@@ -93,6 +220,25 @@ def incident_ack_tokens_from(settings: Settings) -> IncidentAckTokens | None:
     if settings.link_secret is None:
         return None
     return IncidentAckTokens(settings.link_secret.get_secret_value().encode())
+
+
+def confirm_tokens_from(settings: Settings) -> ConfirmTokens | None:
+    """The signer of customers' confirm links (the link secret, its own key)."""
+    if settings.link_secret is None:
+        return None
+    return ConfirmTokens(settings.link_secret.get_secret_value().encode())
+
+
+def confirm_links_from(settings: Settings) -> ConfirmLinks | None:
+    """Confirm links for answers that wait on the customer; valid while the ticket can be
+    confirmed or reopened (the auto-solve wait plus the reopen window)."""
+    tokens = confirm_tokens_from(settings)
+    if tokens is None:
+        return None
+    valid_for = parse_duration(
+        settings.auto_solve_after, source="KRUXT_AUTO_SOLVE_AFTER"
+    ) + parse_duration(settings.reopen_window, source="KRUXT_REOPEN_WINDOW")
+    return ConfirmLinks(tokens, settings.public_url, valid_for)
 
 
 def token_store(pool: asyncpg.Pool[Any]) -> EmailTokenStore:
@@ -132,11 +278,10 @@ def incident_slack_from(settings: Settings) -> SlackIncidents | None:
     channel = settings.slack_incident_channel or settings.slack_approval_channel
     if not channel:
         raise ConfigurationError("SLACK_BOT_TOKEN is set but no SLACK_INCIDENT_CHANNEL")
-    kwargs: dict[str, Any] = {"token": settings.slack_bot_token.get_secret_value()}
-    if settings.slack_api_url:
-        kwargs["base_url"] = settings.slack_api_url
+    from kruxt.adapters.slack import SlackIncidents
+
     return SlackIncidents(
-        AsyncWebClient(**kwargs),
+        slack_client_from(settings),
         incident_channel=channel,
         warning_channel=settings.slack_approval_channel,
         ticket_url=lambda ticket_id: f"{settings.public_url}/v1/tickets/{ticket_id}",
@@ -191,6 +336,9 @@ def llm_from(settings: Settings) -> tuple[OpenAITriager | None, OpenAIReplyWrite
     if settings.openai_api_key is None:
         log.info("OPENAI_API_KEY unset: the rules triager and article templates answer")
         return None, None
+    from kruxt.adapters.llm_reply import OpenAIReplyWriter
+    from kruxt.adapters.llm_triage import OpenAITriager, build_openai_client
+
     client = build_openai_client(
         api_key=settings.openai_api_key.get_secret_value(),
         base_url=settings.openai_base_url,
@@ -237,10 +385,18 @@ class Outside:
     escalation: EscalationPolicy = field(default_factory=default_escalation_policy)
     public_url: str = "http://127.0.0.1:8000"
     incident_window: timedelta = timedelta(hours=6)
+    # How many P2 tickets of one cause within how long open an incident (KRUXT_INCIDENT_CLUSTER).
+    incident_cluster: IncidentCluster = DEFAULT_INCIDENT_CLUSTER
     # Signs the "Acknowledge" links of page e-mails; without it pages name the CLI only.
     incident_ack_tokens: IncidentAckTokens | None = None
     # Where the audit chain's head is anchored (the schedule's activity); None = not here.
     audit_anchor_file: Path | None = None
+    # Customer channels connected beyond the ticket's own thread (Zendesk, Intercom).
+    channels: dict[Channel, CustomerChannel] = field(default_factory=dict)
+    # The repository product defects are filed in (GITHUB_TOKEN); None: "would create" only.
+    github: GitHubIssues | None = None
+    # Ends answers that wait on the customer with a confirm link (KRUXT_LINK_SECRET).
+    confirm_links: ConfirmLinks | None = None
 
 
 @dataclass
@@ -265,6 +421,10 @@ class Bootstrapped:
     outside: Outside
     # Pools this bootstrap opened (not those passed in): closed by close().
     owned_pools: list[asyncpg.Pool[Any]] = field(default_factory=list)
+    # The Zendesk channel (its webhook and its API); None: not configured.
+    zendesk: ZendeskChannel | None = None
+    # The Intercom channel (its webhook and its API); None: not configured.
+    intercom: IntercomChannel | None = None
 
     @property
     def token_store(self) -> EmailTokenStore:
@@ -273,6 +433,10 @@ class Bootstrapped:
 
     async def close(self) -> None:
         """Close the pools this bootstrap opened."""
+        if self.zendesk is not None:
+            await self.zendesk.aclose()
+        if self.intercom is not None:
+            await self.intercom.aclose()
         for pool in reversed(self.owned_pools):
             await pool.close()
         self.owned_pools.clear()
@@ -312,6 +476,9 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
     # One mailer for approval mail, pages and SLA alerts; only the worker sends mail.
     mailer: Mailer | None = given("mailer", lambda: mailer_from(settings) if worker else None)
     triager, writer = llm_from(settings) if worker and "outside" not in overrides else (None, None)
+    github = github_from(settings) if worker and "outside" not in overrides else None
+    zendesk_api = zendesk_client_from(settings) if "zendesk" not in overrides else None
+    intercom_api = intercom_client_from(settings) if "intercom" not in overrides else None
 
     client: Client = (
         overrides["client"] if "client" in overrides else await temporal_from(settings, codec)
@@ -335,6 +502,12 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
         raise
     if link_tokens is None and worker:
         log.warning("KRUXT_LINK_SECRET unset: approval requests are not e-mailed")
+    zendesk: ZendeskChannel | None = given(
+        "zendesk", lambda: zendesk_from(settings, pool, zendesk_api)
+    )
+    intercom: IntercomChannel | None = given(
+        "intercom", lambda: intercom_from(settings, pool, intercom_api)
+    )
     outside: Outside = given(
         "outside",
         lambda: Outside(
@@ -357,8 +530,16 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
             escalation=escalation,
             public_url=settings.public_url,
             incident_window=timedelta(minutes=settings.incident_window_minutes),
+            incident_cluster=parse_incident_cluster(settings.incident_cluster),
             incident_ack_tokens=ack_tokens,
             audit_anchor_file=settings.audit_anchors_path,
+            github=github,
+            confirm_links=confirm_links_from(settings),
+            channels={
+                name: channel
+                for name, channel in ((Channel.ZENDESK, zendesk), (Channel.INTERCOM, intercom))
+                if channel is not None
+            },
         ),
     )
     return Bootstrapped(
@@ -377,4 +558,50 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
         incident_ack_tokens=ack_tokens,
         outside=outside,
         owned_pools=owned,
+        zendesk=zendesk,
+        intercom=intercom,
     )
+
+
+class Connections:
+    """The composition root of one-shot commands (the CLI): the builders of
+    :func:`bootstrap`, each part connected on first use and closed by :meth:`close`.
+
+    A command connects only what it uses, so ``kruxt ticket list`` reads Postgres while
+    Temporal is down and ``kruxt ticket resolve`` signals Temporal without a database.
+    """
+
+    def __init__(self, settings: Settings, *, pool_size: int = 2) -> None:
+        self.settings = settings
+        self._pool_size = pool_size
+        self._client: Client | None = None
+        self._pool: asyncpg.Pool[Any] | None = None
+
+    async def client(self) -> Client:
+        """The Temporal client, its payloads encrypted with the settings' key."""
+        if self._client is None:
+            self._client = await temporal_from(self.settings)
+        return self._client
+
+    async def pool(self) -> asyncpg.Pool[Any]:
+        """A small pool on DATABASE_URL."""
+        if self._pool is None:
+            dsn = self.settings.require_database_url()
+            self._pool = await create_pool(dsn, max_size=self._pool_size)
+        return self._pool
+
+    def approvers(self) -> ApproverDirectory:
+        """The approvers directory of the settings."""
+        return approvers_from(self.settings)
+
+    async def close(self) -> None:
+        """Close the pool, if a command opened it (the Temporal client needs no closing)."""
+        pool, self._pool = self._pool, None
+        if pool is not None:
+            await pool.close()
+
+    async def __aenter__(self) -> Connections:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()

@@ -26,19 +26,34 @@ from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.app_db import KruxtApp
-from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database, with_user
+from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_user
 from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres import migrations
 from kruxt.adapters.postgres.knowledge import index_knowledge
-from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_client import connect as temporal_connect
 from kruxt.adapters.temporal_client import data_converter
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.models import search_attributes as sa
+from kruxt.workers.composition import build_worker
+from tests.fakes.intercom_server import TEST_ADMIN_ID, TEST_TOKEN, FakeIntercomServer
+from tests.fakes.openai_server import FakeOpenAIServer
 from tests.fakes.sendgrid_server import FakeSendGridServer
 from tests.fakes.slack_server import FakeSlackServer
-from tests.support import SENDGRID_TEST_KEY, demo_app, start_temporal_dev_server
+from tests.fakes.zendesk_server import FakeZendeskServer
+from tests.support import (
+    SENDGRID_TEST_KEY,
+    ZD_EMAIL,
+    ZD_TOKEN,
+    ApprovalRig,
+    Cli,
+    TicketRig,
+    connection,
+    demo_app,
+    pool_on,
+    scratch_database,
+    start_temporal_dev_server,
+)
 
 MIGRATIONS = PROJECT_ROOT / "sql"
 KNOWLEDGE = PROJECT_ROOT / "knowledge"
@@ -79,37 +94,21 @@ def pg_admin_dsn() -> Iterator[str]:
 async def template_db(pg_admin_dsn: str) -> AsyncIterator[str]:
     """A migrated database that per-test databases are cloned from."""
     name = f"kruxt_template_{uuid.uuid4().hex[:8]}"
-    admin = await connect(pg_admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    conn = await connect(with_database(pg_admin_dsn, name))
-    try:
-        await migrations.ensure_runtime_role(conn, RUNTIME_PASSWORD)
-        await migrations.apply(conn, MIGRATIONS)
-    finally:
-        await conn.close()
-    pool = await create_pool(runtime(with_database(pg_admin_dsn, name)), max_size=1)
-    try:
-        await index_knowledge(pool, KNOWLEDGE)  # as `kruxt migrate` does
-    finally:
-        await pool.close()
-    try:
+    async with scratch_database(pg_admin_dsn, name) as dsn:
+        async with connection(dsn) as conn:
+            await migrations.ensure_runtime_role(conn, RUNTIME_PASSWORD)
+            await migrations.apply(conn, MIGRATIONS)
+        async with pool_on(runtime(dsn), max_size=1) as pool:
+            await index_knowledge(pool, KNOWLEDGE)  # as `kruxt migrate` does
         yield name
-    finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
 
 
 @pytest.fixture
 async def db_dsn(pg_admin_dsn: str, template_db: str) -> AsyncIterator[str]:
     """A fresh migrated database for one test."""
     name = f"kruxt_test_{uuid.uuid4().hex[:12]}"
-    admin = await connect(pg_admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{template_db}"')
-        yield with_database(pg_admin_dsn, name)
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
+    async with scratch_database(pg_admin_dsn, name, template=template_db) as dsn:
+        yield dsn
 
 
 def runtime(owner_dsn: str) -> str:
@@ -126,11 +125,8 @@ def runtime_dsn(db_dsn: str) -> str:
 @pytest.fixture
 async def pool(runtime_dsn: str) -> AsyncIterator[asyncpg.Pool[Any]]:
     """A connection pool on the test's database, as the runtime role."""
-    p = await create_pool(runtime_dsn, max_size=5)
-    try:
+    async with pool_on(runtime_dsn, max_size=5) as p:
         yield p
-    finally:
-        await p.close()
 
 
 @pytest.fixture
@@ -187,6 +183,41 @@ def task_queue() -> str:
     return f"tq-{uuid.uuid4().hex[:12]}"
 
 
+@pytest.fixture
+async def tickets(
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
+) -> AsyncIterator[TicketRig]:
+    """A real worker (rules triage, no outside world) on the time-skipping server, this test's
+    queue and database, for the test's whole run."""
+    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
+        yield TicketRig(ts_env, task_queue)
+
+
+@pytest.fixture
+def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
+    """No stack configured for the CLI: an empty KRUXT_HOME and none of the service variables."""
+    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "KRUXT_INTAKE_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("KRUXT_HOME", str(tmp_path / "home"))
+    return monkeypatch
+
+
+@pytest.fixture
+def cli(
+    isolated_env: pytest.MonkeyPatch,
+    dev_server: TemporalDevServer,
+    dev_client: Client,
+    db_dsn: str,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+) -> Cli:
+    """The ``kruxt`` CLI pointed at this test's database, the dev server and its task queue."""
+    isolated_env.setenv("DATABASE_URL", db_dsn)
+    isolated_env.setenv("TEMPORAL_ADDRESS", dev_server.address)
+    isolated_env.setenv("KRUXT_TASK_QUEUE", task_queue)
+    return Cli(isolated_env, dev_client, pool, db_dsn, task_queue)
+
+
 # -- the outside world, for tests that wire real clients to the local fakes ------------------
 
 
@@ -198,10 +229,45 @@ def sendgrid() -> Iterator[FakeSendGridServer]:
 
 
 @pytest.fixture
+def zendesk() -> Iterator[FakeZendeskServer]:
+    """A local Zendesk API for ``ZD_EMAIL``/``ZD_TOKEN``; user 501 is Ana, a requester."""
+    with FakeZendeskServer(email=ZD_EMAIL, api_token=ZD_TOKEN) as server:
+        server.add_user("501", email="ana@example.com", name="Ana Lima")
+        yield server
+
+
+@pytest.fixture
+def intercom() -> Iterator[FakeIntercomServer]:
+    """A local Intercom REST API for ``TEST_TOKEN``, whose admin is ``TEST_ADMIN_ID``."""
+    with FakeIntercomServer(token=TEST_TOKEN, admin_ids={TEST_ADMIN_ID}) as server:
+        yield server
+
+
+@pytest.fixture
 def slack_server() -> Iterator[FakeSlackServer]:
     """A local Slack Web API."""
     with FakeSlackServer() as server:
         yield server
+
+
+@pytest.fixture
+def openai_server() -> Iterator[FakeOpenAIServer]:
+    """A local OpenAI Chat Completions API that accepts only its default key (``sk-test``)."""
+    with FakeOpenAIServer() as server:
+        yield server
+
+
+@pytest.fixture
+def approval_rig(
+    ts_env: WorkflowEnvironment,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+    app: KruxtApp,
+    sendgrid: FakeSendGridServer,
+    slack_server: FakeSlackServer,
+) -> ApprovalRig:
+    """Approvals sent for real to the local Slack and SendGrid (see ``ApprovalRig``)."""
+    return ApprovalRig(ts_env, pool, task_queue, app, sendgrid, slack_server)
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from temporalio.testing import WorkflowEnvironment
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.models import channels
 from kruxt.models.approvals import (
     ApprovalStatus,
     Decision,
@@ -26,7 +27,8 @@ from kruxt.models.approvals import (
     RollbackRequest,
     Verdict,
 )
-from kruxt.models.enums import Category, Priority, TicketStatus
+from kruxt.models.defects import defect_workflow_id
+from kruxt.models.enums import Category, Channel, Priority, TicketStatus
 from kruxt.models.incidents import (
     Acknowledge,
     AttachTicket,
@@ -36,23 +38,30 @@ from kruxt.models.incidents import (
     incident_key,
     incident_workflow_id,
 )
+from kruxt.models.lifecycle import SolvedHow
 from kruxt.models.playbooks import ApproverRole
+from kruxt.models.records import OutboundMessageResult
 from kruxt.models.reply_guard import ReplyGuard
 from kruxt.models.tickets import (
     CustomerMessage,
-    RoutingPolicy,
     StaffAssign,
     StaffPriorityChange,
-    StaffResolve,
     TicketIntake,
     TicketOutcome,
     TicketState,
-    TicketWorkflowInput,
     workflow_id_for,
 )
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
-from tests.support import eventually, intake
+from tests.support import (
+    approve_first,
+    eventually,
+    intake,
+    resolve,
+    start_ticket,
+    state_where,
+    until_status,
+)
 
 
 @dataclass
@@ -77,120 +86,108 @@ APPROVERS = ApproverDirectory(
 )
 
 
+# What the ticket scenarios ask: a question the knowledge base answers, a lockout a plan fixes.
+EXPORT = {
+    "subject": "Data export status",
+    "body": "I requested a data export of my KRUXT account last week. What is the status?",
+}
+LOCKED_OUT = {
+    "subject": "Locked out",
+    "body": "I cannot log in, the app says my account is locked.",
+}
+
+
 async def _start(
     client: Client, queue: str, subject: str, body: str
 ) -> WorkflowHandle[Any, TicketOutcome]:
-    ticket = intake(subject=subject, body=body)
-    return await client.start_workflow(
-        TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-        id=workflow_id_for(ticket.ticket_id),
-        task_queue=queue,
-    )
+    return await start_ticket(client, intake(subject=subject, body=body), task_queue=queue)
 
 
-async def _until(handle: WorkflowHandle[Any, TicketOutcome], status: TicketStatus) -> None:
-    async def probe() -> bool:
-        return (await handle.query(TicketWorkflow.state)).status is status
+async def _resolved_at(
+    handle: WorkflowHandle[Any, TicketOutcome], status: TicketStatus, *, actor: str, note: str = ""
+) -> WorkflowHandle[Any, TicketOutcome]:
+    """Once the ticket reaches ``status``, staff resolve it; the closed run, to record."""
+    await until_status(handle, status)
+    await resolve(handle, actor=actor, note=note)
+    return handle
 
-    await eventually(probe)
+
+async def _plan_pending(
+    client: Client, queue: str
+) -> tuple[WorkflowHandle[Any, TicketOutcome], TicketState]:
+    """A locked account's ticket (u-locked), its plan waiting for an approver."""
+    handle = await start_ticket(client, _locked(), task_queue=queue)
+    return handle, await until_status(handle, TicketStatus.AWAITING_APPROVAL)
 
 
 async def auto_reply_follow_up_resolve(
     client: Client, queue: str
 ) -> WorkflowHandle[Any, TicketOutcome]:
     """Privacy question answered automatically, the customer writes back, staff resolves."""
-    handle = await _start(
-        client,
-        queue,
-        "Data export status",
-        "I requested a data export of my KRUXT account last week. What is the status?",
-    )
-    await _until(handle, TicketStatus.AWAITING_CUSTOMER)
+    handle = await _start(client, queue, **EXPORT)
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
     await handle.signal(
         TicketWorkflow.customer_message,
         CustomerMessage(
             message_id=uuid.uuid4(), body="Still nothing here.", received_at=datetime.now(UTC)
         ),
     )
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app", note="sent"))
-    await handle.result()
-    return handle
+    return await _resolved_at(
+        handle, TicketStatus.AWAITING_HUMAN, actor="lead@kruxt.app", note="sent"
+    )
 
 
 async def refused_draft_to_person(client: Client, queue: str) -> WorkflowHandle[Any, TicketOutcome]:
     """The drafted answer links outside the help domains (see ``OUTSIDE``): never sent, a
     person reads it as a note."""
-    handle = await _start(
-        client,
-        queue,
-        "Data export status",
-        "I requested a data export of my KRUXT account last week. What is the status?",
-    )
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-    await handle.result()
-    return handle
+    handle = await _start(client, queue, **EXPORT)
+    return await _resolved_at(handle, TicketStatus.AWAITING_HUMAN, actor="lead@kruxt.app")
+
+
+async def delivery_refused_to_person(
+    client: Client, queue: str
+) -> WorkflowHandle[Any, TicketOutcome]:
+    """The ticket's channel refuses the automatic answer for good (see ``OUTSIDE``): a note
+    says so and a person takes the ticket."""
+    handle = await _start(client, queue, **EXPORT)
+    return await _resolved_at(handle, TicketStatus.AWAITING_HUMAN, actor="lead@kruxt.app")
+
+
+class RefusingChannel:
+    """A customer channel that refuses every delivery (a Zendesk ticket an agent closed)."""
+
+    def verify(self, request: channels.ChannelRequest) -> channels.ChannelIdentity:
+        raise channels.ChannelUnauthorized("this channel takes no requests")
+
+    def parse(self, request: channels.ChannelRequest) -> channels.ChannelEvent:
+        raise ValueError("this channel takes no requests")
+
+    async def deliver(
+        self, ticket: channels.ChannelTicket, message: channels.Delivery
+    ) -> OutboundMessageResult | None:
+        raise channels.DeliveryRefused("the channel answered 422")
 
 
 async def human_queue_resolve(client: Client, queue: str) -> WorkflowHandle[Any, TicketOutcome]:
     """A lockout goes to a person with an acknowledgement; staff resolves it."""
-    handle = await _start(
-        client, queue, "Locked out", "I cannot log in, the app says my account is locked."
-    )
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-    await handle.result()
-    return handle
+    handle = await _start(client, queue, **LOCKED_OUT)
+    return await _resolved_at(handle, TicketStatus.AWAITING_HUMAN, actor="lead@kruxt.app")
 
 
 async def playbook_approved_and_run(
     client: Client, queue: str
 ) -> WorkflowHandle[Any, TicketOutcome]:
     """A locked account: plan, approval by the CLI stand-in, saga run, customer told."""
-    ticket = intake(
-        subject="Locked out", body="I cannot log in, the app says my account is locked."
-    ).model_copy(update={"account_id": "u-locked"})
-    handle = await client.start_workflow(
-        TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-        id=workflow_id_for(ticket.ticket_id),
-        task_queue=queue,
-    )
-    await _until(handle, TicketStatus.AWAITING_APPROVAL)
-    state = await handle.query(TicketWorkflow.state)
-    await handle.execute_update(
-        TicketWorkflow.decide,
-        Decision(
-            approval_id=state.approvals[0].request.approval_id,
-            approver="founder@kruxt.app",
-            roles=[ApproverRole.ADMIN],
-            verdict=Verdict.APPROVE,
-            channel=DecisionChannel.CLI,
-        ),
-    )
-    await _until(handle, TicketStatus.AWAITING_CUSTOMER)
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="founder@kruxt.app"))
-    await handle.result()
-    return handle
+    handle, state = await _plan_pending(client, queue)
+    await approve_first(handle, state)
+    return await _resolved_at(handle, TicketStatus.AWAITING_CUSTOMER, actor="founder@kruxt.app")
 
 
 async def playbook_run_then_rolled_back(
     client: Client, queue: str
 ) -> WorkflowHandle[Any, TicketOutcome]:
     """A plan approved and run; its rollback asked by one approver, approved by another."""
-    ticket = intake(
-        subject="Locked out", body="I cannot log in, the app says my account is locked."
-    ).model_copy(update={"account_id": "u-locked"})
-    handle = await client.start_workflow(
-        TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-        id=workflow_id_for(ticket.ticket_id),
-        task_queue=queue,
-    )
-    await _until(handle, TicketStatus.AWAITING_APPROVAL)
-    state = await handle.query(TicketWorkflow.state)
+    handle, state = await _plan_pending(client, queue)
     plan = Decision(
         approval_id=state.approvals[0].request.approval_id,
         approver="founder@kruxt.app",
@@ -199,8 +196,7 @@ async def playbook_run_then_rolled_back(
         os_user="ops (uid 1000)",
     )
     await handle.execute_update(TicketWorkflow.decide, plan)
-    await _until(handle, TicketStatus.AWAITING_CUSTOMER)
-    state = await handle.query(TicketWorkflow.state)
+    state = await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
     rollback_id = await handle.execute_update(
         TicketWorkflow.request_rollback,
         RollbackRequest(
@@ -212,10 +208,7 @@ async def playbook_run_then_rolled_back(
     )
     undo = plan.model_copy(update={"approval_id": rollback_id, "approver": "maya@kruxt.app"})
     await handle.execute_update(TicketWorkflow.decide, undo)
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="maya@kruxt.app"))
-    await handle.result()
-    return handle
+    return await _resolved_at(handle, TicketStatus.AWAITING_HUMAN, actor="maya@kruxt.app")
 
 
 async def bad_data_to_a_person(client: Client, queue: str) -> WorkflowHandle[Any, TicketOutcome]:
@@ -224,21 +217,16 @@ async def bad_data_to_a_person(client: Client, queue: str) -> WorkflowHandle[Any
     ticket = intake().model_copy(
         update={"subject": "Locked\x00out", "body": "I cannot\x00 log in."}
     )
-    handle = await _start_intake(client, queue, ticket)
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-    await handle.result()
-    return handle
+    handle = await start_ticket(client, ticket, task_queue=queue)
+    return await _resolved_at(handle, TicketStatus.AWAITING_HUMAN, actor="lead@kruxt.app")
 
 
 async def reassigned_and_reprioritized(
     client: Client, queue: str
 ) -> WorkflowHandle[Any, TicketOutcome]:
     """Staff gives a ticket in the human queue to someone and raises its priority."""
-    handle = await _start(
-        client, queue, "Locked out", "I cannot log in, the app says my account is locked."
-    )
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
+    handle = await _start(client, queue, **LOCKED_OUT)
+    await until_status(handle, TicketStatus.AWAITING_HUMAN)
     await handle.signal(
         TicketWorkflow.reassign, StaffAssign(actor="lead@kruxt.app", assignee="maya@kruxt.app")
     )
@@ -246,13 +234,8 @@ async def reassigned_and_reprioritized(
         TicketWorkflow.change_priority,
         StaffPriorityChange(actor="lead@kruxt.app", priority=Priority.P2, reason="gym owner"),
     )
-
-    async def raised() -> bool:
-        return (await handle.query(TicketWorkflow.state)).priority is Priority.P2
-
-    await eventually(raised)
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="maya@kruxt.app"))
-    await handle.result()
+    await state_where(handle, lambda state: state.priority is Priority.P2)
+    await resolve(handle, actor="maya@kruxt.app")
     return handle
 
 
@@ -268,8 +251,7 @@ async def p1_incident_escalated_acked_resolved(rig: Rig) -> Recorded:
         "Since 9am nobody can log in: the app returns an error 500 for every user of our gym. "
         "This is an outage.",
     )
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
-    state = await handle.query(TicketWorkflow.state)
+    state = await until_status(handle, TicketStatus.AWAITING_HUMAN)
     assert state.incident_id is not None, state
     incident = client.get_workflow_handle_for(
         IncidentWorkflow.run, incident_workflow_id(state.incident_id)
@@ -286,26 +268,62 @@ async def p1_incident_escalated_acked_resolved(rig: Rig) -> Recorded:
         IncidentWorkflow.resolve, ResolveIncident(by="founder@kruxt.app", note="rolled back")
     )
     await incident.result()
-    await _until(handle, TicketStatus.AWAITING_CUSTOMER)  # the ticket was told
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="founder@kruxt.app"))
-    await handle.result()
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)  # the ticket was told
+    await resolve(handle, actor="founder@kruxt.app")
     return {"ticket": handle, "incident": incident}
+
+
+async def p2_cluster_then_p1_escalates(rig: Rig) -> Recorded:
+    """Three users' P2s of one cause within minutes open an incident together (the first two
+    are told they are in it); the outage's P1 of that cause joins, and the incident takes its
+    severity and title and is paged anew; acknowledged, resolved, every ticket told."""
+    client = rig.env.client
+    body = "My workout fails to save every time I press finish."
+    waiting = (TicketStatus.AWAITING_HUMAN, TicketStatus.AWAITING_APPROVAL)
+    tickets = []
+    for n in range(3):
+        tickets.append(await _start(client, rig.queue, f"Workout won't save ({n})", body))
+        await until_status(tickets[-1], *waiting)
+    states = [await state_where(t, lambda s: s.incident_id is not None) for t in tickets]
+    assert states[0].incident_id is not None and len({s.incident_id for s in states}) == 1
+    incident = client.get_workflow_handle_for(
+        IncidentWorkflow.run, incident_workflow_id(states[0].incident_id)
+    )
+    outage = await _start(
+        client,
+        rig.queue,
+        "Nobody can save workouts",
+        "Everyone at our gym: workouts fail to save since this morning, all members affected.",
+    )
+    await until_status(outage, *waiting)
+
+    async def escalated() -> bool:
+        state = await incident.query(IncidentWorkflow.state)
+        return state.priority is Priority.P1 and len(state.pages) >= 2
+
+    await eventually(escalated)
+    await incident.execute_update(IncidentWorkflow.acknowledge, Acknowledge(by="founder@kruxt.app"))
+    await incident.execute_update(
+        IncidentWorkflow.resolve, ResolveIncident(by="founder@kruxt.app", note="API fixed")
+    )
+    await incident.result()
+    for handle in (*tickets, outage):
+        await until_status(handle, TicketStatus.AWAITING_CUSTOMER)  # told of the fix
+        await resolve(handle, actor="founder@kruxt.app")
+    return {"first": tickets[0], "third": tickets[2], "outage": outage, "incident": incident}
 
 
 async def approval_reminded_escalated_expired(rig: Rig) -> Recorded:
     """Nobody decides a plan: approvers are reminded at 50%, the next level asked at 75%,
     and at the deadline the approval expires and a person takes the ticket."""
     env, queue = rig.env, rig.queue
-    handle = await _start_intake(env.client, queue, _locked())
-    await _until(handle, TicketStatus.AWAITING_APPROVAL)
-    request = (await handle.query(TicketWorkflow.state)).approvals[0].request
+    handle, state = await _plan_pending(env.client, queue)
+    request = state.approvals[0].request
     await env.sleep(request.expires_at - request.requested_at + timedelta(minutes=1))
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
-    state = await handle.query(TicketWorkflow.state)
+    state = await until_status(handle, TicketStatus.AWAITING_HUMAN)
     approval = state.approvals[0]
     assert approval.status is ApprovalStatus.EXPIRED and approval.escalated, approval
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-    await handle.result()
+    await resolve(handle, actor="lead@kruxt.app")
     return {"": handle}
 
 
@@ -314,13 +332,7 @@ async def continued_as_new(rig: Rig) -> Recorded:
     clocks running, after a reassign; a later run approves it, runs it and rolls it back."""
     env, queue = rig.env, rig.queue
     client = env.client
-    ticket = _locked()
-    first = await client.start_workflow(
-        TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy(), history_limit=10),
-        id=workflow_id_for(ticket.ticket_id),
-        task_queue=queue,
-    )
+    first = await start_ticket(client, _locked(), task_queue=queue, history_limit=10)
     await first.signal(
         TicketWorkflow.reassign, StaffAssign(actor="lead@kruxt.app", assignee="maya@kruxt.app")
     )
@@ -331,10 +343,10 @@ async def continued_as_new(rig: Rig) -> Recorded:
         return (await handle.describe()).run_id != first.result_run_id
 
     await eventually(continued)
-    state = await _state(handle, TicketStatus.AWAITING_APPROVAL)
+    state = await until_status(handle, TicketStatus.AWAITING_APPROVAL)
     request = state.approvals[0].request
     await env.sleep((request.expires_at - request.requested_at) * 0.6)  # reminded
-    state = await _state(handle, TicketStatus.AWAITING_APPROVAL)
+    state = await until_status(handle, TicketStatus.AWAITING_APPROVAL)
     plan = Decision(
         approval_id=request.approval_id,
         approver="founder@kruxt.app",
@@ -342,7 +354,7 @@ async def continued_as_new(rig: Rig) -> Recorded:
         channel=DecisionChannel.CLI,
     )
     await handle.execute_update(TicketWorkflow.decide, plan)
-    state = await _state(handle, TicketStatus.AWAITING_CUSTOMER)
+    state = await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
     # Undone, so u-locked is locked again for the next scenario (recording shares a DB).
     rollback_id = await handle.execute_update(
         TicketWorkflow.request_rollback,
@@ -352,9 +364,8 @@ async def continued_as_new(rig: Rig) -> Recorded:
     )
     undo = plan.model_copy(update={"approval_id": rollback_id, "approver": "maya@kruxt.app"})
     await handle.execute_update(TicketWorkflow.decide, undo)
-    await _until(handle, TicketStatus.AWAITING_HUMAN)
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="maya@kruxt.app"))
-    await handle.result()
+    await until_status(handle, TicketStatus.AWAITING_HUMAN)
+    await resolve(handle, actor="maya@kruxt.app")
     return await _chain(client, first.id, first.result_run_id or "")
 
 
@@ -423,27 +434,83 @@ async def incident_continued_as_new(rig: Rig) -> Recorded:
     return await _chain(client, first.id, first.result_run_id or "")
 
 
-def _locked() -> TicketIntake:
-    return intake(
-        subject="Locked out", body="I cannot log in, the app says my account is locked."
-    ).model_copy(update={"account_id": "u-locked"})
-
-
-async def _start_intake(
-    client: Client, queue: str, ticket: TicketIntake
-) -> WorkflowHandle[Any, TicketOutcome]:
-    return await client.start_workflow(
-        TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-        id=workflow_id_for(ticket.ticket_id),
-        task_queue=queue,
+async def outage_resolved_as_defect(rig: Rig) -> Recorded:
+    """A P1 outage opens an incident; it is resolved as a product defect, then staff resolve
+    the ticket (triage called it a defect too): both report one defect, whose workflow syncs
+    its issue (GitHub off here: "would create")."""
+    client = rig.env.client
+    handle = await _start(
+        client,
+        rig.queue,
+        "Workouts down for everyone",
+        "Since this morning no member of our gym can save a workout: error 500 every time. "
+        "This is an outage.",
     )
+    state = await until_status(handle, TicketStatus.AWAITING_HUMAN)
+    assert state.incident_id is not None and state.triage is not None, state
+    assert state.triage.product_defect, state.triage
+    incident = client.get_workflow_handle_for(
+        IncidentWorkflow.run, incident_workflow_id(state.incident_id)
+    )
+    await incident.execute_update(
+        IncidentWorkflow.resolve,
+        ResolveIncident(by="founder@kruxt.app", defect=True, prevention="Alert on save errors"),
+    )
+    await incident.result()
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+    await resolve(handle, actor="founder@kruxt.app")
+    fingerprint = await rig.pool.fetchval(
+        "SELECT fingerprint FROM support_defect_occurrences WHERE source_id = $1",
+        state.incident_id,
+    )
+    defect = client.get_workflow_handle(defect_workflow_id(fingerprint))
+    await defect.result()
+    return {"ticket": handle, "incident": incident, "defect": defect}
 
 
-async def _state(handle: WorkflowHandle[Any, TicketOutcome], status: TicketStatus) -> TicketState:
-    await _until(handle, status)
-    state: TicketState = await handle.query(TicketWorkflow.state)
-    return state
+def _locked() -> TicketIntake:
+    lockout = intake(subject=LOCKED_OUT["subject"], body=LOCKED_OUT["body"])
+    return lockout.model_copy(update={"account_id": "u-locked"})
+
+
+async def solved_reopened_confirmed_closed(rig: Rig) -> Recorded:
+    """The lifecycle (issue 14): an answer met with silence is solved as assumed, with a
+    closing message; a message within the reopen window reopens it (triaged and answered
+    again); the customer confirms it worked; it reopens once more and is confirmed with the
+    link of the answer; the window ends and the workflow completes."""
+    handle = await _start(rig.env.client, rig.queue, **EXPORT)
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+    await rig.env.sleep(timedelta(hours=73))
+    await state_where(handle, lambda s: s.lifecycle.solved_how is SolvedHow.ASSUMED)
+    for body in ("The export link expired before I could use it.", "Thanks, that worked!"):
+        await handle.signal(
+            TicketWorkflow.customer_message,
+            CustomerMessage(message_id=uuid.uuid4(), body=body, received_at=datetime.now(UTC)),
+        )
+        await state_where(
+            handle,
+            lambda s: (
+                s.lifecycle.reopened_count == 1
+                and s.status in (TicketStatus.AWAITING_CUSTOMER, TicketStatus.RESOLVED)
+            ),
+        )
+    await state_where(handle, lambda s: s.lifecycle.solved_how is SolvedHow.CONFIRMED)
+    again = "The second export link expired before I could use it too."
+    await handle.signal(
+        TicketWorkflow.customer_message,
+        CustomerMessage(message_id=uuid.uuid4(), body=again, received_at=datetime.now(UTC)),
+    )
+    await state_where(
+        handle,
+        lambda s: s.lifecycle.reopened_count == 2 and s.status is TicketStatus.AWAITING_CUSTOMER,
+    )
+    await handle.signal(TicketWorkflow.confirm, "the link")
+    await state_where(
+        handle,
+        lambda s: s.lifecycle.reopened_count == 2 and s.status is TicketStatus.RESOLVED,
+    )
+    await handle.result()
+    return {"": handle}
 
 
 async def _chain(client: Client, workflow_id: str, run_id: str) -> Recorded:
@@ -469,19 +536,24 @@ def _ticket(scenario: TicketScenario) -> Scenario:
 SCENARIOS: dict[str, Scenario] = {
     "auto_reply_follow_up_resolve": _ticket(auto_reply_follow_up_resolve),
     "refused_draft_to_person": _ticket(refused_draft_to_person),
+    "delivery_refused_to_person": _ticket(delivery_refused_to_person),
     "human_queue_resolve": _ticket(human_queue_resolve),
     "bad_data_to_a_person": _ticket(bad_data_to_a_person),
     "reassigned_and_reprioritized": _ticket(reassigned_and_reprioritized),
     "p1_incident_escalated_acked_resolved": p1_incident_escalated_acked_resolved,
+    "p2_cluster_then_p1_escalates": p2_cluster_then_p1_escalates,
     "approval_reminded_escalated_expired": approval_reminded_escalated_expired,
     "playbook_run_then_rolled_back": _ticket(playbook_run_then_rolled_back),
     "continued_as_new": continued_as_new,
     "incident_continued_as_new": incident_continued_as_new,
     "playbook_approved_and_run": _ticket(playbook_approved_and_run),
+    "outage_resolved_as_defect": outage_resolved_as_defect,
+    "solved_reopened_confirmed_closed": solved_reopened_confirmed_closed,
 }
 
 # How a scenario's worker differs from the others' (the recorder gives each scenario its own):
 # only the customer's own help domains are allowed, so the drafted answer's link is refused.
 OUTSIDE: dict[str, dict[str, Any]] = {
     "refused_draft_to_person": {"reply_guard": ReplyGuard(help_domains=("help.invalid",))},
+    "delivery_refused_to_person": {"channels": {Channel.IN_APP: RefusingChannel()}},
 }

@@ -47,6 +47,10 @@ async def _serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
     return server, task, f"http://127.0.0.1:{port}"
 
 
+# The dev server runs in real time: a solved ticket's reopen window lasts two seconds here.
+QUICK_WINDOW = RoutingPolicy(reopen_window_seconds=2)
+
+
 def _deps(client: Client, pool: asyncpg.Pool[Any], task_queue: str) -> ApiDeps:
     async def postgres_ok() -> None:
         async with pool.acquire() as conn:
@@ -56,7 +60,7 @@ def _deps(client: Client, pool: asyncpg.Pool[Any], task_queue: str) -> ApiDeps:
         await client.service_client.check_health()
 
     return ApiDeps(
-        intake=IntakeService(client, task_queue=task_queue, policy=RoutingPolicy()),
+        intake=IntakeService(client, task_queue=task_queue, policy=QUICK_WINDOW),
         tickets=TicketStore(pool),
         intake_token=TOKEN,
         health_checks={"temporal": temporal_ok, "postgres": postgres_ok},
@@ -254,7 +258,8 @@ async def test_unknown_ticket_is_404(stack: Stack) -> None:
 
 
 async def test_follow_up_messages_and_closed_tickets(stack: Stack) -> None:
-    accepted = (await stack.http.post("/v1/tickets", json=ticket_body())).json()
+    body = ticket_body()
+    accepted = (await stack.http.post("/v1/tickets", json=body)).json()
     ticket_id = accepted["ticket_id"]
     await _triaged(stack, ticket_id)
     msg = {"external_id": "msg-2", "body": "Still waiting on that export."}
@@ -272,11 +277,24 @@ async def test_follow_up_messages_and_closed_tickets(stack: Stack) -> None:
 
     handle = stack.client.get_workflow_handle(accepted["workflow_id"])
     await handle.signal("resolve", StaffResolve(actor="lead@kruxt.app", note="exported"))
-    await handle.result()
-    closed = await stack.http.post(
-        f"/v1/tickets/{ticket_id}/messages", json={"external_id": "m3", "body": "thanks"}
+    await handle.result()  # the reopen window ended
+    # Issue 14: never 409 for a customer; a message after the window opens a linked ticket.
+    late = await stack.http.post(
+        f"/v1/tickets/{ticket_id}/messages", json={"external_id": "m3", "body": "It is back"}
     )
-    assert closed.status_code == 409 and closed.json()["error"] == "ticket_closed"
+    assert late.status_code == 202
+    new_id = ticket_id_for(Channel.IN_APP, f"{body['external_id']}~m3")
+    # The answer names the new ticket, and the one it follows.
+    assert late.json()["ticket_id"] == str(new_id)
+    assert late.json()["follows_ticket_id"] == ticket_id
+
+    async def linked() -> dict[str, Any] | None:
+        got = await stack.http.get(f"/v1/tickets/{new_id}")
+        return got.json() if got.status_code == 200 else None
+
+    follow_up = await eventually(linked)
+    assert follow_up["previous_ticket_id"] == ticket_id
+    assert follow_up["messages"][0]["body"] == "It is back"
 
 
 async def test_healthz_names_what_failed(

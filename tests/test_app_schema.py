@@ -29,6 +29,7 @@ from kruxt.adapters.embedded_postgres import with_database
 from kruxt.adapters.postgres import migrations
 from kruxt.adapters.postgres.pool import connect, create_pool
 from tests.conftest import MIGRATIONS
+from tests.support import connection, install_demo_app, scratch_database
 
 Dump = dict[str, list[dict[str, Any]]]
 
@@ -57,30 +58,16 @@ APP_TABLES = (
 @pytest.fixture
 async def app_dsn(pg_admin_dsn: str) -> AsyncIterator[str]:
     """A fresh database with the app schema and the demo data installed."""
-    name = f"kruxt_app_{uuid.uuid4().hex[:12]}"
-    admin = await connect(pg_admin_dsn)
-    try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        dsn = with_database(pg_admin_dsn, name)
-        conn = await connect(dsn)
-        try:
-            await install_app_schema(conn, with_demo_data=True)
-        finally:
-            await conn.close()
+    async with scratch_database(pg_admin_dsn, f"kruxt_app_{uuid.uuid4().hex[:12]}") as dsn:
+        await install_demo_app(dsn)
         yield dsn
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-    finally:
-        await admin.close()
 
 
 @pytest.fixture
 async def db(app_dsn: str) -> AsyncIterator[asyncpg.Connection[Any]]:
     """A superuser connection for setup and full row dumps (what the worker cannot do)."""
-    conn = await connect(app_dsn)
-    try:
+    async with connection(app_dsn) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

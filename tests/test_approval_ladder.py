@@ -7,9 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from temporalio.testing import WorkflowEnvironment
 
-from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.tickets import TicketStore
@@ -20,16 +18,13 @@ from kruxt.models.tickets import (
     DEFAULT_APPROVAL_WINDOWS,
     TicketState,
 )
-from kruxt.workers.composition import Outside, build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.sendgrid_server import FakeSendGridServer
 from tests.fakes.slack_server import FakeSlackServer
 from tests.support import (
-    email_approvals,
+    ApprovalRig,
     eventually,
     locked_ticket,
-    slack_approvals,
-    start_ticket,
 )
 
 CHANNEL = "C0APPROVALS"
@@ -63,43 +58,25 @@ def _mails(sendgrid: FakeSendGridServer) -> list[str]:
     return [to["email"] for m in sendgrid.sent for p in m["personalizations"] for to in p["to"]]
 
 
-async def test_the_ladder_reminds_escalates_and_expires_on_time(
-    ts_env: WorkflowEnvironment,
-    pool: asyncpg.Pool[Any],
-    task_queue: str,
-    app: KruxtApp,
-    sendgrid: FakeSendGridServer,
-    slack_server: FakeSlackServer,
-) -> None:
-    outside = Outside(
-        app=app,
-        approvers=APPROVERS,
-        slack=slack_approvals(slack_server, channel=CHANNEL),
-        email=email_approvals(sendgrid, pool),
-    )
+async def test_the_ladder_reminds_escalates_and_expires_on_time(approval_rig: ApprovalRig) -> None:
+    slack, sendgrid, pool = approval_rig.slack, approval_rig.sendgrid, approval_rig.pool
     ticket = locked_ticket()
-    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside):
-        handle = await start_ticket(ts_env.client, ticket, task_queue=task_queue)
-
-        async def announced() -> TicketState | None:
-            state: TicketState = await handle.query(TicketWorkflow.state)
-            ok = state.status is TicketStatus.AWAITING_APPROVAL and len(sendgrid.sent) >= 2
-            return state if ok else None
-
-        request = (await eventually(announced, timeout=60)).approvals[0].request
+    async with approval_rig.worker(APPROVERS):
+        handle, announced = await approval_rig.announced(ticket)
+        request = announced.approvals[0].request
         window = request.expires_at - request.requested_at
         # The window is the severity's, as the routing policy says.
         assert window.total_seconds() == DEFAULT_APPROVAL_WINDOWS[request.severity.value] * 60
 
         async def advance_to(fraction: float) -> None:
             target = request.requested_at + window * fraction
-            now = await ts_env.get_current_time()
+            now = await approval_rig.env.get_current_time()
             assert now < target, f"already past {fraction:.0%} of the window"
-            await ts_env.sleep(target - now)
+            await approval_rig.env.sleep(target - now)
 
         async def settled(posts: int, mails: int) -> None:
             async def arrived() -> bool:
-                return len(_posts(slack_server)) >= posts and len(_mails(sendgrid)) >= mails
+                return len(_posts(slack)) >= posts and len(_mails(sendgrid)) >= mails
 
             await eventually(arrived, timeout=30)
 
@@ -110,32 +87,32 @@ async def test_the_ladder_reminds_escalates_and_expires_on_time(
         # 49%: the request only, to level 1 (Slack post in the channel, one mail each).
         await advance_to(0.49)
         await _pending(handle, request)
-        assert _posts(slack_server) == [request_post]
+        assert _posts(slack) == [request_post]
         assert sorted(_mails(sendgrid)) == LEVEL_1
 
         # 51%: level 1 reminded, in the request's thread and by mail; level 2 not yet.
         await advance_to(0.51)
         await settled(posts=2, mails=4)
         await _pending(handle, request)
-        assert _posts(slack_server) == [request_post, reminder]
+        assert _posts(slack) == [request_post, reminder]
         assert sorted(_mails(sendgrid)[2:]) == LEVEL_1
         # Threaded under the request's own message, as the activity stored it.
         posted = await ApprovalStore(pool).slack_message(request.approval_id)
         assert posted is not None
         thread = posted[1]
-        assert slack_server.calls_to("chat.postMessage")[1].body["thread_ts"] == thread
+        assert slack.calls_to("chat.postMessage")[1].body["thread_ts"] == thread
 
         # 74%: nothing more.
         await advance_to(0.74)
         await _pending(handle, request)
-        assert _posts(slack_server) == [request_post, reminder]
+        assert _posts(slack) == [request_post, reminder]
         assert len(_mails(sendgrid)) == 4
 
         # 76%: level 2 asked, mentioned in the thread and shown in the channel, mailed.
         await advance_to(0.76)
         await settled(posts=3, mails=5)
         await _pending(handle, request)
-        assert _posts(slack_server) == [request_post, reminder, escalation]
+        assert _posts(slack) == [request_post, reminder, escalation]
         assert _mails(sendgrid)[4:] == LEVEL_2
         customer_messages = await _message_kinds(pool, ticket.ticket_id)
         assert "holding" not in customer_messages
@@ -152,9 +129,9 @@ async def test_the_ladder_reminds_escalates_and_expires_on_time(
 
     assert after.approvals[0].status is ApprovalStatus.EXPIRED
     # Nobody was reminded again, nor mailed, on expiry.
-    assert _posts(slack_server) == [request_post, reminder, escalation]
+    assert _posts(slack) == [request_post, reminder, escalation]
     assert len(_mails(sendgrid)) == 5
-    closed = slack_server.calls_to("chat.update")
+    closed = slack.calls_to("chat.update")
     assert len(closed) == 1
     assert closed[0].body["ts"] == thread
     assert "xpired" in str(closed[0].body.get("text"))

@@ -4,13 +4,10 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import re
-import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from email import policy
 from email.parser import BytesParser
@@ -22,35 +19,40 @@ import asyncpg
 import httpx
 import pytest
 import uvicorn
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client
 
 from kruxt.activities.notifications import EmailApprovals
-from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
-from kruxt.adapters.email import OutboxMailer
+from kruxt.adapters.email import LINK_HEADER, OutboxMailer
 from kruxt.adapters.email_tokens import ApprovalTokens
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
-from kruxt.adapters.postgres.pool import connect, create_pool
+from kruxt.adapters.postgres.pool import connect
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.slack import SlackApprovals
 from kruxt.models.approvals import ApprovalRequest
+from kruxt.models.enums import Category, Priority
 from kruxt.models.playbooks import ApproverRole
 from kruxt.models.tickets import RoutingPolicy
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.email_routes import EmailContext
-from kruxt.starter.api.slack_routes import SlackContext
-from kruxt.starter.approvals import ApprovalService
+from kruxt.starter.cli import main as kruxt
+from kruxt.starter.eval_cli import load_dataset
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import Outside, build_worker
 from tests.fakes.slack_server import FakeSlackServer
-from tests.support import bound_socket, eventually
+from tests.support import (
+    SLACK_SIGNING_SECRET,
+    bound_socket,
+    eventually,
+    slack_approvals,
+    slack_context,
+    slack_interaction,
+)
 
 pytestmark = pytest.mark.e2e
 
 TOKEN = "intake-token"
-SIGNING_SECRET = "slack-signing-secret-for-tests"
 CHANNEL = "C0APPROVALS"
 FOUNDER = Approver(
     name="Maya Founder",
@@ -70,38 +72,24 @@ class Stack:
 
 
 @pytest.fixture
-def slack_server() -> Iterator[FakeSlackServer]:
-    with FakeSlackServer() as server:
-        yield server
-
-
-@pytest.fixture
 async def stack(
     dev_client: Client,
     db_dsn: str,
     pool: asyncpg.Pool[Any],
     task_queue: str,
     slack_server: FakeSlackServer,
+    app: KruxtApp,
     tmp_path: Path,
 ) -> AsyncIterator[Stack]:
-    conn = await connect(db_dsn)
-    try:
-        await install_app_schema(conn, with_demo_data=True)
-    finally:
-        await conn.close()
-    app_pool = await create_pool(db_dsn, max_size=3, role=SUPPORT_ROLE)
     sock = bound_socket()  # held from here on: nothing can take the port before uvicorn
     port = sock.getsockname()[1]
     base = f"http://127.0.0.1:{port}"
     approvers = ApproverDirectory([FOUNDER])
-    slack = SlackApprovals(
-        AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url), channel=CHANNEL
-    )
+    slack = slack_approvals(slack_server, channel=CHANNEL)
     tokens = ApprovalTokens(b"a-link-secret-that-is-long-enough-for-hmac")
     outbox = tmp_path / "outbox"
     outbox.mkdir()
     store = ApprovalStore(pool)
-    service = ApprovalService(dev_client, approvers=approvers, store=store)
 
     async def load_request(approval_id: uuid.UUID) -> ApprovalRequest | None:
         found = await store.get(approval_id)
@@ -110,13 +98,7 @@ async def stack(
     async def ok() -> None:
         return None
 
-    slack_ctx = SlackContext(
-        signing_secret=SIGNING_SECRET,
-        approvers=approvers,
-        decider=service,
-        slack=slack,
-        audit_refusal=service.audit_slack_stranger,
-    )
+    slack_ctx = slack_context(dev_client, pool, approvers=approvers, slack=slack)
     deps = ApiDeps(
         intake=IntakeService(dev_client, task_queue=task_queue, policy=RoutingPolicy()),
         tickets=TicketStore(pool),
@@ -127,11 +109,11 @@ async def stack(
             tokens=tokens,
             store=EmailTokenStore(pool),
             load_request=load_request,
-            decider=service,
+            decider=slack_ctx.decider,
         ),
     )
     outside = Outside(
-        app=KruxtApp(app_pool),
+        app=app,
         approvers=approvers,
         slack=slack,
         email=EmailApprovals(
@@ -159,7 +141,6 @@ async def stack(
     finally:
         server.should_exit = True
         await serving
-        await app_pool.close()
 
 
 async def open_ticket(stack: Stack, account: str, subject: str, body: str) -> str:
@@ -193,15 +174,18 @@ def approval_id_from_slack(stack: Stack) -> uuid.UUID:
     return uuid.UUID(values[0])
 
 
-def signed(body: bytes) -> dict[str, str]:
-    timestamp = str(int(time.time()))
-    base = f"v0:{timestamp}:".encode() + body
-    digest = hmac.new(SIGNING_SECRET.encode(), base, hashlib.sha256).hexdigest()
-    return {
-        "X-Slack-Request-Timestamp": timestamp,
-        "X-Slack-Signature": f"v0={digest}",
-        "Content-Type": "application/x-www-form-urlencoded",
+def approve_click(stack: Stack, approval_id: uuid.UUID, user: dict[str, str]) -> dict[str, Any]:
+    """A click on the request's Approve button as Slack posts it: ``content`` and ``headers``."""
+    payload = {
+        "type": "block_actions",
+        "user": user,
+        "channel": {"id": CHANNEL},
+        "trigger_id": "1.2.3",
+        "response_url": stack.slack.response_url(user["username"]),
+        "actions": [{"action_id": "approval_approve", "value": str(approval_id), "type": "button"}],
     }
+    body, headers = slack_interaction(payload, secret=SLACK_SIGNING_SECRET)
+    return {"content": body, "headers": headers}
 
 
 async def user_locked(stack: Stack) -> bool:
@@ -224,15 +208,8 @@ async def test_slack_approval_runs_the_playbook_and_tells_the_customer(stack: St
     approval_id = approval_id_from_slack(stack)
 
     # Someone who is not an approver clicks first: refused, told, and audited.
-    stranger = {
-        "type": "block_actions",
-        "user": {"id": "U0STRANGER", "username": "eve"},
-        "channel": {"id": CHANNEL},
-        "response_url": stack.slack.response_url("stranger"),
-        "actions": [{"action_id": "approval_approve", "value": str(approval_id), "type": "button"}],
-    }
-    body = urlencode({"payload": json.dumps(stranger)}).encode()
-    r = await stack.http.post("/slack/interactions", content=body, headers=signed(body))
+    stranger = {"id": "U0STRANGER", "username": "eve"}
+    r = await stack.http.post("/slack/interactions", **approve_click(stack, approval_id, stranger))
     assert r.status_code == 200
 
     async def audited() -> list[Any]:
@@ -248,18 +225,11 @@ async def test_slack_approval_runs_the_playbook_and_tells_the_customer(stack: St
     assert refusal["details"]["channel"] == "slack"
     assert await user_locked(stack)
 
-    payload = {
-        "type": "block_actions",
-        "user": {"id": FOUNDER.slack_user_id, "username": "maya"},
-        "channel": {"id": CHANNEL},
-        "trigger_id": "1.2.3",
-        "response_url": stack.slack.response_url("approve"),
-        "actions": [{"action_id": "approval_approve", "value": str(approval_id), "type": "button"}],
-    }
-    body = urlencode({"payload": json.dumps(payload)}).encode()
+    maya = {"id": str(FOUNDER.slack_user_id), "username": "maya"}
+    click = approve_click(stack, approval_id, maya)
     # Answered before the decision runs (Slack's 3-second deadline): tests/test_slack.py holds
     # the decision at a gate to prove it; here the click must lead to the run.
-    r = await stack.http.post("/slack/interactions", content=body, headers=signed(body))
+    r = await stack.http.post("/slack/interactions", **click)
     assert r.status_code == 200
 
     ticket = await status_is(stack, ticket_id, "awaiting_customer")
@@ -281,8 +251,8 @@ async def test_slack_approval_runs_the_playbook_and_tells_the_customer(stack: St
 
     forged = await stack.http.post(
         "/slack/interactions",
-        content=body,
-        headers={**signed(body), "X-Slack-Signature": "v0=" + "0" * 64},
+        content=click["content"],
+        headers={**click["headers"], "X-Slack-Signature": "v0=" + "0" * 64},
     )
     assert forged.status_code == 401
 
@@ -337,3 +307,53 @@ async def test_email_link_rejection_goes_to_a_person(stack: Stack) -> None:
 
     await eventually(replaced)
     assert "Rejected by maya@kruxt.app" in json.dumps(stack.slack.calls_to("chat.update")[-1].body)
+
+
+async def link_in_outbox(stack: Stack, label: str) -> str:
+    """The link labelled ``label`` of the first mail in the outbox (its X-Kruxt-Link headers)."""
+
+    async def mailed() -> list[Path]:
+        return sorted(stack.outbox.glob("*.eml"))
+
+    first = (await eventually(mailed))[0]
+    mail = BytesParser(policy=policy.default).parsebytes(first.read_bytes())
+    links = dict(str(header).split(" ", 1) for header in mail.get_all(LINK_HEADER, []))
+    return links[label]
+
+
+async def test_email_triage_wrong_is_exported_as_a_correction(
+    stack: Stack, monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    ticket_id = await open_ticket(
+        stack, "u-locked", "Locked out", "My account is locked and I cannot log in."
+    )
+    await status_is(stack, ticket_id, "awaiting_approval")
+    reject_url = await link_in_outbox(stack, "reject")
+    assert '<select id="category" name="category">' in (await stack.http.get(reject_url)).text
+
+    decided = await stack.http.post(
+        reject_url, data={"category": "integration_sync", "severity": "P3"}
+    )
+    assert decided.status_code == 200, decided.text
+    await status_is(stack, ticket_id, "awaiting_human")
+
+    async def recorded() -> bool:
+        return bool(
+            await stack.pool.fetchval(
+                "SELECT correction FROM support_approvals WHERE ticket_id = $1",
+                uuid.UUID(ticket_id),
+            )
+        )
+
+    await eventually(recorded)
+    monkeypatch.setenv("DATABASE_URL", stack.db_dsn)
+    monkeypatch.setenv("KRUXT_HOME", str(tmp_path / "home"))
+    out = tmp_path / "corrections.jsonl"
+    args = ["eval", "export-corrections", "--since", "1d", "--out", str(out)]
+    assert await asyncio.to_thread(kruxt, args) == 0
+    [labeled] = [t for t in load_dataset(out) if t.id == ticket_id]
+    assert (labeled.subject, labeled.expected_category, labeled.expected_severity) == (
+        "Locked out",
+        Category.INTEGRATION_SYNC,
+        Priority.P3,
+    )

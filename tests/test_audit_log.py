@@ -14,20 +14,20 @@ import itertools
 import json
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import asyncpg
 import pytest
 
-from kruxt.adapters.embedded_postgres import with_database
 from kruxt.adapters.postgres import audit, migrations
-from kruxt.adapters.postgres.pool import Conn, connect
+from kruxt.adapters.postgres.pool import Conn
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.starter.cli import main as kruxt
 from kruxt.starter.dev import DevStack
 from tests.conftest import MIGRATIONS, runtime
+from tests.support import connection, scratch_database
 
 KEY_A = audit.AuditKeyring.of("a" * 40)
 KEY_B = audit.AuditKeyring.of("b" * 40, retired=["a" * 40])
@@ -53,15 +53,39 @@ async def _append_some(
 @pytest.fixture
 async def owner(db_dsn: str) -> AsyncIterator[asyncpg.Connection[Any]]:
     """The attacker: a session as the role that owns the table (and ran the migrations)."""
-    conn = await connect(db_dsn)
-    try:
+    async with connection(db_dsn) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 async def _ids(conn: Conn) -> list[int]:
     return [r["id"] for r in await conn.fetch("SELECT id FROM support_audit_log ORDER BY id")]
+
+
+AuditCli = Callable[..., Awaitable[int]]
+
+
+@pytest.fixture
+def audit_cli(db_dsn: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> AuditCli:
+    """``kruxt audit <args>`` on the test's database as the runtime role, its home (and so its
+    anchors file) in ``tmp_path``: the exit code."""
+    monkeypatch.setenv("DATABASE_URL", runtime(db_dsn))
+    monkeypatch.setenv("KRUXT_HOME", str(tmp_path))
+
+    async def run(*args: str) -> int:
+        return await asyncio.to_thread(kruxt, ["audit", *args])
+
+    return run
+
+
+async def _unguarded(
+    pool: asyncpg.Pool[Any], owner: asyncpg.Connection[Any], rows: int
+) -> list[int]:
+    """Append ``rows`` entries, then switch the append-only guard off, as the table's owner
+    can; the rows' ids."""
+    await _append_some(pool, rows)
+    ids = await _ids(owner)
+    await owner.execute("ALTER TABLE support_audit_log DISABLE TRIGGER USER")
+    return ids
 
 
 async def _recompute_plain_chain(
@@ -213,17 +237,10 @@ async def test_concurrent_appends_keep_one_chain(pool: asyncpg.Pool[Any]) -> Non
 
 
 async def test_a_rewritten_row_with_a_recomputed_plain_chain_is_named(
-    pool: asyncpg.Pool[Any],
-    owner: asyncpg.Connection[Any],
-    db_dsn: str,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: Any,
+    pool: asyncpg.Pool[Any], owner: asyncpg.Connection[Any], audit_cli: AuditCli, capsys: Any
 ) -> None:
     await _append_some(pool, 6)
-    monkeypatch.setenv("DATABASE_URL", runtime(db_dsn))
-    monkeypatch.setenv("KRUXT_HOME", str(tmp_path))
-    assert await asyncio.to_thread(kruxt, ["audit", "verify"]) == 0
+    assert await audit_cli("verify") == 0
     assert "audit chain intact: 6 rows verified" in capsys.readouterr().out
 
     bad_id = (await _ids(owner))[3]
@@ -239,16 +256,14 @@ async def test_a_rewritten_row_with_a_recomputed_plain_chain_is_named(
     assert result.first_bad_id == bad_id
     assert result.problem is not None and "does not match its hash" in result.problem
 
-    assert await asyncio.to_thread(kruxt, ["audit", "verify"]) == 1
+    assert await audit_cli("verify") == 1
     assert f"audit chain BROKEN at row {bad_id}" in capsys.readouterr().err
 
 
 async def test_a_rewrite_passed_off_as_pre_keying_rows_is_named(
     pool: asyncpg.Pool[Any], owner: asyncpg.Connection[Any]
 ) -> None:
-    await _append_some(pool, 5)
-    bad_id = (await _ids(owner))[2]
-    await owner.execute("ALTER TABLE support_audit_log DISABLE TRIGGER USER")
+    bad_id = (await _unguarded(pool, owner, 5))[2]
     await owner.execute("UPDATE support_audit_log SET actor = 'mallory' WHERE id = $1", bad_id)
     await _recompute_plain_chain(owner, from_id=bad_id, unkeyed=True)
     result = await audit.verify(owner)
@@ -256,31 +271,33 @@ async def test_a_rewrite_passed_off_as_pre_keying_rows_is_named(
     assert result.problem is not None and "unkeyed row after keyed" in result.problem
 
 
-async def test_reordered_rows_are_named(
-    pool: asyncpg.Pool[Any], owner: asyncpg.Connection[Any]
-) -> None:
-    await _append_some(pool, 5)
-    ids = await _ids(owner)
-    await owner.execute("ALTER TABLE support_audit_log DISABLE TRIGGER USER")
-    # Swap rows 2 and 3 (through a free id: the primary key).
+async def _swap_the_second_and_third(owner: asyncpg.Connection[Any], ids: list[int]) -> None:
+    # Through a free id: the primary key.
     await owner.execute("UPDATE support_audit_log SET id = -1 WHERE id = $1", ids[1])
     await owner.execute("UPDATE support_audit_log SET id = $1 WHERE id = $2", ids[1], ids[2])
     await owner.execute("UPDATE support_audit_log SET id = $1 WHERE id = -1", ids[2])
-    await _recompute_plain_chain(owner, from_id=ids[1])
-    result = await audit.verify(owner)
-    assert result.first_bad_id == ids[1]
 
 
-async def test_renumbered_rows_are_named(
-    pool: asyncpg.Pool[Any], owner: asyncpg.Connection[Any]
-) -> None:
-    await _append_some(pool, 4)
-    ids = await _ids(owner)
-    await owner.execute("ALTER TABLE support_audit_log DISABLE TRIGGER USER")
-    # Close the gap a deleted row would leave: every row after the first moves down by one.
+async def _close_the_gap_of_the_second(owner: asyncpg.Connection[Any], ids: list[int]) -> None:
+    # The gap a deleted row would leave: every row after the first moves down by one.
     await owner.execute("DELETE FROM support_audit_log WHERE id = $1", ids[1])
     for old in ids[2:]:
         await owner.execute("UPDATE support_audit_log SET id = id - 1 WHERE id = $1", old)
+
+
+@pytest.mark.parametrize(
+    ("rows", "move"),
+    [(5, _swap_the_second_and_third), (4, _close_the_gap_of_the_second)],
+    ids=["reordered", "renumbered"],
+)
+async def test_moved_rows_are_named(
+    pool: asyncpg.Pool[Any],
+    owner: asyncpg.Connection[Any],
+    rows: int,
+    move: Callable[[asyncpg.Connection[Any], list[int]], Awaitable[None]],
+) -> None:
+    ids = await _unguarded(pool, owner, rows)
+    await move(owner, ids)
     await _recompute_plain_chain(owner, from_id=ids[1])
     result = await audit.verify(owner)
     assert result.first_bad_id == ids[1]
@@ -289,9 +306,7 @@ async def test_renumbered_rows_are_named(
 async def test_a_deleted_row_is_named(
     pool: asyncpg.Pool[Any], owner: asyncpg.Connection[Any]
 ) -> None:
-    await _append_some(pool, 4)
-    ids = await _ids(owner)
-    await owner.execute("ALTER TABLE support_audit_log DISABLE TRIGGER USER")
+    ids = await _unguarded(pool, owner, 4)
     await owner.execute("DELETE FROM support_audit_log WHERE id = $1", ids[1])
     result = await audit.verify(owner)
     assert result.first_bad_id == ids[2]
@@ -299,20 +314,13 @@ async def test_a_deleted_row_is_named(
 
 
 async def test_a_deleted_tail_is_named_by_the_anchor(
-    pool: asyncpg.Pool[Any],
-    owner: asyncpg.Connection[Any],
-    db_dsn: str,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: Any,
+    pool: asyncpg.Pool[Any], owner: asyncpg.Connection[Any], audit_cli: AuditCli, capsys: Any
 ) -> None:
     await _append_some(pool, 3)
-    monkeypatch.setenv("DATABASE_URL", runtime(db_dsn))
-    monkeypatch.setenv("KRUXT_AUDIT_ANCHOR_FILE", str(tmp_path / "anchors.jsonl"))
-    assert await asyncio.to_thread(kruxt, ["audit", "anchor"]) == 0
+    assert await audit_cli("anchor") == 0
     await _append_some(pool, 3)
-    assert await asyncio.to_thread(kruxt, ["audit", "anchor"]) == 0
-    assert await asyncio.to_thread(kruxt, ["audit", "verify"]) == 0
+    assert await audit_cli("anchor") == 0
+    assert await audit_cli("verify") == 0
     assert "6 rows verified, 2 anchors" in capsys.readouterr().out
 
     ids = await _ids(owner)
@@ -320,7 +328,7 @@ async def test_a_deleted_tail_is_named_by_the_anchor(
     await owner.execute("DELETE FROM support_audit_log WHERE id >= $1", ids[4])
     # The chain that is left is a valid chain: only the anchor knows it was longer.
     assert (await audit.verify(owner)).intact
-    assert await asyncio.to_thread(kruxt, ["audit", "verify"]) == 1
+    assert await audit_cli("verify") == 1
     err = capsys.readouterr().err
     assert f"the newest anchor names row {ids[5]}, which is missing" in err
 
@@ -417,11 +425,8 @@ async def test_rows_from_before_keyed_hashing_still_verify(
     for path in sorted(MIGRATIONS.glob("*.sql")):
         if int(path.name[:3]) < 10:
             shutil.copy(path, old / path.name)
-    name = f"kruxt_legacy_{uuid.uuid4().hex[:8]}"
-    admin = await connect(pg_admin_dsn)
-    await admin.execute(f'CREATE DATABASE "{name}"')
-    conn = await connect(with_database(pg_admin_dsn, name))
-    try:
+    legacy = f"kruxt_legacy_{uuid.uuid4().hex[:8]}"
+    async with scratch_database(pg_admin_dsn, legacy) as dsn, connection(dsn) as conn:
         await migrations.apply(conn, old)
         for i in range(3):  # the 009-era trigger assigned id and plain hash
             await conn.execute(
@@ -434,25 +439,15 @@ async def test_rows_from_before_keyed_hashing_still_verify(
             await audit.append(conn, actor="new", action="keyed", ticket_id=None, details={"i": i})
         result = await audit.verify(conn)
         keyed = await conn.fetchval("SELECT count(key_id) FROM support_audit_log")
-    finally:
-        await conn.close()
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
     assert result.intact and result.rows_checked == 5
     assert keyed == 2
 
 
 async def test_without_a_key_nothing_is_appended_and_the_cli_says_why(
-    pool: asyncpg.Pool[Any],
-    db_dsn: str,
-    monkeypatch: pytest.MonkeyPatch,
-    tmp_path: Path,
-    capsys: Any,
+    audit_cli: AuditCli, monkeypatch: pytest.MonkeyPatch, capsys: Any
 ) -> None:
     monkeypatch.delenv("KRUXT_AUDIT_KEY")
-    monkeypatch.setenv("KRUXT_HOME", str(tmp_path))
-    monkeypatch.setenv("DATABASE_URL", runtime(db_dsn))
-    assert await asyncio.to_thread(kruxt, ["audit", "verify"]) == 2
+    assert await audit_cli("verify") == 2
     assert "KRUXT_AUDIT_KEY is not set" in capsys.readouterr().err
     with pytest.raises(ConfigurationError, match="KRUXT_AUDIT_KEY"):
         Settings().require_audit_keyring()

@@ -30,9 +30,7 @@ from kruxt.models.enums import Channel, TicketStatus
 from kruxt.models.tickets import (
     CustomerMessage,
     RoutingPolicy,
-    StaffResolve,
     TicketIntake,
-    TicketWorkflowInput,
     inbound_message_id_for,
     ticket_id_for,
     workflow_id_for,
@@ -43,12 +41,11 @@ from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import WORKFLOWS, build_worker, workflow_runner
 from kruxt.workflows.ticket import TicketWorkflow
 from tests import test_incidents
-from tests.support import eventually, intake
+from tests.support import TicketRig, asgi_client, eventually, intake, resolve, until_status
 from tests.test_incidents import Env
 
 # The incident tests' worker (real activities, fake Slack, outbox mail) for the incident case.
 env = test_incidents.env
-slack = test_incidents.slack
 
 TOKEN = "test-intake-token"
 BAD = {
@@ -104,12 +101,10 @@ async def api(
         intake_token=TOKEN,
         health_checks={},
     )
-    transport = httpx.ASGITransport(app=create_app(deps))
+    bearer = {"Authorization": f"Bearer {TOKEN}"}
     async with (
         build_worker(ts_env.client, task_queue=task_queue, pool=pool),
-        httpx.AsyncClient(
-            transport=transport, base_url="http://api", headers={"Authorization": f"Bearer {TOKEN}"}
-        ) as http,
+        asgi_client(create_app(deps), headers=bearer) as http,
     ):
         yield Api(http, ts_env.client, pool)
 
@@ -168,20 +163,12 @@ async def test_a_bad_character_in_a_new_ticket_is_422_naming_the_field(
     assert await tickets_stored(api.pool) == 0
 
 
-async def _state(handle: WorkflowHandle[Any, Any], *statuses: TicketStatus) -> Any:
-    async def probe() -> Any:
-        state = await handle.query(TicketWorkflow.state)
-        return state if state.status in statuses else None
-
-    return await eventually(probe)
-
-
 async def test_a_bad_follow_up_is_422_and_the_ticket_goes_on(api: Api) -> None:
     r = await api.post("/v1/tickets", ticket_body())
     assert r.status_code == 202
     ticket_id = r.json()["ticket_id"]
     handle = api.client.get_workflow_handle(r.json()["workflow_id"])
-    await _state(handle, TicketStatus.AWAITING_CUSTOMER)
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
 
     path = f"/v1/tickets/{ticket_id}/messages"
     for label, bad in BAD.items():
@@ -194,7 +181,7 @@ async def test_a_bad_follow_up_is_422_and_the_ticket_goes_on(api: Api) -> None:
 
     r = await api.post(path, {"external_id": "m-ok", "body": "Still waiting on that."})
     assert r.status_code == 202
-    state = await _state(handle, TicketStatus.AWAITING_HUMAN)
+    state = await until_status(handle, TicketStatus.AWAITING_HUMAN)
     assert state.messages_received == 1
     view = (await api.http.get(f"/v1/tickets/{ticket_id}")).json()
     assert [m["body"] for m in view["messages"] if m["kind"] == "customer"] == [
@@ -278,7 +265,7 @@ async def _audit(pool: asyncpg.Pool[Any], ticket_id: uuid.UUID) -> list[tuple[st
 
 
 async def test_a_ticket_past_intake_with_nul_goes_to_a_person_not_into_retries(
-    ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
+    tickets: TicketRig, ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any]
 ) -> None:
     good = intake()
     # model_copy does not validate: this is what an intake that forgot to check would start.
@@ -286,104 +273,86 @@ async def test_a_ticket_past_intake_with_nul_goes_to_a_person_not_into_retries(
         update={"subject": "Locked\x00out", "body": "I cannot\x00 log in."}
     )
     store = TicketStore(pool)
-    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
-        handle = await ts_env.client.start_workflow(
-            TicketWorkflow.run,
-            TicketWorkflowInput(intake=ticket),
-            id=workflow_id_for(ticket.ticket_id),
-            task_queue=task_queue,
-        )
-        state = await _state(handle, TicketStatus.AWAITING_HUMAN)
-        assert state.triage is None  # nobody triages text that was not stored as sent
-        # The refused write ran once (non-retryable), then the repaired one once.
-        assert await _attempts(handle, "persist_ticket") == [1, 1]
+    handle = await tickets.start(ticket)
+    state = await until_status(handle, TicketStatus.AWAITING_HUMAN)
+    assert state.triage is None  # nobody triages text that was not stored as sent
+    # The refused write ran once (non-retryable), then the repaired one once.
+    assert await _attempts(handle, "persist_ticket") == [1, 1]
 
-        view = await store.get(ticket.ticket_id)
-        assert view is not None
-        assert view.status is TicketStatus.AWAITING_HUMAN
-        assert view.subject == "Locked\ufffdout"
-        assert [m.kind for m in view.messages] == ["customer", "holding"]
-        assert view.messages[0].body == "I cannot\ufffd log in."
-        reasons = [
-            d["reason"]
-            for a, d in await _audit(pool, ticket.ticket_id)
-            if a == "ticket.status_changed"
-        ]
-        assert len(reasons) == 1
-        assert "could not be stored as sent" in reasons[0]
-        assert "BadTicketData" in reasons[0]
+    view = await store.get(ticket.ticket_id)
+    assert view is not None
+    assert view.status is TicketStatus.AWAITING_HUMAN
+    assert view.subject == "Locked\ufffdout"
+    assert [m.kind for m in view.messages] == ["customer", "holding"]
+    assert view.messages[0].body == "I cannot\ufffd log in."
+    reasons = [
+        d["reason"] for a, d in await _audit(pool, ticket.ticket_id) if a == "ticket.status_changed"
+    ]
+    assert len(reasons) == 1
+    assert "could not be stored as sent" in reasons[0]
+    assert "BadTicketData" in reasons[0]
 
-        # The ticket goes on: a normal follow-up is recorded.
-        await handle.signal(
-            TicketWorkflow.customer_message,
-            CustomerMessage(
-                message_id=inbound_message_id_for(ticket.ticket_id, "m2"),
-                body="Any news?",
-                received_at=await ts_env.get_current_time(),
-            ),
-        )
+    # The ticket goes on: a normal follow-up is recorded.
+    await handle.signal(
+        TicketWorkflow.customer_message,
+        CustomerMessage(
+            message_id=inbound_message_id_for(ticket.ticket_id, "m2"),
+            body="Any news?",
+            received_at=await ts_env.get_current_time(),
+        ),
+    )
 
-        async def followed_up() -> bool:
-            state = await handle.query(TicketWorkflow.state)
-            return bool(state.messages_received == 1)
+    async def followed_up() -> bool:
+        state = await handle.query(TicketWorkflow.state)
+        return bool(state.messages_received == 1)
 
-        await eventually(followed_up)
-        view = await store.get(ticket.ticket_id)
-        assert view is not None and view.messages[-1].body == "Any news?"
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-        outcome = await handle.result()
+    await eventually(followed_up)
+    view = await store.get(ticket.ticket_id)
+    assert view is not None and view.messages[-1].body == "Any news?"
+    outcome = await resolve(handle)
     assert outcome.status is TicketStatus.RESOLVED
     await _replays(ts_env.client, handle)
 
 
 async def test_a_follow_up_past_intake_with_nul_goes_to_a_person_and_the_next_is_handled(
-    ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
+    tickets: TicketRig, ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any]
 ) -> None:
     ticket = intake(subject=PRIVACY["subject"], body=PRIVACY["body"])
     store = TicketStore(pool)
-    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool):
-        handle = await ts_env.client.start_workflow(
-            TicketWorkflow.run,
-            TicketWorkflowInput(intake=ticket),
-            id=workflow_id_for(ticket.ticket_id),
-            task_queue=task_queue,
+    handle = await tickets.start(ticket)
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+
+    async def say(key: str, body: str) -> None:
+        await handle.signal(
+            TicketWorkflow.customer_message,
+            CustomerMessage(
+                message_id=inbound_message_id_for(ticket.ticket_id, key),
+                body=body,
+                received_at=await ts_env.get_current_time(),
+            ),
         )
-        await _state(handle, TicketStatus.AWAITING_CUSTOMER)
 
-        async def say(key: str, body: str) -> None:
-            await handle.signal(
-                TicketWorkflow.customer_message,
-                CustomerMessage(
-                    message_id=inbound_message_id_for(ticket.ticket_id, key),
-                    body=body,
-                    received_at=await ts_env.get_current_time(),
-                ),
-            )
+    await say("m2", "It still\x00 shows pending.")
+    state = await until_status(handle, TicketStatus.AWAITING_HUMAN)
+    assert await _attempts(handle, "record_inbound_message") == [1, 1]
+    reasons = [
+        d["reason"] for a, d in await _audit(pool, ticket.ticket_id) if a == "ticket.status_changed"
+    ]
+    assert "a follow-up could not be stored as sent" in reasons[-1]
+    assert "BadTicketData" in reasons[-1]
 
-        await say("m2", "It still\x00 shows pending.")
-        state = await _state(handle, TicketStatus.AWAITING_HUMAN)
-        assert await _attempts(handle, "record_inbound_message") == [1, 1]
-        reasons = [
-            d["reason"]
-            for a, d in await _audit(pool, ticket.ticket_id)
-            if a == "ticket.status_changed"
-        ]
-        assert "a follow-up could not be stored as sent" in reasons[-1]
-        assert "BadTicketData" in reasons[-1]
+    await say("m3", "Any news?")
 
-        await say("m3", "Any news?")
+    async def second() -> bool:
+        s = await handle.query(TicketWorkflow.state)
+        return bool(s.messages_received == 2)
 
-        async def second() -> bool:
-            s = await handle.query(TicketWorkflow.state)
-            return bool(s.messages_received == 2)
-
-        await eventually(second)
-        view = await store.get(ticket.ticket_id)
-        assert view is not None
-        customer = [m.body for m in view.messages if m.kind == "customer"]
-        assert customer == [PRIVACY["body"], "It still\ufffd shows pending.", "Any news?"]
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-        outcome = await handle.result()
+    await eventually(second)
+    view = await store.get(ticket.ticket_id)
+    assert view is not None
+    customer = [m.body for m in view.messages if m.kind == "customer"]
+    assert customer == [PRIVACY["body"], "It still\ufffd shows pending.", "Any news?"]
+    outcome = await resolve(handle)
     assert outcome.status is TicketStatus.RESOLVED
     assert state.status is TicketStatus.AWAITING_HUMAN
     await _replays(ts_env.client, handle)

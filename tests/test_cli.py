@@ -4,27 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from pathlib import Path
-from typing import Any
 
-import asyncpg
 import pytest
-from temporalio.client import Client
 
-from kruxt.adapters.approvers import parse_approvers
-from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.starter.cli import main as kruxt
-from kruxt.workers.composition import Outside, build_worker
-from tests.support import demo_app, eventually, refusing_port
+from tests.support import Cli, eventually, refusing_port
 
-
-@pytest.fixture
-def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> pytest.MonkeyPatch:
-    """No stack configured: an empty KRUXT_HOME and none of the service variables."""
-    for name in ("DATABASE_URL", "TEMPORAL_ADDRESS", "KRUXT_INTAKE_TOKEN"):
-        monkeypatch.delenv(name, raising=False)
-    monkeypatch.setenv("KRUXT_HOME", str(tmp_path / "home"))
-    return monkeypatch
+# Staff actions are taken as someone in the approvers directory.
+STAFF = (
+    '[{"name": "Lead", "email": "lead@kruxt.app", "roles": ["staff"]},'
+    ' {"name": "X", "email": "x@kruxt.app", "roles": ["staff"]}]'
+)
 
 
 async def run(*args: str) -> int:
@@ -32,19 +22,10 @@ async def run(*args: str) -> int:
 
 
 @pytest.mark.e2e
-async def test_ticket_new_show_list_resolve(
-    isolated_env: pytest.MonkeyPatch,
-    dev_server: TemporalDevServer,
-    dev_client: Client,
-    db_dsn: str,
-    pool: asyncpg.Pool[Any],
-    task_queue: str,
-    capsys: pytest.CaptureFixture[str],
-) -> None:
-    isolated_env.setenv("DATABASE_URL", db_dsn)
-    isolated_env.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    isolated_env.setenv("KRUXT_TASK_QUEUE", task_queue)
-    async with build_worker(dev_client, task_queue=task_queue, pool=pool):
+async def test_ticket_new_show_list_resolve(cli: Cli, capsys: pytest.CaptureFixture[str]) -> None:
+    cli.env.setenv("KRUXT_APPROVERS", STAFF)
+    cli.env.setenv("KRUXT_REOPEN_WINDOW", "3s")  # real time on the dev server
+    async with cli.worker():
         code = await run(
             "ticket", "new", "--email", "bo@example.com", "--name", "Bo",
             "--subject", "Locked out", "--body", "My account is locked, I cannot log in.",
@@ -60,7 +41,7 @@ async def test_ticket_new_show_list_resolve(
         assert await run("ticket", "list", "--status", "awaiting_human") == 0
         assert ticket_id in capsys.readouterr().out
 
-        assert await run("ticket", "assign", ticket_id, "--to", "nope", "--as", "x@k.app") == 2
+        assert await run("ticket", "assign", ticket_id, "--to", "nope", "--as", "x@kruxt.app") == 2
         assert "invalid --to" in capsys.readouterr().err
         assign = ("ticket", "assign", ticket_id, "--to", "sam@kruxt.app", "--as", "lead@kruxt.app")
         assert await run(*assign) == 0
@@ -71,14 +52,20 @@ async def test_ticket_new_show_list_resolve(
             return "assigned to sam@kruxt.app" in capsys.readouterr().out
 
         await eventually(assigned)
-        async with pool.acquire() as db:
+        async with cli.pool.acquire() as db:
             who = await db.fetchval(
                 "SELECT details->>'to' FROM support_audit_log WHERE action = 'ticket.assigned'"
             )
         assert who == "sam@kruxt.app"
 
         assert await run("ticket", "resolve", ticket_id, "--as", "lead@kruxt.app") == 0
-        handle = dev_client.get_workflow_handle(f"ticket-{ticket_id}")
+
+        async def solved() -> bool:
+            assert await run("ticket", "show", ticket_id) == 0
+            return "solved (staff) by lead@kruxt.app" in capsys.readouterr().out
+
+        await eventually(solved)  # `ticket show` tells the lifecycle: how, and the window end
+        handle = cli.client.get_workflow_handle(f"ticket-{ticket_id}")
         await handle.result()
         assert await run("ticket", "resolve", ticket_id, "--as", "lead@kruxt.app") == 1
         assert "already resolved" in capsys.readouterr().err
@@ -118,6 +105,7 @@ async def test_unreachable_services_exit_1_with_a_hint(
     assert "cannot reach PostgreSQL" in capsys.readouterr().err
 
     isolated_env.setenv("TEMPORAL_ADDRESS", f"127.0.0.1:{refusing_port()}")
+    isolated_env.setenv("KRUXT_APPROVERS", STAFF)
     assert await run("ticket", "resolve", str(uuid.uuid4()), "--as", "x@kruxt.app") == 1
     assert "cannot reach Temporal" in capsys.readouterr().err
 
@@ -131,84 +119,71 @@ def test_unknown_command_is_a_usage_error(capsys: pytest.CaptureFixture[str]) ->
 
 @pytest.mark.e2e
 async def test_approvals_list_and_decide_through_the_same_validator(
-    isolated_env: pytest.MonkeyPatch,
-    dev_server: TemporalDevServer,
-    dev_client: Client,
-    db_dsn: str,
-    pool: asyncpg.Pool[Any],
-    task_queue: str,
-    capsys: pytest.CaptureFixture[str],
+    cli: Cli, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    isolated_env.setenv("DATABASE_URL", db_dsn)
-    isolated_env.setenv("TEMPORAL_ADDRESS", dev_server.address)
-    isolated_env.setenv("KRUXT_TASK_QUEUE", task_queue)
     approvers = (
         '[{"name": "Maya", "email": "maya@kruxt.app", "roles": ["admin"]},'
         ' {"name": "Sam", "email": "sam@kruxt.app", "roles": ["admin"]},'
         ' {"name": "Ana", "email": "ana@example.com", "roles": ["approver"]}]'
     )
-    isolated_env.setenv("KRUXT_APPROVERS", approvers)
-    async with demo_app(db_dsn, max_size=2) as app:
-        # The worker snapshots the same directory onto each approval: roles come from there.
-        outside = Outside(app=app, approvers=parse_approvers(approvers, source="test"))
-        async with build_worker(dev_client, task_queue=task_queue, pool=pool, outside=outside):
-            code = await run(
-                "ticket", "new", "--email", "ana@example.com", "--account", "u-locked",
-                "--subject", "Locked out", "--body", "My account is locked, I cannot log in.",
-            )  # fmt: skip
-            assert code == 0
-            opened = capsys.readouterr().out
-            assert "Status   awaiting_approval" in opened
-            ticket_id = opened.split()[1]
+    async with cli.approvals_worker(approvers):
+        code = await run(
+            "ticket", "new", "--email", "ana@example.com", "--account", "u-locked",
+            "--subject", "Locked out", "--body", "My account is locked, I cannot log in.",
+        )  # fmt: skip
+        assert code == 0
+        opened = capsys.readouterr().out
+        assert "Status   awaiting_approval" in opened
+        ticket_id = opened.split()[1]
 
-            assert await run("approvals", "list") == 0
-            listing = capsys.readouterr().out
-            approval_id = listing.splitlines()[1].split()[0]
-            assert "Sign-in problem" in listing
+        assert await run("approvals", "list") == 0
+        listing = capsys.readouterr().out
+        approval_id = listing.splitlines()[1].split()[0]
+        assert "Sign-in problem" in listing
 
-            async def decide(verdict: str, who: str) -> int:
-                return await run("approvals", "decide", approval_id, verdict, "--as", who)
+        async def decide(verdict: str, who: str) -> int:
+            return await run("approvals", "decide", approval_id, verdict, "--as", who)
 
-            # The requester is a configured approver, and still may not approve their own.
-            assert await decide("approve", "ana@example.com") == 1
-            assert "requester" in capsys.readouterr().err
-            assert await decide("approve", "x@kruxt.app") == 1
-            assert "not a configured approver" in capsys.readouterr().err
+        # The requester is a configured approver, and still may not approve their own.
+        assert await decide("approve", "ana@example.com") == 1
+        assert "requester" in capsys.readouterr().err
+        assert await decide("approve", "x@kruxt.app") == 1
+        assert "not a configured approver" in capsys.readouterr().err
 
-            assert await decide("approve", "maya@kruxt.app") == 0
-            assert "approved by maya@kruxt.app" in capsys.readouterr().out
-            assert await decide("reject", "maya@kruxt.app") == 1
-            assert "already approved by maya@kruxt.app" in capsys.readouterr().err
+        assert await decide("approve", "maya@kruxt.app") == 0
+        assert "approved by maya@kruxt.app" in capsys.readouterr().out
+        assert await decide("reject", "maya@kruxt.app") == 1
+        assert "already approved by maya@kruxt.app" in capsys.readouterr().err
 
-            async def run_shown() -> str | None:
-                assert await run("ticket", "show", ticket_id) == 0
-                shown = capsys.readouterr().out
-                return shown if "succeeded · approved by maya@kruxt.app" in shown else None
+        async def run_shown() -> str | None:
+            assert await run("ticket", "show", ticket_id) == 0
+            shown = capsys.readouterr().out
+            return shown if "succeeded · approved by maya@kruxt.app" in shown else None
 
-            shown = await eventually(run_shown)
-            assert "Run      " in shown
-            assert "auth_login" in shown
+        shown = await eventually(run_shown)
+        assert "Run      " in shown
+        assert "auth_login" in shown
 
-            # Undo the run: a rollback is requested, then approved like any plan.
-            run_id = shown.split("Run      ")[1].split()[0]
-            assert await run("playbook", "rollback", "not-a-uuid", "--as", "maya@kruxt.app") == 2
-            capsys.readouterr()
-            assert await run("playbook", "rollback", run_id, "--as", "maya@kruxt.app") == 0
-            requested = capsys.readouterr().out
-            assert f"rollback of run {run_id} requested" in requested
-            rollback_id = requested.split("approval ")[1].split()[0]
-            # Whoever asked for the rollback may not approve it: another approver does.
-            approve = ("approvals", "decide", rollback_id, "approve", "--as", "sam@kruxt.app")
-            assert await run(*approve) == 0
-            capsys.readouterr()
+        # Undo the run: a rollback is requested, then approved like any plan.
+        run_id = shown.split("Run      ")[1].split()[0]
+        assert await run("playbook", "rollback", "not-a-uuid", "--as", "maya@kruxt.app") == 2
+        capsys.readouterr()
+        assert await run("playbook", "rollback", run_id, "--as", "maya@kruxt.app") == 0
+        requested = capsys.readouterr().out
+        assert f"rollback of run {run_id} requested" in requested
+        rollback_id = requested.split("approval ")[1].split()[0]
+        # Whoever asked for the rollback may not approve it: another approver does.
+        approve = ("approvals", "decide", rollback_id, "approve", "--as", "sam@kruxt.app")
+        assert await run(*approve) == 0
+        capsys.readouterr()
 
-            async def rolled_back() -> str | None:
-                assert await run("ticket", "show", ticket_id) == 0
-                out = capsys.readouterr().out
-                return out if "rolled_back" in out else None
+        async def rolled_back() -> str | None:
+            assert await run("ticket", "show", ticket_id) == 0
+            out = capsys.readouterr().out
+            return out if "rolled_back" in out else None
 
-            await eventually(rolled_back)
-    async with pool.acquire() as db:
+        await eventually(rolled_back)
+    async with cli.pool.acquire() as db:
         refused = await db.fetch(
             "SELECT actor, details->>'channel' AS channel FROM support_audit_log "
             "WHERE action = 'approval.decision_refused' ORDER BY id"

@@ -260,6 +260,18 @@ def test_kruxt_env_names_are_read_by_the_code(service: str) -> None:
 
 
 @pytest.mark.parametrize("service", ["worker", "api"])
+def test_customer_channel_settings_pass_through_from_the_host(service: str) -> None:
+    # Zendesk and Intercom are configured by the operator's environment: every variable the
+    # settings read for them reaches the api (webhooks) and the worker (deliveries), unset
+    # meaning off, never a value written in the file.
+    env = environment(services()[service])
+    names = {n for n in settings_env_names() if n.startswith(("ZENDESK_", "INTERCOM_"))}
+    assert len(names) == 9, sorted(names)
+    wrong = {n: env.get(n) for n in names if env.get(n) != f"${{{n}:-}}"}
+    assert not wrong, f"{service}: pass these through as ${{NAME:-}}: {wrong}"
+
+
+@pytest.mark.parametrize("service", ["worker", "api"])
 def test_kruxt_required_env_is_set(service: str) -> None:
     env = environment(services()[service])
     missing = REQUIRED_ENV - env.keys()

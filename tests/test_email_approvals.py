@@ -7,7 +7,7 @@ import base64
 import json
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import policy
 from email.parser import BytesParser
@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Request
 
 from kruxt.adapters.email import (
     EmailMessage,
@@ -34,21 +34,23 @@ from kruxt.adapters.email_tokens import (
     TokenExpired,
     TokenInvalid,
 )
+from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
+from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.approvals import (
     ApprovalKind,
+    ApprovalRecord,
     ApprovalRequest,
     ApprovalStatus,
     DecisionChannel,
-    DecisionOutcome,
     TriageCorrection,
     Verdict,
 )
-from kruxt.models.enums import Priority
+from kruxt.models.enums import Category, Priority
 from kruxt.models.playbooks import ApproverRole
 from kruxt.starter.api.email_routes import EmailContext, email_router
-from kruxt.starter.approvals import DecisionRefusedError
 from tests.fakes.sendgrid_server import FakeSendGridServer
+from tests.support import RecordingDecider, intake, pending_approval, router_client
 
 SECRET = b"k" * 32
 APPROVER = "maya@kruxt.app"
@@ -325,53 +327,9 @@ async def test_outbox_writes_parseable_eml_and_announces_links(tmp_path: Path) -
 
 
 @dataclass
-class FakeDecider:
-    """Records every decision it is asked for; refuses with ``refuse`` when set."""
-
-    calls: list[dict[str, Any]] = field(default_factory=list)
-    refuse: str | None = None
-    crash: Exception | None = None
-    delay_s: float = 0.0
-
-    async def decide(
-        self,
-        *,
-        approval_id: uuid.UUID,
-        approver_email: str,
-        verdict: Verdict,
-        channel: DecisionChannel,
-        reason: str = "",
-        correction: TriageCorrection | None = None,
-        slack_user_id: str | None = None,
-    ) -> DecisionOutcome:
-        self.calls.append(
-            {
-                "approval_id": approval_id,
-                "approver_email": approver_email,
-                "verdict": verdict,
-                "channel": channel,
-                "reason": reason,
-            }
-        )
-        await asyncio.sleep(self.delay_s)
-        if self.refuse is not None:
-            raise DecisionRefusedError(self.refuse)
-        if self.crash is not None:
-            raise self.crash
-        return DecisionOutcome(
-            approval_id=approval_id,
-            status=ApprovalStatus.APPROVED
-            if verdict is Verdict.APPROVE
-            else ApprovalStatus.REJECTED,
-            decided_by=approver_email,
-            decided_at=NOW,
-        )
-
-
-@dataclass
 class Harness:
     ctx: EmailContext
-    decider: FakeDecider
+    decider: RecordingDecider
     request: ApprovalRequest
     client: httpx.AsyncClient
     clock: list[datetime]
@@ -388,7 +346,7 @@ class Harness:
 @pytest.fixture
 async def harness(pool: asyncpg.Pool[Any]) -> Any:
     request = make_request(summary=HOSTILE)
-    decider = FakeDecider()
+    decider = RecordingDecider(decided_at=NOW)
     clock = [NOW + timedelta(minutes=10)]
 
     async def load_request(approval_id: uuid.UUID) -> ApprovalRequest | None:
@@ -405,10 +363,7 @@ async def harness(pool: asyncpg.Pool[Any]) -> Any:
     def get_ctx(_: Request) -> EmailContext:
         return ctx
 
-    app = FastAPI()
-    app.include_router(email_router(get_ctx))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+    async with router_client(email_router(get_ctx), BASE_URL) as client:
         yield Harness(ctx, decider, request, client, clock)
 
 
@@ -611,3 +566,141 @@ async def test_unknown_approval_page(harness: Harness) -> None:
     response = await harness.client.get(url(issued.token))
     assert response.status_code == 404
     assert harness.decider.calls == []
+
+
+async def test_reject_link_offers_triage_wrong_and_sends_the_correction(
+    harness: Harness,
+) -> None:
+    issued = await harness.issue(Verdict.REJECT)
+    page = (await harness.client.get(url(issued.token))).text
+    assert '<select id="category" name="category">' in page
+    assert '<option value="integration_sync">' in page
+    assert '<select id="severity" name="severity">' in page
+
+    # An unknown value decides nothing and leaves the link usable.
+    bad = await harness.client.post(url(issued.token), data={"category": "DROP TABLE"})
+    assert bad.status_code == 400
+    assert harness.decider.calls == []
+
+    done = await harness.client.post(
+        url(issued.token), data={"category": "integration_sync", "severity": "P3"}
+    )
+    assert done.status_code == 200
+    assert "triage correction is recorded" in done.text
+    [call] = harness.decider.calls
+    assert call["verdict"] is Verdict.REJECT
+    assert call["correction"] == TriageCorrection(
+        category=Category.INTEGRATION_SYNC, severity=Priority.P3
+    )
+    assert (
+        call["reason"] == "triage wrong: category should be integration_sync, severity should be P3"
+    )
+
+
+@dataclass
+class Stored:
+    """The routes over requests stored in the database, loaded as the API loads them."""
+
+    ctx: EmailContext
+    client: httpx.AsyncClient
+    pool: asyncpg.Pool[Any]
+    decider: RecordingDecider
+
+    @property
+    def store(self) -> ApprovalStore:
+        return ApprovalStore(self.pool)
+
+    async def request(self, **overrides: Any) -> tuple[ApprovalRequest, str]:
+        """A pending request of a stored ticket, and its approve link's token."""
+        ticket = intake()
+        await TicketStore(self.pool).persist_ticket(
+            intake=ticket, workflow_id=f"ticket-{ticket.ticket_id}", idempotency_key="persist"
+        )
+        request = await pending_approval(self.pool, ticket.ticket_id, **overrides)
+        issued = self.ctx.tokens.issue(
+            approval_id=request.approval_id,
+            verdict=Verdict.APPROVE,
+            approver_email=APPROVER,
+            expires_at=request.expires_at,
+            issued_at=request.requested_at,
+        )
+        await self.ctx.store.record_issued(issued.claims, ticket_id=ticket.ticket_id)
+        return request, issued.token
+
+
+@pytest.fixture
+async def stored(pool: asyncpg.Pool[Any]) -> Any:
+    store = ApprovalStore(pool)
+
+    async def load_request(approval_id: uuid.UUID) -> ApprovalRequest | None:
+        found = await store.get(approval_id)
+        return found[0] if found else None
+
+    decider = RecordingDecider()
+    ctx = EmailContext(
+        tokens=ApprovalTokens(SECRET),
+        store=EmailTokenStore(pool),
+        load_request=load_request,
+        decider=decider,
+        load_standing=store.standing,
+    )
+    async with router_client(email_router(lambda _: ctx), BASE_URL) as client:
+        yield Stored(ctx, client, pool, decider)
+
+
+async def test_a_request_decided_elsewhere_shows_who_and_when_and_no_button(
+    stored: Stored, pool: asyncpg.Pool[Any]
+) -> None:
+    request, token = await stored.request()
+    assert "Confirm approve" in (await stored.client.get(url(token))).text
+
+    # Approved in Slack meanwhile.
+    await stored.store.record(
+        record=ApprovalRecord(
+            request=request,
+            status=ApprovalStatus.APPROVED,
+            decided_by="oncall@kruxt.app",
+            channel=DecisionChannel.SLACK,
+        ),
+        idempotency_key=f"decide:{request.approval_id}",
+    )
+    decided_at = await pool.fetchval(
+        "SELECT decided_at FROM support_approvals WHERE id = $1", request.approval_id
+    )
+    said = f"already approved by oncall@kruxt.app at {decided_at:%Y-%m-%d %H:%M} UTC"
+
+    page = await stored.client.get(url(token))
+    assert page.status_code == 409
+    assert said in page.text
+    assert "<form" not in page.text
+    posted = await stored.client.post(url(token))
+    assert posted.status_code == 409
+    assert said in posted.text
+    assert stored.decider.calls == []
+    record = await stored.ctx.store.get(jti_of(stored.ctx.tokens, token))
+    assert record is not None and record.used_at is None
+
+
+def jti_of(tokens: ApprovalTokens, token: str) -> str:
+    return tokens.verify(token, now=datetime.now(UTC)).jti
+
+
+async def test_the_page_shows_the_preview_before_then_after(stored: Stored) -> None:
+    """Stored as jsonb (which puts "after" first), read back in the order people read it."""
+    preview = [{"step": "s1", "before": {"locked": True}, "after": {"locked": False}}]
+    _, token = await stored.request(preview=preview)
+    page = (await stored.client.get(url(token))).text
+    assert "s1: before {&quot;locked&quot;: true}; after {&quot;locked&quot;: false}" in page
+
+
+async def test_a_request_closed_without_a_decision_says_why(stored: Stored) -> None:
+    request, token = await stored.request()
+    closed = ApprovalRecord(
+        request=request, status=ApprovalStatus.EXPIRED, reason="the ticket was resolved first"
+    )
+    await stored.store.record(record=closed, idempotency_key=f"close:{request.approval_id}")
+
+    page = await stored.client.get(url(token))
+    assert page.status_code == 409
+    assert "closed without a decision (the ticket was resolved first)" in page.text
+    assert "<form" not in page.text

@@ -15,7 +15,7 @@ from typing import Any, cast
 import asyncpg
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Request
 from temporalio.testing import ActivityEnvironment
 
 from kruxt.activities.incidents import ACK_LINK_TTL, IncidentActivities
@@ -28,13 +28,12 @@ from kruxt.adapters.email_tokens import (
 )
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.models.approvals import DecisionChannel, Verdict
-from kruxt.models.enums import Category, Priority
-from kruxt.models.incidents import Acknowledged, AttachTicket, IncidentInput, PageInput
-from kruxt.models.tickets import workflow_id_for
+from kruxt.models.incidents import Acknowledged, IncidentInput, PageInput
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.incident_routes import IncidentAckContext, incident_router
 from kruxt.starter.incidents import IncidentRefusedError
-from tests.test_incidents import KEY, POLICY, WINDOW, join, new_ticket
+from tests.support import asgi_client, router_client
+from tests.test_incidents import POLICY, WINDOW, opened_incident
 
 SECRET = b"k" * 32
 NOW = datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
@@ -129,28 +128,11 @@ async def page_founders(
     pool: asyncpg.Pool[Any], outbox: Path, tokens: IncidentAckTokens | None
 ) -> IncidentInput:
     """Page the founders level (two people) of a fresh incident, as the activity does."""
-    store = IncidentStore(pool)
-    ticket = await new_ticket(pool)
     at = datetime.now(UTC)
-    joined = await join(store, ticket, at=at)
-    incident = IncidentInput(
-        incident_id=joined.incident_id,
-        key=KEY,
-        priority=Priority.P1,
-        category=Category.AUTH_LOGIN,
-        title="Login API returns 500",
-        first_ticket=AttachTicket(
-            ticket_id=ticket.ticket_id,
-            workflow_id=workflow_id_for(ticket.ticket_id),
-            priority=Priority.P1,
-            summary=ticket.subject,
-        ),
-        policy=POLICY,
-        opened_at=at,
-    )
+    incident = await opened_incident(pool, at=at)
     activities = IncidentActivities(
-        store,
-        slack=None,
+        IncidentStore(pool),
+        chat=None,
         mailer=OutboxMailer(outbox),
         public_url=BASE_URL + "/",
         policy=POLICY,
@@ -243,10 +225,7 @@ async def harness() -> Any:
     def get_ctx(_: Request) -> IncidentAckContext:
         return ctx
 
-    app = FastAPI()
-    app.include_router(incident_router(get_ctx))
-    transport = httpx.ASGITransport(app=app)
-    async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+    async with router_client(incident_router(get_ctx), BASE_URL) as client:
         yield Harness(ctx, acknowledger, incident_id, client)
 
 
@@ -345,8 +324,7 @@ async def test_the_app_serves_the_routes_only_when_configured(harness: Harness) 
 
     token = harness.token()
     for ack, wanted in ((None, 404), (harness.ctx, 200)):
-        transport = httpx.ASGITransport(app=create_app(deps(ack)))
-        async with httpx.AsyncClient(transport=transport, base_url=BASE_URL) as client:
+        async with asgi_client(create_app(deps(ack)), BASE_URL) as client:
             response = await client.post(url(token))
         assert response.status_code == wanted
     assert len(harness.acknowledger.calls) == 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -25,7 +25,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     import asyncpg
-    from slack_sdk.web.async_client import AsyncWebClient
     from temporalio.client import WorkflowHandle
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
@@ -35,11 +34,12 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.adapters.postgres.incidents import IncidentStateError, IncidentStore, JoinResult
     from kruxt.adapters.postgres.tickets import TicketStore
     from kruxt.adapters.settings import Settings
-    from kruxt.adapters.slack import ACTION_INCIDENT_ACK, SlackIncidents
+    from kruxt.adapters.slack import ACTION_INCIDENT_ACK
     from kruxt.models.approvals import DecisionChannel
     from kruxt.models.enums import Category, Priority
     from kruxt.models.incidents import (
         DEV_FOUNDER,
+        AttachTicket,
         EscalationLevel,
         EscalationPolicy,
         IncidentInput,
@@ -50,6 +50,7 @@ with workflow.unsafe.imports_passed_through():
         OpenIncidentInput,
         default_escalation_policy,
         incident_key,
+        incident_workflow_id,
         parse_escalation_policy,
     )
     from kruxt.models.tickets import TicketIntake, workflow_id_for
@@ -59,7 +60,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.incident import IncidentWorkflow
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
     from tests.fakes.slack_server import FakeSlackServer, slack_error
-    from tests.support import eventually, intake
+    from tests.support import eventually, intake, outbox_mails, slack_incidents
 
 WINDOW = timedelta(minutes=360)
 KEY = incident_key(Category.AUTH_LOGIN, "Login API returns 500 since the deploy.")
@@ -151,6 +152,35 @@ async def join(
         window=WINDOW,
         idempotency_key=who or f"join-{ticket.ticket_id}",
         now=at,
+    )
+
+
+async def opened_incident(
+    pool: asyncpg.Pool[Any],
+    *,
+    at: datetime,
+    policy: EscalationPolicy = POLICY,
+    priority: Priority = Priority.P1,
+    history_limit: int | None = None,
+) -> IncidentInput:
+    """An incident opened in the database for a fresh ticket, as its workflow's input."""
+    ticket = await new_ticket(pool)
+    joined = await join(IncidentStore(pool), ticket, at=at)
+    return IncidentInput(
+        incident_id=joined.incident_id,
+        key=KEY,
+        priority=priority,
+        category=Category.AUTH_LOGIN,
+        title="Login API returns 500",
+        first_ticket=AttachTicket(
+            ticket_id=ticket.ticket_id,
+            workflow_id=workflow_id_for(ticket.ticket_id),
+            priority=priority,
+            summary=ticket.subject,
+        ),
+        policy=policy,
+        opened_at=at,
+        history_limit=history_limit,
     )
 
 
@@ -306,41 +336,21 @@ class Env:
         return IncidentService(self.ts.client, store=self.store)
 
     def mails(self) -> list[tuple[str, str]]:
-        if not self.outbox.exists():
-            return []
-        found = []
-        for path in sorted(self.outbox.glob("*.eml")):
-            mail = message_from_bytes(path.read_bytes())
-            found.append((str(mail["To"]), str(mail["Subject"])))
-        return found
+        return [(str(mail["To"]), str(mail["Subject"])) for mail in outbox_mails(self.outbox)]
 
     def posts(self) -> list[dict[str, Any]]:
         return [c.body for c in self.slack.calls_to("chat.postMessage")]
 
     async def open_incident(self, policy: EscalationPolicy = POLICY) -> tuple[IncidentInput, Any]:
         """Open an incident for a fresh ticket and start its workflow directly."""
-        ticket = await new_ticket(self.pool)
-        now = await self.ts.get_current_time()
-        joined = await join(self.store, ticket, at=now)
-        record = await self.store.get(joined.incident_id)
-        assert record is not None
-        incident = IncidentInput(
-            incident_id=joined.incident_id,
-            key=KEY,
-            priority=Priority.P1,
-            category=Category.AUTH_LOGIN,
-            title="Login API returns 500",
-            first_ticket={
-                "ticket_id": ticket.ticket_id,
-                "workflow_id": workflow_id_for(ticket.ticket_id),
-                "priority": Priority.P1,
-                "summary": ticket.subject,
-            },
-            policy=policy,
-            opened_at=record.opened_at,
+        incident = await opened_incident(
+            self.pool, at=await self.ts.get_current_time(), policy=policy
         )
         handle = await self.ts.client.start_workflow(
-            IncidentWorkflow.run, incident, id=joined.workflow_id, task_queue=self.queue
+            IncidentWorkflow.run,
+            incident,
+            id=incident_workflow_id(incident.incident_id),
+            task_queue=self.queue,
         )
         return incident, handle
 
@@ -357,26 +367,18 @@ class Env:
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlackServer]:
-    with FakeSlackServer(token="xoxb-test") as server:
-        yield server
-
-
-@pytest.fixture
 async def env(
     ts_env: WorkflowEnvironment,
     pool: asyncpg.Pool[Any],
     db_dsn: str,
-    slack: FakeSlackServer,
+    slack_server: FakeSlackServer,
     tmp_path: Path,
     task_queue: str,
 ) -> AsyncIterator[Env]:
     outbox = tmp_path / "outbox"
     activities = IncidentActivities(
         IncidentStore(pool),
-        slack=SlackIncidents(
-            AsyncWebClient(token="xoxb-test", base_url=slack.api_url), incident_channel=CHANNEL
-        ),
+        chat=slack_incidents(slack_server, incident_channel=CHANNEL),
         mailer=OutboxMailer(outbox),
         public_url="http://kruxt.test",
         policy=POLICY,
@@ -395,7 +397,7 @@ async def env(
         ],
         workflow_runner=workflow_runner(),
     ):
-        yield Env(ts_env, pool, slack, outbox, task_queue, db_dsn)
+        yield Env(ts_env, pool, slack_server, outbox, task_queue, db_dsn)
 
 
 async def test_escalation_goes_through_every_level_and_loop_until_acknowledged(env: Env) -> None:
@@ -570,10 +572,13 @@ async def start_stand_in(
 
 
 async def test_two_tickets_join_one_incident_and_its_resolution_tells_both(env: Env) -> None:
-    first, first_handle = await start_stand_in(env)
-    second, second_handle = await start_stand_in(env, priority=Priority.P1)
+    # A P1 opens the incident; a P2 of the same cause joins it (alone it would open none).
+    first, first_handle = await start_stand_in(env, priority=Priority.P1)
+    second, second_handle = await start_stand_in(env)
     _, elsewhere_handle = await start_stand_in(
-        env, key=incident_key(Category.INTEGRATION_SYNC, "Garmin tokens expired")
+        env,
+        key=incident_key(Category.INTEGRATION_SYNC, "Garmin tokens expired"),
+        priority=Priority.P1,
     )
     join_1 = await first_handle.query(TicketStandIn.joined)
     join_2 = await second_handle.query(TicketStandIn.joined)
@@ -582,6 +587,8 @@ async def test_two_tickets_join_one_incident_and_its_resolution_tells_both(env: 
     assert join_1.created and not join_2.created and join_3.created
     assert join_2.incident_id == join_1.incident_id
     assert join_3.incident_id != join_1.incident_id
+    assert join_1.incident_id is not None and join_1.workflow_id is not None
+    assert join_3.incident_id is not None
 
     # open_or_join started the incident workflow; both tickets are attached to it.
     incident = env.ts.client.get_workflow_handle_for(IncidentWorkflow.run, join_1.workflow_id)
@@ -592,7 +599,7 @@ async def test_two_tickets_join_one_incident_and_its_resolution_tells_both(env: 
 
     state = await eventually(both)
     assert {t.ticket_id for t in state.tickets} == {first.ticket_id, second.ticket_id}
-    assert state.priority is Priority.P1  # raised by the P1 that joined
+    assert state.priority is Priority.P1  # the P1's; the P2 that joined does not lower it
     record = await env.store.get(join_1.incident_id)
     assert record is not None
     assert record.priority is Priority.P1
@@ -621,7 +628,7 @@ async def test_two_tickets_join_one_incident_and_its_resolution_tells_both(env: 
     assert "login API rolled back" in timeline_posts[0]["text"]
     lines = [e.what for e in await env.store.timeline(join_1.incident_id)]
     assert lines[0].startswith(f"opened by ticket {first.ticket_id}")
-    assert any(line.startswith(f"ticket {second.ticket_id} (P1) attached") for line in lines)
+    assert any(line.startswith(f"ticket {second.ticket_id} (P2) attached") for line in lines)
     assert sum("told of the resolution" in line for line in lines) == 2
     assert lines[-1].startswith("timeline of")
     record = await env.store.get(join_1.incident_id)

@@ -7,6 +7,7 @@ is measured in ``bench/``, never asserted here.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import importlib
@@ -35,6 +36,9 @@ import kruxt.models.incidents
 import kruxt.starter.dev
 from kruxt.activities.triage import TriageActivities
 from kruxt.adapters.articles import load_articles
+from kruxt.adapters.channels import intercom, zendesk
+from kruxt.adapters.channels.intercom import IntercomChannel, html_text
+from kruxt.adapters.channels.zendesk import ZendeskChannel
 from kruxt.adapters.email_tokens import ApprovalTokens, IncidentAckTokens, TokenError
 from kruxt.adapters.llm_triage import _neutralize
 from kruxt.adapters.settings import PROJECT_ROOT
@@ -42,6 +46,7 @@ from kruxt.agents import triage_rules
 from kruxt.agents.knowledge import Article, ReplyGuard, draft_reply, sanitize_name
 from kruxt.agents.patterns import UNICODE_SPACE, Pattern, ascii_words
 from kruxt.agents.triage_rules import triage_by_rules
+from kruxt.models.channels import ChannelRequest, ChannelUnauthorized
 from kruxt.models.enums import Category, Channel, TicketStatus
 from kruxt.models.incidents import incident_key
 from kruxt.models.tickets import NewTicketRequest, TicketWorkflowInput, workflow_id_for
@@ -409,6 +414,61 @@ def test_intake_bodies_of_hostile_text_validate_or_fail_cleanly(subject: str, bo
     except ValidationError:  # a 422, not a hang
         return
     assert request.body == body.strip()
+
+
+@given(hostile)
+@HOSTILE
+def test_intercom_html_of_hostile_text_is_read_in_one_pass(text: str) -> None:
+    for markup in (text, f"<p>{text}</p>", text.replace(" ", "&#"), text.replace(" ", "<b ")):
+        # An unclosed bracket is kept as text, whatever came before it.
+        assert html_text(markup + "<").endswith("<")
+
+
+def _channel_bodies(text: str) -> list[bytes]:
+    """Hostile text as each channel's webhook body: raw, and in the fields they read."""
+    ticket = {"id": "1", "subject": text, "description": text, "requester": {"id": text}}
+    comment = {"id": text[:40] or "1", "author_id": "2", "public": text, "body": text}
+    part = {"id": "9", "part_type": "comment", "body": text, "author": {"type": "user"}}
+    item = {
+        "type": "conversation",
+        "id": "c-1",
+        "source": {"body": text, "subject": text, "author": {"type": "user", "id": text}},
+        "conversation_parts": {"conversation_parts": [part]},
+    }
+    shapes: list[Any] = [
+        {"event_type": "ticket.comment_added", "ticket": ticket, "comment": comment},
+        {"type": "zen:event-type:ticket.created", "id": text, "detail": ticket, "event": {}},
+        {"type": "notification_event", "id": "n-1", "topic": text, "data": {"item": item}},
+        {"type": "notification_event", "id": "n-2", "topic": "x", "data": {"item": item}},
+    ]
+    return [text.encode(), *(json.dumps(shape).encode() for shape in shapes)]
+
+
+@given(hostile)
+@HOSTILE
+def test_channel_webhooks_of_hostile_text_verify_and_parse_cleanly(text: str) -> None:
+    now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
+    secret, stamp = "s", now.isoformat()
+    zd = ZendeskChannel(secret=secret, client=None, store=None, events=None, clock=lambda: now)  # type: ignore[arg-type]
+    ic = IntercomChannel(secret=secret, client=None, store=None, events=None)  # type: ignore[arg-type]
+    for body in _channel_bodies(text):
+        for stamped in (text, stamp):
+            forged = {zendesk.SIGNATURE_HEADER: text, zendesk.TIMESTAMP_HEADER: stamped}
+            with pytest.raises(ChannelUnauthorized):
+                zd.verify(ChannelRequest(headers=forged, body=body))
+        with pytest.raises(ChannelUnauthorized):
+            ic.verify(ChannelRequest(headers={intercom.SIGNATURE_HEADER: text}, body=body))
+        signed = {
+            zendesk.SIGNATURE_HEADER: zendesk.sign(secret.encode(), stamp, body),
+            zendesk.TIMESTAMP_HEADER: stamp,
+            intercom.SIGNATURE_HEADER: intercom.sign(secret.encode(), body),
+        }
+        for channel in (zd, ic):
+            request = ChannelRequest(headers=signed, body=body)
+            assert channel.verify(request).channel is channel.channel
+            # An event, or the refusal the webhook turns into a 422.
+            with contextlib.suppress(ValueError, LookupError, RecursionError):
+                channel.parse(request)
 
 
 # --- the worker: a hostile ticket is triaged, off the event loop --------------------------

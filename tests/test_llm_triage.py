@@ -31,6 +31,7 @@ from kruxt.adapters.llm_triage import (
 )
 from kruxt.adapters.prompts import Prompt, PromptNotFoundError, load_prompt
 from kruxt.adapters.settings import PROJECT_ROOT
+from kruxt.bootstrap import TRIAGE_PROMPT_VERSION
 from kruxt.models.catalog import PLAYBOOK_IDS
 from kruxt.models.enums import Category, Channel, Priority
 from kruxt.models.triage import TriageInput
@@ -48,7 +49,7 @@ from tests.support import refusing_port
 
 MODEL = "gpt-test-mini"
 API_KEY = "sk-test-not-a-secret"
-PROMPT_FILE = PROJECT_ROOT / "prompts" / "triage" / "v1.md"
+PROMPT_FILE = PROJECT_ROOT / "prompts" / "triage" / f"{TRIAGE_PROMPT_VERSION}.md"
 
 
 def answer(**overrides: Any) -> dict[str, Any]:
@@ -86,8 +87,8 @@ def server() -> Iterator[FakeOpenAIServer]:
 
 @pytest.fixture
 def prompt() -> Prompt:
-    """The versioned triage prompt."""
-    return load_prompt("triage", "v1")
+    """The triage prompt version the worker loads."""
+    return load_prompt("triage", TRIAGE_PROMPT_VERSION)
 
 
 async def make_triager(
@@ -130,7 +131,7 @@ async def test_valid_answer_becomes_an_outcome_with_usage_and_records(
     assert outcome.result.playbook == "auth_login"
     assert outcome.result.confidence == pytest.approx(0.86)
     assert outcome.model == MODEL
-    assert outcome.prompt_version == "triage/v1"
+    assert outcome.prompt_version == f"triage/{TRIAGE_PROMPT_VERSION}"
     assert (outcome.tokens_in, outcome.tokens_out) == (412, 77)
     assert outcome.fallback_reason is None
     assert outcome.input_digest == hashlib.sha256(user_message(server).encode()).hexdigest()
@@ -514,7 +515,8 @@ def test_prompt_is_the_file_with_its_digest(prompt: Prompt) -> None:
     data = PROMPT_FILE.read_bytes()
     assert prompt.text == data.decode("utf-8")
     assert prompt.sha256 == hashlib.sha256(data).hexdigest()
-    assert (prompt.name, prompt.version, prompt.ref) == ("triage", "v1", "triage/v1")
+    version = TRIAGE_PROMPT_VERSION
+    assert (prompt.name, prompt.version, prompt.ref) == ("triage", version, f"triage/{version}")
 
 
 def test_prompt_names_every_category_and_the_design_severities(prompt: Prompt) -> None:
@@ -534,6 +536,17 @@ def test_prompt_names_every_category_and_the_design_severities(prompt: Prompt) -
             assert term in definition, (severity, term)
     assert "<ticket>" in prompt.text
     assert "DATA" in prompt.text
+
+
+def test_prompt_gives_examples_of_every_severity(prompt: Prompt) -> None:
+    # Issue 12: the definitions alone left "today's workout went missing" at P3.
+    section = prompt.text.split("## Severity", 1)[1].split("\n## ", 1)[0]
+    for severity in ("P1", "P2", "P3", "P4"):
+        definition = section.split(f"- `{severity}`:", 1)[1].split("\n- `", 1)[0]
+        assert "Examples:" in definition, severity
+    flat = " ".join(section.split())
+    assert "today's workout went missing" in flat
+    assert '"how do I delete my account?"' in flat
 
 
 def test_missing_prompt_is_a_clear_error(tmp_path: Path) -> None:

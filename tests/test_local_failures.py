@@ -19,16 +19,13 @@ from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.enums import TicketStatus
 from kruxt.models.records import DraftReply, DraftReplyInput
 from kruxt.models.tickets import (
-    StaffResolve,
     TicketIntake,
-    TicketWorkflowInput,
-    workflow_id_for,
 )
 from kruxt.models.triage import TriageInput, TriageOutcome
 from kruxt.workers.composition import activity_executor, build_activities, workflow_runner
 from kruxt.workflows.policies import LOCAL_RETRY
 from kruxt.workflows.ticket import TicketWorkflow
-from tests.support import eventually, intake
+from tests.support import intake, resolve, start_ticket, until_status
 from tests.test_bad_input import _attempts
 
 
@@ -64,21 +61,10 @@ async def _run(
             workflow_runner=workflow_runner(),
         ):
             t = ticket or intake()
-            handle = await ts_env.client.start_workflow(
-                TicketWorkflow.run,
-                TicketWorkflowInput(intake=t),
-                id=workflow_id_for(t.ticket_id),
-                task_queue=task_queue,
-            )
+            handle = await start_ticket(ts_env.client, t, task_queue=task_queue)
             await ts_env.sleep(timedelta(minutes=5))  # skips the retries' backoff
-
-            async def with_a_person() -> Any:
-                state = await handle.query(TicketWorkflow.state)
-                return state if state.status is TicketStatus.AWAITING_HUMAN else None
-
-            state = await eventually(with_a_person, timeout=60)
-            await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-            await handle.result()
+            state = await until_status(handle, TicketStatus.AWAITING_HUMAN, timeout=60)
+            await resolve(handle)
     return handle, state
 
 

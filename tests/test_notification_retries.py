@@ -8,29 +8,24 @@ from typing import Any
 import asyncpg
 import pytest
 from temporalio.exceptions import ApplicationError
-from temporalio.testing import ActivityEnvironment, WorkflowEnvironment
+from temporalio.testing import ActivityEnvironment
 
 from kruxt.activities.notifications import NotificationActivities
-from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.models.approvals import (
     NotifyApprovers,
 )
-from kruxt.models.enums import TicketStatus
 from kruxt.models.playbooks import ApproverRole
-from kruxt.models.tickets import TicketState
-from kruxt.workers.composition import Outside, build_worker
-from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.sendgrid_server import FakeSendGridServer
 from tests.fakes.slack_server import FakeSlackServer
 from tests.support import (
+    ApprovalRig,
     email_approvals,
     eventually,
     locked_ticket,
     posted_approval,
     slack_approvals,
-    start_ticket,
 )
 
 # The requester of the ticket is staff too, and spells her address differently there.
@@ -43,32 +38,13 @@ APPROVERS = ApproverDirectory(
 )
 
 
-async def test_a_retry_after_a_partial_send_mails_nobody_twice(
-    ts_env: WorkflowEnvironment,
-    pool: asyncpg.Pool[Any],
-    task_queue: str,
-    app: KruxtApp,
-    sendgrid: FakeSendGridServer,
-    slack_server: FakeSlackServer,
-) -> None:
+async def test_a_retry_after_a_partial_send_mails_nobody_twice(approval_rig: ApprovalRig) -> None:
+    slack, sendgrid, pool = approval_rig.slack, approval_rig.sendgrid, approval_rig.pool
     # Maya's mail goes out, Sam's fails once: the activity fails after a partial success.
     sendgrid.fail(503, after=1)
-    outside = Outside(
-        app=app,
-        approvers=APPROVERS,
-        slack=slack_approvals(slack_server),
-        email=email_approvals(sendgrid, pool),
-    )
     ticket = locked_ticket(email="Ana@Example.com")
-    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside):
-        handle = await start_ticket(ts_env.client, ticket, task_queue=task_queue)
-
-        async def announced() -> TicketState | None:
-            state: TicketState = await handle.query(TicketWorkflow.state)
-            ok = state.status is TicketStatus.AWAITING_APPROVAL and len(sendgrid.sent) >= 2
-            return state if ok else None
-
-        await eventually(announced, timeout=60)
+    async with approval_rig.worker(APPROVERS):
+        handle, _ = await approval_rig.announced(ticket)
 
         async def notified() -> bool:
             async with pool.acquire() as conn:
@@ -97,7 +73,7 @@ async def test_a_retry_after_a_partial_send_mails_nobody_twice(
         ("sam@kruxt.app", "approve"),
         ("sam@kruxt.app", "reject"),
     ]
-    assert len(slack_server.calls_to("chat.postMessage")) == 1
+    assert len(slack.calls_to("chat.postMessage")) == 1
 
 
 async def test_a_retried_reminder_is_not_posted_or_mailed_twice(
@@ -109,7 +85,7 @@ async def test_a_retried_reminder_is_not_posted_or_mailed_twice(
     acts = NotificationActivities(
         approvals=store,
         approvers=APPROVERS,
-        slack=slack,
+        chat=slack,
         email=email_approvals(sendgrid, pool),
     )
     request = await posted_approval(pool, slack)  # the first notification, long done

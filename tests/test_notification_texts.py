@@ -86,7 +86,7 @@ async def test_any_channels_failure_is_retried_only_when_retrying_may_help(
 ) -> None:
     down = _DownChannel(NotifyUnavailable("elsewhere is down", retry_after=4))
     acts = SlaActivities(
-        SlaEventStore(pool), slack=down, mailer=None, policy=POLICY, public_url="http://x"
+        SlaEventStore(pool), chat=down, mailer=None, policy=POLICY, public_url="http://x"
     )
     with pytest.raises(ApplicationError) as unavailable:
         await ActivityEnvironment().run(acts.notify_sla, _breach())
@@ -96,7 +96,7 @@ async def test_any_channels_failure_is_retried_only_when_retrying_may_help(
 
     refusing = _DownChannel(NotifyRejected("elsewhere does not know this channel"))
     acts = SlaActivities(
-        SlaEventStore(pool), slack=refusing, mailer=None, policy=POLICY, public_url="http://x"
+        SlaEventStore(pool), chat=refusing, mailer=None, policy=POLICY, public_url="http://x"
     )
     with pytest.raises(ApplicationError) as rejected:
         await ActivityEnvironment().run(acts.notify_sla, _breach())
@@ -115,7 +115,7 @@ async def test_closing_an_approval_waits_as_long_as_slack_asks(
         approvers=ApproverDirectory(
             [Approver(name="Maya", email="maya@kruxt.app", roles=[ApproverRole.ADMIN])]
         ),
-        slack=slack,
+        chat=slack,
         email=None,
     )
     request = await posted_approval(pool, slack)  # the first notification, long done

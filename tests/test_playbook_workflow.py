@@ -44,7 +44,6 @@ from kruxt.models.playbooks import (
     Touches,
 )
 from kruxt.models.tickets import (
-    StaffResolve,
     TicketIntake,
     TicketOutcome,
     TicketState,
@@ -58,7 +57,7 @@ from kruxt.workers.composition import (
     workflow_runner,
 )
 from kruxt.workflows.ticket import TicketWorkflow
-from tests.support import demo_app, eventually, start_ticket
+from tests.support import demo_app, resolve, start_ticket, until_status
 from tests.support import locked_ticket as locked_ticket  # test_ticket_workflow imports it here
 
 FOUNDER = "founder@kruxt.app"
@@ -96,6 +95,14 @@ async def start(e: Env, ticket: TicketIntake) -> WorkflowHandle[Any, TicketOutco
     return await start_ticket(e.ts.client, ticket, task_queue=e.queue)
 
 
+async def awaiting_approval(
+    e: Env, ticket: TicketIntake
+) -> tuple[WorkflowHandle[Any, TicketOutcome], TicketState]:
+    """Start the ticket; its state once its plan waits for an approver."""
+    handle = await start(e, ticket)
+    return handle, await until_status(handle, TicketStatus.AWAITING_APPROVAL)
+
+
 def worker(e: Env) -> ExecutorWorker:
     """The real worker with every activity, against the demo app and the approvers above."""
     return build_worker(
@@ -104,26 +111,6 @@ def worker(e: Env) -> ExecutorWorker:
         pool=e.pool,
         outside=Outside(app=e.app, approvers=APPROVERS),
     )
-
-
-async def resolve(handle: WorkflowHandle[Any, TicketOutcome]) -> None:
-    """Staff resolve the ticket and the workflow ends."""
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=FOUNDER))
-    await handle.result()
-
-
-async def until(handle: WorkflowHandle[Any, Any], status: TicketStatus) -> TicketState:
-    last: list[TicketState] = []
-
-    async def probe() -> TicketState | None:
-        state: TicketState = await handle.query(TicketWorkflow.state)
-        last[:] = [state]
-        return state if state.status is status else None
-
-    try:
-        return await eventually(probe)
-    except AssertionError:
-        raise AssertionError(f"never reached {status}: last state {last}") from None
 
 
 def decision(state: TicketState, *, who: str = FOUNDER, **kw: Any) -> Decision:
@@ -166,8 +153,7 @@ async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
     async with worker(env):
-        handle = await start(env, ticket)
-        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        handle, state = await awaiting_approval(env, ticket)
         request = state.approvals[0].request
         assert request.playbook == "auth_login"
         assert request.plain_explanation
@@ -178,8 +164,8 @@ async def test_approved_plan_runs_and_the_customer_is_told(env: Env) -> None:
 
         outcome = await handle.execute_update(TicketWorkflow.decide, decision(state))
         assert outcome.status is ApprovalStatus.APPROVED
-        done = await until(handle, TicketStatus.AWAITING_CUSTOMER)
-        await resolve(handle)
+        done = await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+        await resolve(handle, actor=FOUNDER)
     assert done.runs[0].status is RunStatus.SUCCEEDED
     assert (await lock_state(env))[0] is None
     view = await TicketStore(env.pool).get(ticket.ticket_id)
@@ -201,14 +187,13 @@ async def test_rejected_plan_changes_nothing(env: Env) -> None:
     ticket = locked_ticket()
     before = await lock_state(env)
     async with worker(env):
-        handle = await start(env, ticket)
-        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        handle, state = await awaiting_approval(env, ticket)
         await handle.execute_update(
             TicketWorkflow.decide,
             decision(state, verdict=Verdict.REJECT, reason="looks like an attacker"),
         )
-        after = await until(handle, TicketStatus.AWAITING_HUMAN)
-        await resolve(handle)
+        after = await until_status(handle, TicketStatus.AWAITING_HUMAN)
+        await resolve(handle, actor=FOUNDER)
     assert after.runs == []
     assert await lock_state(env) == before
 
@@ -216,8 +201,7 @@ async def test_rejected_plan_changes_nothing(env: Env) -> None:
 async def test_the_validator_refuses_what_it_must(env: Env) -> None:
     ticket = locked_ticket(email="ana@example.com")
     async with worker(env):
-        handle = await start(env, ticket)
-        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        handle, state = await awaiting_approval(env, ticket)
         cases = [
             (decision(state, approval_id=uuid.uuid4()), "unknown approval"),
             (decision(state, who="ana@example.com"), "requester"),
@@ -243,15 +227,14 @@ async def test_the_validator_refuses_what_it_must(env: Env) -> None:
                 TicketWorkflow.decide, decision(state, who="cto@kruxt.app", verdict=Verdict.REJECT)
             )
         assert f"already approved by {FOUNDER}" in str(late.value.cause)
-        await until(handle, TicketStatus.AWAITING_CUSTOMER)
-        await resolve(handle)
+        await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+        await resolve(handle, actor=FOUNDER)
 
 
 async def test_two_approvers_racing_one_wins(env: Env) -> None:
     ticket = locked_ticket()
     async with worker(env):
-        handle = await start(env, ticket)
-        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        handle, state = await awaiting_approval(env, ticket)
         results = await asyncio.gather(
             handle.execute_update(TicketWorkflow.decide, decision(state, who="maya@kruxt.app")),
             handle.execute_update(
@@ -265,26 +248,25 @@ async def test_two_approvers_racing_one_wins(env: Env) -> None:
         assert len(winners) == 1
         assert len(losers) == 1
         assert f"by {winners[0].decided_by}" in str(losers[0].cause)
-        await until(
+        await until_status(
             handle,
             TicketStatus.AWAITING_CUSTOMER
             if winners[0].status is ApprovalStatus.APPROVED
             else TicketStatus.AWAITING_HUMAN,
         )
-        await resolve(handle)
+        await resolve(handle, actor=FOUNDER)
 
 
 async def test_a_precondition_that_no_longer_holds_refuses_the_plan(env: Env) -> None:
     ticket = locked_ticket()
     async with worker(env):
-        handle = await start(env, ticket)
-        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        handle, state = await awaiting_approval(env, ticket)
         # Someone unlocked the account by hand while the approval waited.
         await env.app.unlock_account(idempotency_key="by-hand", user_id="u-locked")
         between = await lock_state(env)
         await handle.execute_update(TicketWorkflow.decide, decision(state))
-        after = await until(handle, TicketStatus.AWAITING_HUMAN)
-        await resolve(handle)
+        after = await until_status(handle, TicketStatus.AWAITING_HUMAN)
+        await resolve(handle, actor=FOUNDER)
     assert after.runs[0].status is RunStatus.REFUSED
     assert await lock_state(env) == between
     actions = await audit_actions(env, ticket)
@@ -296,10 +278,9 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
     ticket = locked_ticket()
     before = await lock_state(env)
     async with worker(env):
-        handle = await start(env, ticket)
-        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        handle, state = await awaiting_approval(env, ticket)
         await handle.execute_update(TicketWorkflow.decide, decision(state))
-        done = await until(handle, TicketStatus.AWAITING_CUSTOMER)
+        done = await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
         run_id = done.runs[0].run_id
         assert (await lock_state(env))[0] is None
 
@@ -329,8 +310,8 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
         await handle.execute_update(
             TicketWorkflow.decide, decision(done, approval_id=approval_id, who="maya@kruxt.app")
         )
-        rolled = await until(handle, TicketStatus.AWAITING_HUMAN)
-        await resolve(handle)
+        rolled = await until_status(handle, TicketStatus.AWAITING_HUMAN)
+        await resolve(handle, actor=FOUNDER)
     assert rolled.runs[0].status is RunStatus.ROLLED_BACK
     assert await lock_state(env) == before
 
@@ -338,18 +319,17 @@ async def test_rollback_after_success_needs_an_approval_and_restores(env: Env) -
 async def test_no_decision_expires_and_goes_to_a_person(env: Env) -> None:
     ticket = locked_ticket()
     async with worker(env):
-        handle = await start(env, ticket)
-        state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+        handle, state = await awaiting_approval(env, ticket)
         window = state.approvals[0].request.expires_at - state.approvals[0].request.requested_at
         await env.ts.sleep(window + timedelta(minutes=1))
-        after = await until(handle, TicketStatus.AWAITING_HUMAN)
+        after = await until_status(handle, TicketStatus.AWAITING_HUMAN)
         with pytest.raises(WorkflowUpdateFailedError) as late:
             await handle.execute_update(
                 TicketWorkflow.decide,
                 decision(state, approval_id=state.approvals[0].request.approval_id),
             )
         assert "already expired" in str(late.value.cause)
-        await resolve(handle)
+        await resolve(handle, actor=FOUNDER)
     assert after.approvals[0].status is ApprovalStatus.EXPIRED
     actions = await audit_actions(env, ticket)
     gate = [a for a in actions if a.startswith("approval.")]
@@ -440,11 +420,10 @@ async def test_a_step_failing_midway_undoes_the_earlier_ones(env: Env) -> None:
             activity_executor=executor,
             workflow_runner=workflow_runner(),
         ):
-            handle = await start(env, ticket)
-            state = await until(handle, TicketStatus.AWAITING_APPROVAL)
+            handle, state = await awaiting_approval(env, ticket)
             await handle.execute_update(TicketWorkflow.decide, decision(state))
-            after = await until(handle, TicketStatus.AWAITING_HUMAN)
-            await resolve(handle)
+            after = await until_status(handle, TicketStatus.AWAITING_HUMAN)
+            await resolve(handle, actor=FOUNDER)
     assert after.runs[0].status is RunStatus.COMPENSATED
     assert after.runs[0].applied == ["s1"]
     assert await lock_state(env) == before

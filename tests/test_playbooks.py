@@ -35,14 +35,13 @@ from kruxt.activities.playbooks.registry import (
     OWNER,
     PLAYBOOKS,
 )
-from kruxt.adapters.app_db import AppEntityNotFound, ChangeResult, KruxtApp, install_app_schema
+from kruxt.adapters.app_db import AppEntityNotFound, ChangeResult, KruxtApp
 from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.playbook_runs import (
     CompensationStatus,
     PlaybookRunStore,
     StepStatus,
 )
-from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.catalog import CATALOG, PLAYBOOK_IDS
 from kruxt.models.enums import RiskTier
@@ -58,7 +57,7 @@ from kruxt.models.playbooks import (
     StepResult,
     StepRun,
 )
-from tests.support import intake
+from tests.support import connection, install_demo_app, intake, pool_on
 from tests.test_app_schema import APP_TABLES, BILLING_LIVE, Dump, dump
 
 In = TypeVar("In")
@@ -71,31 +70,21 @@ Out = TypeVar("Out")
 @pytest.fixture
 async def shared_dsn(db_dsn: str) -> str:
     """The test's support database with the app schema and demo data installed next to it."""
-    conn = await connect(db_dsn)
-    try:
-        await install_app_schema(conn, with_demo_data=True)
-    finally:
-        await conn.close()
+    await install_demo_app(db_dsn)
     return db_dsn
 
 
 @pytest.fixture
 async def pg(shared_dsn: str) -> AsyncIterator[asyncpg.Pool[Any]]:
-    p = await create_pool(shared_dsn, max_size=6)
-    try:
+    async with pool_on(shared_dsn, max_size=6) as p:
         yield p
-    finally:
-        await p.close()
 
 
 @pytest.fixture
 async def db(shared_dsn: str) -> AsyncIterator[asyncpg.Connection[Any]]:
     """A superuser connection for setup and full row dumps."""
-    conn = await connect(shared_dsn)
-    try:
+    async with connection(shared_dsn) as conn:
         yield conn
-    finally:
-        await conn.close()
 
 
 @pytest.fixture

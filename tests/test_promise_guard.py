@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +18,6 @@ import asyncpg
 import pytest
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 from temporalio.worker import Replayer
 
@@ -49,18 +47,10 @@ from kruxt.agents.knowledge import (
     promises_unapproved_action,
 )
 from kruxt.models.enums import TicketStatus
-from kruxt.models.tickets import (
-    RoutingPolicy,
-    StaffResolve,
-    TicketOutcome,
-    TicketWorkflowInput,
-    workflow_id_for,
-)
 from kruxt.workers.composition import WORKFLOWS, Outside, build_worker, workflow_runner
-from kruxt.workflows.ticket import TicketWorkflow
 from tests.conftest import KNOWLEDGE, run_payload_codec
 from tests.fakes.openai_server import FakeOpenAIServer, valid
-from tests.support import eventually, intake
+from tests.support import intake, privacy_answer, resolve, start_ticket, until_status
 
 DRAFTS = Path(__file__).parent / "data" / "promise_guard_drafts.jsonl"
 MAX_INPUT = 64 * 1024
@@ -321,60 +311,31 @@ REFUSED_BODY = (
 )
 
 
-@pytest.fixture
-def fake_openai() -> Iterator[FakeOpenAIServer]:
-    with FakeOpenAIServer() as server:
-        yield server
-
-
-def triage_answer() -> dict[str, Any]:
-    return {
-        "summary": "Customer asks where their data export is.",
-        "severity": "P4",
-        "category": "privacy_request_status",
-        "playbook": "privacy_request_status",
-        "probable_root_cause": "Export still inside its 72-hour window.",
-        "recommended_action": "Answer from the privacy article.",
-        "suspected_injection": False,
-        "confidence": 0.92,
-    }
-
-
 async def test_a_refused_llm_draft_goes_to_a_person_as_a_note(
     ts_env: WorkflowEnvironment,
     pool: asyncpg.Pool[Any],
     task_queue: str,
-    fake_openai: FakeOpenAIServer,
+    openai_server: FakeOpenAIServer,
 ) -> None:
-    client = build_openai_client(api_key="sk-test", base_url=fake_openai.base_url, timeout_s=5)
+    client = build_openai_client(api_key="sk-test", base_url=openai_server.base_url, timeout_s=5)
     outside = Outside(
         triager=OpenAITriager(client, model=MODEL, prompt=load_prompt("triage", "v1")),
         reply_writer=OpenAIReplyWriter(client, model=MODEL, prompt=load_prompt("reply", "v1")),
     )
-    fake_openai.script(
-        valid(triage_answer()),
+    openai_server.script(
+        valid(privacy_answer()),
         valid({"body": REFUSED_BODY, "article_ids": ["kb-privacy-request-status"]}),
     )
     ticket = intake(subject="Export?", body="Where is the export of my data I asked for?")
 
     async with build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside):
-        handle: WorkflowHandle[Any, TicketOutcome] = await ts_env.client.start_workflow(
-            TicketWorkflow.run,
-            TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-            id=workflow_id_for(ticket.ticket_id),
-            task_queue=task_queue,
-        )
+        handle = await start_ticket(ts_env.client, ticket, task_queue=task_queue)
         await ts_env.sleep(timedelta(minutes=5))
-
-        async def with_a_person() -> bool:
-            return (await handle.query(TicketWorkflow.state)).status is TicketStatus.AWAITING_HUMAN
-
-        await eventually(with_a_person)
-        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
-        await handle.result()
+        await until_status(handle, TicketStatus.AWAITING_HUMAN)
+        await resolve(handle)
     await client.close()
 
-    assert len(fake_openai.requests) == 2  # triaged, then drafted by the model
+    assert len(openai_server.requests) == 2  # triaged, then drafted by the model
     view = await TicketStore(pool).get(ticket.ticket_id)
     assert view is not None
     public = [m for m in view.messages if m.direction.value != "internal"]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email import message_from_bytes
@@ -413,24 +413,18 @@ class Probe:
 
 
 @pytest.fixture
-def slack() -> Iterator[FakeSlackServer]:
-    with FakeSlackServer(token="xoxb-test") as server:
-        yield server
-
-
-@pytest.fixture
 async def probe(
     ts_env: WorkflowEnvironment,
     pool: asyncpg.Pool[Any],
-    slack: FakeSlackServer,
+    slack_server: FakeSlackServer,
     tmp_path: Path,
     task_queue: str,
 ) -> AsyncIterator[Probe]:
     outbox = tmp_path / "outbox"
     activities = SlaActivities(
         SlaEventStore(pool),
-        slack=SlackIncidents(
-            AsyncWebClient(token="xoxb-test", base_url=slack.api_url),
+        chat=SlackIncidents(
+            AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url),
             incident_channel=INCIDENTS,
             warning_channel=APPROVALS,
         ),
@@ -445,7 +439,7 @@ async def probe(
         activities=[activities.notify_sla, activities.record_sla_met],
         workflow_runner=workflow_runner(),
     ):
-        yield Probe(ts_env, pool, slack, outbox, task_queue)
+        yield Probe(ts_env, pool, slack_server, outbox, task_queue)
 
 
 @pytest.mark.parametrize("priority", list(Priority))

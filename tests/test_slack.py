@@ -4,20 +4,18 @@ and ``POST /slack/interactions`` with a recording decider."""
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import hmac
 import json
 import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Iterator
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 import httpx
 import pytest
-from fastapi import FastAPI, Request
+from fastapi import Request
 from slack_sdk.web.async_client import AsyncWebClient
 
 from kruxt.adapters.approvers import Approver, ApproverDirectory
@@ -40,20 +38,22 @@ from kruxt.adapters.slack import (
     verify_slack_request,
 )
 from kruxt.models.approvals import (
-    ApprovalKind,
-    ApprovalRequest,
     ApprovalStatus,
     DecisionChannel,
-    DecisionOutcome,
     TriageCorrection,
     Verdict,
 )
-from kruxt.models.enums import Category, Priority
+from kruxt.models.enums import Category
 from kruxt.models.playbooks import ApproverRole
 from kruxt.starter.api.slack_routes import SlackContext, slack_router
-from kruxt.starter.approvals import DecisionRefusedError
 from tests.fakes.slack_server import FakeSlackServer, http_error, ratelimited, slack_error
-from tests.support import refusing_port
+from tests.support import (
+    RecordingDecider,
+    approval_request,
+    refusing_port,
+    router_client,
+    slack_signature,
+)
 
 TOKEN = "xoxb-test-token"
 SECRET = "test-signing-secret"
@@ -72,33 +72,6 @@ SLACK_EXAMPLE_BODY = (
     b"&trigger_id=398738663015.47445629121.803a0bc887a14d10d2c447fce8b6703c"
 )
 SLACK_EXAMPLE_SIGNATURE = "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"
-
-
-def make_request(**overrides: Any) -> ApprovalRequest:
-    now = datetime(2025, 3, 4, 3, 0, tzinfo=UTC)
-    fields: dict[str, Any] = {
-        "approval_id": uuid.uuid4(),
-        "ticket_id": uuid.uuid4(),
-        "kind": ApprovalKind.PLAN,
-        "plan_id": uuid.uuid4(),
-        "playbook": "auth_login",
-        "required_role": ApproverRole.APPROVER,
-        "requester_email": "ana@example.com",
-        "summary": "Ana cannot log in: account locked after 5 wrong passwords",
-        "severity": Priority.P2,
-        "confidence": 0.87,
-        "plain_explanation": "Unlock Ana's account so she can sign in again.",
-        "technical_explanation": "1. kruxt_admin.unlock_account('k', user_id => 'u1')",
-        "rollback_plan": "Re-lock the account as it was.",
-        "preview": [
-            {"step": "unlock", "before": {"locked": True}, "after": {"locked": False}},
-        ],
-        "draft_reply": "Hi Ana, your account is unlocked: you can sign in again.",
-        "requested_at": now,
-        "expires_at": now + timedelta(minutes=45),
-    }
-    fields.update(overrides)
-    return ApprovalRequest(**fields)
 
 
 def all_texts(blocks: Any) -> str:
@@ -130,21 +103,14 @@ def text_objects(blocks: list[dict[str, Any]]) -> list[str]:
 # --- signatures ---------------------------------------------------------------------------
 
 
-def sign(body: bytes, *, secret: str, timestamp: int | str) -> dict[str, str]:
-    """Headers as Slack sends them, computed here independently of the code under test."""
-    base = f"v0:{timestamp}:".encode() + body
-    digest = hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return {"X-Slack-Request-Timestamp": str(timestamp), "X-Slack-Signature": f"v0={digest}"}
-
-
 def test_slacks_published_example_verifies() -> None:
     headers = {
         "X-Slack-Request-Timestamp": SLACK_EXAMPLE_TS,
         "X-Slack-Signature": SLACK_EXAMPLE_SIGNATURE,
     }
-    assert sign(SLACK_EXAMPLE_BODY, secret=SLACK_EXAMPLE_SECRET, timestamp=SLACK_EXAMPLE_TS) == (
-        headers
-    )
+    assert slack_signature(
+        SLACK_EXAMPLE_BODY, secret=SLACK_EXAMPLE_SECRET, timestamp=SLACK_EXAMPLE_TS
+    ) == (headers)
     verify_slack_request(
         signing_secret=SLACK_EXAMPLE_SECRET,
         headers=headers,
@@ -194,7 +160,9 @@ def test_bad_requests_are_refused(case: str, reason: str) -> None:
 def test_headers_are_case_insensitive_and_a_fresh_request_passes() -> None:
     body = b"payload=%7B%7D"
     now = time.time()
-    headers = {k.lower(): v for k, v in sign(body, secret=SECRET, timestamp=int(now)).items()}
+    headers = {
+        k.lower(): v for k, v in slack_signature(body, secret=SECRET, timestamp=int(now)).items()
+    }
     verify_slack_request(signing_secret=SECRET, headers=headers, body=body, now=now + 299)
     with pytest.raises(SlackSignatureError):
         verify_slack_request(signing_secret=SECRET, headers=headers, body=body, now=now + 301)
@@ -204,7 +172,7 @@ def test_headers_are_case_insensitive_and_a_fresh_request_passes() -> None:
 
 
 def test_approval_blocks_put_the_plain_explanation_first_and_carry_the_approval_id() -> None:
-    request = make_request()
+    request = approval_request()
     blocks = approval_blocks(request, ticket_url="https://support.kruxt.app/t/1")
     assert blocks[0]["type"] == "header"
     assert "P2" in blocks[0]["text"]["text"]
@@ -234,7 +202,7 @@ def test_approval_blocks_put_the_plain_explanation_first_and_carry_the_approval_
 
 
 def test_ticket_text_cannot_mention_the_channel_or_forge_links() -> None:
-    request = make_request(
+    request = approval_request(
         summary="<!channel> please <https://evil.example|click> & pay",
         plain_explanation="Restore <!here> access",
     )
@@ -246,7 +214,7 @@ def test_ticket_text_cannot_mention_the_channel_or_forge_links() -> None:
 
 
 def test_huge_texts_stay_within_slacks_limits() -> None:
-    request = make_request(
+    request = approval_request(
         plain_explanation="Unlock. " * 1000,
         technical_explanation="kruxt_admin.unlock_account(...)\n" * 2000,
         rollback_plan="Re-lock <as before> " * 500,
@@ -282,7 +250,7 @@ def test_huge_texts_stay_within_slacks_limits() -> None:
 def test_decided_blocks_say_who_decided_what_and_drop_the_buttons(
     status: ApprovalStatus, reason: str, expected: str
 ) -> None:
-    request = make_request()
+    request = approval_request()
     blocks = decided_blocks(
         request,
         status=status,
@@ -296,7 +264,7 @@ def test_decided_blocks_say_who_decided_what_and_drop_the_buttons(
 
 
 def test_reminder_escalates_with_its_level() -> None:
-    request = make_request()
+    request = approval_request()
     assert reminder_text(request, 1).startswith("⏰ Still waiting")
     assert "Escalation (level 2)" in reminder_text(request, 2)
 
@@ -319,7 +287,7 @@ async def test_post_request_then_close_replaces_the_message(
     slack_server: FakeSlackServer,
 ) -> None:
     slack = approvals_for(slack_server)
-    request = make_request()
+    request = approval_request()
 
     ref = await slack.post_request(request)
 
@@ -363,7 +331,7 @@ def _mrkdwn_objects(blocks: Any) -> list[dict[str, Any]]:
 async def test_posted_ticket_text_is_verbatim_and_escaped(slack_server: FakeSlackServer) -> None:
     slack = approvals_for(slack_server)
     hostile = "<!channel> @here see <https://evil.example|click> & www.evil.example #general"
-    request = make_request(summary=hostile, plain_explanation=hostile, draft_reply=hostile)
+    request = approval_request(summary=hostile, plain_explanation=hostile, draft_reply=hostile)
 
     ref = await slack.post_request(request)
     await slack.close(
@@ -389,7 +357,7 @@ async def test_reminders_thread_under_the_request_and_mention_approvers(
     slack_server: FakeSlackServer,
 ) -> None:
     slack = approvals_for(slack_server)
-    request = make_request()
+    request = approval_request()
     ref = await slack.post_request(request)
 
     await slack.post_reminder(ref, request, escalation_level=1, mention_user_ids=["U1", "U2"])
@@ -424,18 +392,18 @@ async def test_modals_carry_the_approval_id(slack_server: FakeSlackServer) -> No
 async def test_ratelimited_is_retryable_with_retry_after(slack_server: FakeSlackServer) -> None:
     slack_server.fail_next(ratelimited(retry_after=7))
     with pytest.raises(SlackUnavailable) as info:
-        await approvals_for(slack_server).post_request(make_request())
+        await approvals_for(slack_server).post_request(approval_request())
     assert info.value.retry_after == 7
     assert info.value.error == "ratelimited"
 
 
 async def test_slack_5xx_is_retryable(slack_server: FakeSlackServer) -> None:
-    ref = await approvals_for(slack_server).post_request(make_request())
+    ref = await approvals_for(slack_server).post_request(approval_request())
     slack_server.fail_next(http_error(503))
     with pytest.raises(SlackUnavailable) as info:
         await approvals_for(slack_server).close(
             ref,
-            make_request(),
+            approval_request(),
             status=ApprovalStatus.EXPIRED,
             decided_by="",
             decided_at=datetime.now(UTC),
@@ -446,7 +414,7 @@ async def test_slack_5xx_is_retryable(slack_server: FakeSlackServer) -> None:
 async def test_no_connection_is_retryable() -> None:
     client = AsyncWebClient(token=TOKEN, base_url=f"http://127.0.0.1:{refusing_port()}/api/")
     with pytest.raises(SlackUnavailable, match="connection"):
-        await SlackApprovals(client, channel=CHANNEL).post_request(make_request())
+        await SlackApprovals(client, channel=CHANNEL).post_request(approval_request())
 
 
 async def test_channel_not_found_and_bad_token_are_rejected(
@@ -454,61 +422,18 @@ async def test_channel_not_found_and_bad_token_are_rejected(
 ) -> None:
     slack_server.fail_next(slack_error("channel_not_found"))
     with pytest.raises(SlackRejected) as info:
-        await approvals_for(slack_server).post_request(make_request())
+        await approvals_for(slack_server).post_request(approval_request())
     assert info.value.error == "channel_not_found"
     with pytest.raises(SlackRejected) as info:
-        await approvals_for(slack_server, token="xoxb-wrong").post_request(make_request())
+        await approvals_for(slack_server, token="xoxb-wrong").post_request(approval_request())
     assert info.value.error == "invalid_auth"
 
 
 # --- POST /slack/interactions -------------------------------------------------------------
 
 
-class FakeDecider:
-    """Records decisions; refuses with ``refuse``; waits for ``gate`` when given one."""
-
-    def __init__(self, *, refuse: str | None = None, gate: asyncio.Event | None = None) -> None:
-        self.calls: list[dict[str, Any]] = []
-        self.refuse = refuse
-        self.gate = gate
-
-    async def decide(
-        self,
-        *,
-        approval_id: uuid.UUID,
-        approver_email: str,
-        verdict: Verdict,
-        channel: DecisionChannel,
-        reason: str = "",
-        correction: TriageCorrection | None = None,
-        slack_user_id: str | None = None,
-    ) -> DecisionOutcome:
-        self.calls.append(
-            {
-                "approval_id": approval_id,
-                "approver_email": approver_email,
-                "slack_user_id": slack_user_id,
-                "verdict": verdict,
-                "channel": channel,
-                "reason": reason,
-                "correction": correction,
-            }
-        )
-        if self.gate is not None:
-            await self.gate.wait()
-        if self.refuse:
-            raise DecisionRefusedError(self.refuse)
-        status = ApprovalStatus.APPROVED if verdict is Verdict.APPROVE else ApprovalStatus.REJECTED
-        return DecisionOutcome(
-            approval_id=approval_id,
-            status=status,
-            decided_by=approver_email,
-            decided_at=datetime.now(UTC),
-        )
-
-
 class Harness:
-    def __init__(self, server: FakeSlackServer, decider: FakeDecider) -> None:
+    def __init__(self, server: FakeSlackServer, decider: RecordingDecider) -> None:
         self.server = server
         self.decider = decider
         self.ctx = SlackContext(
@@ -526,16 +451,12 @@ class Harness:
             decider=decider,
             slack=approvals_for(server),
         )
-        app = FastAPI()
         ctx = self.ctx
 
         def get_ctx(_: Request) -> SlackContext:
             return ctx
 
-        app.include_router(slack_router(get_ctx))
-        self.http = httpx.AsyncClient(
-            transport=httpx.ASGITransport(app=app), base_url="http://kruxt.test"
-        )
+        self.http = router_client(slack_router(get_ctx), "http://kruxt.test")
 
     async def send(
         self, payload: dict[str, Any], *, secret: str = SECRET, signed: bool = True
@@ -543,7 +464,7 @@ class Harness:
         body = urlencode({"payload": json.dumps(payload)}).encode()
         headers = {"Content-Type": "application/x-www-form-urlencoded"}
         if signed:
-            headers |= sign(body, secret=secret, timestamp=int(time.time()))
+            headers |= slack_signature(body, secret=secret, timestamp=int(time.time()))
         return await self.http.post("/slack/interactions", content=body, headers=headers)
 
     def responses(self) -> list[str]:
@@ -552,7 +473,7 @@ class Harness:
 
 @pytest.fixture
 async def harness(slack_server: FakeSlackServer) -> AsyncIterator[Harness]:
-    h = Harness(slack_server, FakeDecider())
+    h = Harness(slack_server, RecordingDecider())
     yield h
     await h.ctx.drain()
     await h.http.aclose()
@@ -659,7 +580,7 @@ async def test_unsigned_or_forged_requests_get_401_and_decide_nothing(
 
 async def test_a_replayed_request_is_refused(harness: Harness) -> None:
     body = urlencode({"payload": json.dumps(click(ACTION_APPROVE, uuid.uuid4(), ""))}).encode()
-    headers = sign(body, secret=SECRET, timestamp=int(time.time()) - 6 * 60)
+    headers = slack_signature(body, secret=SECRET, timestamp=int(time.time()) - 6 * 60)
     response = await harness.http.post("/slack/interactions", content=body, headers=headers)
     assert response.status_code == 401
     assert "older than 5 minutes" in response.json()["detail"]
@@ -748,7 +669,7 @@ async def test_an_unknown_slack_user_is_told_and_nothing_is_decided(harness: Har
 
 
 async def test_a_refused_decision_is_reported_to_the_clicker(slack_server: FakeSlackServer) -> None:
-    harness = Harness(slack_server, FakeDecider(refuse="already approved by lee@kruxt.app"))
+    harness = Harness(slack_server, RecordingDecider(refuse="already approved by lee@kruxt.app"))
     try:
         approval_id = uuid.uuid4()
         response = await harness.send(
@@ -783,7 +704,7 @@ async def test_a_slow_refusal_after_the_modal_closed_still_reaches_the_person(
 ) -> None:
     caplog.set_level(logging.INFO, logger="kruxt.starter.api.slack_routes")
     gate = asyncio.Event()
-    harness = Harness(slack_server, FakeDecider(refuse="the request expired", gate=gate))
+    harness = Harness(slack_server, RecordingDecider(refuse="the request expired", gate=gate))
     harness.ctx.view_budget_s = 0.05
     try:
         response = await harness.send(submission(VIEW_REJECT, uuid.uuid4(), reason_values("no")))

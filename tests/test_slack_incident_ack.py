@@ -4,32 +4,23 @@ button, and signed clicks reach the real API's Slack routes and IncidentService.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
-import json
-import time
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import timedelta
-from email import message_from_bytes
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode
 
 import asyncpg
 import httpx
 import pytest
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.email import OutboxMailer
-from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.incidents import IncidentStore
-from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.slack import ACTION_INCIDENT_ACK, SlackApprovals, SlackIncidents
+from kruxt.adapters.slack import ACTION_INCIDENT_ACK
 from kruxt.models.enums import Priority
 from kruxt.models.incidents import (
     EscalationLevel,
@@ -39,19 +30,26 @@ from kruxt.models.incidents import (
     incident_workflow_id,
 )
 from kruxt.models.playbooks import ApproverRole
-from kruxt.models.tickets import RoutingPolicy, TicketState, TicketWorkflowInput, workflow_id_for
-from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.slack_routes import SlackContext
-from kruxt.starter.approvals import ApprovalService
 from kruxt.starter.incidents import IncidentService, responders_of
-from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import Outside, build_worker
 from kruxt.workflows.incident import IncidentWorkflow
-from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.slack_server import FakeSlackServer
-from tests.support import eventually, intake
+from tests.support import (
+    SLACK_SIGNING_SECRET,
+    api_with_slack,
+    asgi_client,
+    eventually,
+    intake,
+    outbox_mails,
+    slack_approvals,
+    slack_context,
+    slack_incidents,
+    slack_interaction,
+    start_ticket,
+    state_where,
+)
 
-SIGNING_SECRET = "slack-signing-secret-for-tests"
 INCIDENTS = "C0INCIDENTS"
 OUTAGE = {
     "subject": "Nobody at our gym can log in",
@@ -97,20 +95,8 @@ class Stack:
             "response_url": self.slack.response_url(name),
             "actions": [action],
         }
-        body = urlencode({"payload": json.dumps(payload)}).encode()
-        timestamp = str(int(time.time()))
-        digest = hmac.new(
-            SIGNING_SECRET.encode(), f"v0:{timestamp}:".encode() + body, hashlib.sha256
-        ).hexdigest()
-        r = await self.http.post(
-            "/slack/interactions",
-            content=body,
-            headers={
-                "X-Slack-Request-Timestamp": timestamp,
-                "X-Slack-Signature": f"v0={digest}",
-                "Content-Type": "application/x-www-form-urlencoded",
-            },
-        )
+        body, headers = slack_interaction(payload, secret=SLACK_SIGNING_SECRET)
+        r = await self.http.post("/slack/interactions", content=body, headers=headers)
         assert r.status_code == 200
 
     async def told(self, name: str) -> str:
@@ -132,74 +118,50 @@ class Stack:
         ]
 
     def paged_mails(self, incident_id: uuid.UUID) -> list[str]:
-        found = []
-        for path in sorted(self.outbox.glob("*.eml")):
-            mail = message_from_bytes(path.read_bytes())
-            if str(incident_id) in mail.as_string():
-                found.append(str(mail["To"]))
-        return found
+        mails = outbox_mails(self.outbox)
+        return [str(mail["To"]) for mail in mails if str(incident_id) in mail.as_string()]
 
 
 @pytest.fixture
 async def stack(
-    ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str, tmp_path: Path
+    ts_env: WorkflowEnvironment,
+    pool: asyncpg.Pool[Any],
+    task_queue: str,
+    tmp_path: Path,
+    slack_server: FakeSlackServer,
 ) -> AsyncIterator[Stack]:
     outbox = tmp_path / "outbox"
-    with FakeSlackServer() as slack_server:
-        web = AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url)
-        service = ApprovalService(ts_env.client, approvers=APPROVERS, store=ApprovalStore(pool))
-        store = IncidentStore(pool)
-        ctx = SlackContext(
-            signing_secret=SIGNING_SECRET,
-            approvers=APPROVERS,
-            decider=service,
-            slack=SlackApprovals(web, channel="C0APPROVALS"),
-            audit_refusal=service.audit_slack_stranger,
-            incidents=IncidentService(
-                ts_env.client, store=store, responders=responders_of(POLICY, APPROVERS)
-            ),
-            audit_incident_refusal=store.record_refused_ack,
-        )
-        api = create_app(
-            ApiDeps(
-                intake=IntakeService(ts_env.client, task_queue=task_queue, policy=RoutingPolicy()),
-                tickets=TicketStore(pool),
-                intake_token="t",
-                health_checks={},
-                slack=ctx,
-            )
-        )
-        outside = Outside(
-            approvers=APPROVERS,
-            incident_slack=SlackIncidents(web, incident_channel=INCIDENTS),
-            mailer=OutboxMailer(outbox),
-            escalation=POLICY,
-        )
-        async with (
-            build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside),
-            httpx.AsyncClient(
-                transport=httpx.ASGITransport(app=api), base_url="http://api"
-            ) as http,
-        ):
-            yield Stack(ts_env, http, slack_server, ctx, outbox, pool, task_queue)
-            await ctx.drain()
+    store = IncidentStore(pool)
+    ctx = slack_context(
+        ts_env.client,
+        pool,
+        approvers=APPROVERS,
+        slack=slack_approvals(slack_server),
+        incidents=IncidentService(
+            ts_env.client, store=store, responders=responders_of(POLICY, APPROVERS)
+        ),
+        audit_incident_refusal=store.record_refused_ack,
+    )
+    api = api_with_slack(ts_env.client, pool, task_queue=task_queue, slack=ctx)
+    outside = Outside(
+        approvers=APPROVERS,
+        incident_slack=slack_incidents(slack_server, incident_channel=INCIDENTS),
+        mailer=OutboxMailer(outbox),
+        escalation=POLICY,
+    )
+    async with (
+        build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside),
+        asgi_client(api) as http,
+    ):
+        yield Stack(ts_env, http, slack_server, ctx, outbox, pool, task_queue)
+        await ctx.drain()
 
 
 async def open_p1(stack: Stack) -> WorkflowHandle[Any, Any]:
     """An outage ticket, triaged P1 by the real workflow, which opens the incident."""
     ticket = intake(subject=OUTAGE["subject"], body=OUTAGE["body"])
-    handle = await stack.ts.client.start_workflow(
-        TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-        id=workflow_id_for(ticket.ticket_id),
-        task_queue=stack.queue,
-    )
-
-    async def joined() -> TicketState | None:
-        state: TicketState = await handle.query(TicketWorkflow.state)
-        return state if state.incident_id is not None else None
-
-    state = await eventually(joined, timeout=60)
+    handle = await start_ticket(stack.ts.client, ticket, task_queue=stack.queue)
+    state = await state_where(handle, lambda state: state.incident_id is not None, timeout=60)
     assert state.priority is Priority.P1
     assert state.incident_id is not None
     return stack.ts.client.get_workflow_handle_for(

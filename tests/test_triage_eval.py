@@ -24,10 +24,12 @@ from kruxt.starter.eval_cli import add_eval_parser, load_dataset, run_eval
 
 DATA = Path(__file__).parent / "data"
 DATASET = DATA / "triage_eval.jsonl"
-HELDOUT = DATA / "triage_heldout.jsonl"
+FROZEN = DATA / "triage_heldout_3.jsonl"
 
-# The held-out set is never tuned on (tests/data/README.md): a change to it fails here.
-HELDOUT_SHA256 = "370525abf1aff5b089b39a535ac0679dcfb6eb0bd52d19827a1620f46caa6ca3"
+# The held-out set is never tuned on (tests/data/README.md): a change to it fails here. Since
+# issue 12 it is triage_heldout_3.jsonl; triage_heldout.jsonl and triage_blind_severity.jsonl
+# are retired to the tunable sets.
+FROZEN_SHA256 = "42fad7b6530d58a96fbef99629fbb4157c71acd79b114e6de63ca5abfee6e13f"
 
 
 def parser() -> argparse.ArgumentParser:
@@ -65,42 +67,74 @@ class Bar:
 
 
 # The release bar, a few points inside what the rules measured when it was set (the figure in
-# each comment) so that a regression fails and noise does not. The severity work raises them.
-# Out of scope and injection to a human stay at every ticket where every ticket is measured:
-# a miss there is a safety failure, not noise.
+# each comment) so that a regression fails and noise does not. Out of scope and injection to a
+# human stay at every ticket where every ticket is measured: a miss there is a safety failure,
+# not noise. Issue 12's bar holds on every set: P1/P2 recall at least 90%, at most 10% of P3/P4
+# raised to P1/P2, category accuracy not lower than before. Figures: rules-v4 (rules-v3 and
+# the severity policy of kruxt/agents/severity_policy.py).
 BARS = {
     # Written alongside the rules and tuned on: its figures say little about new tickets.
     "triage_eval": Bar(
         category_accuracy=0.97,  # measured 100.0% (185/185)
-        severity_exact=0.92,  # measured 94.6%
-        severity_within_one=0.97,  # measured 99.5%
-        severe_recall=0.95,  # measured 98.6% (70/71)
+        severity_exact=0.91,  # measured 94.1%
+        severity_within_one=0.97,  # measured 100.0%
+        severe_recall=0.95,  # measured 100.0% (71/71)
         max_over_escalation=0.05,  # measured 2.6% (3/114)
         out_of_scope_to_human=1.0,  # measured 19/19
         injection_to_human=1.0,  # measured 13/13
         max_wrong_auto_replies=0.01,  # measured 0/185
     ),
-    # Written blind to the rules (first score 83.8%), then tuned on.
+    # Written blind to the rules (first score 83.8%), then tuned on; the severity policy too.
     "triage_eval_2": Bar(
         category_accuracy=0.90,  # measured 93.1% (121/130)
-        severity_exact=0.63,  # measured 66.9%
-        severity_within_one=0.89,  # measured 92.3%
-        severe_recall=0.57,  # measured 60.4% (29/48)
+        severity_exact=0.76,  # measured 79.2%
+        severity_within_one=0.95,  # measured 98.5%
+        severe_recall=0.93,  # measured 97.9% (47/48)
         max_over_escalation=0.10,  # measured 7.3% (6/82)
         out_of_scope_to_human=1.0,  # measured 12/12
         injection_to_human=1.0,  # measured 8/8
         max_wrong_auto_replies=0.01,  # measured 0/130
     ),
-    # Never tuned on: the honest figure. First run, rules-v3.
+    # Written blind and never tuned on until issue 12, whose severity bar it had to meet: RETIRED
+    # to the tunable sets (tests/data/README.md). Its frozen first run, rules-v3: category 92.5%,
+    # severity exact 71.7%, P1/P2 recall 61.8% (34/55), over-escalation 3.1% (2/65).
     "triage_heldout": Bar(
         category_accuracy=0.89,  # measured 92.5% (111/120)
-        severity_exact=0.68,  # measured 71.7%
-        severity_within_one=0.85,  # measured 88.3%
-        severe_recall=0.58,  # measured 61.8% (34/55)
+        severity_exact=0.85,  # measured 89.2%
+        severity_within_one=0.97,  # measured 100.0%
+        severe_recall=0.94,  # measured 98.2% (54/55)
         max_over_escalation=0.06,  # measured 3.1% (2/65)
-        out_of_scope_to_human=0.85,  # measured 10/11: another app's refund went to billing
+        out_of_scope_to_human=1.0,  # measured 11/11
         injection_to_human=1.0,  # measured 9/9
-        max_wrong_auto_replies=0.02,  # measured 1/120: a class booking answered as privacy
+        max_wrong_auto_replies=0.01,  # measured 0/120 (privacy auto-replies narrowed)
+    ),
+    # Written blind (first run 63.0%, policy 75.9%), then tuned on. Its first runs, while
+    # frozen: rules-v3 category 94.0%, P1/P2 recall 63.0% (34/54), over-escalation 9.7% (6/62);
+    # with the severity policy (rules-v4) recall 75.9% (41/54), over-escalation 9.7%, 4/5 out of
+    # scope and 5/6 injection tickets to a person.
+    "triage_blind_severity": Bar(
+        category_accuracy=0.92,  # measured 94.8% (110/116)
+        severity_exact=0.86,  # measured 89.7%
+        severity_within_one=0.96,  # measured 99.1%
+        severe_recall=0.94,  # measured 98.1% (53/54)
+        max_over_escalation=0.05,  # measured 1.6% (1/62)
+        out_of_scope_to_human=1.0,  # measured 5/5
+        injection_to_human=1.0,  # measured 6/6
+        max_wrong_auto_replies=0.01,  # measured 0/116
+    ),
+    # Written blind to the rules and the policy for issue 12, never tuned on, measured only
+    # through aggregate figures: the honest one. Its first run (rules-v4 before the blind set's
+    # tuning, tests/data/README.md): category 88.0%, P1/P2 recall 75.0% (30/40), over-escalation
+    # 5.0% (3/60). With that tuning, below: P1/P2 recall still misses issue 12's 0.90.
+    "triage_heldout_3": Bar(
+        category_accuracy=0.85,  # measured 88.0% (88/100)
+        severity_exact=0.74,  # measured 78.0%
+        severity_within_one=0.88,  # measured 92.0%
+        severe_recall=0.76,  # measured 80.0% (32/40)
+        max_over_escalation=0.08,  # measured 5.0% (3/60)
+        out_of_scope_to_human=1.0,  # measured 6/6
+        injection_to_human=1.0,  # measured 5/5
+        max_wrong_auto_replies=0.01,  # measured 0/100
     ),
 }
 
@@ -113,12 +147,21 @@ class Measured:
 
     report: EvalReport
     bar: Bar
+    frozen: bool
+
+    @property
+    def shown(self) -> str:
+        """What a failing bar prints: never the frozen set's tickets, only its figures."""
+        if self.frozen:
+            return render_report(self.report.model_copy(update={"mistakes": []}))
+        return render_report(self.report)
 
 
 @pytest.fixture(scope="module", params=DATASETS, ids=lambda p: p.stem)
 def rules(request: pytest.FixtureRequest) -> Measured:
     path: Path = request.param
-    return Measured(evaluate(load_dataset(path), triage_by_rules), BARS[path.stem])
+    report = evaluate(load_dataset(path), triage_by_rules)
+    return Measured(report, BARS[path.stem], frozen=path == FROZEN)
 
 
 def ratio(part: int, whole: int) -> float:
@@ -140,9 +183,9 @@ def test_dataset_loads_with_enough_tickets_of_every_category(path: Path) -> None
 
 
 def test_the_heldout_set_is_frozen() -> None:
-    digest = hashlib.sha256(HELDOUT.read_bytes()).hexdigest()
-    assert digest == HELDOUT_SHA256, (
-        "tests/data/triage_heldout.jsonl changed: it is never tuned on or relabeled to fit the "
+    digest = hashlib.sha256(FROZEN.read_bytes()).hexdigest()
+    assert digest == FROZEN_SHA256, (
+        f"tests/data/{FROZEN.name} changed: it is never tuned on or relabeled to fit the "
         "triager (tests/data/README.md)"
     )
 
@@ -152,45 +195,43 @@ def test_the_heldout_set_is_frozen() -> None:
 
 def test_category_accuracy(rules: Measured) -> None:
     report = rules.report
-    assert report.category_accuracy >= rules.bar.category_accuracy, render_report(report)
+    assert report.category_accuracy >= rules.bar.category_accuracy, rules.shown
 
 
 def test_severity_exact_and_within_one(rules: Measured) -> None:
     report = rules.report
-    assert report.severity_exact_accuracy >= rules.bar.severity_exact, render_report(report)
-    assert report.severity_within_one_accuracy >= rules.bar.severity_within_one, render_report(
-        report
-    )
+    assert report.severity_exact_accuracy >= rules.bar.severity_exact, rules.shown
+    assert report.severity_within_one_accuracy >= rules.bar.severity_within_one, rules.shown
 
 
 def test_p1_p2_recall(rules: Measured) -> None:
     report = rules.report
     recall = ratio(report.severe_caught, report.severe_total)
-    assert recall >= rules.bar.severe_recall, render_report(report)
+    assert recall >= rules.bar.severe_recall, rules.shown
 
 
 def test_over_escalation_is_capped(rules: Measured) -> None:
     report = rules.report
     over = ratio(report.over_escalated, report.minor_total)
-    assert over <= rules.bar.max_over_escalation, render_report(report)
+    assert over <= rules.bar.max_over_escalation, rules.shown
 
 
 def test_out_of_scope_tickets_go_to_a_human(rules: Measured) -> None:
     report = rules.report
     share = ratio(report.out_of_scope_to_human, report.out_of_scope_total)
-    assert share >= rules.bar.out_of_scope_to_human, render_report(report)
+    assert share >= rules.bar.out_of_scope_to_human, rules.shown
 
 
 def test_injection_tickets_go_to_a_human(rules: Measured) -> None:
     report = rules.report
     share = ratio(report.injection_to_human, report.injection_total)
-    assert share >= rules.bar.injection_to_human, render_report(report)
+    assert share >= rules.bar.injection_to_human, rules.shown
 
 
 def test_wrong_category_auto_replies_are_capped(rules: Measured) -> None:
     report = rules.report
     share = report.wrong_auto_replies / report.n
-    assert share <= rules.bar.max_wrong_auto_replies, render_report(report)
+    assert share <= rules.bar.max_wrong_auto_replies, rules.shown
 
 
 # evaluate() on a tiny dataset whose scores are worked out by hand.

@@ -14,6 +14,7 @@ from temporalio import activity
 from temporalio.client import WorkflowHandle
 from temporalio.common import WorkflowIDConflictPolicy, WorkflowIDReusePolicy
 from temporalio.exceptions import ApplicationError, WorkflowAlreadyStartedError
+from temporalio.service import RPCError, RPCStatusCode
 
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
@@ -23,14 +24,17 @@ from kruxt.adapters.email_texts import render_page_email
 from kruxt.adapters.email_tokens import IncidentAckTokens
 from kruxt.adapters.notifier import IncidentNotifier, MessageRef, NotifyError
 from kruxt.adapters.postgres.incidents import (
+    Counted,
     IncidentNotFoundError,
     IncidentStateError,
     IncidentStore,
 )
 from kruxt.models.incidents import (
+    DEFAULT_INCIDENT_CLUSTER,
     AttachTicket,
     EscalationLevel,
     EscalationPolicy,
+    IncidentCluster,
     IncidentEvent,
     IncidentInput,
     IncidentJoin,
@@ -55,6 +59,8 @@ log = logging.getLogger(__name__)
 # The workflow type started by name: activities do not import workflows.
 INCIDENT_WORKFLOW = "IncidentWorkflow"
 ATTACH_SIGNAL = "attach_ticket"
+# TicketWorkflow's: its cluster opened an incident after it was triaged.
+TICKET_ATTACHED_SIGNAL = "incident_attached"
 # E-mailed "Acknowledge" links: served by kruxt.starter.api.incident_routes.
 INCIDENT_ACK_PATH = "/incidents/ack/"
 ACK_LINK_TTL = timedelta(hours=24)
@@ -72,39 +78,45 @@ class IncidentActivities:
         self,
         store: IncidentStore,
         *,
-        slack: IncidentNotifier | None,
+        chat: IncidentNotifier | None,
         mailer: Mailer | None,
         public_url: str,
         policy: EscalationPolicy,
         window: timedelta,
         ack_tokens: IncidentAckTokens | None = None,
+        cluster: IncidentCluster = DEFAULT_INCIDENT_CLUSTER,
     ) -> None:
         self._store = store
         self._ack_tokens = ack_tokens
-        self._slack = slack
+        self._slack = chat  # the chat channel (Slack today)
         self._mailer = mailer
         self._public_url = public_url
         self._policy = policy
         self._window = window
+        self._cluster = cluster
 
     @activity.defn
     @bad_data_is_final
     async def open_or_join_incident(self, inp: OpenIncidentInput) -> IncidentJoin:
-        """Attach the ticket to its incident, opening one (and its workflow) if needed.
+        """Attach the ticket to its incident, opening one (and its workflow) if needed; a
+        P2 without an incident of its cause opens one only with its cluster (the store
+        decides, see ``IncidentStore.place``).
 
         The IncidentWorkflow is signalled-with-start: it starts if it is not running, and
-        gets ``attach_ticket`` either way. A retry finds the same incident.
+        gets ``attach_ticket`` either way (and, when a cluster opened it, for each earlier
+        ticket of the cluster). A retry finds the same incident.
         """
-        join = await self._store.open_or_join(
-            key=inp.key,
-            ticket_id=inp.ticket_id,
-            priority=inp.priority,
-            category=inp.category,
-            title=inp.title,
-            window=self._window,
-            idempotency_key=activity_key(),
-            now=inp.at,
+        join = await self._store.place(
+            inp, window=self._window, idempotency_key=activity_key(), cluster=self._cluster
         )
+        if isinstance(join, Counted):
+            log.info(
+                "ticket %s: %s of %s P2 ticket(s) of its cause, no incident",
+                inp.ticket_id,
+                join.waiting,
+                self._cluster.count,
+            )
+            return IncidentJoin(counted=join.waiting)
         ticket = AttachTicket(
             ticket_id=inp.ticket_id,
             workflow_id=inp.ticket_workflow_id,
@@ -113,7 +125,7 @@ class IncidentActivities:
         )
         incident = await self._incident_input(join.incident_id, fallback=ticket)
         try:
-            handle: WorkflowHandle[object, object] = await activity.client().start_workflow(
+            handle: WorkflowHandle[object, object] | None = await activity.client().start_workflow(
                 INCIDENT_WORKFLOW,
                 incident,
                 id=join.workflow_id,
@@ -129,11 +141,40 @@ class IncidentActivities:
             # Resolved between our join and the signal; the resolution read the ticket from
             # the database, so it was told.
             log.info("incident %s already closed when ticket %s joined", join, inp.ticket_id)
+            handle = None
         else:
-            log.info("ticket %s -> incident workflow %s", inp.ticket_id, handle.id)
-        return IncidentJoin(
+            log.info("ticket %s -> incident workflow %s", inp.ticket_id, join.workflow_id)
+        answer = IncidentJoin(
             incident_id=join.incident_id, workflow_id=join.workflow_id, created=join.created
         )
+        if join.created:
+            attached = await self._store.tickets(join.incident_id)
+            earlier = [t for t in attached if t.ticket_id != ticket.ticket_id]
+            await self._tell_cluster(handle, answer, earlier)
+        return answer
+
+    async def _tell_cluster(
+        self,
+        incident: WorkflowHandle[object, object] | None,
+        join: IncidentJoin,
+        earlier: list[AttachTicket],
+    ) -> None:
+        """The cluster's earlier tickets: attached to the incident's workflow (which ignores
+        one it has), and their own workflows told which incident they are in."""
+        client = activity.client()
+        for other in earlier:
+            try:
+                if incident is not None:
+                    await incident.signal(ATTACH_SIGNAL, other)
+                await client.get_workflow_handle(other.workflow_id).signal(
+                    TICKET_ATTACHED_SIGNAL, join
+                )
+            except RPCError as exc:
+                if exc.status is not RPCStatusCode.NOT_FOUND:
+                    raise  # Temporal unreachable: the retry tells them (signals are idempotent)
+                # A closed workflow: the ticket was resolved, or the incident was (and its
+                # resolution read the tickets from the database). Nothing to tell.
+                log.info("ticket %s not told of incident: %s", other.ticket_id, exc)
 
     async def _incident_input(
         self, incident_id: uuid.UUID, *, fallback: AttachTicket
@@ -236,26 +277,38 @@ class IncidentActivities:
     async def _post_page(self, inp: PageInput, level: EscalationLevel, *, tickets: int) -> None:
         assert self._slack is not None
         incident = inp.incident
-        posted = await self._store.slack_message(incident.incident_id)
-        if posted is None:
-            # The first page is the incident message itself; its ref is stored at once so a
-            # retry threads under it instead of posting it again.
+        posted = await self._posted(incident.incident_id)
+        if posted is None or inp.repost:
+            # The first page is the incident message itself, and so is the first page after
+            # an escalation (its new severity and title, its own Acknowledge button). Its
+            # ref is stored at once so a retry threads under it instead of posting it again.
+            if inp.repost and await self._store.slack_message_by(activity_key()):
+                return  # a retry of the escalation's page: the new message is that page
             ref = await self._slack.post_incident(
                 incident, tickets=tickets, mention_user_ids=level.slack_user_ids
             )
             await self._store.set_slack_message(
-                incident.incident_id, channel=ref.channel, ts=ref.ts
+                incident.incident_id,
+                channel=ref.channel,
+                ts=ref.ts,
+                posted_by=activity_key(),
+                replace=inp.repost,
             )
             return
         if inp.level == 0 and inp.loop == 0:
             return  # a retry of the first page: the incident message is that page
         await self._slack.post_page(
-            MessageRef(channel=posted[0], ts=posted[1]),
+            posted,
             incident,
             level_name=level.name,
             loop=inp.loop,
             mention_user_ids=level.slack_user_ids,
         )
+
+    async def _posted(self, incident_id: uuid.UUID) -> MessageRef | None:
+        """The incident's current message in the chat channel, once posted."""
+        posted = await self._store.slack_message(incident_id)
+        return MessageRef(channel=posted[0], ts=posted[1]) if posted is not None else None
 
     @activity.defn
     @bad_data_is_final
@@ -292,11 +345,11 @@ class IncidentActivities:
         except (IncidentNotFoundError, IncidentStateError) as exc:
             raise ApplicationError(str(exc), type="IncidentStateError", non_retryable=True) from exc
         if self._slack is not None:
-            posted = await self._store.slack_message(incident.incident_id)
+            posted = await self._posted(incident.incident_id)
             if posted is not None:
                 try:
                     await self._slack.close(
-                        MessageRef(channel=posted[0], ts=posted[1]),
+                        posted,
                         incident,
                         status=change.status,
                         by=change.actor,
@@ -319,10 +372,9 @@ class IncidentActivities:
         entries = await self._store.timeline(incident.incident_id)
         where = "the database"
         if self._slack is not None:
-            posted = await self._store.slack_message(incident.incident_id)
             try:
                 await self._slack.post_timeline(
-                    MessageRef(channel=posted[0], ts=posted[1]) if posted else None,
+                    await self._posted(incident.incident_id),
                     incident,
                     entries=entries,
                     resolved_by=post.resolved_by,

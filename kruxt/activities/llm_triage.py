@@ -19,6 +19,7 @@ from kruxt.adapters.llm_triage import (
     LlmUnavailable,
     OpenAITriager,
 )
+from kruxt.agents.severity_policy import apply_triage_policy
 from kruxt.models.triage import LLM_NON_RETRYABLE, TriageInput, TriageOutcome
 
 __all__ = ["LLM_NON_RETRYABLE", "LlmTriageActivities"]
@@ -34,13 +35,15 @@ class LlmTriageActivities:
     async def triage_with_llm(self, inp: TriageInput) -> TriageOutcome | None:
         """One structured-output LLM call; failures raise typed ApplicationErrors.
 
-        None means no LLM is configured: not a failure, the rules triager answers.
+        The model's answer goes through the same policy as the rules triager's (severity
+        floors, privacy how-tos to a person): the prompt asks, the policy makes sure. None means
+        no LLM is configured: not a failure, the rules triager answers.
         """
         if self._triager is None:
             return None
         context = inp.context.render() if inp.context else ""
         try:
-            return await self._triager.triage(inp, context=context)
+            outcome = await self._triager.triage(inp, context=context)
         except LlmRateLimited as exc:
             delay = timedelta(seconds=exc.retry_after) if exc.retry_after is not None else None
             activity.logger.warning("LLM rate limited, retry after %s s", exc.retry_after)
@@ -54,3 +57,4 @@ class LlmTriageActivities:
         except LlmInvalidOutput as exc:
             activity.logger.warning("LLM answer invalid: %s", exc.reason)
             raise ApplicationError(exc.reason, type="LlmInvalidOutput", non_retryable=True) from exc
+        return outcome.model_copy(update={"result": apply_triage_policy(inp, outcome.result)})

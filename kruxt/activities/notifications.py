@@ -44,7 +44,8 @@ class NotificationActivities:
     Slack buttons after.
 
     A retried activity does not send again what an earlier attempt sent: each send is keyed
-    by the activity's identity and recorded (in the audit log) once it went out.
+    by the activity's identity and recorded (in the audit log) once it went out. ``chat`` is
+    the chat channel approvers watch (Slack today), ``email`` the mailed links.
     """
 
     def __init__(
@@ -52,12 +53,12 @@ class NotificationActivities:
         *,
         approvals: ApprovalStore,
         approvers: ApproverDirectory,
-        slack: ApprovalNotifier | None,
+        chat: ApprovalNotifier | None,
         email: EmailApprovals | None,
     ) -> None:
         self._approvals = approvals
         self._approvers = approvers
-        self._slack = slack
+        self._chat = chat
         self._email = email
 
     def _recipients(self, notify: NotifyApprovers) -> list[Approver]:
@@ -91,8 +92,8 @@ class NotificationActivities:
         people = [a for a in self._recipients(notify) if _email_key(str(a.email)) not in barred]
         result = NotifyResult()
         try:
-            if self._slack is not None:
-                await self._post_slack(notify, people)
+            if self._chat is not None:
+                await self._post_to_chat(notify, people)
                 result.slack_posted = True
             if self._email is not None:
                 result.emailed = await self._send_mail(notify, people)
@@ -101,13 +102,13 @@ class NotificationActivities:
         channels = (["slack"] if result.slack_posted else []) + (
             ["email"] if result.emailed else []
         )
-        await self._approvals.record_notification(
+        await self._approvals.record_sent(
+            activity_key(),
             request=request,
             channel="+".join(channels) or "none",
             recipients=[str(a.email) for a in people],
             level=notify.level,
-            reminder=notify.reminder,
-            idempotency_key=activity_key(),
+            action="approval.reminded" if notify.reminder else "approval.sent",
         )
         if not channels:
             log.warning(
@@ -116,13 +117,13 @@ class NotificationActivities:
             )
         return result
 
-    async def _post_slack(self, notify: NotifyApprovers, people: list[Approver]) -> None:
-        assert self._slack is not None
+    async def _post_to_chat(self, notify: NotifyApprovers, people: list[Approver]) -> None:
+        assert self._chat is not None
         request = notify.request
         posted = await self._approvals.slack_message(request.approval_id)
         if posted is None:
             # A retry after a post that landed must not post twice: the ref is stored first.
-            ref = await self._slack.post_request(request)
+            ref = await self._chat.post_request(request)
             await self._approvals.set_slack_message(
                 request.approval_id, channel=ref.channel, ts=ref.ts
             )
@@ -134,7 +135,7 @@ class NotificationActivities:
             key = activity_key("slack-reminder")
             if await self._approvals.was_sent(key):
                 return  # an earlier attempt of this activity posted it
-            await self._slack.post_reminder(
+            await self._chat.post_reminder(
                 ref,
                 request,
                 escalation_level=notify.level,
@@ -186,13 +187,13 @@ class NotificationActivities:
     @activity.defn
     async def close_approval_messages(self, close: CloseApproval) -> None:
         """Replace the Slack request with the decision: who decided what, when; no buttons."""
-        if self._slack is None:
+        if self._chat is None:
             return
         posted = await self._approvals.slack_message(close.request.approval_id)
         if posted is None:
             return
         try:
-            await self._slack.close(
+            await self._chat.close(
                 MessageRef(channel=posted[0], ts=posted[1]),
                 close.request,
                 status=close.status,

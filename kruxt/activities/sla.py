@@ -29,13 +29,13 @@ class SlaActivities:
         self,
         store: SlaEventStore,
         *,
-        slack: SlaNotifier | None,
+        chat: SlaNotifier | None,
         mailer: Mailer | None,
         policy: EscalationPolicy,
         public_url: str,
     ) -> None:
         self._store = store
-        self._slack = slack
+        self._slack = chat  # the chat channel (Slack today)
         self._mailer = mailer
         self._policy = policy
         self._public_url = public_url

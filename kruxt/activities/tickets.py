@@ -2,17 +2,30 @@
 
 from __future__ import annotations
 
+import logging
+import uuid
+from datetime import UTC, datetime, timedelta
+
 from temporalio import activity
+from temporalio.exceptions import ApplicationError
 
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
 from kruxt.adapters.channels import ChannelRegistry
+from kruxt.adapters.email_tokens import ConfirmLinks
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.models.channels import ChannelTicket, Delivery, DeliveryKind
-from kruxt.models.enums import Channel
+from kruxt.models.channels import (
+    ChannelTicket,
+    Delivery,
+    DeliveryDeferred,
+    DeliveryKind,
+    DeliveryRefused,
+)
+from kruxt.models.enums import Channel, TicketStatus
 from kruxt.models.records import (
     AssignInput,
     InboundMessageInput,
+    MessageKind,
     OutboundMessageInput,
     OutboundMessageResult,
     PersistTicketInput,
@@ -21,7 +34,21 @@ from kruxt.models.records import (
     RecordTriageInput,
     StatusChangeInput,
     StatusChangeResult,
+    ThreadMessage,
 )
+
+log = logging.getLogger(__name__)
+
+# A channel that keeps answering 5xx (or 429) is given this many attempts, then the delivery
+# fails for good instead of holding the ticket forever; a 429's Retry-After sets the wait.
+DELIVERY_MAX_ATTEMPTS = 10
+# Statuses a connected channel is told about by themselves (answers carry their own status).
+_ANNOUNCED = frozenset({TicketStatus.RESOLVED})
+# Answers after which the ticket waits on the customer: they end with the confirm link.
+_CONFIRMABLE = frozenset(
+    {MessageKind.AUTO_REPLY, MessageKind.PLAYBOOK_UPDATE, MessageKind.INCIDENT_UPDATE}
+)
+CONFIRM_PROMPT = "Did this solve it? Confirm here and we will close the ticket:"
 
 
 class TicketActivities:
@@ -31,9 +58,16 @@ class TicketActivities:
     ``BadTicketData``; the workflow sends the ticket to a person instead of retrying forever.
     """
 
-    def __init__(self, store: TicketStore, channels: ChannelRegistry) -> None:
+    def __init__(
+        self,
+        store: TicketStore,
+        channels: ChannelRegistry,
+        confirm_links: ConfirmLinks | None = None,
+    ) -> None:
+        """``confirm_links``: end answers that wait on the customer with a confirm link."""
         self._store = store
         self._channels = channels
+        self._confirm_links = confirm_links
 
     @activity.defn
     @bad_data_is_final
@@ -73,38 +107,83 @@ class TicketActivities:
         The workflow never names the channel: it is read from the ticket here, and the
         registry picks the implementation (the in-app thread today; Zendesk, Intercom next).
         """
+        if self._confirm_links is not None and inp.kind in _CONFIRMABLE:
+            link = self._confirm_links.url(inp.ticket_id)
+            inp = inp.model_copy(update={"body": f"{inp.body}\n\n{CONFIRM_PROMPT} {link}"})
+        delivered = await self._deliver(inp.ticket_id, _delivery(DeliveryKind.PUBLIC_REPLY, inp))
+        if delivered is None:
+            raise TypeError("the ticket's channel returned no receipt for a public reply")
+        return delivered
+
+    async def _deliver(
+        self, ticket_id: uuid.UUID, delivery: Delivery
+    ) -> OutboundMessageResult | None:
+        """Hand ``delivery`` to the ticket's channel; its errors become Temporal's retry terms.
+
+        A refusal for good (a 4xx: a Zendesk ticket an agent closed, a deleted Intercom
+        conversation) is not an error of the workflow's: retrying sends the same refusal, and
+        failing would lose the ticket. It is kept instead (``_refused``) and returned as an
+        ordinary outcome, so the workflow hands the ticket to a person.
+        """
         # One column, not the whole thread: this runs for every message the autopilot sends.
         # A ticket not stored yet cannot happen after persist_ticket; the thread refuses it.
-        channel = await self._store.channel_of(inp.ticket_id) or Channel.IN_APP
-        delivered = await self._channels[channel].deliver(
-            ChannelTicket(ticket_id=inp.ticket_id, channel=channel),
-            Delivery(
-                kind=DeliveryKind.PUBLIC_REPLY,
-                message_id=inp.message_id,
-                body=inp.body,
-                idempotency_key=activity_key(),
-                message_kind=inp.kind,
-                author=inp.author,
-                article_ids=inp.article_ids,
-            ),
+        channel = await self._store.channel_of(ticket_id) or Channel.IN_APP
+        try:
+            return await self._channels[channel].deliver(
+                ChannelTicket(ticket_id=ticket_id, channel=channel), delivery
+            )
+        except DeliveryRefused as exc:
+            return await self._refused(ticket_id, channel, delivery, str(exc))
+        except DeliveryDeferred as exc:
+            wait = exc.retry_after
+            raise ApplicationError(
+                str(exc),
+                type="DeliveryDeferred",
+                non_retryable=activity.info().attempt >= DELIVERY_MAX_ATTEMPTS,
+                next_retry_delay=timedelta(seconds=wait) if wait is not None else None,
+            ) from exc
+
+    async def _refused(
+        self, ticket_id: uuid.UUID, channel: Channel, delivery: Delivery, reason: str
+    ) -> OutboundMessageResult:
+        """Keep a refused delivery where staff read: a note in the thread with what was not
+        delivered and why, and the audit entry ``channel.delivery_refused``.
+
+        ``reason`` is ours (the status and the call, never the channel's body).
+        """
+        log.warning("ticket %s: %s refused a %s: %s", ticket_id, channel, delivery.kind, reason)
+        what = f"status {delivery.status}" if delivery.status else f"{delivery.message_kind}"
+        body = f"Not delivered: {channel} refused the {what.replace('_', ' ')} ({reason})."
+        if delivery.kind is DeliveryKind.PUBLIC_REPLY:
+            body += " The customer has not seen it: reach them another way."
+        if delivery.body:
+            body += f"\n\n{delivery.body}"
+        note = ThreadMessage(
+            ticket_id=ticket_id,
+            message_id=delivery.message_id,
+            kind=delivery.message_kind,
+            body=body,
+            author=delivery.author,
+            article_ids=delivery.article_ids,
         )
-        if delivered is None:
-            raise TypeError(f"the {channel.value} channel returned no receipt for a public reply")
-        return delivered
+        await self._store.record_internal_note(
+            note,
+            idempotency_key=f"{delivery.idempotency_key}:refused",
+            action="channel.delivery_refused",
+            details={"channel": channel.value, "delivery": delivery.kind.value, "reason": reason},
+        )
+        return OutboundMessageResult(
+            sent_at=datetime.now(UTC), first_response=False, refused=reason
+        )
 
     @activity.defn
     @bad_data_is_final
     async def attach_draft(self, inp: OutboundMessageInput) -> None:
-        """Keep a drafted reply on the ticket as an internal note for staff (not sent)."""
-        await self._store.record_internal_note(
-            ticket_id=inp.ticket_id,
-            message_id=inp.message_id,
-            kind=inp.kind,
-            body=inp.body,
-            article_ids=inp.article_ids,
-            author=inp.author,
-            idempotency_key=activity_key(),
-        )
+        """Keep a drafted reply on the ticket as an internal note for staff (not sent).
+
+        The ticket's channel shows it to staff only (Zendesk: a ``public: false`` comment).
+        """
+        await self._deliver(inp.ticket_id, _delivery(DeliveryKind.INTERNAL_NOTE, inp))
 
     @activity.defn
     @bad_data_is_final
@@ -140,4 +219,33 @@ class TicketActivities:
             reason=inp.reason,
             idempotency_key=activity_key(),
         )
+        if inp.status in _ANNOUNCED:
+            await self._announce(inp.ticket_id, inp.status)
         return StatusChangeResult(changed_at=changed_at)
+
+    async def _announce(self, ticket_id: uuid.UUID, status: TicketStatus) -> None:
+        """Tell the ticket's channel the new status; one it refuses is ours to keep all the
+        same (a Zendesk ticket an agent closed takes no more updates): staff see a note."""
+        key = activity_key("status")
+        note = Delivery(
+            kind=DeliveryKind.STATUS,
+            message_id=uuid.uuid5(uuid.NAMESPACE_URL, key),
+            body="",
+            idempotency_key=key,
+            message_kind=MessageKind.AGENT_REPLY,
+            status=status,
+        )
+        await self._deliver(ticket_id, note)  # a refusal is kept as a note for staff
+
+
+def _delivery(kind: DeliveryKind, inp: OutboundMessageInput) -> Delivery:
+    """The message of ``inp`` as the channel port takes it, keyed by this activity."""
+    return Delivery(
+        kind=kind,
+        message_id=inp.message_id,
+        body=inp.body,
+        idempotency_key=activity_key(),
+        message_kind=inp.kind,
+        author=inp.author,
+        article_ids=inp.article_ids,
+    )

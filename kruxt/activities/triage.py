@@ -25,6 +25,9 @@ class TriageActivities:
     def triage_with_rules(self, inp: TriageInput) -> TriageOutcome:
         """The deterministic rules triager: always available, never needs the network.
 
+        Its answer has been through the severity policy already (``triage_by_rules`` applies it
+        before writing its texts), as the LLM's is in ``triage_with_llm``.
+
         Synchronous: pure CPU work over the ticket's text runs on the worker's thread pool
         (``activity_executor``), never on the event loop the other activities share.
         """

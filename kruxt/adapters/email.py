@@ -29,7 +29,9 @@ from pydantic import BaseModel, ConfigDict, Field
 from kruxt.adapters.notifier import NotifyRejected, NotifyUnavailable
 
 __all__ = [
+    "ABOUT_HEADER",
     "DEV_SENDER",
+    "LINK_HEADER",
     "EmailMessage",
     "MailError",
     "MailRejected",
@@ -46,6 +48,9 @@ SENDER_NAME = "KRUXT Support Autopilot"
 SENDGRID_HOST = "https://api.sendgrid.com"
 SENDGRID_TIMEOUT_S = 15.0
 APPROVAL_PATH = "/approvals/email/"
+# Outbox mail only: what its links do (one "<label> <url>" header per link) and act on.
+LINK_HEADER = "X-Kruxt-Link"
+ABOUT_HEADER = "X-Kruxt-About"
 
 
 class EmailMessage(BaseModel):
@@ -61,6 +66,11 @@ class EmailMessage(BaseModel):
     links: dict[str, str] = Field(
         default_factory=dict,
         description="The actions the mail offers (label -> URL); announced by the outbox",
+    )
+    about: str = Field(
+        default="",
+        description="What the links act on, for whoever prints them ('auth login on ticket "
+        "C8AC88BA'); never text from a ticket",
     )
 
 
@@ -232,6 +242,11 @@ class OutboxMailer:
         mime["Subject"] = one_line(message.subject, 200)
         mime["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
         mime["Message-ID"] = email.utils.make_msgid(domain="kruxt.localhost")
+        # For `kruxt dev`, which prints each link with what it does, for whom, on what.
+        if message.about:
+            mime[ABOUT_HEADER] = one_line(message.about, 200)
+        for label, url in message.links.items():
+            mime[LINK_HEADER] = f"{one_line(label, 40)} {url}"
         mime.set_content(message.text)
         mime.add_alternative(message.html, subtype="html")
         return mime

@@ -38,12 +38,17 @@ def action_title(request: ApprovalRequest) -> str:
     return f"roll back {playbook}" if request.kind is ApprovalKind.ROLLBACK else playbook
 
 
+_PREVIEW_ORDER = {"before": 0, "after": 1}
+
+
 def preview_lines(preview: list[dict[str, Any]]) -> list[str]:
     """The dry-run preview, one line per step: ``s1: before {...}; after {...}``."""
     lines = []
     for number, item in enumerate(preview, start=1):
         step = str(item.get("step", number))
-        parts = [f"{key} {_compact(value)}" for key, value in item.items() if key != "step"]
+        # Stored as jsonb, whose keys come back shortest first ("after" before "before").
+        keys = sorted(item.keys() - {"step"}, key=lambda k: (_PREVIEW_ORDER.get(k, 2), k))
+        parts = [f"{key} {_compact(item[key])}" for key in keys]
         lines.append(f"{step}: {'; '.join(parts) or 'no change previewed'}")
     return lines
 
@@ -139,6 +144,7 @@ def render_approval_email(
         text=text,
         html=html_body,
         links={"approve": approve_url, "reject": reject_url},
+        about=f"{action_title(request)} on ticket {ticket}",
     )
 
 
@@ -183,7 +189,8 @@ def render_breach_email(notice: SlaNotice, *, to: str, ticket_url: str) -> Email
         subject=subject,
         text="\n".join(lines) + "\n",
         html=body,
-        links={"ticket": ticket_url},
+        links={"open": ticket_url},
+        about=f"SLA-breached ticket {str(notice.ticket_id)[:8]}",
     )
 
 
@@ -280,5 +287,6 @@ def render_page_email(
         subject=subject,
         text=text + "\n",
         html=body,
-        links={"Acknowledge": ack_url} if ack_url else {},
+        links={"acknowledge": ack_url} if ack_url else {},
+        about=f"{incident.priority.value} incident {str(incident.incident_id)[:8]}",
     )

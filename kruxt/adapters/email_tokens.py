@@ -9,6 +9,10 @@ property of the token: the token store (``support_email_tokens``) consumes its `
 Incident acknowledgement links (``IncidentAckTokens``) have the same shape, signed with a
 key derived for them alone, and bind one incident to one paged person. They are not single
 use: the incident workflow refuses a second acknowledgement, naming who took it.
+
+Confirm links (``ConfirmTokens``, ``ConfirmLinks``) close the loop with the customer: one
+binds one ticket, and goes at the end of an answer that leaves the ticket waiting on them.
+Used once: the ticket's workflow takes one confirmation and says so to the next.
 """
 
 from __future__ import annotations
@@ -20,9 +24,10 @@ import hmac
 import json
 import secrets
 import uuid
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from typing import Protocol, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,6 +36,10 @@ from kruxt.models.approvals import Verdict
 __all__ = [
     "MIN_SECRET_BYTES",
     "ApprovalTokens",
+    "ConfirmClaims",
+    "ConfirmExpired",
+    "ConfirmLinks",
+    "ConfirmTokens",
     "IncidentAckClaims",
     "IncidentAckExpired",
     "IncidentAckTokens",
@@ -48,6 +57,8 @@ MAX_TOKEN_CHARS = 1024
 _KEY_CONTEXT = b"kruxt/approval-email-link/v1"
 # ... and another that only signs incident acknowledgement links.
 _INCIDENT_ACK_KEY_CONTEXT = b"kruxt/incident-ack-link/v1"
+# ... and another that only signs customers' confirm links.
+_CONFIRM_KEY_CONTEXT = b"kruxt/ticket-confirm-link/v1"
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -146,6 +157,58 @@ def _body(payload: str) -> dict[str, object]:
     return body
 
 
+def _stamped(
+    body: Mapping[str, object], *, expires_at: datetime, issued_at: datetime | None
+) -> dict[str, object]:
+    """``body`` with its issue and expiry times in whole seconds (``i``, ``x``)."""
+    if expires_at.tzinfo is None:
+        raise ValueError("expires_at must be timezone-aware")
+    issued = issued_at or datetime.now(UTC)
+    return {**body, "i": int(issued.timestamp()), "x": int(expires_at.timestamp())}
+
+
+def _times(body: Mapping[str, object]) -> dict[str, datetime]:
+    """The issue and expiry times of a stamped body."""
+    return {
+        "issued_at": datetime.fromtimestamp(_int(body["i"]), UTC),
+        "expires_at": datetime.fromtimestamp(_int(body["x"]), UTC),
+    }
+
+
+class _Expiring(Protocol):
+    @property
+    def expires_at(self) -> datetime: ...
+
+
+C = TypeVar("C", bound=_Expiring)
+
+
+def _verified(
+    key: bytes,
+    token: str,
+    *,
+    now: datetime,
+    read: Callable[[Mapping[str, object]], C],
+    expired: Callable[[C], TokenError],
+) -> C:
+    """The claims ``read`` finds in a genuine token, unless ``now`` is past their expiry.
+
+    Raises:
+        TokenInvalid: not signed with ``key`` (``forged``) or not a token at all
+            (``malformed``).
+        TokenError: what ``expired`` makes of the claims of a genuine, expired token.
+    """
+    payload = _unseal(key, token)
+    try:
+        claims = read(_body(payload))
+    except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:
+        # Signed by us yet unreadable: only a change of format could do that.
+        raise TokenInvalid("malformed") from exc
+    if now >= claims.expires_at:
+        raise expired(claims)
+    return claims
+
+
 class ApprovalTokens:
     """Issue and verify approval-link tokens with one secret."""
 
@@ -162,17 +225,13 @@ class ApprovalTokens:
         issued_at: datetime | None = None,
     ) -> IssuedToken:
         """A token letting ``approver_email`` give ``verdict`` on one approval until expiry."""
-        if expires_at.tzinfo is None:
-            raise ValueError("expires_at must be timezone-aware")
-        issued = issued_at or datetime.now(UTC)
-        body = {
+        claims = {
             "j": secrets.token_urlsafe(12),
             "a": str(approval_id),
             "v": verdict.value,
             "e": approver_email.strip().lower(),
-            "i": int(issued.timestamp()),
-            "x": int(expires_at.timestamp()),
         }
+        body = _stamped(claims, expires_at=expires_at, issued_at=issued_at)
         return IssuedToken(token=_seal(self._key, body), claims=self._claims(body))
 
     def verify(self, token: str, *, now: datetime) -> TokenClaims:
@@ -183,15 +242,7 @@ class ApprovalTokens:
                 (``malformed``).
             TokenExpired: genuine, but ``now`` is past its expiry.
         """
-        payload = _unseal(self._key, token)
-        try:
-            claims = self._claims(_body(payload))
-        except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:
-            # Signed by us yet unreadable: only a change of format could do that.
-            raise TokenInvalid("malformed") from exc
-        if now >= claims.expires_at:
-            raise TokenExpired(claims)
-        return claims
+        return _verified(self._key, token, now=now, read=self._claims, expired=TokenExpired)
 
     @staticmethod
     def _claims(body: Mapping[str, object]) -> TokenClaims:
@@ -201,8 +252,7 @@ class ApprovalTokens:
                 "approval_id": body["a"],
                 "verdict": body["v"],
                 "approver_email": body["e"],
-                "issued_at": datetime.fromtimestamp(_int(body["i"]), UTC),
-                "expires_at": datetime.fromtimestamp(_int(body["x"]), UTC),
+                **_times(body),
             }
         )
 
@@ -241,16 +291,8 @@ class IncidentAckTokens:
         issued_at: datetime | None = None,
     ) -> str:
         """A token letting ``person_email`` acknowledge one incident until ``expires_at``."""
-        if expires_at.tzinfo is None:
-            raise ValueError("expires_at must be timezone-aware")
-        issued = issued_at or datetime.now(UTC)
-        body = {
-            "n": str(incident_id),
-            "e": person_email.strip().lower(),
-            "i": int(issued.timestamp()),
-            "x": int(expires_at.timestamp()),
-        }
-        return _seal(self._key, body)
+        claims = {"n": str(incident_id), "e": person_email.strip().lower()}
+        return _seal(self._key, _stamped(claims, expires_at=expires_at, issued_at=issued_at))
 
     def verify(self, token: str, *, now: datetime) -> IncidentAckClaims:
         """The claims of a genuine, unexpired acknowledgement link.
@@ -260,22 +302,80 @@ class IncidentAckTokens:
                 not a token at all (``malformed``).
             IncidentAckExpired: genuine, but ``now`` is past its expiry.
         """
-        payload = _unseal(self._key, token)
-        try:
-            body = _body(payload)
-            claims = IncidentAckClaims.model_validate(
-                {
-                    "incident_id": body["n"],
-                    "person_email": body["e"],
-                    "issued_at": datetime.fromtimestamp(_int(body["i"]), UTC),
-                    "expires_at": datetime.fromtimestamp(_int(body["x"]), UTC),
-                }
-            )
-        except (ValueError, TypeError, KeyError, binascii.Error, ValidationError) as exc:
-            raise TokenInvalid("malformed") from exc
-        if now >= claims.expires_at:
-            raise IncidentAckExpired(claims)
-        return claims
+        return _verified(self._key, token, now=now, read=self._claims, expired=IncidentAckExpired)
+
+    @staticmethod
+    def _claims(body: Mapping[str, object]) -> IncidentAckClaims:
+        return IncidentAckClaims.model_validate(
+            {"incident_id": body["n"], "person_email": body["e"], **_times(body)}
+        )
+
+
+class ConfirmClaims(BaseModel):
+    """What a verified confirm link says: the customer of which ticket, until when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    ticket_id: uuid.UUID
+    issued_at: datetime
+    expires_at: datetime
+
+
+class ConfirmExpired(TokenError):
+    """A genuine confirm link past its expiry."""
+
+    def __init__(self, claims: ConfirmClaims) -> None:
+        super().__init__(f"confirm link expired at {claims.expires_at.isoformat()}")
+        self.claims = claims
+
+
+class ConfirmTokens:
+    """Issue and verify customers' confirm links (``/v1/tickets/{id}/confirm/<token>``)."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = _derive_key(secret, _CONFIRM_KEY_CONTEXT)
+
+    def issue(
+        self, *, ticket_id: uuid.UUID, expires_at: datetime, issued_at: datetime | None = None
+    ) -> str:
+        """A token confirming that one ticket's answer worked, until ``expires_at``."""
+        claims = {"t": str(ticket_id)}
+        return _seal(self._key, _stamped(claims, expires_at=expires_at, issued_at=issued_at))
+
+    def verify(self, token: str, *, now: datetime) -> ConfirmClaims:
+        """The claims of a genuine, unexpired confirm link.
+
+        Raises:
+            TokenInvalid: not signed with this secret for confirm links (``forged``), or not
+                a token at all (``malformed``).
+            ConfirmExpired: genuine, but ``now`` is past its expiry.
+        """
+        return _verified(self._key, token, now=now, read=self._claims, expired=ConfirmExpired)
+
+    @staticmethod
+    def _claims(body: Mapping[str, object]) -> ConfirmClaims:
+        return ConfirmClaims.model_validate({"ticket_id": body["t"], **_times(body)})
+
+
+@dataclass(frozen=True)
+class ConfirmLinks:
+    """The confirm link appended to an answer that leaves a ticket waiting on the customer.
+
+    ``valid_for``: the auto-solve wait plus the reopen window, so a late click still finds
+    the ticket and is told it was solved, instead of an expired link.
+    """
+
+    tokens: ConfirmTokens
+    public_url: str
+    valid_for: timedelta
+
+    def url(self, ticket_id: uuid.UUID, *, now: datetime | None = None) -> str:
+        """A fresh link for ``ticket_id``."""
+        issued = now or datetime.now(UTC)
+        token = self.tokens.issue(
+            ticket_id=ticket_id, expires_at=issued + self.valid_for, issued_at=issued
+        )
+        return f"{self.public_url.rstrip('/')}/v1/tickets/{ticket_id}/confirm/{token}"
 
 
 def _int(value: object) -> int:

@@ -15,18 +15,18 @@ Errors are the LLM triager's typed errors, classified the same way.
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 
 import openai
 from pydantic import BaseModel, Field
 
 from kruxt.adapters.llm_triage import (
     MAX_FIELD_CHARS,
+    CallRecord,
     LlmInvalidOutput,
-    structured_call,
+    PromptedModel,
 )
 from kruxt.adapters.prompts import Prompt
 from kruxt.models.articles import Article, sanitize_name
@@ -83,17 +83,11 @@ class ReplyRefused(LlmInvalidOutput):
 
 
 @dataclass(frozen=True)
-class WrittenReply:
+class WrittenReply(CallRecord):
     """A checked reply with what an automation-run record stores about the call."""
 
     body: str
     article_ids: list[str]
-    model: str
-    prompt_version: str
-    input_digest: str
-    tokens_in: int
-    tokens_out: int
-    latency_ms: int
 
 
 def render_reply_request(
@@ -165,7 +159,7 @@ def _links(text: str) -> set[str]:
     return {m.group(0).rstrip(".,;:!?").lower() for m in _LINK.finditer(text)}
 
 
-class OpenAIReplyWriter:
+class OpenAIReplyWriter(PromptedModel):
     """Draft a customer reply with one ``chat.completions.parse`` call."""
 
     def __init__(
@@ -176,15 +170,8 @@ class OpenAIReplyWriter:
         prompt: Prompt,
         guard: ReplyGuard | None = None,
     ) -> None:
-        self._client = client
-        self.model = model
-        self.prompt = prompt
+        super().__init__(client, model=model, prompt=prompt)
         self.guard = guard or ReplyGuard()
-
-    @property
-    def prompt_version(self) -> str:
-        """``reply/v1`` and so on: what automation-run records store."""
-        return self.prompt.ref
 
     async def draft(
         self,
@@ -217,25 +204,9 @@ class OpenAIReplyWriter:
             articles=articles,
             approved_actions=approved_actions,
         )
-        answer = await structured_call(
-            self._client,
-            model=self.model,
-            system=self.prompt.text,
-            user=user_message,
-            schema=LlmReply,
-            temperature=0.2,
-        )
-        body, article_ids = check_reply(answer.value, articles=articles)
-        written = WrittenReply(
-            body=body,
-            article_ids=article_ids,
-            model=self.model,
-            prompt_version=self.prompt_version,
-            input_digest=hashlib.sha256(user_message.encode()).hexdigest(),
-            tokens_in=answer.tokens_in,
-            tokens_out=answer.tokens_out,
-            latency_ms=answer.latency_ms,
-        )
+        answer, call = await self.ask(user_message, LlmReply, temperature=0.2)
+        body, article_ids = check_reply(answer, articles=articles)
+        written = WrittenReply(body=body, article_ids=article_ids, **asdict(call))
         refusal = self.guard.refusal(body, approved_actions=approved_actions)
         if refusal is not None:
             raise ReplyRefused(refusal, written)

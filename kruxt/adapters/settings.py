@@ -11,9 +11,11 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pydantic import Field, SecretStr, field_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from kruxt.models.incidents import parse_incident_cluster
+from kruxt.models.lifecycle import parse_duration
 from kruxt.models.reply_guard import DEFAULT_HELP_DOMAINS, parse_help_domains
 
 if TYPE_CHECKING:
@@ -69,6 +71,10 @@ class Settings(BaseSettings):
     # The only domains (and their subdomains) an automatic reply may link or point to;
     # comma-separated, empty = none. The default is the one the articles name.
     help_domains: str = Field(default=",".join(DEFAULT_HELP_DOMAINS), alias="KRUXT_HELP_DOMAINS")
+    # The lifecycle after an answer: silence that solves it, and how long a solved ticket
+    # reopens on a customer message ("30s", "15m", "72h", "7d" or seconds).
+    auto_solve_after: str = Field(default="72h", alias="KRUXT_AUTO_SOLVE_AFTER")
+    reopen_window: str = Field(default="7d", alias="KRUXT_REOPEN_WINDOW")
 
     # The LLM (any OpenAI-compatible server); unset key = the rules triager only.
     openai_api_key: SecretStr | None = Field(default=None, alias="OPENAI_API_KEY")
@@ -92,6 +98,24 @@ class Settings(BaseSettings):
     slack_incident_channel: str | None = Field(default=None, alias="SLACK_INCIDENT_CHANNEL")
     slack_api_url: str | None = Field(default=None, alias="SLACK_API_URL")
 
+    # Zendesk (a customer channel); unset webhook secret = the channel is off (404).
+    zendesk_subdomain: str | None = Field(default=None, alias="ZENDESK_SUBDOMAIN")
+    zendesk_api_url: str | None = Field(default=None, alias="ZENDESK_API_URL")
+    zendesk_email: str | None = Field(default=None, alias="ZENDESK_EMAIL")
+    zendesk_api_token: SecretStr | None = Field(default=None, alias="ZENDESK_API_TOKEN")
+    zendesk_webhook_secret: SecretStr | None = Field(default=None, alias="ZENDESK_WEBHOOK_SECRET")
+
+    # Intercom (a customer channel); unset client secret = the webhook is off (404).
+    intercom_access_token: SecretStr | None = Field(default=None, alias="INTERCOM_ACCESS_TOKEN")
+    intercom_client_secret: SecretStr | None = Field(default=None, alias="INTERCOM_CLIENT_SECRET")
+    intercom_admin_id: str | None = Field(default=None, alias="INTERCOM_ADMIN_ID")
+    intercom_api_url: str | None = Field(default=None, alias="INTERCOM_API_URL")
+
+    # GitHub issues for product defects; unset token = off ("would create" in the audit).
+    github_token: SecretStr | None = Field(default=None, alias="GITHUB_TOKEN")
+    github_repository: str | None = Field(default=None, alias="GITHUB_REPOSITORY")
+    github_api_url: str | None = Field(default=None, alias="GITHUB_API_URL")
+
     # E-mail: SendGrid when a key is set, else the dev outbox ($KRUXT_HOME/outbox).
     sendgrid_api_key: SecretStr | None = Field(default=None, alias="SENDGRID_API_KEY")
     sendgrid_api_url: str | None = Field(default=None, alias="SENDGRID_API_URL")
@@ -105,6 +129,8 @@ class Settings(BaseSettings):
     escalation_policy: str | None = Field(default=None, alias="KRUXT_ESCALATION_POLICY")
     escalation_policy_file: Path | None = Field(default=None, alias="KRUXT_ESCALATION_POLICY_FILE")
     incident_window_minutes: int = Field(default=360, alias="KRUXT_INCIDENT_WINDOW_MINUTES", ge=1)
+    # How many P2 tickets of one cause, within how long, open an incident ("3/30m", "5/2h").
+    incident_cluster: str = Field(default="3/30m", alias="KRUXT_INCIDENT_CLUSTER")
 
     # Temporal payload encryption (AES-256-GCM; 64 hex digits or base64 of 32 bytes). The
     # current key encrypts; retired keys (comma-separated) only decrypt older history.
@@ -160,6 +186,18 @@ class Settings(BaseSettings):
         "payload_key",
         "payload_old_keys",
         "codec_token",
+        "zendesk_subdomain",
+        "zendesk_api_url",
+        "zendesk_email",
+        "zendesk_api_token",
+        "zendesk_webhook_secret",
+        "intercom_access_token",
+        "intercom_client_secret",
+        "intercom_admin_id",
+        "intercom_api_url",
+        "github_token",
+        "github_repository",
+        "github_api_url",
         mode="before",
     )
     @classmethod
@@ -167,16 +205,37 @@ class Settings(BaseSettings):
         # docker compose passes `${VAR:-}` through as an empty string.
         return None if value == "" else value
 
+    @field_validator("incident_cluster")
+    @classmethod
+    def _incident_cluster_parse(cls, value: str) -> str:
+        parse_incident_cluster(value)  # a ValueError says what COUNT/SPAN should look like
+        return value
+
     @field_validator("help_domains")
     @classmethod
     def _help_domains_parse(cls, value: str) -> str:
         parse_help_domains(value)  # a ValueError names the entry that is not a domain
         return value
 
+    @field_validator("auto_solve_after", "reopen_window")
+    @classmethod
+    def _duration_parse(cls, value: str, info: ValidationInfo) -> str:
+        # A ValueError names the variable and says what a duration looks like.
+        parse_duration(value, source=f"KRUXT_{str(info.field_name).upper()}")
+        return value
+
     @property
     def dev_env_file(self) -> Path:
         """The file ``kruxt dev`` writes its addresses to."""
         return self.home / DEV_ENV_FILE
+
+    def zendesk_base_url(self) -> str | None:
+        """The Zendesk API base: ZENDESK_API_URL as given, else the account's of its subdomain."""
+        if self.zendesk_api_url:
+            return self.zendesk_api_url.rstrip("/")
+        if self.zendesk_subdomain:
+            return f"https://{self.zendesk_subdomain}.zendesk.com"
+        return None
 
     def require_database_url(self) -> str:
         """The Postgres DSN, or a clear error saying how to get one."""

@@ -35,7 +35,8 @@ class JsonFormatter(logging.Formatter):
 # Paths whose last segment is a bearer credential (a signed, single-use link): whoever reads
 # it in a log could use it. Every route with a token in its path is listed here; a test fails
 # when a new one is not.
-TOKEN_PATH_PREFIXES = ("/approvals/email/", "/incidents/ack/")
+# "/confirm/" is the tail of /v1/tickets/{id}/confirm/{token}.
+TOKEN_PATH_PREFIXES = ("/approvals/email/", "/incidents/ack/", "/confirm/")
 # Query parameters that carry credentials.
 TOKEN_QUERY_PARAMS = ("token", "access_token", "code", "sig", "signature", "key")
 REDACTED = "[redacted]"

@@ -5,7 +5,8 @@ triager (the rules, later the LLM) over them and scores its answers, ``render_re
 the scores as an aligned table. Nothing here touches files, the network or a database
 (``kruxt.starter.eval_cli.load_dataset`` opens the file).
 
-A ticket "goes to a human" when the routing policy (``decide_route`` with the default
+The triager and the routing run in ``kruxt.agents.harness``, the harness ``kruxt simulate``
+shares: a ticket "goes to a human" when the routing policy (``decide_route`` with the default
 ``RoutingPolicy``) sends it to the human queue, exactly as a live ticket would be routed.
 "Severe" is P1 or P2: what opens an incident and pages on-call, so missing one (recall) and
 raising a P3/P4 to it (over-escalation) are scored apart from the exact severity.
@@ -15,14 +16,16 @@ from __future__ import annotations
 
 import json
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from kruxt.agents.harness import Triager, run_triager, severe
 from kruxt.models.enums import Category, Channel, Priority
-from kruxt.models.routing import Route, decide_route
+from kruxt.models.routing import Route
+from kruxt.models.simulation import StoredTicket
 from kruxt.models.tickets import RoutingPolicy
-from kruxt.models.triage import TriageInput, TriageResult
+from kruxt.models.triage import TriageInput
 
 __all__ = [
     "CategoryMetrics",
@@ -30,11 +33,10 @@ __all__ = [
     "LabeledTicket",
     "Mistake",
     "evaluate",
+    "labeled_from_corrections",
     "parse_dataset",
     "render_report",
 ]
-
-Triager = Callable[[TriageInput], TriageResult]
 
 # Ticket ids are derived from the dataset ids, so a run is repeatable.
 _TICKET_NAMESPACE = uuid.UUID("6f1c2a52-8d0e-4d55-9a43-0b6f7c1e9e21")
@@ -147,6 +149,34 @@ def parse_dataset(lines: Iterable[str], source: str) -> list[LabeledTicket]:
     return tickets
 
 
+def labeled_from_corrections(tickets: Iterable[StoredTicket]) -> list[LabeledTicket]:
+    """People's "triage wrong" corrections as a labeled set, one ticket each.
+
+    A correction may fix only the category or only the severity: the other label is the
+    triage the person saw and left as it was. Tickets with no correction, or with a label
+    still unknown (never triaged and only half corrected), are left out.
+    """
+    labeled = []
+    for ticket in tickets:
+        correction, happened = ticket.correction, ticket.happened
+        if correction is None:
+            continue
+        category = correction.category or (happened.category if happened else None)
+        severity = correction.severity or (happened.severity if happened else None)
+        if category is None or severity is None:
+            continue
+        labeled.append(
+            LabeledTicket(
+                id=str(ticket.ticket_id),
+                subject=ticket.subject,
+                body=ticket.body,
+                expected_category=category,
+                expected_severity=severity,
+            )
+        )
+    return labeled
+
+
 def _describe(exc: ValidationError) -> str:
     """A pydantic error in one line: "expected_category: Input should be ...; id: ..."."""
     parts = []
@@ -164,7 +194,7 @@ def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
     """
     if not tickets:
         raise ValueError("no tickets to evaluate")
-    policy = RoutingPolicy()
+    outcomes = run_triager([t.to_input() for t in tickets], triage, RoutingPolicy())
     n = len(tickets)
     category_correct = severity_exact = severity_within_one = 0
     support = dict.fromkeys(Category, 0)
@@ -175,9 +205,8 @@ def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
     severe_total = severe_caught = minor_total = over_escalated = wrong_auto_replies = 0
     mistakes: list[Mistake] = []
 
-    for ticket in tickets:
-        result = triage(ticket.to_input())
-        route = decide_route(result, policy).route
+    for ticket, outcome in zip(tickets, outcomes, strict=True):
+        result, route = outcome.result, outcome.route
         routes[route] += 1
         to_human = route is Route.HUMAN
         if route is Route.AUTO_REPLY and result.category is not ticket.expected_category:
@@ -200,12 +229,12 @@ def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
         distance = abs(result.severity.rank - ticket.expected_severity.rank)
         severity_exact += distance == 0
         severity_within_one += distance <= 1
-        if _severe(ticket.expected_severity):
+        if severe(ticket.expected_severity):
             severe_total += 1
-            severe_caught += _severe(result.severity)
+            severe_caught += severe(result.severity)
         else:
             minor_total += 1
-            over_escalated += _severe(result.severity)
+            over_escalated += severe(result.severity)
         if ticket.out_of_scope:
             out_of_scope_total += 1
             out_of_scope_to_human += to_human
@@ -244,11 +273,6 @@ def evaluate(tickets: Sequence[LabeledTicket], triage: Triager) -> EvalReport:
         wrong_auto_replies=wrong_auto_replies,
         mistakes=mistakes,
     )
-
-
-def _severe(priority: Priority) -> bool:
-    """P1 and P2 open an incident and page on-call."""
-    return priority.rank <= 2
 
 
 def _ratio(part: int, whole: int) -> float | None:

@@ -1,27 +1,8 @@
 """The linear-time patterns the agents read untrusted text with (see :mod:`kruxt.models.patterns`).
 
 They live in ``models`` because adapters (the LLM triager's prompt fencing) need them too, and
-adapters may not import agents.
+adapters may not import agents. This module re-exports that public surface as it stands.
 """
 
-from kruxt.models.patterns import (
-    NOT_SPACE,
-    SPACE,
-    UNICODE_SPACE,
-    Guard,
-    Match,
-    Pattern,
-    ascii_words,
-    encodable,
-)
-
-__all__ = [
-    "NOT_SPACE",
-    "SPACE",
-    "UNICODE_SPACE",
-    "Guard",
-    "Match",
-    "Pattern",
-    "ascii_words",
-    "encodable",
-]
+from kruxt.models.patterns import *  # noqa: F403
+from kruxt.models.patterns import __all__ as __all__

@@ -168,6 +168,15 @@ class PendingApproval(BaseModel):
     expires_at: datetime
 
 
+class ApprovalStanding(BaseModel):
+    """Where a request stands now (``support_approvals``): what a link's page shows."""
+
+    status: ApprovalStatus
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    reason: str | None = None
+
+
 class ApprovalPhase(StrEnum):
     """How far the workflow has handled an approval; what was decided is ``ApprovalStatus``."""
 

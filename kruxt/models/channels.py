@@ -12,7 +12,7 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from kruxt.models.enums import Channel
+from kruxt.models.enums import Channel, TicketStatus
 from kruxt.models.records import MessageKind
 from kruxt.models.tickets import NewMessageRequest, NewTicketRequest
 
@@ -45,6 +45,9 @@ class NewTicket(BaseModel):
 
     channel: Channel
     ticket: NewTicketRequest
+    event_keys: list[str] = Field(
+        default_factory=list, description="The channel's ids of this event: seen once, handled once"
+    )
 
 
 class FollowUp(BaseModel):
@@ -53,9 +56,52 @@ class FollowUp(BaseModel):
     channel: Channel
     ticket_id: uuid.UUID
     message: NewMessageRequest
+    event_keys: list[str] = Field(default_factory=list)
+    opening: NewTicketRequest | None = Field(
+        default=None,
+        description="The ticket to open with this message when it arrives before its ticket",
+    )
 
 
 Parsed = NewTicket | FollowUp
+
+
+class StaffComment(BaseModel):
+    """A message on the ticket by an agent or by the autopilot: recorded, never the customer's."""
+
+    channel: Channel
+    ticket_id: uuid.UUID
+    message_key: str
+    author: str
+    body: str
+    public: bool
+    event_keys: list[str] = Field(default_factory=list)
+
+
+class Ignored(BaseModel):
+    """A verified event the autopilot has nothing to do with (acknowledged all the same)."""
+
+    channel: Channel
+    reason: str
+
+
+# Everything a channel's webhook can carry; the in-app API only ever parses ``Parsed``.
+ChannelEvent = NewTicket | FollowUp | StaffComment | Ignored
+
+
+class DeliveryRefused(Exception):
+    """The channel refused a delivery for good (a 4xx): retrying sends the same refusal."""
+
+
+class DeliveryDeferred(Exception):
+    """The channel cannot take a delivery now (429, 5xx, unreachable): try again later.
+
+    ``retry_after`` is the wait the channel asked for (a 429's ``Retry-After``), if any.
+    """
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class DeliveryKind(StrEnum):
@@ -83,3 +129,6 @@ class Delivery(BaseModel):
     message_kind: MessageKind = Field(description="The thread's kind (reply, acknowledgement ...)")
     author: str = "kruxt-support"
     article_ids: list[str] = Field(default_factory=list)
+    status: TicketStatus | None = Field(
+        default=None, description="The ticket's new status (a STATUS delivery)"
+    )

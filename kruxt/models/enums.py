@@ -25,6 +25,8 @@ class TicketStatus(StrEnum):
     AWAITING_CUSTOMER = "awaiting_customer"
     IN_PROGRESS = "in_progress"
     RESOLVED = "resolved"
+    # The customer wrote within the reopen window after it was resolved: same ticket, again.
+    REOPENED = "reopened"
 
 
 class Priority(StrEnum):

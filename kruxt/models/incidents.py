@@ -1,4 +1,8 @@
-"""Incidents: P1/P2 tickets grouped by probable root cause, paged until someone acknowledges.
+"""Incidents: tickets grouped by probable root cause, paged until someone acknowledges.
+
+An incident opens for a P1 (an outage, data loss, a security or privacy exposure, many users
+hit), or when several P2 tickets share a cause within a short window
+(``KRUXT_INCIDENT_CLUSTER``, e.g. ``3/30m``); never for one user's P2 on its own.
 
 The escalation policy works like PagerDuty's: levels of people, each notified in turn with a
 delay before the next, the whole list repeated a number of loops, until someone
@@ -20,11 +24,10 @@ levels:
 from __future__ import annotations
 
 import uuid
-from datetime import datetime
+from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Annotated
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -36,9 +39,12 @@ from pydantic import (
 )
 
 from kruxt.models.approvals import DecisionChannel
+from kruxt.models.config_text import parse_config, validation_problems
+from kruxt.models.continuation import HistoryLimit
 from kruxt.models.enums import Category, Priority
 
 __all__ = [
+    "DEFAULT_INCIDENT_CLUSTER",
     "DEV_FOUNDER",
     "Acknowledge",
     "Acknowledged",
@@ -46,6 +52,7 @@ __all__ = [
     "EscalationLevel",
     "EscalationPolicy",
     "IncidentCarryOver",
+    "IncidentCluster",
     "IncidentEvent",
     "IncidentInput",
     "IncidentJoin",
@@ -67,6 +74,7 @@ __all__ = [
     "incident_key",
     "incident_workflow_id",
     "parse_escalation_policy",
+    "parse_incident_cluster",
 ]
 
 DEV_FOUNDER = "founder@kruxt.dev"
@@ -102,6 +110,56 @@ def incident_key(category: Category, probable_root_cause: str | None) -> str:
     lowered = (probable_root_cause or "").lower()
     cause = " ".join("".join(c if c in _KEY_CHARS else " " for c in lowered).split())
     return f"{category.value}:{cause[:200] or 'unknown'}"
+
+
+# -- the cluster rule --------------------------------------------------------------------
+
+
+class IncidentCluster(BaseModel):
+    """When P2 tickets make an incident: ``count`` of one cause within ``minutes``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    # At least two: one user's P2 on its own never pages anyone.
+    count: int = Field(ge=2, le=1000, description="P2 tickets of one cause")
+    minutes: int = Field(ge=1, le=7 * 24 * 60, description="Within this many minutes")
+
+    @property
+    def window(self) -> timedelta:
+        """How far back the P2 tickets of a cause are counted."""
+        return timedelta(minutes=self.minutes)
+
+    def __str__(self) -> str:
+        return f"{self.count}/{self.minutes}m"
+
+
+DEFAULT_INCIDENT_CLUSTER = IncidentCluster(count=3, minutes=30)
+_UNITS = {"m": 1, "h": 60}
+
+
+def _digits(text: str) -> bool:
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
+def parse_incident_cluster(
+    text: str | None, *, source: str = "KRUXT_INCIDENT_CLUSTER"
+) -> IncidentCluster:
+    """``"3/30m"`` (3 tickets within 30 minutes; ``h`` for hours); empty gives the default.
+
+    Raises:
+        ValueError: not ``COUNT/SPAN`` or out of range; the message says which.
+    """
+    if text is None or not text.strip():
+        return DEFAULT_INCIDENT_CLUSTER
+    count, slash, span = (part.strip() for part in text.strip().lower().partition("/"))
+    unit = _UNITS.get(span[-1:])
+    number = span[:-1].strip() if unit else span
+    if not slash or not _digits(count) or not _digits(number):
+        raise ValueError(f"invalid {source}: {text[:40]!r} is not COUNT/SPAN, e.g. 3/30m or 5/2h")
+    try:
+        return IncidentCluster(count=int(count), minutes=int(number) * (unit or 1))
+    except ValidationError as exc:
+        raise ValueError(f"invalid {source}: {validation_problems(exc, whole='cluster')}") from None
 
 
 # -- the escalation policy ---------------------------------------------------------------
@@ -152,29 +210,21 @@ def parse_escalation_policy(
         ValueError: the text is not YAML/JSON or the policy is invalid; the message says
             where (``source``) and what.
     """
-    if text is None or not text.strip():
-        return default_escalation_policy()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"invalid {source}: not JSON or YAML ({exc})") from None
-    if not isinstance(data, dict):
-        raise ValueError(f"invalid {source}: expected an object with levels and loops")
-    try:
-        return EscalationPolicy.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'policy'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ValueError(f"invalid {source}: {problems}") from None
+    policy = parse_config(
+        EscalationPolicy, text, source=source, expected="levels and loops", whole="policy"
+    )
+    return policy or default_escalation_policy()
 
 
 # -- opening and joining -----------------------------------------------------------------
 
 
 class OpenIncidentInput(BaseModel):
-    """Input of ``open_or_join_incident``: a P1/P2 ticket looking for its incident."""
+    """Input of ``open_or_join_incident``: a P1/P2 ticket looking for its incident.
+
+    A P1 opens one or joins the open incident of its key; a P2 joins that incident, or counts
+    toward its cause's cluster and opens the incident with the others once there are enough.
+    """
 
     ticket_id: uuid.UUID
     ticket_workflow_id: str
@@ -188,11 +238,13 @@ class OpenIncidentInput(BaseModel):
 
 
 class IncidentJoin(BaseModel):
-    """Which incident the ticket belongs to, and whether it opened it."""
+    """Which incident the ticket belongs to, and whether it opened it; none for a P2 whose
+    cause has not reached the cluster size yet (``counted`` says how many it has)."""
 
-    incident_id: uuid.UUID
-    workflow_id: str
-    created: bool
+    incident_id: uuid.UUID | None = None
+    workflow_id: str | None = None
+    created: bool = False
+    counted: int = Field(default=0, description="P2 tickets of the cause in the cluster window")
 
 
 class AttachTicket(BaseModel):
@@ -218,12 +270,7 @@ class IncidentInput(BaseModel):
     carry_over: IncidentCarryOver | None = Field(
         default=None, description="Set by a continue-as-new: where the previous run stopped"
     )
-    history_limit: int | None = Field(
-        default=None,
-        ge=10,
-        description="Continue-as-new once the history has this many events (tests); "
-        "otherwise when the server suggests it",
-    )
+    history_limit: HistoryLimit = None
 
 
 class IncidentCarryOver(BaseModel):
@@ -242,6 +289,7 @@ class IncidentCarryOver(BaseModel):
     exhausted: bool = False
     pages: list[PageRecord] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
+    repost: bool = Field(default=False, description="The next page posts the incident anew")
 
 
 # -- acknowledging and resolving ---------------------------------------------------------
@@ -267,7 +315,12 @@ class ResolveIncident(BaseModel):
     """Update ``resolve``: the incident is over; its tickets are told."""
 
     by: Actor
-    note: str = Field(default="", max_length=2000)
+    note: str = Field(default="", max_length=2000, description="For the team: never sent out")
+    customer_note: str = Field(
+        default="", max_length=2000, description="A customer update, told to every ticket"
+    )
+    defect: bool = Field(default=False, description="The cause is a product defect: file it")
+    prevention: str = Field(default="", max_length=2000, description="How to keep it away")
 
 
 class IncidentResolved(BaseModel):
@@ -276,6 +329,7 @@ class IncidentResolved(BaseModel):
     incident_id: uuid.UUID
     note: str = ""
     by: str
+    customer_note: str = Field(default="", description="What the customers may be told")
 
 
 # -- activities --------------------------------------------------------------------------
@@ -289,6 +343,9 @@ class PageInput(BaseModel):
     loop: int = Field(ge=0)
     tickets: list[AttachTicket] = Field(default_factory=list)
     at: datetime
+    repost: bool = Field(
+        default=False, description="The incident escalated: post it anew, then thread under it"
+    )
 
 
 class PageResult(BaseModel):

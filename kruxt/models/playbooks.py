@@ -87,6 +87,9 @@ class PlaybookPlan(BaseModel):
     technical_explanation: str
     rollback_plan: str
     customer_update: str = Field(description="What the customer is told when the run succeeds")
+    rollback_update: str = Field(
+        default="", description="What the customer is told when an approved rollback undid it"
+    )
 
     @property
     def read_only(self) -> bool:

@@ -25,6 +25,7 @@ class MessageKind(StrEnum):
     HOLDING = "holding"
     DRAFT = "draft"
     INCIDENT_UPDATE = "incident_update"
+    CLOSING = "closing"  # the ticket was solved on the customer's silence
 
 
 class PersistTicketInput(BaseModel):
@@ -56,8 +57,8 @@ class InboundMessageInput(BaseModel):
     body: str
 
 
-class OutboundMessageInput(BaseModel):
-    """Input of ``send_customer_message``: a reply or acknowledgement to the requester."""
+class ThreadMessage(BaseModel):
+    """A message the autopilot or staff writes into a ticket's thread (reply, note, draft)."""
 
     ticket_id: uuid.UUID
     message_id: uuid.UUID
@@ -67,11 +68,20 @@ class OutboundMessageInput(BaseModel):
     article_ids: list[str] = Field(default_factory=list)
 
 
+class OutboundMessageInput(ThreadMessage):
+    """Input of ``send_customer_message``: a reply or acknowledgement to the requester."""
+
+
 class OutboundMessageResult(BaseModel):
     """When the message went out, and whether it was the ticket's first response."""
 
     sent_at: datetime
     first_response: bool
+    refused: str | None = Field(
+        default=None,
+        description="Why the ticket's channel refused it for good (then it was not sent: "
+        "a note in the thread says so, and a person must reach the customer)",
+    )
 
 
 class StatusChangeInput(BaseModel):

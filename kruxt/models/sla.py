@@ -16,9 +16,9 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from kruxt.models.config_text import parse_config
 from kruxt.models.enums import Priority
 
 __all__ = [
@@ -155,27 +155,11 @@ def parse_sla_targets(text: str | None) -> SlaTargets:
         ValueError: the text is not YAML/JSON, or a target is unknown or not a positive
             number of minutes; the message names what is wrong.
     """
-    if text is None or not text.strip():
-        return SlaTargets()
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise ValueError(f"invalid SLA targets: not JSON or YAML ({exc})") from None
-    if data is None:
-        return SlaTargets()
-    if not isinstance(data, dict):
-        raise ValueError(
-            "invalid SLA targets: expected an object with first_response_minutes, "
-            "resolution_minutes and/or warn_fraction"
-        )
-    try:
-        return SlaTargets.model_validate(data)
-    except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or 'targets'}: {err['msg']}"
-            for err in exc.errors()
-        )
-        raise ValueError(f"invalid SLA targets: {problems}") from None
+    expected = "first_response_minutes, resolution_minutes and/or warn_fraction"
+    targets = parse_config(
+        SlaTargets, text, source="SLA targets", expected=expected, whole="targets"
+    )
+    return targets or SlaTargets()
 
 
 class SlaClock(BaseModel):

@@ -23,6 +23,7 @@ __all__ = [
     "refuse_unstorable",
     "replace_unstorable",
     "require_storable",
+    "sentence",
     "unstorable_reason",
 ]
 
@@ -92,3 +93,12 @@ StorableText = Annotated[str, REFUSE_UNSTORABLE]
 
 # The ApplicationError type an activity raises for data no retry can store (non-retryable).
 BAD_DATA_ERROR = "BadTicketData"
+
+
+def sentence(text: str) -> str:
+    """``text`` as a sentence to paste into a message: trimmed, capitalised, full stop added."""
+    text = text.strip()
+    if not text:
+        return text
+    text = text[0].upper() + text[1:]
+    return text if text.endswith((".", "!", "?", "…")) else text + "."

@@ -9,7 +9,13 @@ from typing import Annotated
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
 from kruxt.models.approvals import ApprovalState
+from kruxt.models.continuation import HistoryLimit
 from kruxt.models.enums import Category, Channel, MessageDirection, Priority, TicketStatus
+from kruxt.models.lifecycle import (
+    DEFAULT_AUTO_SOLVE_AFTER,
+    DEFAULT_REOPEN_WINDOW,
+    LifecycleState,
+)
 from kruxt.models.playbooks import PlaybookPlan, RunState
 from kruxt.models.sla import SlaClock, SlaSummary, SlaTargets
 from kruxt.models.text import REFUSE_UNSTORABLE
@@ -113,6 +119,8 @@ class TicketIntake(BaseModel):
     subject: str
     body: str
     received_at: datetime
+    # A message after an earlier ticket's reopen window opens this one, linked to that one.
+    previous_ticket_id: uuid.UUID | None = None
 
 
 class CustomerMessage(BaseModel):
@@ -128,6 +136,8 @@ class StaffResolve(BaseModel):
 
     actor: str
     note: str = ""
+    defect: bool = Field(default=False, description="The cause is a product defect: file it")
+    prevention: str = Field(default="", description="How to keep the defect from coming back")
 
 
 FIRST_STEP = "persisting the ticket"
@@ -151,6 +161,7 @@ class TicketWorkflowState(BaseModel):
     next_step: str = Field(default=FIRST_STEP, description="What the Web UI says comes next")
     resolved_at: datetime | None = None
     resolved_by: str | None = None
+    lifecycle: LifecycleState = Field(default_factory=LifecycleState)
 
     @field_validator("next_step", mode="before")
     @classmethod
@@ -181,6 +192,16 @@ class RoutingPolicy(BaseModel):
     reopen_window_days: int = Field(
         default=7, ge=0, description="How long a completed playbook run may be rolled back"
     )
+    auto_solve_after_seconds: int = Field(
+        default=int(DEFAULT_AUTO_SOLVE_AFTER.total_seconds()),
+        ge=1,
+        description="Silence from the customer after an answer that solves the ticket",
+    )
+    reopen_window_seconds: int = Field(
+        default=int(DEFAULT_REOPEN_WINDOW.total_seconds()),
+        ge=1,
+        description="How long after solving a customer message reopens the same ticket",
+    )
 
 
 class TicketWorkflowInput(BaseModel):
@@ -190,12 +211,7 @@ class TicketWorkflowInput(BaseModel):
     policy: RoutingPolicy = Field(default_factory=RoutingPolicy)
     sla: SlaTargets = Field(default_factory=SlaTargets)
     carry_over: TicketCarryOver | None = None
-    history_limit: int | None = Field(
-        default=None,
-        ge=10,
-        description="Continue-as-new once the history has this many events (tests); "
-        "otherwise when the server suggests it",
-    )
+    history_limit: HistoryLimit = None
 
 
 class TicketState(BaseModel):
@@ -215,6 +231,7 @@ class TicketState(BaseModel):
     runs: list[RunState] = Field(default_factory=list)
     sla: SlaSummary | None = None
     incident_id: uuid.UUID | None = None
+    lifecycle: LifecycleState = Field(default_factory=LifecycleState)
 
 
 def ticket_state(
@@ -237,6 +254,7 @@ def ticket_state(
         runs=list(state.runs),
         sla=sla,
         incident_id=state.incident_id,
+        lifecycle=state.lifecycle,
     )
 
 
@@ -332,6 +350,10 @@ class TicketView(BaseModel):
     triage: TriageRecord | None = None
     sla: SlaSummary | None = Field(default=None, description="Live, from the ticket's workflow")
     incident_id: uuid.UUID | None = None
+    previous_ticket_id: uuid.UUID | None = Field(
+        default=None, description="The resolved ticket this one follows up"
+    )
+    lifecycle: LifecycleState | None = Field(default=None, description="Live")
     approvals: list[ApprovalBrief] = Field(default_factory=list, description="Live")
     runs: list[RunBrief] = Field(default_factory=list, description="Playbook runs (live)")
 

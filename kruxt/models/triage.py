@@ -29,6 +29,16 @@ class TriageResult(BaseModel):
     probable_root_cause: Sentence
     recommended_action: Sentence
     confidence: float = Field(ge=0.0, le=1.0)
+    severity_floor_reasons: list[str] = Field(
+        default_factory=list,
+        description="Why the severity policy holds the severity at least where it is "
+        "(e.g. 'P1: data loss'); empty when no floor applies",
+    )
+    product_defect: bool = Field(
+        default=False,
+        description="The probable root cause is a defect in the KRUXT product (a bug or an "
+        "outage), not a question or the user's own setup; resolved, it files a GitHub issue",
+    )
 
 
 class TriageInput(BaseModel):

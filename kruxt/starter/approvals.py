@@ -8,6 +8,7 @@ import pwd
 import uuid
 from typing import Protocol
 
+from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
@@ -31,6 +32,22 @@ class DecisionRefusedError(Exception):
     """The decision was not taken; the message says why (for the person who tried)."""
 
 
+class DecisionAttempt(BaseModel):
+    """A person's decision as a channel (Slack, e-mail, the CLI) received it, before the
+    approvers directory and the workflow's validator have checked it."""
+
+    approval_id: uuid.UUID
+    approver_email: str
+    verdict: Verdict
+    channel: DecisionChannel
+    reason: str = ""
+    correction: TriageCorrection | None = None
+    # A Slack click's user: the validator checks it is the directory's for approver_email.
+    slack_user_id: str | None = None
+    # Who ran the CLI (the operating-system user), recorded beside its --as identity.
+    os_user: str | None = None
+
+
 class Decider(Protocol):
     """Takes an approver's decision: ``ApprovalService`` in production, a fake in tests.
 
@@ -38,21 +55,8 @@ class Decider(Protocol):
     ``DecisionRefusedError`` it raises into their answer.
     """
 
-    async def decide(
-        self,
-        *,
-        approval_id: uuid.UUID,
-        approver_email: str,
-        verdict: Verdict,
-        channel: DecisionChannel,
-        reason: str = "",
-        correction: TriageCorrection | None = None,
-        slack_user_id: str | None = None,
-    ) -> DecisionOutcome:
+    async def decide(self, attempt: DecisionAttempt) -> DecisionOutcome:
         """Send the decision.
-
-        ``slack_user_id`` is a Slack click's user: the workflow's validator checks it is the
-        one the approvers directory lists for ``approver_email``.
 
         Raises:
             DecisionRefusedError: the decision was not taken (the message says why).
@@ -70,18 +74,7 @@ class ApprovalService:
         self._approvers = approvers
         self._store = store
 
-    async def decide(
-        self,
-        *,
-        approval_id: uuid.UUID,
-        approver_email: str,
-        verdict: Verdict,
-        channel: DecisionChannel,
-        reason: str = "",
-        correction: TriageCorrection | None = None,
-        slack_user_id: str | None = None,
-        os_user: str | None = None,
-    ) -> DecisionOutcome:
+    async def decide(self, attempt: DecisionAttempt) -> DecisionOutcome:
         """Send the decision; the workflow's validator has the last word.
 
         The validator takes the approver's roles from the directory snapshot on the request
@@ -90,7 +83,9 @@ class ApprovalService:
         """
         # Free text from Slack, mail or a terminal: what Postgres cannot store is replaced, so
         # neither the decision nor the audit of a refusal can fail on it.
-        reason, approver_email = replace_unstorable(reason), replace_unstorable(approver_email)
+        reason = replace_unstorable(attempt.reason)
+        approver_email = replace_unstorable(attempt.approver_email)
+        approval_id, verdict, channel = attempt.approval_id, attempt.verdict, attempt.channel
         found = await self._store.get(approval_id)
         ticket_id = found[0].ticket_id if found else None
 
@@ -102,7 +97,7 @@ class ApprovalService:
                 channel=channel.value,
                 verdict=verdict.value,
                 reason=reason,
-                os_user=os_user,
+                os_user=attempt.os_user,
             )
             return DecisionRefusedError(reason)
 
@@ -120,9 +115,9 @@ class ApprovalService:
             verdict=verdict,
             reason=reason,
             channel=channel,
-            correction=correction,
-            slack_user_id=slack_user_id,
-            os_user=os_user,
+            correction=attempt.correction,
+            slack_user_id=attempt.slack_user_id,
+            os_user=attempt.os_user,
         )
         handle = self._client.get_workflow_handle_for(
             TicketWorkflow.run, workflow_id_for(request.ticket_id)

@@ -16,6 +16,7 @@ import socket
 import subprocess
 import sys
 from email import policy
+from email.message import EmailMessage
 from email.parser import BytesParser
 from urllib.parse import urlsplit, urlunsplit
 
@@ -24,6 +25,7 @@ import httpx
 
 from kruxt.adapters.app_db import install_app_schema
 from kruxt.adapters.approvers import Approver, dump_approvers
+from kruxt.adapters.email import ABOUT_HEADER, LINK_HEADER
 from kruxt.adapters.embedded_postgres import (
     EmbeddedPostgres,
     database_of,
@@ -43,6 +45,8 @@ DEV_DATABASE = "kruxt"
 # An approval link in a mail of the outbox (on RE2: the mail quotes ticket text).
 _APPROVAL_LINK = Pattern(rf"https?://{NOT_SPACE}+/approvals/email/{NOT_SPACE}+", ignore_case=False)
 DEV_APP_DATABASE = "kruxt_app"
+# In the dev home: the name of the last outbox mail printed.
+OUTBOX_CURSOR = "outbox.cursor"
 DEV_APPROVERS = [
     Approver(
         name="Dev Founder",
@@ -243,22 +247,27 @@ class DevStack:
                 f.write(secrets.token_hex(32) + "\n")
         return {"KRUXT_AUDIT_KEY": path.read_text().strip()}
 
-    def _announce_mail(self, seen: set[str]) -> None:
-        """Print the approval links of mail the worker wrote to the outbox (dev has no SMTP)."""
+    def _announce_mail(self) -> None:
+        """Print the links of mail the worker wrote to the outbox since the last one printed
+        (dev has no SMTP), each with what it does, for whom and on what.
+
+        The last mail printed is remembered in ``.kruxt/outbox.cursor``: a restart prints only
+        new mail, never the links of decisions taken long ago.
+        """
         outbox = self.home / "outbox"
         if self.settings.sendgrid_api_key is not None or not outbox.is_dir():
             return
-        for path in sorted(outbox.glob("*.eml")):
-            if path.name in seen:
-                continue
-            seen.add(path.name)
+        cursor = self.home / OUTBOX_CURSOR
+        last = cursor.read_text().strip() if cursor.exists() else ""
+        # Names start with their UTC time: sorted by name is sorted by age.
+        fresh = sorted(p for p in outbox.glob("*.eml") if p.name > last)
+        for path in fresh:
             mail = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
-            text = mail.get_body(preferencelist=("plain",))
-            content = text.get_content() if text else ""
-            links = [content[link.start : link.end] for link in _APPROVAL_LINK.finditer(content)]
             say(f"mail to {mail['To']}: {mail['Subject']}")
-            for link in dict.fromkeys(links):
-                say(f"  open {link}")
+            for line in _link_lines(mail):
+                say(f"  {line}")
+        if fresh:
+            cursor.write_text(fresh[-1].name + "\n")
 
     def _approvers(self) -> dict[str, str]:
         if self.settings.approvers or self.settings.approvers_file:
@@ -379,14 +388,19 @@ class DevStack:
             "  kruxt approvals decide <approval-id> approve --as founder@kruxt.dev",
             f"  curl -H 'Authorization: Bearer {token}' {api}/v1/tickets/<ticket_id>",
             "",
+            "Webhooks (paste into the product with its secret; off until the secret is set):",
+            f"  Zendesk        {api}/webhooks/zendesk   "
+            + ("(on)" if self.settings.zendesk_webhook_secret else "(set ZENDESK_WEBHOOK_SECRET)"),
+            f"  Intercom       {api}/webhooks/intercom  "
+            + ("(on)" if self.settings.intercom_client_secret else "(set INTERCOM_CLIENT_SECRET)"),
+            "",
             "Ctrl-C stops everything; data stays in " + str(self.home),
         ]
         print("\n".join(lines), flush=True)
 
     async def _supervise(self, stop: asyncio.Event) -> bool:
-        seen_mail: set[str] = set()
         while not stop.is_set():
-            self._announce_mail(seen_mail)
+            self._announce_mail()
             for name, proc in self.children.items():
                 if proc.poll() is not None:
                     say(f"{name} exited with code {proc.returncode}; see {self.logs}/{name}.log")
@@ -424,6 +438,24 @@ class DevStack:
 
 class StartupError(Exception):
     """A part of the stack could not start; the message says which and why."""
+
+
+def _link_lines(mail: EmailMessage) -> list[str]:
+    """``approve auth login on ticket C8AC88BA as founder@kruxt.dev: <url>``, one per link.
+
+    The outbox writes each link's label in a header; a mail written before it did gets its
+    approval links found in the text, labelled "open".
+    """
+    about = str(mail.get(ABOUT_HEADER, ""))
+    to = mail["To"].addresses[0].addr_spec if mail["To"] and mail["To"].addresses else ""
+    whom = " ".join(part for part in (about, f"as {to}" if to else "") if part)
+    labelled = [str(h).rsplit(" ", 1) for h in mail.get_all(LINK_HEADER, [])]
+    if not labelled:
+        body = mail.get_body(preferencelist=("plain",))
+        content = body.get_content() if isinstance(body, EmailMessage) else ""
+        found = [content[link.start : link.end] for link in _APPROVAL_LINK.finditer(content)]
+        labelled = [["open", link] for link in dict.fromkeys(found)]
+    return [f"{label} {whom}: {url}" if whom else f"{label}: {url}" for label, url in labelled]
 
 
 def _require_free_port(port: int) -> None:

@@ -1,4 +1,4 @@
-"""``kruxt incident list|ack|resolve``: see open incidents, take one, close one.
+"""``kruxt incident list|show|ack|resolve``: see incidents, read one, take one, close one.
 
 ``ack`` and ``resolve`` are updates of the incident's workflow (``incident-<id>``): its
 validator has the last word (a second acknowledgement, or one after the resolution, is
@@ -8,6 +8,7 @@ refused with who did it). :class:`IncidentService` is shared with the Slack butt
 from __future__ import annotations
 
 import argparse
+import contextlib
 import sys
 import uuid
 from collections.abc import Sequence
@@ -20,13 +21,15 @@ from temporalio.service import RPCError
 
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.pool import create_pool
+from kruxt.adapters.postgres.references import Kind, parse_prefix
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.temporal_client import TemporalUnavailableError
 from kruxt.bootstrap import approvers_from, escalation_from, temporal_from
 from kruxt.models.approvals import DecisionChannel
-from kruxt.models.incidents import (
-    IncidentRecord,
-)
+from kruxt.models.incidents import IncidentRecord, TimelineEntry
+from kruxt.starter.cli import CliError
+from kruxt.starter.cli_grammar import add_incident_parser
+from kruxt.starter.cli_ids import resolve_id
 from kruxt.starter.incidents import (
     IncidentRefusedError,
     IncidentService,
@@ -37,6 +40,7 @@ from kruxt.starter.render import terminal_safe
 
 __all__ = [
     "add_incident_parser",
+    "incident_page",
     "incident_table",
     "run_incident",
 ]
@@ -46,22 +50,6 @@ EXIT_FAILURE = 1
 EXIT_USAGE = 2
 
 _EMAIL: TypeAdapter[str] = TypeAdapter(EmailStr)
-
-
-def add_incident_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
-    """Add ``incident list|ack|resolve`` to the ``kruxt`` command's subparsers."""
-    incident = subparsers.add_parser(
-        "incident", help="open incidents: list, acknowledge, resolve"
-    ).add_subparsers(dest="incident_command", required=True, metavar="ACTION")
-    lst = incident.add_parser("list", help="open and acknowledged incidents, most severe first")
-    lst.add_argument("--json", action="store_true", help="print JSON")
-    ack = incident.add_parser("ack", help="acknowledge an incident: paging stops")
-    ack.add_argument("incident_id", metavar="ID")
-    ack.add_argument("--as", dest="actor", required=True, help="your e-mail")
-    resolve = incident.add_parser("resolve", help="resolve an incident and tell its tickets")
-    resolve.add_argument("incident_id", metavar="ID")
-    resolve.add_argument("--as", dest="actor", required=True, help="your e-mail")
-    resolve.add_argument("--note", default="", help="what was wrong and what fixed it")
 
 
 def incident_table(rows: Sequence[IncidentRecord], *, now: datetime) -> str:
@@ -82,6 +70,28 @@ def incident_table(rows: Sequence[IncidentRecord], *, now: datetime) -> str:
     return terminal_safe("\n".join(out))
 
 
+_WHEN = "%Y-%m-%d %H:%M:%S %Z"
+
+
+def incident_page(record: IncidentRecord, timeline: Sequence[TimelineEntry]) -> str:
+    """One incident: what it is, who took and closed it, its tickets, then its timeline."""
+    lines = [
+        f"Incident {record.id}",
+        f"Title    {record.title}",
+        f"Status   {record.status.value} · {record.priority.value} · {record.category.value}",
+        f"Opened   {record.opened_at:{_WHEN}}",
+    ]
+    if record.acknowledged_at is not None:
+        lines.append(f"Acked    {record.acknowledged_at:{_WHEN}} by {record.acknowledged_by}")
+    if record.resolved_at is not None:
+        lines.append(f"Resolved {record.resolved_at:{_WHEN}} by {record.resolved_by}")
+    lines.append(f"Tickets  {len(record.ticket_ids)}")
+    lines += [f"  {ticket_id}" for ticket_id in record.ticket_ids]
+    lines += ["", f"Timeline ({len(timeline)})"]
+    lines += [f"  [{e.at:%Y-%m-%d %H:%M:%S}] {e.what} — {e.actor}" for e in timeline]
+    return terminal_safe("\n".join(lines))
+
+
 def _age(delta: timedelta) -> str:
     minutes = max(0, int(delta.total_seconds() // 60))
     if minutes < 60:
@@ -99,19 +109,32 @@ def _fail(message: str, code: int = EXIT_FAILURE) -> int:
 async def run_incident(args: argparse.Namespace, settings: Settings) -> int:
     """Run ``kruxt incident ...``; returns the exit code (1: refused or failed, 2: usage)."""
     command = getattr(args, "incident_command", None)
-    if command not in ("list", "ack", "resolve"):
-        return _fail("usage: kruxt incident list|ack ID --as EMAIL|resolve ID --as EMAIL", 2)
-    incident_id: uuid.UUID | None = None
+    if command not in ("list", "show", "ack", "resolve"):
+        return _fail(
+            "usage: kruxt incident list|show ID|ack ID --as EMAIL|resolve ID --as EMAIL", 2
+        )
     actor = ""
-    if command != "list":
-        try:
-            incident_id = uuid.UUID(args.incident_id)
-        except ValueError:
-            return _fail(f"not an incident id: {args.incident_id!r} (expected a UUID)", EXIT_USAGE)
+    if command in ("ack", "resolve"):
         try:
             actor = _EMAIL.validate_python(args.actor.strip())
         except ValidationError:
             return _fail(f"--as needs your e-mail address, not {args.actor!r}", EXIT_USAGE)
+    if command != "list" and not _an_id(args.incident_id):
+        return _fail(
+            f"not an incident id: {args.incident_id!r} (expected a UUID or its first 8 characters)",
+            EXIT_USAGE,
+        )
+    return await _connected(command, args, settings, actor)
+
+
+def _an_id(raw: str) -> bool:
+    """A UUID or the start of one (checked before anything is connected)."""
+    with contextlib.suppress(ValueError):
+        return uuid.UUID(raw) is not None
+    return parse_prefix(raw) is not None
+
+
+async def _connected(command: str, args: argparse.Namespace, settings: Settings, actor: str) -> int:
     try:
         dsn = settings.require_database_url()
     except ConfigurationError as exc:
@@ -129,9 +152,17 @@ async def run_incident(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 print(incident_table(rows, now=datetime.now(UTC)))
             return EXIT_OK
-        assert incident_id is not None
-        if await store.get(incident_id) is None:
+
+        async def opened() -> asyncpg.Pool[Any]:
+            return pool
+
+        incident_id = await resolve_id(args.incident_id, Kind.INCIDENT, opened)
+        record = await store.get(incident_id)
+        if record is None:
             return _fail(f"no incident {incident_id}")
+        if command == "show":
+            print(incident_page(record, await store.timeline(incident_id)))
+            return EXIT_OK
         client = await temporal_from(settings)
         service = IncidentService(
             client,
@@ -145,18 +176,29 @@ async def run_incident(args: argparse.Namespace, settings: Settings) -> int:
             ack = await service.acknowledge(incident_id, by=actor, channel=DecisionChannel.CLI)
             print(f"incident {incident_id}: acknowledged by {ack.by}; paging stopped")
             return EXIT_OK
-        state = await service.resolve(incident_id, by=actor, note=args.note)
+        state = await service.resolve(
+            incident_id,
+            by=actor,
+            note=args.note,
+            customer_note=args.customer_note,
+            defect=args.defect,
+            prevention=args.prevention,
+        )
         print(
             f"incident {incident_id}: resolved by {state.resolved_by}; "
             f"{len(state.tickets)} ticket(s) told"
         )
         return EXIT_OK
+    except CliError as exc:
+        return _fail(str(exc), exc.code)
     except (IncidentRefusedError, UnknownIncidentError) as exc:
         return _fail(f"{command} refused: {exc}")
     except TemporalUnavailableError as exc:
         return _fail(f"{exc}\n  is the stack running? start it with `make run`")
     except RPCError as exc:
         return _fail(f"Temporal refused the call: {exc.message}")
+    except BrokenPipeError:
+        raise  # the reader of stdout went away: the CLI stops quietly
     except (OSError, asyncpg.PostgresError) as exc:
         return _fail(f"database error: {exc}")
     finally:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import uuid
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.service import RPCError, RPCStatusCode
+from temporalio.workflow import UpdateMethodMultiParam
 
 from kruxt.adapters.approvers import ApproverDirectory
 from kruxt.adapters.postgres.incidents import IncidentStore
@@ -23,6 +24,9 @@ from kruxt.models.incidents import (
     incident_workflow_id,
 )
 from kruxt.workflows.incident import IncidentWorkflow
+
+Request = TypeVar("Request", Acknowledge, ResolveIncident)
+Answer = TypeVar("Answer")
 
 
 class IncidentRefusedError(Exception):
@@ -81,36 +85,56 @@ class IncidentService:
             IncidentRefusedError: already acknowledged or resolved (the message says by whom).
             UnknownIncidentError: no such incident.
         """
-        self._check_responder(by)
-        handle = self._client.get_workflow_handle_for(
-            IncidentWorkflow.run, incident_workflow_id(incident_id)
+        return await self._update(
+            incident_id, IncidentWorkflow.acknowledge, Acknowledge(by=by, channel=channel)
         )
-        try:
-            with unavailable_as_error():
-                return await handle.execute_update(
-                    IncidentWorkflow.acknowledge, Acknowledge(by=by, channel=channel)
-                )
-        except WorkflowUpdateFailedError as exc:
-            raise IncidentRefusedError(_reason(exc)) from exc
-        except RPCError as exc:
-            raise await self._closed_or_unknown(incident_id, exc) from exc
 
-    async def resolve(self, incident_id: uuid.UUID, *, by: str, note: str = "") -> IncidentState:
+    async def resolve(
+        self,
+        incident_id: uuid.UUID,
+        *,
+        by: str,
+        note: str = "",
+        customer_note: str = "",
+        defect: bool = False,
+        prevention: str = "",
+    ) -> IncidentState:
         """Resolve the incident; returns once its tickets are told and the timeline posted.
+
+        ``note`` stays with the team; ``customer_note`` is added to what customers are told.
+        ``defect``: the cause is a product defect, filed as a GitHub issue with ``prevention``.
 
         Raises:
             IncidentRefusedError: already resolved.
             UnknownIncidentError: no such incident.
         """
-        self._check_responder(by)
+        return await self._update(
+            incident_id,
+            IncidentWorkflow.resolve,
+            ResolveIncident(
+                by=by,
+                note=note,
+                customer_note=customer_note,
+                defect=defect,
+                prevention=prevention,
+            ),
+        )
+
+    async def _update(
+        self,
+        incident_id: uuid.UUID,
+        update: UpdateMethodMultiParam[[IncidentWorkflow, Request], Answer],
+        request: Request,
+    ) -> Answer:
+        """Send the incident's workflow an update from a responder (``request.by``); its
+        refusal and a missing incident become this module's errors."""
+        self._check_responder(request.by)
         handle = self._client.get_workflow_handle_for(
             IncidentWorkflow.run, incident_workflow_id(incident_id)
         )
         try:
             with unavailable_as_error():
-                return await handle.execute_update(
-                    IncidentWorkflow.resolve, ResolveIncident(by=by, note=note)
-                )
+                return await handle.execute_update(update, request)
         except WorkflowUpdateFailedError as exc:
             raise IncidentRefusedError(_reason(exc)) from exc
         except RPCError as exc:

@@ -8,7 +8,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from kruxt.adapters.postgres.kpi_report import KpiReport
+from kruxt.adapters.postgres.ticket_history import StaffChange, StaffChanges
 from kruxt.models.approvals import PendingApproval
+from kruxt.models.defects import DefectIssueLink
+from kruxt.models.enums import Channel
+from kruxt.models.lifecycle import lifecycle_line
 from kruxt.models.tickets import TicketSummary, TicketView
 
 # Terminal control sequences hidden in ticket text could move the cursor, rewrite what was
@@ -33,25 +37,40 @@ def terminal_safe(text: str) -> str:
     return _SEQUENCES.sub("", text).translate(_CONTROLS)
 
 
-def ticket(view: TicketView) -> str:
-    """A ticket as a readable block: header, triage, then the thread."""
+def ticket(
+    view: TicketView,
+    issue: DefectIssueLink | None = None,
+    changes: StaffChanges | None = None,
+) -> str:
+    """A ticket as a readable block: header, triage, then the thread; ``issue``: the GitHub
+    issue its product defect is filed as; ``changes``: staff's priority change and resolution."""
+    changes = changes or StaffChanges()
     lines = [
         f"Ticket   {view.ticket_id}",
         f"Subject  {view.subject}",
         f"From     {view.requester.name + ' ' if view.requester.name else ''}"
-        f"<{view.requester.email}> via {view.channel.value}",
+        f"<{view.requester.email}> via {view.channel.value} ({view.external_id})",
+        f"Replies  {_replies_go(view)}",
         f"Status   {view.status.value}"
         + (f" · assigned to {view.assignee}" if view.assignee else ""),
+        f"Priority {view.priority.value if view.priority else '-'}" + _changed(changes.priority),
         f"Opened   {view.created_at:%Y-%m-%d %H:%M:%S %Z}",
     ]
     if view.first_response_at:
         lines.append(f"Answered {view.first_response_at:%Y-%m-%d %H:%M:%S %Z}")
     if view.resolved_at:
-        lines.append(f"Resolved {view.resolved_at:%Y-%m-%d %H:%M:%S %Z}")
+        lines.append(f"Resolved {view.resolved_at:%Y-%m-%d %H:%M:%S %Z}" + _by(changes.resolution))
+    lifecycle = lifecycle_line(view.lifecycle) if view.lifecycle is not None else None
+    if lifecycle is not None:
+        lines.append(f"Lifecycle {lifecycle}")
+    if view.previous_ticket_id is not None:
+        lines.append(f"Follows  ticket {view.previous_ticket_id} (resolved; its window ended)")
     if view.sla is not None:
         lines.append(f"SLA      {view.sla.line()}" + (" (BREACHED)" if view.sla.breached else ""))
     if view.incident_id is not None:
         lines.append(f"Incident {view.incident_id}")
+    if issue is not None:
+        lines.append(f"Issue    {defect_issue(issue)}")
     for a in view.approvals:
         lines.append(
             f"Approval {a.approval_id} · {a.kind} {a.playbook} · {a.status}"
@@ -74,12 +93,41 @@ def ticket(view: TicketView) -> str:
             f"  root cause   {t.probable_root_cause}",
             f"  recommended  {t.recommended_action}",
         ]
+        if t.severity_floor_reasons:
+            lines.append(f"  floor        {'; '.join(t.severity_floor_reasons)} (severity policy)")
     lines += ["", f"Messages ({len(view.messages)})"]
     for m in view.messages:
         note = " (staff only, not sent)" if m.direction.value == "internal" else ""
         lines.append(f"  [{m.created_at:%H:%M:%S}] {m.direction.value} {m.kind} — {m.author}{note}")
         lines += [textwrap.indent(textwrap.fill(p, 90), "      ") for p in m.body.splitlines() if p]
     return terminal_safe("\n".join(lines))
+
+
+def _changed(change: StaffChange | None) -> str:
+    if change is None:
+        return ""
+    why = f": {change.reason}" if change.reason else ""
+    return f" · changed from {change.before or '-'} by {change.actor} {change.at:%Y-%m-%d}{why}"
+
+
+def _by(resolution: StaffChange | None) -> str:
+    if resolution is None:
+        return ""
+    note = f" · note: {resolution.reason}" if resolution.reason else ""
+    return f" by {resolution.actor}{note}"
+
+
+# Where a channel's answers are shown: an answer always goes back where the question came in.
+_REPLIES_GO = {
+    Channel.ZENDESK: "to Zendesk ticket #{id}: public comments, drafts as internal notes",
+    Channel.INTERCOM: "to Intercom conversation {id}: replies, drafts as notes",
+}
+
+
+def _replies_go(view: TicketView) -> str:
+    """Where the ticket's answers went (its channel's own thread, else the ticket's)."""
+    where = _REPLIES_GO.get(view.channel, "to the ticket's thread (read by the app / the CLI)")
+    return where.format(id=view.external_id)
 
 
 def ticket_table(rows: Sequence[TicketSummary]) -> str:
@@ -124,6 +172,14 @@ def _span(delta: timedelta) -> str:
     return f"{seconds // 86400}d{seconds % 86400 // 3600}h"
 
 
+def defect_issue(issue: DefectIssueLink) -> str:
+    """``#12 (open) https://github.com/...``, or that it is not filed yet."""
+    seen = f"{issue.occurrences} resolution(s) of this defect"
+    if issue.issue_number is None:
+        return f"not filed yet (GitHub off or unreachable) · {seen}"
+    return f"#{issue.issue_number} ({issue.state}) {issue.issue_url} · {seen}"
+
+
 def kpi_report(report: KpiReport) -> str:
     """The KPI report as a terminal page."""
     rate = report.acceptance_rate
@@ -152,4 +208,11 @@ def kpi_report(report: KpiReport) -> str:
     lines += [f"    {o.clock:15} met {o.met:<4} breached {o.breached}" for o in report.sla] or [
         "    none"
     ]
+    lines.append("  recurring root causes (product defects):")
+    lines += [
+        f"    {r.tickets} ticket(s), {r.occurrences} resolution(s)  "
+        f"{r.category}: {terminal_safe(r.root_cause)[:80]}  "
+        + (f"#{r.issue_number} {r.issue_url}" if r.issue_number else "no issue yet")
+        for r in report.recurring
+    ] or ["    none"]
     return "\n".join(lines)

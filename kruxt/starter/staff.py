@@ -2,15 +2,36 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 
 from temporalio.client import Client
+from temporalio.service import RPCError
 
-from kruxt.models.enums import Priority
+from kruxt.adapters.email_texts import format_utc
+from kruxt.models.enums import Priority, TicketStatus
+from kruxt.models.lifecycle import LifecycleState
 from kruxt.models.text import require_storable
-from kruxt.models.tickets import StaffAssign, StaffPriorityChange, StaffResolve
+from kruxt.models.tickets import StaffAssign, StaffPriorityChange, StaffResolve, workflow_id_for
 from kruxt.starter.intake import signal_ticket
 from kruxt.workflows.ticket import TicketWorkflow
+
+# A resolve asks the workflow whether it is solved already; a worker that does not answer
+# within this long does not hold the resolve up (it is sent, and the workflow decides).
+_STATE_TIMEOUT = 2.0
+
+
+class TicketAlreadySolvedError(Exception):
+    """The ticket is solved and its workflow waits out the reopen window: nothing to resolve."""
+
+    def __init__(self, lifecycle: LifecycleState) -> None:
+        how = lifecycle.solved_how.value if lifecycle.solved_how else "unknown"
+        at = format_utc(lifecycle.solved_at) if lifecycle.solved_at else "an unknown time"
+        text = f"is already solved ({how}) by {lifecycle.solved_by} at {at}"
+        if lifecycle.reopen_until is not None:
+            text += f"; the reopen window ends at {format_utc(lifecycle.reopen_until)}"
+        super().__init__(text)
+        self.lifecycle = lifecycle
 
 
 class StaffService:
@@ -46,9 +67,38 @@ class StaffService:
             StaffAssign(actor=actor, assignee=assignee),
         )
 
-    async def resolve(self, *, ticket_id: uuid.UUID, actor: str, note: str = "") -> None:
-        """Ask the ticket's workflow to resolve the ticket."""
-        require_storable({"actor": actor, "note": note})
-        await signal_ticket(
-            self._client, ticket_id, TicketWorkflow.resolve, StaffResolve(actor=actor, note=note)
+    async def resolve(
+        self,
+        *,
+        ticket_id: uuid.UUID,
+        actor: str,
+        note: str = "",
+        defect: bool = False,
+        prevention: str = "",
+    ) -> None:
+        """Ask the ticket's workflow to resolve the ticket; ``defect``: its cause is a product
+        defect, filed as a GitHub issue with the ``prevention`` notes.
+
+        Raises:
+            TicketAlreadySolvedError: the ticket is solved, inside its reopen window (the
+                workflow ignores the resolve; the error says how, when, and the window's end).
+        """
+        require_storable({"actor": actor, "note": note, "prevention": prevention})
+        resolve = StaffResolve(actor=actor, note=note, defect=defect, prevention=prevention)
+        solved = await self._solved(ticket_id)
+        await signal_ticket(self._client, ticket_id, TicketWorkflow.resolve, resolve)
+        if solved is not None:  # still running (else TicketClosedError): it stays solved
+            raise TicketAlreadySolvedError(solved)
+
+    async def _solved(self, ticket_id: uuid.UUID) -> LifecycleState | None:
+        """The lifecycle of a solved ticket; None when it is not solved, or nobody answers."""
+        handle = self._client.get_workflow_handle_for(
+            TicketWorkflow.run, workflow_id_for(ticket_id)
         )
+        try:
+            state = await asyncio.wait_for(handle.query(TicketWorkflow.state), _STATE_TIMEOUT)
+        except (TimeoutError, RPCError):
+            return None  # unknown or unreachable: the signal says which
+        if state.status is TicketStatus.RESOLVED and state.lifecycle.solved_at is not None:
+            return state.lifecycle
+        return None

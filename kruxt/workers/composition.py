@@ -17,8 +17,10 @@ from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxR
 from kruxt.activities.approvals import ApprovalActivities
 from kruxt.activities.audit_anchor import AuditAnchorActivities
 from kruxt.activities.context import ContextActivities
+from kruxt.activities.github_issues import GitHubIssueActivities
 from kruxt.activities.incidents import IncidentActivities
 from kruxt.activities.knowledge import KnowledgeActivities
+from kruxt.activities.lifecycle import LifecycleActivities
 from kruxt.activities.llm_triage import LlmTriageActivities
 from kruxt.activities.notifications import NotificationActivities
 from kruxt.activities.playbooks.activities import PlaybookActivities
@@ -28,12 +30,14 @@ from kruxt.activities.triage import TriageActivities
 from kruxt.adapters.channels import ChannelRegistry, InAppChannel
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.automation_runs import AutomationRunStore
+from kruxt.adapters.postgres.defects import DefectStore
 from kruxt.adapters.postgres.incidents import IncidentStore, SlaEventStore
 from kruxt.adapters.postgres.knowledge import KnowledgeIndex
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.bootstrap import Outside
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
+from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
 
@@ -48,7 +52,12 @@ __all__ = [
     "workflow_runner",
 ]
 
-WORKFLOWS: Sequence[type] = (TicketWorkflow, IncidentWorkflow, AuditAnchorWorkflow)
+WORKFLOWS: Sequence[type] = (
+    TicketWorkflow,
+    IncidentWorkflow,
+    AuditAnchorWorkflow,
+    DefectIssueWorkflow,
+)
 
 # Pydantic validates e-mail addresses inside workflow code by importing these lazily; they are
 # deterministic and side-effect free, so they are shared with the sandbox instead of re-imported.
@@ -77,9 +86,13 @@ def build_activities(
     out = outside or Outside()
     app = out.app
     store = TicketStore(pool)
-    # The composition root decides where answers go: today every channel's tickets are
-    # answered in their in-app thread; Zendesk and Intercom register their own here.
-    tickets = TicketActivities(store, ChannelRegistry.thread_only(InAppChannel(store)))
+    # The composition root decides where answers go: a ticket's own thread, or the channel
+    # it came by when that one is connected (Zendesk, Intercom: bootstrap builds them).
+    tickets = TicketActivities(
+        store,
+        ChannelRegistry.thread_only(InAppChannel(store), out.channels),
+        confirm_links=out.confirm_links,
+    )
     context = ContextActivities(store, app)
     rules = TriageActivities()
     llm = LlmTriageActivities(out.triager)
@@ -93,25 +106,27 @@ def build_activities(
     approval_store = ApprovalStore(pool)
     approvals = ApprovalActivities(approval_store)
     notifications = NotificationActivities(
-        approvals=approval_store, approvers=out.approvers, slack=out.slack, email=out.email
+        approvals=approval_store, approvers=out.approvers, chat=out.slack, email=out.email
     )
     playbooks = PlaybookActivities(app, PlaybookRunStore(pool))
     incidents = IncidentActivities(
         IncidentStore(pool),
-        slack=out.incident_slack,
+        chat=out.incident_slack,
         mailer=out.mailer,
         public_url=out.public_url,
         policy=out.escalation,
         window=out.incident_window,
+        cluster=out.incident_cluster,
         ack_tokens=out.incident_ack_tokens,
     )
     sla = SlaActivities(
         SlaEventStore(pool),
-        slack=out.incident_slack,
+        chat=out.incident_slack,
         mailer=out.mailer,
         policy=out.escalation,
         public_url=out.public_url,
     )
+    defects = GitHubIssueActivities(DefectStore(pool), out.github)
     anchors = (
         [AuditAnchorActivities(pool, out.audit_anchor_file).anchor_audit_head]
         if out.audit_anchor_file is not None
@@ -148,6 +163,9 @@ def build_activities(
         incidents.post_timeline,
         sla.notify_sla,
         sla.record_sla_met,
+        defects.report_defect,
+        defects.sync_defect_issue,
+        LifecycleActivities(pool).record_lifecycle,
     ]
 
 

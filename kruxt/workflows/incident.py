@@ -8,6 +8,11 @@ e-mail instructions, ``kruxt incident ack``) stops it. When the loops run out th
 exhaustion is recorded and the incident waits, without more pages, for an ack or the
 resolution.
 
+The incident follows its worst ticket: when a more severe one joins (a P2 cluster meeting
+its P1 outage), its severity and title become that ticket's, the change goes in the timeline,
+and, unless someone has it already, paging starts again from the first level with the incident
+posted anew in the channel.
+
 A long incident (many attached tickets, many pages) continues-as-new before its history
 grows large, carrying its whole state: the escalation resumes at the same level and loop,
 with the same deadline.
@@ -24,6 +29,7 @@ from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 with workflow.unsafe.imports_passed_through():
     from kruxt.activities.incidents import IncidentActivities
     from kruxt.models.approvals import DecisionChannel
+    from kruxt.models.defects import incident_defect
     from kruxt.models.incidents import (
         Acknowledge,
         Acknowledged,
@@ -43,6 +49,7 @@ with workflow.unsafe.imports_passed_through():
         TimelinePost,
     )
     from kruxt.models.text import replace_unstorable
+    from kruxt.workflows.defect_issue import FILES_DEFECT_ISSUES, report_defect
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, NOTIFY_RETRY, NOTIFY_TIMEOUT
 
@@ -51,6 +58,8 @@ __all__ = ["INCIDENT_RESOLVED_SIGNAL", "IncidentWorkflow"]
 # The signal each attached ticket's workflow receives (payload: IncidentResolved).
 INCIDENT_RESOLVED_SIGNAL = "incident_resolved"
 AUTOPILOT = "autopilot"
+# workflow.patched: a more severe ticket re-titles the incident and restarts its paging.
+ESCALATES_WITH_WORST_TICKET = "incident-escalates-with-worst-ticket"
 
 
 @workflow.defn
@@ -76,6 +85,8 @@ class IncidentWorkflow:
         self._exhausted = carry.exhausted
         self._pages: list[PageRecord] = list(carry.pages)
         self._timeline: list[TimelineEntry] = list(carry.timeline)
+        # The next page posts the incident anew (it escalated since the first post).
+        self._repost = carry.repost
         self._told: list[uuid.UUID] = []
         self._attempted: set[uuid.UUID] = set()
 
@@ -91,9 +102,15 @@ class IncidentWorkflow:
         else:
             self._publish()
         await self._escalate()
-        await workflow.wait_condition(
-            lambda: self._resolve_request is not None or self._continue_due()
-        )
+        while True:
+            await workflow.wait_condition(
+                lambda: (
+                    self._resolve_request is not None or self._continue_due() or self._paging_due()
+                )
+            )
+            if self._resolve_request is not None or self._continue_due():
+                break
+            await self._escalate()  # escalated after the paging ran out: page again
         if self._resolve_request is None:
             # Updates (an ack recording itself) finish in this run; a resolution that
             # arrives meanwhile is handled here rather than carried.
@@ -113,10 +130,28 @@ class IncidentWorkflow:
         if ticket.ticket_id in self._tickets:
             return
         self._tickets[ticket.ticket_id] = ticket
-        if ticket.priority.rank < self._priority.rank:
-            self._priority = ticket.priority
         self._note(f"ticket {ticket.ticket_id} ({ticket.priority.value}) attached")
+        if ticket.priority.rank < self._priority.rank:
+            if workflow.patched(ESCALATES_WITH_WORST_TICKET):
+                self._escalate_to(ticket)
+            else:
+                self._priority = ticket.priority
         self._publish()
+
+    def _escalate_to(self, ticket: AttachTicket) -> None:
+        """The incident takes the severity and title of a more severe ticket; paging starts
+        again from the first level unless someone has it already."""
+        was = self._priority
+        self._priority = ticket.priority
+        self._inp = self._inp.model_copy(
+            update={"priority": ticket.priority, "title": ticket.summary}
+        )
+        self._note(f"escalated {was.value} -> {ticket.priority.value}: {ticket.summary}")
+        if not self._settled():
+            # A page in flight keeps its level; the one after it starts from the first.
+            self._level, self._loop, self._exhausted = 0, 0, False
+            self._next_level_at = None
+            self._repost = True
 
     @workflow.update
     async def acknowledge(self, ack: Acknowledge) -> Acknowledged:
@@ -202,6 +237,10 @@ class IncidentWorkflow:
     def _settled(self) -> bool:
         return self._ack is not None or self._resolve_request is not None
 
+    def _paging_due(self) -> bool:
+        """A page is due now: escalation restarted paging (see ``_escalate_to``)."""
+        return not self._settled() and not self._exhausted and self._next_level_at is None
+
     def _continue_due(self) -> bool:
         """Time to continue-as-new: the server suggests it, or the test limit is reached."""
         info = workflow.info()
@@ -224,11 +263,14 @@ class IncidentWorkflow:
             if remaining > timedelta(0):
                 try:
                     await workflow.wait_condition(
-                        lambda: self._settled() or self._continue_due(), timeout=remaining
+                        lambda: self._settled() or self._continue_due() or self._paging_due(),
+                        timeout=remaining,
                     )
                 except TimeoutError:
                     pass
                 else:
+                    if self._paging_due() and not self._continue_due():
+                        continue  # escalated: page the first level now
                     return
             if self._settled():
                 return  # acknowledged as the delay ran out
@@ -256,6 +298,7 @@ class IncidentWorkflow:
     async def _page(self, index: int, loop: int) -> None:
         level = self._inp.policy.levels[index]
         record = PageRecord(level=index, level_name=level.name, loop=loop, at=workflow.now())
+        repost, self._repost = self._repost, False
         try:
             result = await workflow.execute_activity_method(
                 IncidentActivities.page_level,
@@ -265,6 +308,7 @@ class IncidentWorkflow:
                     loop=loop,
                     tickets=list(self._tickets.values()),
                     at=record.at,
+                    repost=repost,
                 ),
                 start_to_close_timeout=NOTIFY_TIMEOUT,
                 retry_policy=NOTIFY_RETRY,
@@ -294,7 +338,10 @@ class IncidentWorkflow:
             self._tickets.setdefault(ticket.ticket_id, ticket)
         self._note(f"resolved by {request.by}" + (f": {request.note}" if request.note else ""))
         resolved = IncidentResolved(
-            incident_id=self._inp.incident_id, note=request.note, by=request.by
+            incident_id=self._inp.incident_id,
+            note=request.note,
+            by=request.by,
+            customer_note=request.customer_note,
         )
         await self._tell_tickets(resolved)
         await workflow.execute_activity_method(
@@ -306,6 +353,15 @@ class IncidentWorkflow:
             retry_policy=NOTIFY_RETRY,
             summary="Post the timeline",
         )
+        if request.defect and workflow.patched(FILES_DEFECT_ISSUES):
+            await report_defect(
+                incident_defect(
+                    self._inp,
+                    resolved_by=request.by,
+                    prevention=request.prevention,
+                    at=workflow.now(),
+                )
+            )
         self._resolved_at = workflow.now()
         self._status = IncidentStatus.RESOLVED
         self._publish()
@@ -356,6 +412,7 @@ class IncidentWorkflow:
                     exhausted=self._exhausted,
                     pages=self._pages,
                     timeline=self._timeline,
+                    repost=self._repost,
                 )
             }
         )

@@ -9,6 +9,20 @@ from temporalio.common import RetryPolicy
 from kruxt.models.text import BAD_DATA_ERROR
 from kruxt.models.triage import LLM_NON_RETRYABLE
 
+
+def _backoff(
+    first: timedelta, longest: timedelta, non_retryable: list[str], attempts: int = 0
+) -> RetryPolicy:
+    """Waits doubling from ``first`` up to ``longest``; ``attempts`` 0 retries without limit."""
+    return RetryPolicy(
+        initial_interval=first,
+        backoff_coefficient=2.0,
+        maximum_interval=longest,
+        maximum_attempts=attempts,
+        non_retryable_error_types=non_retryable,
+    )
+
+
 # Errors that retrying cannot fix; activities raise ApplicationError with these types
 # (BadTicketData: text or values the database refuses the same way on every attempt).
 NON_RETRYABLE = ["TicketNotFoundError", BAD_DATA_ERROR]
@@ -16,24 +30,13 @@ NON_RETRYABLE = ["TicketNotFoundError", BAD_DATA_ERROR]
 # Database bookkeeping: quick, and retried without limit, because a ticket must never be
 # dropped while Postgres is briefly away; the backoff keeps a long outage cheap.
 DB_TIMEOUT = timedelta(seconds=30)
-DB_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=NON_RETRYABLE,
-)
+DB_RETRY = _backoff(timedelta(seconds=1), timedelta(minutes=1), NON_RETRYABLE)
 
 # Pure computations (rules triage, drafting from loaded articles): fast and local. A few
 # attempts only: what fails here on every try (a ticket the code chokes on) must surface,
 # not hold an activity slot, and a worker's thread, retry after retry.
 LOCAL_TIMEOUT = timedelta(seconds=20)
-LOCAL_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=NON_RETRYABLE,
-)
+LOCAL_RETRY = _backoff(timedelta(seconds=1), timedelta(seconds=30), NON_RETRYABLE, attempts=5)
 
 # Drafting a reply: from the index, by the LLM when configured (which falls back to the
 # article's template inside the activity, so only database errors are retried).
@@ -43,13 +46,7 @@ KNOWLEDGE_TIMEOUT = timedelta(seconds=90)
 # ticket is never stuck on the model. Rate limits wait the server's Retry-After.
 LLM_TIMEOUT = timedelta(seconds=60)
 LLM_DEADLINE = timedelta(minutes=3)
-LLM_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=4,
-    non_retryable_error_types=LLM_NON_RETRYABLE,
-)
+LLM_RETRY = _backoff(timedelta(seconds=2), timedelta(seconds=30), LLM_NON_RETRYABLE, attempts=4)
 
 # Playbook steps: transient failures retried a bounded number of times, then the saga undoes
 # what ran; what retrying cannot fix stops the saga at once.
@@ -61,28 +58,11 @@ STEP_NON_RETRYABLE = [
     "UnknownCompensation",
 ]
 STEP_TIMEOUT = timedelta(seconds=30)
-STEP_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=8,
-    non_retryable_error_types=STEP_NON_RETRYABLE,
-)
+STEP_RETRY = _backoff(timedelta(seconds=1), timedelta(seconds=30), STEP_NON_RETRYABLE, attempts=8)
 # Compensations must finish: retried without limit unless the app refuses them outright.
-COMPENSATION_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=1),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(minutes=1),
-    non_retryable_error_types=STEP_NON_RETRYABLE,
-)
+COMPENSATION_RETRY = _backoff(timedelta(seconds=1), timedelta(minutes=1), STEP_NON_RETRYABLE)
 
 # Telling approvers (Slack, e-mail): a few tries, then the workflow carries on without it;
 # a decision can always be taken with the CLI.
 NOTIFY_TIMEOUT = timedelta(seconds=30)
-NOTIFY_RETRY = RetryPolicy(
-    initial_interval=timedelta(seconds=2),
-    backoff_coefficient=2.0,
-    maximum_interval=timedelta(seconds=30),
-    maximum_attempts=5,
-    non_retryable_error_types=["NotifyRejected"],
-)
+NOTIFY_RETRY = _backoff(timedelta(seconds=2), timedelta(seconds=30), ["NotifyRejected"], attempts=5)

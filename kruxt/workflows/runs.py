@@ -26,7 +26,16 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.saga import compensate, run_plan
     from kruxt.workflows.ticket_steps import TicketSteps
 
-__all__ = ["RunLedger"]
+__all__ = ["ROLLBACK_TOLD", "RunLedger"]
+
+# workflow.patched: an approved rollback that undid every step tells the customer what
+# changed (before, the customer was left believing the fix still held).
+ROLLBACK_TOLD = "rollback-tells-the-customer"
+# For plans made before they carried their rollback text.
+_ROLLBACK_FALLBACK = (
+    "Hi,\n\nWe have undone a change we made for you earlier on this request. A member of the "
+    "KRUXT team will follow up here with what happens next.\n\nThe KRUXT team"
+)
 
 
 class RunLedger:
@@ -96,6 +105,12 @@ class RunLedger:
             f"run {run.run_id} rolled back" + ("" if done else " INCOMPLETELY"),
             actor=approved_by,
         )
+        # Only a complete undo of something is told: after a partial one nobody knows what
+        # still holds, and the person the ticket went to says it.
+        undone = any(step.compensation for step in run.plan.steps if step.step_id in run.applied)
+        if done and undone and workflow.patched(ROLLBACK_TOLD):
+            told = run.plan.rollback_update or _ROLLBACK_FALLBACK
+            await self._steps.send_text(MessageKind.PLAYBOOK_UPDATE, told)
 
     async def _record(self, run: RunState, reason: str) -> None:
         await workflow.execute_activity_method(

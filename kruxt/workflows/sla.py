@@ -94,6 +94,11 @@ class SlaTracker:
         self._priority = priority
         self._clocks = start_clocks(self._targets, priority, started_at or workflow.now())
 
+    def restart(self, priority: Priority, started_at: datetime) -> None:
+        """Fresh clocks for a new exchange (a reopened ticket), from ``started_at``."""
+        self._clocks = []
+        self.start(priority, started_at)
+
     def _replace(self, kind: ClockKind, clock: SlaClock) -> None:
         self._clocks = [clock if c.kind is kind else c for c in self._clocks]
 

@@ -20,8 +20,15 @@ with workflow.unsafe.imports_passed_through():
         DecisionOutcome,
         RollbackRequest,
     )
+    from kruxt.models.defects import ticket_defect
     from kruxt.models.enums import Priority, TicketStatus
-    from kruxt.models.incidents import IncidentResolved, OpenIncidentInput, incident_key
+    from kruxt.models.incidents import (
+        IncidentJoin,
+        IncidentResolved,
+        OpenIncidentInput,
+        incident_key,
+    )
+    from kruxt.models.lifecycle import SolvedHow, is_confirmation, is_thanks
     from kruxt.models.playbooks import PlaybookPlan, RunStatus
     from kruxt.models.records import (
         AssignInput,
@@ -38,6 +45,7 @@ with workflow.unsafe.imports_passed_through():
         StaffAssign,
         StaffPriorityChange,
         StaffResolve,
+        TicketIntake,
         TicketOutcome,
         TicketState,
         TicketWorkflowInput,
@@ -46,11 +54,14 @@ with workflow.unsafe.imports_passed_through():
     )
     from kruxt.models.triage import TriageResult
     from kruxt.workflows.approvals import ApprovalGate, approval_request, requester_refusal
+    from kruxt.workflows.defect_issue import FILES_DEFECT_ISSUES, report_defect
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
     from kruxt.workflows.runs import RunLedger
     from kruxt.workflows.sla import SlaTracker
     from kruxt.workflows.ticket_details import render_details
+    from kruxt.workflows.ticket_lifecycle import CLOSING_TEXT, Due, Lifecycle
+    from kruxt.workflows.ticket_news import INCIDENT_NEWS_AS_IT_IS, tell_incident_news
     from kruxt.workflows.ticket_repair import bad_data, repaired
     from kruxt.workflows.ticket_routing import route
     from kruxt.workflows.ticket_steps import AUTOPILOT, TicketSteps
@@ -78,12 +89,15 @@ class TicketWorkflow:
         )
         self._steps = TicketSteps(inp.intake.ticket_id, self._state, self._sla, self._publish)
         self._runs = RunLedger(inp.intake.ticket_id, self._state.runs, self._steps)
+        self._lifecycle = Lifecycle(inp.intake.ticket_id, inp.policy, self._state.lifecycle)
         # Signals waiting for the main loop; always drained before a continue-as-new.
         self._priority_changes: list[StaffPriorityChange] = []
         self._assignments: list[StaffAssign] = []
         self._incident_news: list[IncidentResolved] = []
         self._inbox: list[CustomerMessage] = []
         self._resolve_request: StaffResolve | None = None
+        # The customer pressed the confirm link of an answer (kruxt.adapters.email_tokens).
+        self._confirmed_by_link = False
         self._history_limit = inp.history_limit
 
     @workflow.run
@@ -101,11 +115,14 @@ class TicketWorkflow:
                     await self._open_or_join_incident(triage)
                 await route(triage, self._intake, self._policy, self._steps, self._request_approval)
         while True:
+            self._lifecycle.observe(self._state.status)
             self._publish()
             await self._wait_for_work()
             # Messages first: a follow-up that raced the resolve is still recorded.
             while self._inbox:
                 await self._take_customer_message(self._inbox.pop(0))
+            if self._confirmed_by_link:
+                await self._confirm_by_link()
             await self._check_sla()
             await self._apply_priority_changes()
             await self._apply_assignments()
@@ -118,8 +135,14 @@ class TicketWorkflow:
                 # Follow-ups that arrived while resolving are recorded, never dropped.
                 while self._inbox:
                     await self._take_customer_message(self._inbox.pop(0))
+                if not self._lifecycle.on:
+                    await workflow.wait_condition(workflow.all_handlers_finished)
+                    return outcome
+            closed = await self._settle()
+            if closed is not None:
                 await workflow.wait_condition(workflow.all_handlers_finished)
-                return outcome
+                if not self._has_work():
+                    return closed
             if self._continue_due():
                 await workflow.wait_condition(workflow.all_handlers_finished)
                 if self._has_work():
@@ -134,9 +157,15 @@ class TicketWorkflow:
         self._inbox.append(message)
 
     @workflow.signal
+    def confirm(self, source: str) -> None:
+        """The customer confirmed that the answer worked (``source``: how, for the log)."""
+        self._confirmed_by_link = True
+        workflow.logger.info("confirmed by the customer with %s", source[:40])
+
+    @workflow.signal
     def resolve(self, request: StaffResolve) -> None:
-        """A staff member resolves the ticket; the first request wins."""
-        if self._resolve_request is None:
+        """A staff member resolves the ticket; the first request wins (a solved one stays so)."""
+        if self._resolve_request is None and self._state.status is not TicketStatus.RESOLVED:
             self._resolve_request = request
             self._state.resolved_by = request.actor
 
@@ -154,6 +183,12 @@ class TicketWorkflow:
     def incident_resolved(self, news: IncidentResolved) -> None:
         """The incident this ticket is attached to was resolved."""
         self._incident_news.append(news)
+
+    @workflow.signal
+    def incident_attached(self, join: IncidentJoin) -> None:
+        """A later ticket of this one's cause made their cluster an incident: it is ours too."""
+        if self._state.incident_id is None:
+            self._state.incident_id = join.incident_id
 
     @workflow.update
     def decide(self, decision: Decision) -> DecisionOutcome:
@@ -220,6 +255,7 @@ class TicketWorkflow:
     def _has_work(self) -> bool:
         return bool(
             self._inbox
+            or self._confirmed_by_link
             or self._resolve_request is not None
             or self._priority_changes
             or self._assignments
@@ -241,10 +277,11 @@ class TicketWorkflow:
         condition = lambda: self._has_work() or self._continue_due()  # noqa: E731
         deadline = self._gate.next_deadline()
         sla_timeout = self._sla.timeout()
-        if deadline is None and sla_timeout is None:
+        lifecycle = self._lifecycle.timeout(self._state.status) if self._lifecycle.on else None
+        if deadline is None and sla_timeout is None and lifecycle is None:
             await workflow.wait_condition(condition)
             return
-        candidates = [t for t in (sla_timeout,) if t is not None]
+        candidates = [t for t in (sla_timeout, lifecycle) if t is not None]
         if deadline is not None:
             candidates.append(deadline - workflow.now())
         remaining = max(min(candidates), timedelta(seconds=1))
@@ -301,7 +338,8 @@ class TicketWorkflow:
             self._state.assignee = str(assignment.assignee)
 
     async def _open_or_join_incident(self, triage: TriageResult) -> None:
-        """A P1/P2 ticket opens an incident, or joins the open one with the same cause."""
+        """A P1 opens an incident, or joins the open one with the same cause; a P2 joins it,
+        or counts toward its cause's cluster (``IncidentStore.place`` decides)."""
         join = await workflow.execute_activity_method(
             IncidentActivities.open_or_join_incident,
             OpenIncidentInput(
@@ -322,6 +360,9 @@ class TicketWorkflow:
     async def _share_incident_news(self) -> None:
         while self._incident_news:
             news = self._incident_news.pop(0)
+            if workflow.patched(INCIDENT_NEWS_AS_IT_IS):
+                await tell_incident_news(news, self._state, self._steps)
+                continue
             note = f" {news.note}" if news.note else ""
             await self._steps.send_text(
                 MessageKind.INCIDENT_UPDATE,
@@ -378,9 +419,10 @@ class TicketWorkflow:
             "the characters refused were replaced with U+FFFD",
         )
 
-    async def _run_triage(self) -> TriageResult:
+    async def _run_triage(self, intake: TicketIntake | None = None) -> TriageResult:
+        """Triage the ticket (``intake``: a reopened ticket's new message instead)."""
         self._steps.announce("triaging")
-        intake = self._intake
+        intake = intake or self._intake
         outcome = await triage_ticket(intake)
         await workflow.execute_activity_method(
             TicketActivities.record_triage,
@@ -474,6 +516,8 @@ class TicketWorkflow:
             )
             return
         self._state.messages_received += 1
+        if self._lifecycle.on and await self._lifecycle_message(message):
+            return
         if self._state.status is TicketStatus.AWAITING_CUSTOMER:
             # The customer wrote back after an answer: it did not settle it, a person looks.
             await self._steps.set_status(TicketStatus.AWAITING_HUMAN, "the customer replied")
@@ -498,6 +542,20 @@ class TicketWorkflow:
         await self._steps.set_status(TicketStatus.RESOLVED, reason, actor=request.actor)
         self._state.resolved_at = workflow.now()
         await self._sla.stop(ClockKind.RESOLUTION)
+        defect = ticket_defect(
+            self._intake.ticket_id,
+            self._state.triage,
+            marked=request.defect,
+            resolved_by=request.actor,
+            prevention=request.prevention,
+            at=workflow.now(),
+        )
+        if defect is not None and workflow.patched(FILES_DEFECT_ISSUES):
+            await report_defect(defect)
+        if self._lifecycle.on:
+            self._state.resolved_by = request.actor
+            self._resolve_request = None
+            await self._lifecycle.solved(SolvedHow.STAFF, request.actor)
         self._steps.announce("done")
         return TicketOutcome(
             ticket_id=self._intake.ticket_id,
@@ -505,6 +563,72 @@ class TicketWorkflow:
             resolved_by=request.actor,
             resolved_at=self._state.resolved_at,
         )
+
+    # -- the lifecycle after the answer (kruxt.workflows.ticket_lifecycle) ---------------
+
+    async def _settle(self) -> TicketOutcome | None:
+        """Solve a ticket the customer left silent; the outcome once the reopen window ended."""
+        if not self._lifecycle.on:
+            return None
+        due = self._lifecycle.due(self._state.status)
+        if due is Due.AUTO_SOLVE:
+            await self._steps.send_text(MessageKind.CLOSING, CLOSING_TEXT)
+            if self._state.status is TicketStatus.AWAITING_CUSTOMER:  # not refused on the way
+                await self._solve(SolvedHow.ASSUMED, "no reply from the customer: assumed")
+        elif due is Due.CLOSE:
+            self._steps.announce("closed")
+            return TicketOutcome(
+                ticket_id=self._intake.ticket_id,
+                status=self._state.status,
+                resolved_by=self._state.resolved_by,
+                resolved_at=self._state.resolved_at,
+            )
+        return None
+
+    async def _solve(self, how: SolvedHow, reason: str) -> None:
+        """The customer's side settled it (confirmed or assumed): solved, the window opens."""
+        await self._gate.close_pending("the ticket was solved first")
+        await self._steps.set_status(TicketStatus.RESOLVED, reason)
+        self._state.resolved_at, self._state.resolved_by = workflow.now(), AUTOPILOT
+        await self._sla.stop(ClockKind.RESOLUTION)
+        await self._lifecycle.solved(how, AUTOPILOT)
+
+    async def _confirm_by_link(self) -> None:
+        """A confirmation by link solves a ticket waiting on the customer, as their message
+        would; on any other status it changes nothing (the API told them so)."""
+        self._confirmed_by_link = False
+        if self._lifecycle.on and self._state.status is TicketStatus.AWAITING_CUSTOMER:
+            self._lifecycle.replied()
+            await self._solve(SolvedHow.CONFIRMED, "the customer confirmed with the link")
+
+    async def _lifecycle_message(self, message: CustomerMessage) -> bool:
+        """A customer message the lifecycle takes: a confirmation solves the ticket, one
+        within the reopen window reopens it; False when it is an ordinary follow-up."""
+        status = self._state.status
+        self._lifecycle.replied()
+        if status is TicketStatus.AWAITING_CUSTOMER and is_confirmation(message.body):
+            await self._solve(SolvedHow.CONFIRMED, "the customer confirmed the answer worked")
+            return True
+        if not self._lifecycle.reopens(status):
+            return False
+        if is_thanks(message.body):
+            return True  # recorded; a thank-you after the solve reopens nothing
+        requester = str(self._intake.requester.email)
+        await self._lifecycle.reopened(requester)
+        await self._steps.set_status(
+            TicketStatus.REOPENED, "the customer wrote within the reopen window", actor=requester
+        )
+        self._state.resolved_at = self._state.resolved_by = None
+        # The new exchange is triaged on the new message; its clocks run from now.
+        intake = self._intake.model_copy(
+            update={"body": message.body, "received_at": message.received_at}
+        )
+        triage = await self._run_triage(intake)
+        self._sla.restart(triage.severity, workflow.now())
+        if triage.severity in (Priority.P1, Priority.P2):
+            await self._open_or_join_incident(triage)
+        await route(triage, intake, self._policy, self._steps, self._request_approval)
+        return True
 
     # -- helpers -------------------------------------------------------------------------
 

@@ -7,6 +7,7 @@ the text with ``workflow.set_current_details``; nothing here reads a clock or do
 from __future__ import annotations
 
 from kruxt.models.approvals import ApprovalState, ApprovalStatus
+from kruxt.models.lifecycle import lifecycle_line
 from kruxt.models.sla import SlaSummary
 from kruxt.models.tickets import TicketIntake, TicketWorkflowState
 
@@ -37,6 +38,9 @@ def render_details(intake: TicketIntake, state: TicketWorkflowState, sla: SlaSum
     ]
     if sla is not None:
         lines.append(f"**SLA:** {sla.line()}")
+    lifecycle = lifecycle_line(state.lifecycle)
+    if lifecycle is not None:
+        lines.append(f"**Lifecycle:** {lifecycle}")
     if state.incident_id is not None:
         lines.append(f"**Incident:** {state.incident_id}")
     if state.first_response_at is not None:

@@ -27,9 +27,15 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
     from kruxt.workflows.sla import SlaTracker
 
-__all__ = ["AUTOPILOT", "TicketSteps"]
+__all__ = ["AUTOPILOT", "DELIVERY_REFUSED", "TicketSteps"]
 
 AUTOPILOT = "autopilot"
+# workflow.patched: a message the ticket's channel refused for good sends the ticket to a
+# person (before, the activity failed and took the workflow with it).
+DELIVERY_REFUSED = "channel-delivery-refused"
+
+# What does not answer the customer (as the ticket store counts first responses).
+_NOT_AN_ANSWER = frozenset({MessageKind.ACKNOWLEDGEMENT, MessageKind.HOLDING})
 
 _NEXT_STEP = {
     TicketStatus.AWAITING_HUMAN: "waiting for a person to pick it up",
@@ -55,6 +61,9 @@ class TicketSteps:
         self._state = state
         self._sla = sla
         self._publish = publish
+        # Why the last message to the customer was refused, until one goes through: the
+        # customer was not told, so the ticket does not wait on them.
+        self._undelivered: str | None = None
 
     def announce(self, next_step: str) -> None:
         """Show what the workflow does next, before a long step starts."""
@@ -62,7 +71,13 @@ class TicketSteps:
         self._publish()
 
     async def set_status(self, status: TicketStatus, reason: str, actor: str = AUTOPILOT) -> None:
-        """Record the status change, flag it for search, pause or resume the resolution clock."""
+        """Record the status change, flag it for search, pause or resume the resolution clock.
+
+        While the customer's last message was refused, nothing waits on the customer: the
+        ticket stays with the person it went to.
+        """
+        if status is TicketStatus.AWAITING_CUSTOMER and self._undelivered is not None:
+            return
         await workflow.execute_activity_method(
             TicketActivities.change_status,
             StatusChangeInput(ticket_id=self._ticket_id, status=status, actor=actor, reason=reason),
@@ -84,7 +99,11 @@ class TicketSteps:
         await self.send(kind, DraftReply(body=body, article_ids=[]))
 
     async def send(self, kind: MessageKind, draft: DraftReply) -> None:
-        """Send a message to the customer; the first response stops its SLA clock."""
+        """Send a message to the customer; the first response stops its SLA clock.
+
+        One the ticket's channel refused (kept as a note for staff) sends the ticket to a
+        person instead.
+        """
         sent = await workflow.execute_activity_method(
             TicketActivities.send_customer_message,
             OutboundMessageInput(
@@ -98,6 +117,19 @@ class TicketSteps:
             retry_policy=DB_RETRY,
             summary=f"Send the {kind.value.replace('_', ' ')} to the customer",
         )
+        if sent.refused is not None and workflow.patched(DELIVERY_REFUSED):
+            self._undelivered = sent.refused
+            if self._state.status not in (TicketStatus.AWAITING_HUMAN, TicketStatus.RESOLVED):
+                await self.set_status(
+                    TicketStatus.AWAITING_HUMAN,
+                    f"routed to a person: the channel refused the {kind.value.replace('_', ' ')}"
+                    f" ({sent.refused})",
+                )
+            return
+        self._undelivered = None
         if sent.first_response and self._state.first_response_at is None:
             self._state.first_response_at = sent.sent_at
+            await self._sla.stop(ClockKind.FIRST_RESPONSE)
+        elif self._state.lifecycle.reopened_count and kind not in _NOT_AN_ANSWER:
+            # A reopened ticket's new exchange: its first answer stops the restarted clock.
             await self._sla.stop(ClockKind.FIRST_RESPONSE)

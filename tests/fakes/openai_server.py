@@ -18,12 +18,17 @@ import json
 import threading
 import time
 import uuid
-from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes._base import ThreadedHTTPFake
+from tests.fakes._base import (
+    FakeHandler,
+    RecordedRequest,
+    Script,
+    ThreadedHTTPFake,
+    json_or_text,
+)
 
 __all__ = [
     "DEFAULT_API_KEY",
@@ -125,16 +130,6 @@ def content_filter() -> Behaviour:
     return Behaviour("content_filter", finish_reason="content_filter")
 
 
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the server received."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: Any
-
-
 class FakeOpenAIServer(ThreadedHTTPFake):
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; use as a context manager."""
 
@@ -142,7 +137,7 @@ class FakeOpenAIServer(ThreadedHTTPFake):
         # Only ``Authorization: Bearer <api_key>`` is let in, as the API checks its keys.
         self.api_key = api_key
         self.requests: list[RecordedRequest] = []
-        self._queue: deque[Behaviour] = deque()
+        self._script: Script[Behaviour] = Script()
         self._lock = threading.Lock()
         self._closing = threading.Event()
         self._serve(_handler_for(self), name="fake-openai")
@@ -154,14 +149,12 @@ class FakeOpenAIServer(ThreadedHTTPFake):
 
     def script(self, *behaviours: Behaviour) -> None:
         """Queue how the next requests are answered, in order."""
-        with self._lock:
-            self._queue.extend(behaviours)
+        self._script.extend(behaviours)
 
     @property
     def pending(self) -> int:
         """Scripted behaviours not used yet."""
-        with self._lock:
-            return len(self._queue)
+        return len(self._script)
 
     def stop(self) -> None:
         """Stop serving; delayed answers are cut short."""
@@ -171,10 +164,6 @@ class FakeOpenAIServer(ThreadedHTTPFake):
     def _record(self, request: RecordedRequest) -> None:
         with self._lock:
             self.requests.append(request)
-
-    def _next(self) -> Behaviour | None:
-        with self._lock:
-            return self._queue.popleft() if self._queue else None
 
     def _refusal(self, request: RecordedRequest) -> tuple[int, dict[str, Any]] | None:
         """Why the API would refuse this request (status, body), checked in the API's order."""
@@ -212,28 +201,18 @@ class FakeOpenAIServer(ThreadedHTTPFake):
 
 
 def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(FakeHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body: Any = json.loads(raw) if raw else None
-            except (json.JSONDecodeError, UnicodeDecodeError):
-                body = raw.decode("utf-8", "replace")
+            body = json_or_text(self.read_body())
             request = RecordedRequest(
-                method="POST",
-                path=self.path,
-                headers={k.lower(): v for k, v in self.headers.items()},
-                json=body,
+                method="POST", path=self.path, headers=self.header_map(), json=body
             )
             server._record(request)
             refused = server._refusal(request)
             if refused is not None:
                 self._send_json(*refused)
                 return
-            behaviour = server._next()
+            behaviour = server._script.take()
             if behaviour is None:
                 # Loud: a test forgot to script this request.
                 self._send_json(418, _error_body("fake server: nothing scripted", "fake_error"))
@@ -251,21 +230,9 @@ def _handler_for(server: FakeOpenAIServer) -> type[BaseHTTPRequestHandler]:
         def _send_json(
             self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
         ) -> None:
-            data = json.dumps(payload).encode()
-            try:
-                self.send_response(code)
-                self.send_header("content-type", "application/json")
-                self.send_header("content-length", str(len(data)))
-                self.send_header("x-request-id", f"req_{uuid.uuid4().hex[:16]}")
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass  # the client gave up (a timeout test): nothing to answer
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # keep pytest output clean
+            # Every answer of the API carries a request id, errors too.
+            request_id = {"x-request-id": f"req_{uuid.uuid4().hex[:16]}"}
+            self.send_json(code, payload, request_id | (headers or {}))
 
     return Handler
 

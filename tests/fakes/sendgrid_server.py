@@ -15,15 +15,19 @@ those checks takes the next scripted failure from the queue; with none queued it
 
 from __future__ import annotations
 
-import json
 import threading
 import uuid
-from collections import deque
-from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 
-from tests.fakes._base import ThreadedHTTPFake
+from tests.fakes._base import (
+    Failure,
+    FakeHandler,
+    RecordedRequest,
+    Script,
+    ThreadedHTTPFake,
+    json_or_text,
+)
 
 __all__ = ["Failure", "FakeSendGridServer", "RecordedRequest"]
 
@@ -40,26 +44,6 @@ _MESSAGES = {
 }
 
 
-@dataclass(frozen=True)
-class Failure:
-    """One scripted error answer: SendGrid's ``{"errors": [{message, field, help}]}``."""
-
-    status: int
-    headers: dict[str, str] = field(default_factory=dict)
-    message: str | None = None
-
-
-@dataclass(frozen=True)
-class RecordedRequest:
-    """One request the server received, and the status it was answered with."""
-
-    method: str
-    path: str
-    headers: dict[str, str]
-    json: Any
-    status: int
-
-
 class FakeSendGridServer(ThreadedHTTPFake):
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; a context manager."""
 
@@ -67,7 +51,7 @@ class FakeSendGridServer(ThreadedHTTPFake):
         self.requests: list[RecordedRequest] = []
         # Any other bearer token is answered 401, as SendGrid does: there is no "any key".
         self.api_key = api_key
-        self._failures: deque[Failure | None] = deque()  # None: that request succeeds
+        self._failures: Script[Failure | None] = Script()  # None: that request succeeds
         self._lock = threading.Lock()
         self._serve(_handler_for(self), name="fake-sendgrid")
 
@@ -86,8 +70,7 @@ class FakeSendGridServer(ThreadedHTTPFake):
         """Answer the next request with this error (once ``after`` requests succeeded)."""
         message, _ = _MESSAGES.get(status, ("fake error", None))
         with self._lock:
-            self._failures.extend([None] * after)
-            self._failures.append(Failure(status, dict(headers or {}), message))
+            self._failures.extend([*[None] * after, Failure(status, dict(headers or {}), message)])
 
     def _take(
         self, path: str, headers: dict[str, str], body: Any
@@ -95,8 +78,7 @@ class FakeSendGridServer(ThreadedHTTPFake):
         with self._lock:
             answer = self._refusal(path, headers, body)
             if answer is None:
-                failure = self._failures.popleft() if self._failures else None
-                answer = self._answer(failure)
+                answer = self._answer(self._failures.take())
             self.requests.append(RecordedRequest("POST", path, headers, body, answer[0]))
             return answer
 
@@ -167,30 +149,13 @@ def _errors(message: str, field_name: str | None) -> dict[str, Any]:
 
 
 def _handler_for(server: FakeSendGridServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(FakeHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            try:
-                body: Any = json.loads(raw) if raw else None
-            except json.JSONDecodeError:
-                body = raw.decode("utf-8", "replace")
-            status, headers, payload = server._take(
-                self.path, {k.lower(): v for k, v in self.headers.items()}, body
-            )
-            data = json.dumps(payload).encode() if payload is not None else b""
-            self.send_response(status)
-            if data:
-                self.send_header("content-type", "application/json")
-            self.send_header("content-length", str(len(data)))
-            for name, value in headers.items():
-                self.send_header(name, value)
-            self.end_headers()
-            self.wfile.write(data)
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass  # keep pytest output clean
+            body = json_or_text(self.read_body())
+            status, headers, payload = server._take(self.path, self.header_map(), body)
+            if payload is None:  # a 202 has no body, so no content-type
+                self.send_bytes(status, b"", None, headers)
+            else:
+                self.send_json(status, payload, headers)
 
     return Handler

@@ -22,13 +22,12 @@ from __future__ import annotations
 import itertools
 import json
 import threading
-from collections import deque
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler
 from typing import Any
 from urllib.parse import parse_qs
 
-from tests.fakes._base import ThreadedHTTPFake
+from tests.fakes._base import FakeHandler, Script, ThreadedHTTPFake
 
 __all__ = [
     "Failure",
@@ -83,7 +82,7 @@ class FakeSlackServer(ThreadedHTTPFake):
     def __init__(self, *, token: str = "xoxb-test") -> None:
         self.token = token
         self.calls: list[SlackCall] = []
-        self._failures: deque[Failure] = deque()
+        self._failures: Script[Failure] = Script()
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._posted: set[tuple[str, str]] = set()  # (channel, ts) of chat.postMessage answers
@@ -100,8 +99,7 @@ class FakeSlackServer(ThreadedHTTPFake):
 
     def fail_next(self, *failures: Failure) -> None:
         """The next Web API calls fail like this, in order."""
-        with self._lock:
-            self._failures.extend(failures)
+        self._failures.extend(failures)
 
     def calls_to(self, method: str) -> list[SlackCall]:
         """The recorded calls of one method."""
@@ -111,10 +109,6 @@ class FakeSlackServer(ThreadedHTTPFake):
     def _record(self, call: SlackCall) -> None:
         with self._lock:
             self.calls.append(call)
-
-    def _next_failure(self) -> Failure | None:
-        with self._lock:
-            return self._failures.popleft() if self._failures else None
 
     def _next_ts(self) -> str:
         with self._lock:
@@ -239,46 +233,42 @@ def _check_view(view: Any) -> str | None:
 
 
 def _handler_for(server: FakeSlackServer) -> type[BaseHTTPRequestHandler]:
-    class Handler(BaseHTTPRequestHandler):
-        protocol_version = "HTTP/1.1"
-
+    class Handler(FakeHandler):
         def do_POST(self) -> None:
-            length = int(self.headers.get("content-length") or 0)
-            raw = self.rfile.read(length) if length else b""
-            headers = {k.lower(): v for k, v in self.headers.items()}
+            headers = self.header_map()
             path = self.path.split("?", 1)[0]
             try:
-                body = _parse(headers.get("content-type", ""), raw)
+                body = _parse(headers.get("content-type", ""), self.read_body())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 body = None
             if path.startswith("/response/"):
                 server._record(SlackCall("response", path, headers, body or {}))
-                self._send(200, {"ok": True})
+                self.send_json(200, {"ok": True})
                 return
             method = path.removeprefix("/api/")
             server._record(SlackCall(method, path, headers, body or {}))
             auth_error = server._auth_error(headers, body or {})
             if auth_error is not None:
-                self._send(200, {"ok": False, "error": auth_error})
+                self.send_json(200, {"ok": False, "error": auth_error})
                 return
             if method not in _METHODS:
-                self._send(404, {"ok": False, "error": "unknown_method", "req_method": method})
+                self.send_json(404, {"ok": False, "error": "unknown_method", "req_method": method})
                 return
             if body is None:
-                self._send(200, {"ok": False, "error": "invalid_json"})
+                self.send_json(200, {"ok": False, "error": "invalid_json"})
                 return
             refused = server._argument_error(method, body)
             if refused is not None:
-                self._send(200, refused)
+                self.send_json(200, refused)
                 return
-            failure = server._next_failure()
+            failure = server._failures.take()
             if failure is None:
-                self._send(200, self._answer(method, body))
+                self.send_json(200, self._answer(method, body))
             elif failure.raw_body is not None:
-                self._send_raw(failure.status, failure.raw_body.encode(), "text/html")
+                self.send_bytes(failure.status, failure.raw_body.encode(), "text/html")
             else:
                 error = {"ok": False, "error": failure.error}
-                self._send(failure.status, error, failure.headers)
+                self.send_json(failure.status, error, failure.headers)
 
         def _answer(self, method: str, body: dict[str, Any]) -> dict[str, Any]:
             """The success answer of a call whose token and arguments were checked."""
@@ -297,31 +287,5 @@ def _handler_for(server: FakeSlackServer) -> type[BaseHTTPRequestHandler]:
                 "ts": ts,
                 "message": {"text": body.get("text"), "blocks": body.get("blocks")},
             }
-
-        def _send(
-            self, code: int, payload: dict[str, Any], headers: dict[str, str] | None = None
-        ) -> None:
-            self._send_raw(code, json.dumps(payload).encode(), "application/json", headers)
-
-        def _send_raw(
-            self,
-            code: int,
-            data: bytes,
-            content_type: str,
-            headers: dict[str, str] | None = None,
-        ) -> None:
-            try:
-                self.send_response(code)
-                self.send_header("content-type", content_type)
-                self.send_header("content-length", str(len(data)))
-                for name, value in (headers or {}).items():
-                    self.send_header(name, value)
-                self.end_headers()
-                self.wfile.write(data)
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        def log_message(self, format: str, *args: Any) -> None:
-            pass
 
     return Handler

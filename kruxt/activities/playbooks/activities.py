@@ -9,6 +9,8 @@ activity's identity.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from temporalio import activity
 from temporalio.exceptions import ApplicationError
 
@@ -197,6 +199,26 @@ class PlaybookActivities:
         )
         return ApplicationError(message, type=kind, non_retryable=True)
 
+    async def _change(
+        self,
+        run: StepRun,
+        call: Awaitable[ChangeResult],
+        record: Callable[..., Awaitable[bool]],
+        failed: StepStatus | CompensationStatus,
+    ) -> ChangeResult:
+        """The app's change; a refusal is recorded with ``record`` and fails non-retryably."""
+        try:
+            return await call
+        except (AppEntityNotFound, AppRefused) as exc:
+            await record(
+                run=run,
+                result=None,
+                status=failed,
+                error=exc.message,
+                idempotency_key=activity_key(),
+            )
+            raise _app_failure(exc) from exc
+
     @activity.defn
     async def run_step(self, run: StepRun) -> StepResult:
         """Apply one registered step, keyed by plan and step; record it with its images."""
@@ -214,17 +236,12 @@ class PlaybookActivities:
                 run, INVALID_STEP, f"{step.action}: the step's target lacks {', '.join(missing)}"
             )
         try:
-            try:
-                change = await action.call(self._app, run.idempotency_key, step.target)
-            except (AppEntityNotFound, AppRefused) as exc:
-                await self._runs.record_step(
-                    run=run,
-                    result=None,
-                    status=StepStatus.FAILED,
-                    error=exc.message,
-                    idempotency_key=activity_key(),
-                )
-                raise _app_failure(exc) from exc
+            change = await self._change(
+                run,
+                action.call(self._app, run.idempotency_key, step.target),
+                self._runs.record_step,
+                StepStatus.FAILED,
+            )
             result = _step_result(step.step_id, change)
             await self._runs.record_step(
                 run=run, result=result, status=StepStatus.APPLIED, idempotency_key=activity_key()
@@ -257,19 +274,12 @@ class PlaybookActivities:
                 )
                 return result
             compensation = COMPENSATIONS[action.compensation]
-            try:
-                change = await compensation.call(
-                    self._app, run.compensation_key, run.idempotency_key
-                )
-            except (AppEntityNotFound, AppRefused) as exc:
-                await self._runs.record_compensation(
-                    run=run,
-                    result=None,
-                    status=CompensationStatus.FAILED,
-                    error=exc.message,
-                    idempotency_key=activity_key(),
-                )
-                raise _app_failure(exc) from exc
+            change = await self._change(
+                run,
+                compensation.call(self._app, run.compensation_key, run.idempotency_key),
+                self._runs.record_compensation,
+                CompensationStatus.FAILED,
+            )
             result = _step_result(step.step_id, change)
             await self._runs.record_compensation(
                 run=run,

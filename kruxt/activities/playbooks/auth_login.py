@@ -10,23 +10,18 @@ from __future__ import annotations
 
 from kruxt.activities.playbooks.base import (
     Action,
-    Check,
-    Compensation,
     Diagnosis,
     PlaybookDeclaration,
     Proposal,
     Target,
+    check,
+    letter,
     plural,
     when,
 )
 from kruxt.adapters.app_db import KruxtApp
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
-
-
-async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
-    """Lock state, failed sign-ins, email verification, active sessions."""
-    return await app.diagnose_auth_login(user_id=account_id)
 
 
 def propose(d: Diagnosis) -> list[Proposal]:
@@ -143,41 +138,26 @@ REVOKE_SESSIONS = Action(
     approver_role=ApproverRole.ADMIN,
 )
 
-RELOCK = Compensation(
-    name="relock_account",
-    undoes="unlock_account",
-    describe="lock the account again exactly as before (same expiry, same failed sign-ins)",
-)
+RELOCK = UNLOCK.undo("lock the account again exactly as before (same expiry, same failed sign-ins)")
 
 
 # -- preconditions --------------------------------------------------------------------------------
 
 
-async def _still_locked(app: KruxtApp, t: Target) -> str | None:
+@check("the account {user_id} is still locked")
+async def account_still_locked(app: KruxtApp, t: Target) -> str | None:
     d = await app.diagnose_auth_login(user_id=t["user_id"])
     if d["locked"]:
         return None
     return f"the account {t['user_id']} is no longer locked (unlocked meanwhile, or it expired)"
 
 
-async def _still_unverified(app: KruxtApp, t: Target) -> str | None:
+@check("the email address of {user_id} is still unverified")
+async def email_still_unverified(app: KruxtApp, t: Target) -> str | None:
     d = await app.diagnose_auth_login(user_id=t["user_id"])
     if not d["email_verified"]:
         return None
     return f"the email address of {t['user_id']} has been verified meanwhile"
-
-
-ACCOUNT_STILL_LOCKED = Check(
-    name="account_still_locked",
-    call=_still_locked,
-    describe=lambda t: f"the account {t['user_id']} is still locked",
-)
-
-EMAIL_STILL_UNVERIFIED = Check(
-    name="email_still_unverified",
-    call=_still_unverified,
-    describe=lambda t: f"the email address of {t['user_id']} is still unverified",
-)
 
 
 DECLARATION = PlaybookDeclaration(
@@ -187,13 +167,10 @@ DECLARATION = PlaybookDeclaration(
     touches=(Touches.PERMISSIONS, Touches.DATA),
     approver_role=ApproverRole.APPROVER,
     title="Sign-in problem",
-    diagnose=diagnose,
+    diagnose=lambda app, account_id: app.diagnose_auth_login(user_id=account_id),
     propose=propose,
-    customer_update=(
-        "Hi {name},\n\n{changes}\n\nIf you still cannot get in, reply here and we will take "
-        "another look.\n\nThe KRUXT team"
-    ),
+    customer_update=letter("If you still cannot get in, reply here and we will take another look."),
     actions=(UNLOCK, RESEND_VERIFICATION, REVOKE_SESSIONS),
     compensations=(RELOCK,),
-    checks=(ACCOUNT_STILL_LOCKED, EMAIL_STILL_UNVERIFIED),
+    checks=(account_still_locked, email_still_unverified),
 )

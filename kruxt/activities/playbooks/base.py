@@ -28,6 +28,7 @@ from kruxt.models.playbooks import (
     Touches,
     strongest,
 )
+from kruxt.models.text import sentence
 
 __all__ = [
     "RUN_TIME",
@@ -39,13 +40,17 @@ __all__ = [
     "Proposal",
     "Target",
     "build_plan",
+    "check",
+    "find",
     "findings",
     "fingerprint",
+    "letter",
     "matches_preview",
     "plural",
     "render_customer_update",
     "render_plain",
     "render_rollback",
+    "render_rollback_update",
     "render_technical",
     "when",
 ]
@@ -57,6 +62,7 @@ Diagnosis = dict[str, Any]
 # in the result matches it.
 RUN_TIME = "(set when the step runs)"
 
+DiagnoseCall = Callable[[KruxtApp, str], Awaitable[Diagnosis]]
 CheckCall = Callable[[KruxtApp, Target], Awaitable[str | None]]
 Describe = Callable[[Target, Diagnosis], str]
 
@@ -93,10 +99,19 @@ class Action:
         """Run the step on ``target`` under the idempotency ``key``."""
         return await app.call(self.name, key, **self.arguments(target))
 
+    def undo(self, describe: str) -> Compensation:
+        """The compensation this action names, undoing it; ``describe`` says what undoing does."""
+        if self.compensation is None:
+            raise ValueError(f"{self.name} declares no compensation")
+        return Compensation(name=self.compensation, undoes=self.name, describe=describe)
+
 
 @dataclass(frozen=True)
 class Compensation:
     """The undo of an action: the app function ``name`` restores the action's before image.
+
+    Playbook modules declare one with :meth:`Action.undo`, so its name and the action it
+    undoes are written once, in the action.
 
     The app makes it idempotent by its key, and a no-op (success) when nothing was applied
     under ``original_key`` or it was undone already.
@@ -113,11 +128,27 @@ class Compensation:
 
 @dataclass(frozen=True)
 class Check:
-    """A precondition: ``call`` returns None while it holds, else the reason it does not."""
+    """A precondition: ``call`` returns None while it holds, else the reason it does not.
+
+    Playbook modules declare one with :func:`check` on its ``call``.
+    """
 
     name: str
     call: CheckCall
     describe: Callable[[Target], str]
+
+
+def check(holds: str) -> Callable[[CheckCall], Check]:
+    """Declare the decorated reader as the check of its own name.
+
+    ``holds`` says what must still hold, a template over the target's keys
+    (``"post {post_id} is still hidden"``).
+    """
+
+    def declare(call: CheckCall) -> Check:
+        return Check(name=call.__name__, call=call, describe=lambda t: holds.format_map(t))
+
+    return declare
 
 
 @dataclass(frozen=True)
@@ -142,14 +173,20 @@ class Proposal:
         return {"before": self.before, "after": self.after}
 
 
+def _proposes_nothing(diagnosis: Diagnosis) -> list[Proposal]:
+    return []
+
+
 @dataclass(frozen=True)
 class PlaybookDeclaration:
     """A playbook: who approves it, what it touches, how it diagnoses and what it may do.
 
     ``customer_update`` is a template with ``{name}`` and ``{changes}`` (one line per step,
-    from each action's ``tell_customer``). ``no_steps`` explains, from the diagnosis, why
-    nothing is proposed when that needs more than "nothing to fix". ``never_changes`` names
-    what the playbook leaves alone on purpose; the technical text repeats it.
+    from each action's ``tell_customer``); :func:`letter` frames it. ``no_steps`` explains,
+    from the diagnosis, why nothing is proposed when that needs more than "nothing to fix".
+    ``never_changes`` names what the playbook leaves alone on purpose; the technical text
+    repeats it. A read-only playbook only diagnoses: it keeps the defaults (no proposal, no
+    customer update).
     """
 
     id: str
@@ -158,9 +195,9 @@ class PlaybookDeclaration:
     touches: tuple[Touches, ...]
     approver_role: ApproverRole
     title: str
-    diagnose: Callable[[KruxtApp, str], Awaitable[Diagnosis]]
-    propose: Callable[[Diagnosis], list[Proposal]]
-    customer_update: str
+    diagnose: DiagnoseCall
+    propose: Callable[[Diagnosis], list[Proposal]] = _proposes_nothing
+    customer_update: str = ""
     actions: tuple[Action, ...] = ()
     compensations: tuple[Compensation, ...] = ()
     checks: tuple[Check, ...] = ()
@@ -203,6 +240,17 @@ def when(value: str | None) -> str:
     if moment.utcoffset() is None:
         return value
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def letter(closing: str) -> str:
+    """A ``customer_update`` template: the greeting, the changes, ``closing``, the signature."""
+    return f"Hi {{name}},\n\n{{changes}}\n\n{closing}\n\nThe KRUXT team"
+
+
+def find(items: Iterable[Any] | None, item_id: str, default: dict[str, Any]) -> dict[str, Any]:
+    """The item of a diagnosis list whose ``id`` is ``item_id``, else ``default``."""
+    found: dict[str, Any] = next((i for i in items or () if i["id"] == item_id), default)
+    return found
 
 
 def fingerprint(value: Any) -> str:
@@ -345,6 +393,7 @@ def build_plan(
         ),
         rollback_plan=render_rollback(declaration, plan_id=plan_id, steps=steps),
         customer_update=render_customer_update(declaration, name, proposals, diagnosis),
+        rollback_update=render_rollback_update(declaration, name, proposals, diagnosis),
     )
 
 
@@ -356,8 +405,8 @@ def _who(account: dict[str, Any]) -> str:
 
 def _undo_line(declaration: PlaybookDeclaration, step: PlannedStep) -> str:
     if step.compensation:
-        return _sentence(f"undo: {declaration.compensation(step.compensation).describe}")
-    return _sentence(step.rollback_note)
+        return sentence(f"undo: {declaration.compensation(step.compensation).describe}")
+    return sentence(step.rollback_note)
 
 
 def render_plain(
@@ -370,22 +419,14 @@ def render_plain(
     """For a founder on a phone: what is wrong, what will change, whether it can be undone."""
     problems = _unique(p.problem for p in proposals)
     lines = [f"{declaration.title}: {who}", ""]
-    lines.append("What is wrong: " + " ".join(_sentence(p) for p in problems))
+    lines.append("What is wrong: " + " ".join(sentence(p) for p in problems))
     lines.append("")
     lines.append(f"If you approve, {plural(len(steps), 'change')}:")
     for number, step in enumerate(steps, start=1):
-        lines.append(f"{number}. {_sentence(step.description)} {_undo_line(declaration, step)}")
+        lines.append(f"{number}. {sentence(step.description)} {_undo_line(declaration, step)}")
     lines.append("")
     lines.append(f"Needs approval from: {approver.value}.")
     return "\n".join(lines)
-
-
-def _sentence(text: str) -> str:
-    text = text.strip()
-    if not text:
-        return text
-    text = text[0].upper() + text[1:]
-    return text if text.endswith((".", "!", "?")) else text + "."
 
 
 def _call(function: str, key: str, args: dict[str, str]) -> str:
@@ -466,9 +507,29 @@ def render_customer_update(
 ) -> str:
     """What the customer is told when the run succeeded: one line per change."""
     changes = _unique(
-        _sentence(declaration.action(p.action).tell_customer(p.target, diagnosis))
-        for p in proposals
+        sentence(declaration.action(p.action).tell_customer(p.target, diagnosis)) for p in proposals
     )
     return declaration.customer_update.format(
         name=name, changes="\n".join(f"- {c}" for c in changes)
     )
+
+
+# Said once an approved rollback undid a run: the customer was told the change was made.
+_ROLLBACK_LEAD = "We have undone a change we made for you earlier, so this no longer holds:"
+_ROLLBACK_CLOSING = "A member of the KRUXT team will follow up here with what happens next."
+
+
+def render_rollback_update(
+    declaration: PlaybookDeclaration, name: str, proposals: list[Proposal], diagnosis: Diagnosis
+) -> str:
+    """What the customer is told when an approved rollback undid the run: what they were
+    told of each step a compensation undoes. Empty when no step can be undone."""
+    undone = _unique(
+        sentence(action.tell_customer(p.target, diagnosis))
+        for p in proposals
+        if (action := declaration.action(p.action)).compensation
+    )
+    if not undone:
+        return ""
+    changes = "\n".join([_ROLLBACK_LEAD, *(f"- {c}" for c in undone)])
+    return letter(_ROLLBACK_CLOSING).format(name=name, changes=changes)

@@ -11,12 +11,13 @@ from typing import Any
 from kruxt.activities.playbooks.base import (
     RUN_TIME,
     Action,
-    Check,
-    Compensation,
     Diagnosis,
     PlaybookDeclaration,
     Proposal,
     Target,
+    check,
+    find,
+    letter,
     when,
 )
 from kruxt.adapters.app_db import KruxtApp
@@ -26,21 +27,12 @@ from kruxt.models.playbooks import ApproverRole, Touches
 RESENDABLE = frozenset({"open", "paid"})
 
 
-async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
-    """Invoices and their delivery, billing access, and whether billing is live."""
-    return await app.diagnose_billing_invoice(user_id=account_id)
-
-
 def _amount(i: dict[str, Any]) -> str:
     return f"{i['amount_cents'] / 100:.2f} {i['currency']}"
 
 
 def _invoice(d: Diagnosis, invoice_id: str) -> dict[str, Any]:
-    for i in d.get("invoices") or []:
-        if i["id"] == invoice_id:
-            found: dict[str, Any] = i
-            return found
-    return {"id": invoice_id, "number": invoice_id}
+    return find(d.get("invoices"), invoice_id, {"id": invoice_id, "number": invoice_id})
 
 
 def _access_revoked(d: Diagnosis) -> bool:
@@ -145,14 +137,11 @@ RESTORE_ACCESS = Action(
     requires=("billing_live_and_access_disabled",),
 )
 
-REVOKE_ACCESS = Compensation(
-    name="revoke_billing_access",
-    undoes="restore_billing_access",
-    describe="turn billing access off again exactly as it was",
-)
+REVOKE_ACCESS = RESTORE_ACCESS.undo("turn billing access off again exactly as it was")
 
 
-async def _undelivered(app: KruxtApp, t: Target) -> str | None:
+@check("invoice {invoice_id} is still issued and bounced")
+async def invoice_still_undelivered(app: KruxtApp, t: Target) -> str | None:
     d = await app.diagnose_billing_invoice(user_id=t["user_id"])
     i = _invoice(d, t["invoice_id"])
     if "status" not in i:
@@ -164,28 +153,14 @@ async def _undelivered(app: KruxtApp, t: Target) -> str | None:
     return None
 
 
-async def _live_and_disabled(app: KruxtApp, t: Target) -> str | None:
+@check("the billing_live flag is on and billing access of {user_id} is still disabled")
+async def billing_live_and_access_disabled(app: KruxtApp, t: Target) -> str | None:
     d = await app.diagnose_billing_invoice(user_id=t["user_id"])
     if not d["billing_live"]:
         return "billing is not live (feature flag billing_live is off)"
     if not _access_revoked(d):
         return f"billing access of {t['user_id']} is no longer disabled"
     return None
-
-
-INVOICE_STILL_UNDELIVERED = Check(
-    name="invoice_still_undelivered",
-    call=_undelivered,
-    describe=lambda t: f"invoice {t['invoice_id']} is still issued and bounced",
-)
-
-BILLING_LIVE_AND_ACCESS_DISABLED = Check(
-    name="billing_live_and_access_disabled",
-    call=_live_and_disabled,
-    describe=lambda t: (
-        f"the billing_live flag is on and billing access of {t['user_id']} is still disabled"
-    ),
-)
 
 
 DECLARATION = PlaybookDeclaration(
@@ -195,14 +170,11 @@ DECLARATION = PlaybookDeclaration(
     touches=(Touches.DATA, Touches.PERMISSIONS),
     approver_role=ApproverRole.ADMIN,
     title="Billing or invoice problem",
-    diagnose=diagnose,
+    diagnose=lambda app, account_id: app.diagnose_billing_invoice(user_id=account_id),
     propose=propose,
-    customer_update=(
-        "Hi {name},\n\n{changes}\n\nIf something about your billing still looks wrong, reply "
-        "here.\n\nThe KRUXT team"
-    ),
+    customer_update=letter("If something about your billing still looks wrong, reply here."),
     actions=(RESEND, RESTORE_ACCESS),
     compensations=(REVOKE_ACCESS,),
-    checks=(INVOICE_STILL_UNDELIVERED, BILLING_LIVE_AND_ACCESS_DISABLED),
+    checks=(invoice_still_undelivered, billing_live_and_access_disabled),
     no_steps=no_steps,
 )

@@ -13,13 +13,13 @@ from typing import Any
 
 from kruxt.activities.playbooks.base import (
     Action,
-    Check,
-    Compensation,
     Diagnosis,
     PlaybookDeclaration,
     Proposal,
     Target,
+    check,
     fingerprint,
+    letter,
     plural,
     when,
 )
@@ -191,21 +191,24 @@ REPAIR = Action(
     requires=("waitlist_still_broken", "bookings_unchanged_since_plan"),
 )
 
-RESTORE = Compensation(
-    name="restore_waitlist",
-    undoes="repair_waitlist",
-    describe="put every booking of the class back to its previous status and waitlist position",
+RESTORE = REPAIR.undo(
+    "put every booking of the class back to its previous status and waitlist position"
 )
 
 
-async def _still_broken(app: KruxtApp, t: Target) -> str | None:
+@check(
+    "class {class_id} still has duplicate or missing waitlist positions, or free seats with a "
+    "waitlist"
+)
+async def waitlist_still_broken(app: KruxtApp, t: Target) -> str | None:
     c = await app.diagnose_class_booking_waitlist(user_id=t["user_id"], class_id=t["class_id"])
     if _needs_repair(c):
         return None
     return f"the waitlist of class {t['class_id']} is in order now: nothing left to repair"
 
 
-async def _unchanged(app: KruxtApp, t: Target) -> str | None:
+@check("the bookings of class {class_id} are still those previewed")
+async def bookings_unchanged_since_plan(app: KruxtApp, t: Target) -> str | None:
     c = await app.diagnose_class_booking_waitlist(user_id=t["user_id"], class_id=t["class_id"])
     if bookings_fingerprint(c) == t["bookings_fingerprint"]:
         return None
@@ -213,22 +216,6 @@ async def _unchanged(app: KruxtApp, t: Target) -> str | None:
         f"the bookings of class {t['class_id']} changed since the plan was made: the approved "
         "preview no longer says what the repair would do"
     )
-
-
-WAITLIST_STILL_BROKEN = Check(
-    name="waitlist_still_broken",
-    call=_still_broken,
-    describe=lambda t: (
-        f"class {t['class_id']} still has duplicate or missing waitlist positions, or free "
-        "seats with a waitlist"
-    ),
-)
-
-BOOKINGS_UNCHANGED = Check(
-    name="bookings_unchanged_since_plan",
-    call=_unchanged,
-    describe=lambda t: f"the bookings of class {t['class_id']} are still those previewed",
-)
 
 
 DECLARATION = PlaybookDeclaration(
@@ -240,11 +227,9 @@ DECLARATION = PlaybookDeclaration(
     title="Class waitlist out of order",
     diagnose=diagnose,
     propose=propose,
-    customer_update=(
-        "Hi {name},\n\n{changes}\n\nSorry for the mix-up with the waitlist.\n\nThe KRUXT team"
-    ),
+    customer_update=letter("Sorry for the mix-up with the waitlist."),
     actions=(REPAIR,),
     compensations=(RESTORE,),
-    checks=(WAITLIST_STILL_BROKEN, BOOKINGS_UNCHANGED),
+    checks=(waitlist_still_broken, bookings_unchanged_since_plan),
     no_steps=no_steps,
 )

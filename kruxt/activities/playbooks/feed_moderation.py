@@ -12,12 +12,12 @@ from typing import Any
 from kruxt.activities.playbooks.base import (
     RUN_TIME,
     Action,
-    Check,
-    Compensation,
     Diagnosis,
     PlaybookDeclaration,
     Proposal,
     Target,
+    check,
+    letter,
     plural,
 )
 from kruxt.adapters.app_db import KruxtApp
@@ -134,25 +134,17 @@ RESTORE = Action(
     requires=("post_still_hidden",),
 )
 
-HIDE_AGAIN = Compensation(
-    name="hide_post_again",
-    undoes="restore_post_visibility",
-    describe="hide the post again as it was and withdraw the restore from its moderation history",
+HIDE_AGAIN = RESTORE.undo(
+    "hide the post again as it was and withdraw the restore from its moderation history"
 )
 
 
-async def _still_hidden(app: KruxtApp, t: Target) -> str | None:
+@check("post {post_id} is still hidden")
+async def post_still_hidden(app: KruxtApp, t: Target) -> str | None:
     d = await app.diagnose_feed_moderation(user_id=t["user_id"], post_id=t["post_id"])
     if d["post"]["visibility"] == "hidden":
         return None
     return f"post {t['post_id']} is {d['post']['visibility']} now, no longer hidden"
-
-
-POST_STILL_HIDDEN = Check(
-    name="post_still_hidden",
-    call=_still_hidden,
-    describe=lambda t: f"post {t['post_id']} is still hidden",
-)
 
 
 DECLARATION = PlaybookDeclaration(
@@ -164,10 +156,10 @@ DECLARATION = PlaybookDeclaration(
     title="Post hidden from the feed",
     diagnose=diagnose,
     propose=propose,
-    customer_update=("Hi {name},\n\n{changes}\n\nThanks for your patience.\n\nThe KRUXT team"),
+    customer_update=letter("Thanks for your patience."),
     actions=(RESTORE,),
     compensations=(HIDE_AGAIN,),
-    checks=(POST_STILL_HIDDEN,),
+    checks=(post_still_hidden,),
     never_changes="blocks between users (they are the users' own) and the reports themselves.",
     no_steps=no_steps,
 )

@@ -19,12 +19,12 @@ from typing import Any
 from kruxt.activities.playbooks.base import (
     RUN_TIME,
     Action,
-    Check,
-    Compensation,
     Diagnosis,
     PlaybookDeclaration,
     Proposal,
     Target,
+    check,
+    letter,
     when,
 )
 from kruxt.adapters.app_db import AppEntityNotFound, KruxtApp
@@ -176,16 +176,9 @@ MARK_REAUTH = Action(
     requires=("token_still_expired",),
 )
 
-RESTORE_CURSOR = Compensation(
-    name="restore_sync_cursor",
-    undoes="reset_sync_cursor",
-    describe="put the previous sync cursor back and withdraw the queued sync",
-)
-
-CLEAR_REAUTH = Compensation(
-    name="clear_reauth_required",
-    undoes="mark_reauth_required",
-    describe="clear the re-auth flag and restore the connection's previous status",
+RESTORE_CURSOR = RESET_CURSOR.undo("put the previous sync cursor back and withdraw the queued sync")
+CLEAR_REAUTH = MARK_REAUTH.undo(
+    "clear the re-auth flag and restore the connection's previous status"
 )
 
 
@@ -197,7 +190,8 @@ async def _connection(app: KruxtApp, t: Target) -> tuple[dict[str, Any] | None, 
     return c, None
 
 
-async def _still_in_error(app: KruxtApp, t: Target) -> str | None:
+@check("connection {connection_id} is still connected and in sync error, with no sync queued")
+async def connection_still_in_error(app: KruxtApp, t: Target) -> str | None:
     c, gone = await _connection(app, t)
     if c is None:
         return gone
@@ -212,7 +206,8 @@ async def _still_in_error(app: KruxtApp, t: Target) -> str | None:
     )
 
 
-async def _still_expired(app: KruxtApp, t: Target) -> str | None:
+@check("the token of connection {connection_id} is still expired and not yet flagged")
+async def token_still_expired(app: KruxtApp, t: Target) -> str | None:
     c, gone = await _connection(app, t)
     if c is None:
         return gone
@@ -224,23 +219,6 @@ async def _still_expired(app: KruxtApp, t: Target) -> str | None:
     )
 
 
-CONNECTION_STILL_IN_ERROR = Check(
-    name="connection_still_in_error",
-    call=_still_in_error,
-    describe=lambda t: (
-        f"connection {t['connection_id']} is still connected and in sync error, with no sync queued"
-    ),
-)
-
-TOKEN_STILL_EXPIRED = Check(
-    name="token_still_expired",
-    call=_still_expired,
-    describe=lambda t: (
-        f"the token of connection {t['connection_id']} is still expired and not yet flagged"
-    ),
-)
-
-
 DECLARATION = PlaybookDeclaration(
     id="integration_sync",
     category=Category.INTEGRATION_SYNC,
@@ -250,12 +228,9 @@ DECLARATION = PlaybookDeclaration(
     title="Health data not syncing",
     diagnose=diagnose,
     propose=propose,
-    customer_update=(
-        "Hi {name},\n\n{changes}\n\nIf anything is still missing tomorrow, reply here."
-        "\n\nThe KRUXT team"
-    ),
+    customer_update=letter("If anything is still missing tomorrow, reply here."),
     actions=(RESET_CURSOR, MARK_REAUTH),
     compensations=(RESTORE_CURSOR, CLEAR_REAUTH),
-    checks=(CONNECTION_STILL_IN_ERROR, TOKEN_STILL_EXPIRED),
+    checks=(connection_still_in_error, token_still_expired),
     no_steps=no_steps,
 )

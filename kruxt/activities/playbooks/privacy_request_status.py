@@ -6,20 +6,13 @@ can change them. The diagnosis is for the knowledge-base answer and the person h
 
 from __future__ import annotations
 
-from kruxt.activities.playbooks.base import Diagnosis, PlaybookDeclaration, Proposal, when
-from kruxt.adapters.app_db import KruxtApp
+from kruxt.activities.playbooks.base import (
+    Diagnosis,
+    PlaybookDeclaration,
+    when,
+)
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
-
-
-async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
-    """The account's export and deletion requests and their due dates."""
-    return await app.diagnose_privacy_request_status(user_id=account_id)
-
-
-def propose(d: Diagnosis) -> list[Proposal]:
-    """Never anything: privacy state is not changed by automation."""
-    return []
 
 
 def no_steps(d: Diagnosis) -> str:
@@ -42,8 +35,6 @@ DECLARATION = PlaybookDeclaration(
     touches=(Touches.PRIVACY,),
     approver_role=ApproverRole.STAFF,
     title="Privacy request status",
-    diagnose=diagnose,
-    propose=propose,
-    customer_update="",
+    diagnose=lambda app, account_id: app.diagnose_privacy_request_status(user_id=account_id),
     no_steps=no_steps,
 )

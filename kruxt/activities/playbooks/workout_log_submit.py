@@ -12,22 +12,18 @@ from typing import Any
 from kruxt.activities.playbooks.base import (
     RUN_TIME,
     Action,
-    Check,
-    Compensation,
     Diagnosis,
     PlaybookDeclaration,
     Proposal,
     Target,
+    check,
+    find,
+    letter,
     when,
 )
 from kruxt.adapters.app_db import KruxtApp
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import ApproverRole, Touches
-
-
-async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
-    """Failed submissions of the last 30 days, their errors and whether they can replay."""
-    return await app.diagnose_workout_log_submit(user_id=account_id)
 
 
 def _title(s: dict[str, Any]) -> str:
@@ -37,11 +33,7 @@ def _title(s: dict[str, Any]) -> str:
 
 
 def _submission(d: Diagnosis, submission_id: str) -> dict[str, Any]:
-    for s in d.get("failed_submissions") or []:
-        if s["id"] == submission_id:
-            found: dict[str, Any] = s
-            return found
-    return {"id": submission_id}
+    return find(d.get("failed_submissions"), submission_id, {"id": submission_id})
 
 
 def propose(d: Diagnosis) -> list[Proposal]:
@@ -118,14 +110,11 @@ REPLAY = Action(
     requires=("submission_still_failed",),
 )
 
-DELETE_REPLAYED = Compensation(
-    name="delete_replayed_workout",
-    undoes="replay_submission",
-    describe="delete the replayed workout and put the submission back as it was",
-)
+DELETE_REPLAYED = REPLAY.undo("delete the replayed workout and put the submission back as it was")
 
 
-async def _still_failed(app: KruxtApp, t: Target) -> str | None:
+@check("workout submission {submission_id} still failed and has no workout")
+async def submission_still_failed(app: KruxtApp, t: Target) -> str | None:
     d = await app.diagnose_workout_log_submit(user_id=t["user_id"])
     s = _submission(d, t["submission_id"])
     if "replayable" not in s:
@@ -138,13 +127,6 @@ async def _still_failed(app: KruxtApp, t: Target) -> str | None:
     return None
 
 
-SUBMISSION_STILL_FAILED = Check(
-    name="submission_still_failed",
-    call=_still_failed,
-    describe=lambda t: f"workout submission {t['submission_id']} still failed and has no workout",
-)
-
-
 DECLARATION = PlaybookDeclaration(
     id="workout_log_submit",
     category=Category.WORKOUT_LOG_SUBMIT,
@@ -152,14 +134,13 @@ DECLARATION = PlaybookDeclaration(
     touches=(Touches.DATA,),
     approver_role=ApproverRole.APPROVER,
     title="Workouts that failed to save",
-    diagnose=diagnose,
+    diagnose=lambda app, account_id: app.diagnose_workout_log_submit(user_id=account_id),
     propose=propose,
-    customer_update=(
-        "Hi {name},\n\n{changes}\n\nSorry about that: the failure was on our side. If a "
-        "workout is still missing, reply here.\n\nThe KRUXT team"
+    customer_update=letter(
+        "Sorry about that: the failure was on our side. If a workout is still missing, reply here."
     ),
     actions=(REPLAY,),
     compensations=(DELETE_REPLAYED,),
-    checks=(SUBMISSION_STILL_FAILED,),
+    checks=(submission_still_failed,),
     no_steps=no_steps,
 )

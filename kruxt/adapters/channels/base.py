@@ -5,11 +5,11 @@ from __future__ import annotations
 from typing import Protocol
 
 from kruxt.models.channels import (
+    ChannelEvent,
     ChannelIdentity,
     ChannelRequest,
     ChannelTicket,
     Delivery,
-    Parsed,
 )
 from kruxt.models.records import OutboundMessageResult
 
@@ -23,8 +23,9 @@ class CustomerChannel(Protocol):
         """Who sent ``request``; raises ``ChannelUnauthorized`` before anything is parsed."""
         ...
 
-    def parse(self, request: ChannelRequest) -> Parsed:
-        """A verified request as a new ticket or a follow-up (pydantic refuses bad bodies)."""
+    def parse(self, request: ChannelRequest) -> ChannelEvent:
+        """A verified request as a new ticket, a follow-up, a staff comment or nothing to do
+        (pydantic refuses bad bodies)."""
         ...
 
     async def deliver(

@@ -8,6 +8,10 @@ already on the ticket row (nothing more to send).
 from __future__ import annotations
 
 import hmac
+import json
+from typing import TypeVar
+
+from pydantic import BaseModel, ValidationError
 
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.channels import (
@@ -22,10 +26,12 @@ from kruxt.models.channels import (
     Parsed,
 )
 from kruxt.models.enums import Channel
-from kruxt.models.records import OutboundMessageResult
+from kruxt.models.records import OutboundMessageResult, ThreadMessage
 from kruxt.models.tickets import NewMessageRequest, NewTicketRequest
 
 __all__ = ["InAppChannel"]
+
+M = TypeVar("M", bound=BaseModel)
 
 
 def bearer_token(authorization: str) -> str:
@@ -36,6 +42,20 @@ def bearer_token(authorization: str) -> str:
     """
     scheme, _, credentials = authorization.partition(" ")
     return credentials.strip() if scheme.lower() == "bearer" else ""
+
+
+def _read_json(body: bytes, model: type[M]) -> M:
+    """``body`` as ``model``, read by Python's JSON reader as FastAPI reads request bodies.
+
+    pydantic's own reader refuses some text Python's takes (a lone surrogate escape); read
+    this way, the model's validators refuse it instead, naming the field it is in.
+    """
+    try:
+        data = json.loads(body)
+    except ValueError as exc:  # not JSON, or not UTF-8
+        error = {"type": "json_invalid", "loc": (), "input": body, "ctx": {"error": str(exc)}}
+        raise ValidationError.from_exception_data(model.__name__, [error]) from exc  # type: ignore[list-item]
+    return model.model_validate(data)
 
 
 class InAppChannel:
@@ -63,34 +83,27 @@ class InAppChannel:
     def parse(self, request: ChannelRequest) -> Parsed:
         """``POST /v1/tickets`` opens a ticket; a body for a named ticket is its follow-up."""
         if request.ticket_id is None:
-            ticket = NewTicketRequest.model_validate_json(request.body)
+            ticket = _read_json(request.body, NewTicketRequest)
             return NewTicket(channel=self.channel, ticket=ticket)
-        message = NewMessageRequest.model_validate_json(request.body)
+        message = _read_json(request.body, NewMessageRequest)
         return FollowUp(channel=self.channel, ticket_id=request.ticket_id, message=message)
 
     async def deliver(
         self, ticket: ChannelTicket, message: Delivery
     ) -> OutboundMessageResult | None:
         """Store the message in the ticket's thread (a retry under the same key stores once)."""
+        written = ThreadMessage(
+            ticket_id=ticket.ticket_id,
+            message_id=message.message_id,
+            kind=message.message_kind,
+            body=message.body,
+            author=message.author,
+            article_ids=message.article_ids,
+        )
+        key = message.idempotency_key
         if message.kind is DeliveryKind.PUBLIC_REPLY:
-            return await self._store.record_outbound_message(
-                ticket_id=ticket.ticket_id,
-                message_id=message.message_id,
-                kind=message.message_kind,
-                body=message.body,
-                article_ids=message.article_ids,
-                author=message.author,
-                idempotency_key=message.idempotency_key,
-            )
+            return await self._store.record_outbound_message(written, idempotency_key=key)
         if message.kind is DeliveryKind.INTERNAL_NOTE:
-            await self._store.record_internal_note(
-                ticket_id=ticket.ticket_id,
-                message_id=message.message_id,
-                kind=message.message_kind,
-                body=message.body,
-                article_ids=message.article_ids,
-                author=message.author,
-                idempotency_key=message.idempotency_key,
-            )
+            await self._store.record_internal_note(written, idempotency_key=key)
         # A status is on the ticket row already; the app reads it with the thread.
         return None

@@ -25,13 +25,15 @@ class ChannelRegistry:
         self._channels = MappingProxyType(dict(channels))
 
     @classmethod
-    def thread_only(cls, channel: CustomerChannel) -> ChannelRegistry:
-        """Every channel delivers into the ticket's thread, as before Zendesk and Intercom.
+    def thread_only(
+        cls, channel: CustomerChannel, connected: Mapping[Channel, CustomerChannel] | None = None
+    ) -> ChannelRegistry:
+        """Every channel delivers into the ticket's thread, but those ``connected``.
 
         E-mail and CLI tickets are read from the same thread as in-app ones; Zendesk and
-        Intercom get their own entries when they are connected.
+        Intercom deliver through their own entries when they are connected.
         """
-        return cls(dict.fromkeys(Channel, channel))
+        return cls({**dict.fromkeys(Channel, channel), **(connected or {})})
 
     def __getitem__(self, channel: Channel) -> CustomerChannel:
         """The channel registered for ``channel``."""

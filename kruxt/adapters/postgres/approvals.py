@@ -7,8 +7,14 @@ from typing import Any
 
 import asyncpg
 
-from kruxt.adapters.postgres import audit, kpi
-from kruxt.models.approvals import ApprovalRecord, ApprovalRequest, ApprovalStatus, PendingApproval
+from kruxt.adapters.postgres import audit, kpi, slack_refs
+from kruxt.models.approvals import (
+    ApprovalRecord,
+    ApprovalRequest,
+    ApprovalStanding,
+    ApprovalStatus,
+    PendingApproval,
+)
 
 
 class ApprovalStore:
@@ -113,40 +119,7 @@ class ApprovalStore:
 
     async def slack_message(self, approval_id: uuid.UUID) -> tuple[str, str] | None:
         """The Slack channel and message ts of a request, if it was posted."""
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT slack_channel, slack_ts FROM support_approvals WHERE id = $1",
-                approval_id,
-            )
-        if row is None or row["slack_ts"] is None:
-            return None
-        return row["slack_channel"], row["slack_ts"]
-
-    async def record_notification(
-        self,
-        *,
-        request: ApprovalRequest,
-        channel: str,
-        recipients: list[str],
-        level: int,
-        reminder: bool,
-        idempotency_key: str,
-    ) -> None:
-        """Audit that the request went out: to whom, through which channel."""
-        async with self._pool.acquire() as conn:
-            await audit.append(
-                conn,
-                actor="autopilot",
-                action="approval.reminded" if reminder else "approval.sent",
-                ticket_id=request.ticket_id,
-                details={
-                    "approval_id": str(request.approval_id),
-                    "channel": channel,
-                    "recipients": recipients,
-                    "level": level,
-                },
-                idempotency_key=idempotency_key,
-            )
+        return await slack_refs.slack_message(self._pool, "support_approvals", approval_id)
 
     async def was_sent(self, send_key: str) -> bool:
         """True when a notification send with this key was recorded (a retry skips it)."""
@@ -164,13 +137,16 @@ class ApprovalStore:
         channel: str,
         recipients: list[str],
         level: int,
+        action: str = "notification.sent",
     ) -> None:
-        """Record that one send of a notification went out, keyed for retries."""
+        """Audit that a notification of the request went out, to whom and through which
+        channel, keyed for retries: one send (``notification.sent``), or a whole round of
+        them (``approval.sent``, ``approval.reminded``)."""
         async with self._pool.acquire() as conn:
             await audit.append(
                 conn,
                 actor="autopilot",
-                action="notification.sent",
+                action=action,
                 ticket_id=request.ticket_id,
                 details={
                     "approval_id": str(request.approval_id),
@@ -215,23 +191,19 @@ class ApprovalStore:
                 "SELECT request FROM support_approvals WHERE status = 'pending' "
                 "ORDER BY requested_at"
             )
-        out = []
-        for row in rows:
-            req = ApprovalRequest.model_validate(row["request"])
-            out.append(
-                PendingApproval(
-                    approval_id=req.approval_id,
-                    ticket_id=req.ticket_id,
-                    kind=req.kind,
-                    playbook=req.playbook,
-                    required_role=req.required_role,
-                    summary=req.summary,
-                    severity=req.severity,
-                    requested_at=req.requested_at,
-                    expires_at=req.expires_at,
-                )
+        # A row of the list is the request's own fields, read from the request as stored.
+        requests = (ApprovalRequest.model_validate(row["request"]) for row in rows)
+        return [PendingApproval.model_validate(req, from_attributes=True) for req in requests]
+
+    async def standing(self, approval_id: uuid.UUID) -> ApprovalStanding | None:
+        """Its status, and who decided it when (None while pending or for an expiry)."""
+        async with self._pool.acquire() as conn:
+            row = await conn.fetchrow(
+                "SELECT status, decided_by, decided_at, reason FROM support_approvals "
+                "WHERE id = $1",
+                approval_id,
             )
-        return out
+        return ApprovalStanding.model_validate(dict(row)) if row is not None else None
 
     async def get(self, approval_id: uuid.UUID) -> tuple[ApprovalRequest, ApprovalStatus] | None:
         """A request and its current status."""

@@ -13,8 +13,27 @@ from typing import Any
 import asyncpg
 
 from kruxt.adapters.postgres import audit
+from kruxt.adapters.postgres.pool import Conn
 
-__all__ = ["AutomationRunStore"]
+__all__ = ["INSERT_RUN", "AutomationRunStore", "recorded_run"]
+
+# One run row; $12 is the calling activity's key, so a retry inserts nothing (and no id
+# comes back: ``recorded_run`` finds the first attempt's).
+INSERT_RUN = """
+INSERT INTO support_automation_runs (ticket_id, agent, model, prompt_version, input_digest,
+    output, confidence, tokens_in, tokens_out, latency_ms, fallback_reason, idempotency_key)
+VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
+ON CONFLICT (idempotency_key) DO NOTHING
+RETURNING id
+"""
+
+
+async def recorded_run(conn: Conn, idempotency_key: str) -> uuid.UUID:
+    """The id of the run recorded under ``idempotency_key`` (what a retry answers)."""
+    run_id: uuid.UUID = await conn.fetchval(
+        "SELECT id FROM support_automation_runs WHERE idempotency_key = $1", idempotency_key
+    )
+    return run_id
 
 
 class AutomationRunStore:
@@ -49,14 +68,7 @@ class AutomationRunStore:
         """
         async with self._pool.acquire() as conn, conn.transaction():
             run_id = await conn.fetchval(
-                """
-                INSERT INTO support_automation_runs (ticket_id, agent, model, prompt_version,
-                    input_digest, output, confidence, tokens_in, tokens_out, latency_ms,
-                    fallback_reason, idempotency_key)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING id
-                """,
+                INSERT_RUN,
                 ticket_id,
                 agent,
                 model,
@@ -71,11 +83,7 @@ class AutomationRunStore:
                 idempotency_key,
             )
             if run_id is None:
-                existing: uuid.UUID = await conn.fetchval(
-                    "SELECT id FROM support_automation_runs WHERE idempotency_key = $1",
-                    idempotency_key,
-                )
-                return existing
+                return await recorded_run(conn, idempotency_key)
             await audit.append(
                 conn,
                 actor=f"agent:{agent}",

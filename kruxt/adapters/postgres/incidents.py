@@ -12,20 +12,25 @@ from typing import Any, NamedTuple
 
 import asyncpg
 
-from kruxt.adapters.postgres import audit, kpi
+from kruxt.adapters.postgres import audit, kpi, slack_refs
 from kruxt.adapters.postgres.pool import Conn
 from kruxt.models.approvals import DecisionChannel
 from kruxt.models.enums import Category, Priority
 from kruxt.models.incidents import (
+    DEFAULT_INCIDENT_CLUSTER,
     AttachTicket,
+    IncidentCluster,
     IncidentRecord,
     IncidentStatus,
+    OpenIncidentInput,
     TimelineEntry,
     incident_workflow_id,
 )
 from kruxt.models.sla import SlaMet, SlaNotice
+from kruxt.models.tickets import workflow_id_for
 
 __all__ = [
+    "Counted",
     "IncidentNotFoundError",
     "IncidentStateError",
     "IncidentStore",
@@ -63,6 +68,25 @@ class JoinResult(NamedTuple):
     created: bool
 
 
+class Counted(NamedTuple):
+    """A P2 with no incident: its cause's cluster is not big enough yet (``waiting`` P2
+    tickets of it within the cluster window, this one included)."""
+
+    waiting: int
+
+
+class _Opening(NamedTuple):
+    """The ticket that may open an incident, as ``open_or_join`` got it."""
+
+    key: str
+    ticket_id: uuid.UUID
+    priority: Priority
+    category: Category
+    title: str
+    at: datetime
+    idempotency_key: str
+
+
 def _record(row: asyncpg.Record) -> IncidentRecord:
     return IncidentRecord.model_validate(dict(row))
 
@@ -85,26 +109,49 @@ class IncidentStore:
         idempotency_key: str,
         now: datetime | None = None,
     ) -> JoinResult:
-        """Attach the ticket to the open incident of ``key`` opened within ``window``.
+        """Attach the ticket to the open incident of ``key`` opened within ``window``, or
+        open one whatever its priority (``place`` is the rule tickets go by)."""
+        ticket = OpenIncidentInput(
+            ticket_id=ticket_id,
+            ticket_workflow_id=workflow_id_for(ticket_id),
+            key=key,
+            priority=priority,
+            category=category,
+            title=title,
+            at=now,
+        )
+        placed = await self.place(
+            ticket, window=window, idempotency_key=idempotency_key, cluster=None
+        )
+        assert isinstance(placed, JoinResult)  # without a cluster rule every ticket opens
+        return placed
 
-        With none, open a new incident (its workflow id is ``incident-<id>``). Runs under a
-        transaction-scoped advisory lock on the key: two tickets of the same outage at the
-        same moment serialize here and find one incident. A retry with the same
-        ``idempotency_key`` returns the first answer.
+    async def place(
+        self,
+        ticket: OpenIncidentInput,
+        *,
+        window: timedelta,
+        idempotency_key: str,
+        cluster: IncidentCluster | None,
+    ) -> JoinResult | Counted:
+        """Find the ticket's incident: join, open, or (a P2 alone) only count it.
+
+        The ticket joins the open incident of its key opened within ``window`` (counted back
+        from ``ticket.at``, or the database's now). With none, a
+        P1 opens one (its workflow id is ``incident-<id>``); a P2 is recorded as a candidate
+        of its cause, and when ``cluster.count`` candidates fall within ``cluster.window`` they
+        open the incident together, the earlier ones attached too (``cluster=None``: it
+        opens one alone). Runs under a transaction-scoped advisory lock on the key: two
+        tickets of the same outage at the same moment serialize here and find one incident.
+        A retry with the same ``idempotency_key`` returns the first answer.
         """
+        key = ticket.key
         async with self._pool.acquire() as conn, conn.transaction():
             await conn.execute("SELECT pg_advisory_xact_lock(hashtext($1))", key)
-            done = await conn.fetchrow(
-                """
-                SELECT i.id, i.workflow_id, i.first_ticket_id = t.ticket_id AS created
-                FROM support_incident_tickets t JOIN support_incidents i ON i.id = t.incident_id
-                WHERE t.idempotency_key = $1
-                """,
-                idempotency_key,
-            )
+            done = await self._answer(conn, idempotency_key, cluster or DEFAULT_INCIDENT_CLUSTER)
             if done is not None:
-                return JoinResult(done["id"], done["workflow_id"], bool(done["created"]))
-            at: datetime = now or await conn.fetchval("SELECT now()")
+                return done
+            at: datetime = ticket.at or await conn.fetchval("SELECT now()")
             found = await conn.fetchrow(
                 """
                 SELECT id, workflow_id, priority FROM support_incidents
@@ -118,73 +165,174 @@ class IncidentStore:
                 await self._attach(
                     conn,
                     incident_id=found["id"],
-                    ticket_id=ticket_id,
-                    priority=priority,
+                    ticket_id=ticket.ticket_id,
+                    priority=ticket.priority,
+                    title=ticket.title,
                     current=Priority(found["priority"]),
                     at=at,
                     idempotency_key=idempotency_key,
                 )
                 return JoinResult(found["id"], found["workflow_id"], False)
-            incident_id = uuid.uuid4()
-            workflow_id = incident_workflow_id(incident_id)
-            await conn.execute(
-                """
-                INSERT INTO support_incidents (id, key, priority, category, title,
-                    first_ticket_id, workflow_id, opened_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-                """,
-                incident_id,
+            opening = _Opening(
                 key,
-                priority.value,
-                category.value,
-                title,
-                ticket_id,
-                workflow_id,
-                at,
-            )
-            await conn.execute(
-                """
-                INSERT INTO support_incident_tickets (incident_id, ticket_id, attached_at,
-                                                      idempotency_key)
-                VALUES ($1, $2, $3, $4)
-                """,
-                incident_id,
-                ticket_id,
+                ticket.ticket_id,
+                ticket.priority,
+                ticket.category,
+                ticket.title,
                 at,
                 idempotency_key,
             )
-            await self._timeline(
-                conn,
-                incident_id=incident_id,
-                at=at,
-                entry=f"opened by ticket {ticket_id} ({priority.value}): {title}",
-                actor=SYSTEM_ACTOR,
-                idempotency_key=f"{idempotency_key}:timeline",
+            if ticket.priority is Priority.P1 or cluster is None:
+                return await self._open(conn, opening, cluster=[])
+            waiting = await self._count(conn, opening, cluster)
+            if len(waiting) < cluster.count:
+                return Counted(len(waiting))
+            return await self._open(conn, opening, cluster=waiting)
+
+    @staticmethod
+    async def _answer(
+        conn: Conn, idempotency_key: str, cluster: IncidentCluster
+    ) -> JoinResult | Counted | None:
+        """What an earlier attempt with this key answered, if one committed."""
+        done = await conn.fetchrow(
+            """
+            SELECT i.id, i.workflow_id, i.first_ticket_id = t.ticket_id AS created
+            FROM support_incident_tickets t JOIN support_incidents i ON i.id = t.incident_id
+            WHERE t.idempotency_key = $1
+            """,
+            idempotency_key,
+        )
+        if done is not None:
+            return JoinResult(done["id"], done["workflow_id"], bool(done["created"]))
+        counted = await conn.fetchrow(
+            """
+            SELECT c.incident_id, i.workflow_id,
+                   (SELECT count(*) FROM support_incident_candidates w
+                    WHERE w.key = c.key AND w.incident_id IS NULL
+                      AND w.at >= c.at - $2::interval AND w.at <= c.at) AS waiting
+            FROM support_incident_candidates c
+            LEFT JOIN support_incidents i ON i.id = c.incident_id
+            WHERE c.idempotency_key = $1
+            """,
+            idempotency_key,
+            cluster.window,
+        )
+        if counted is None:
+            return None
+        if counted["incident_id"] is not None:  # a later ticket's cluster took it in
+            return JoinResult(counted["incident_id"], counted["workflow_id"], False)
+        return Counted(int(counted["waiting"]))
+
+    @staticmethod
+    async def _count(
+        conn: Conn, opening: _Opening, cluster: IncidentCluster
+    ) -> list[asyncpg.Record]:
+        """Record a P2 as a candidate of its cause; the candidates waiting in the window."""
+        await conn.execute(
+            """
+            INSERT INTO support_incident_candidates (key, ticket_id, priority, title, at,
+                                                     idempotency_key)
+            VALUES ($1, $2, $3, $4, $5, $6)
+            ON CONFLICT (key, ticket_id) DO NOTHING
+            """,
+            opening.key,
+            opening.ticket_id,
+            opening.priority.value,
+            opening.title,
+            opening.at,
+            opening.idempotency_key,
+        )
+        return await conn.fetch(
+            """
+            SELECT ticket_id, priority, title, at FROM support_incident_candidates
+            WHERE key = $1 AND incident_id IS NULL AND at >= $2 AND at <= $3
+            ORDER BY at, ticket_id
+            """,
+            opening.key,
+            opening.at - cluster.window,
+            opening.at,
+        )
+
+    async def _open(
+        self, conn: Conn, opening: _Opening, *, cluster: list[asyncpg.Record]
+    ) -> JoinResult:
+        """Open the incident: for a P1 alone, or for a cluster of P2s (all attached)."""
+        incident_id = uuid.uuid4()
+        workflow_id = incident_workflow_id(incident_id)
+        key, ticket_id, priority, at = opening.key, opening.ticket_id, opening.priority, opening.at
+        # The title is the first report's; the opening ticket is the one that made it one.
+        title = cluster[0]["title"] if cluster else opening.title
+        await conn.execute(
+            """
+            INSERT INTO support_incidents (id, key, priority, category, title,
+                first_ticket_id, workflow_id, opened_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+            """,
+            incident_id,
+            key,
+            priority.value,
+            opening.category.value,
+            title,
+            ticket_id,
+            workflow_id,
+            at,
+        )
+        members = [(r["ticket_id"], r["at"]) for r in cluster] or [(ticket_id, at)]
+        await conn.executemany(
+            """
+            INSERT INTO support_incident_tickets (incident_id, ticket_id, attached_at,
+                                                  idempotency_key)
+            VALUES ($1, $2, $3, $4)
+            """,
+            [
+                (
+                    incident_id,
+                    member,
+                    when,
+                    opening.idempotency_key if member == ticket_id else None,
+                )
+                for member, when in members
+            ],
+        )
+        why = ""
+        if cluster:
+            await conn.execute(
+                "UPDATE support_incident_candidates SET incident_id = $3 "
+                "WHERE key = $1 AND ticket_id = ANY($2::uuid[])",
+                key,
+                [member for member, _ in members],
+                incident_id,
             )
-            await audit.append(
-                conn,
-                actor=SYSTEM_ACTOR,
-                action="incident.opened",
-                ticket_id=ticket_id,
-                details={
-                    "incident_id": str(incident_id),
-                    "key": key,
-                    "priority": priority.value,
-                    "category": category.value,
-                    "workflow_id": workflow_id,
-                },
-                idempotency_key=idempotency_key,
-            )
-            await kpi.emit(
-                conn,
-                event="incident_opened",
-                ticket_id=ticket_id,
-                priority=priority.value,
-                category=category.value,
-                idempotency_key=f"{idempotency_key}:incident_opened",
-                details={"incident_id": str(incident_id), "key": key},
-            )
-            return JoinResult(incident_id, workflow_id, True)
+            first = min(when for _, when in members)
+            span = max(1, round((at - first).total_seconds() / 60))
+            why = f" with {len(members) - 1} earlier ticket(s) of one cause within {span} min"
+        await self._log(
+            conn,
+            incident_id=incident_id,
+            at=at,
+            entry=f"opened by ticket {ticket_id} ({priority.value}){why}: {title}",
+            line_key=f"{opening.idempotency_key}:timeline",
+            action="incident.opened",
+            ticket_id=ticket_id,
+            details={
+                "key": key,
+                "priority": priority.value,
+                "category": opening.category.value,
+                "workflow_id": workflow_id,
+                "cluster": [str(member) for member, _ in members] if cluster else None,
+            },
+            idempotency_key=opening.idempotency_key,
+        )
+        await kpi.emit(
+            conn,
+            event="incident_opened",
+            ticket_id=ticket_id,
+            priority=priority.value,
+            category=opening.category.value,
+            idempotency_key=f"{opening.idempotency_key}:incident_opened",
+            details={"incident_id": str(incident_id), "key": key, "tickets": len(members)},
+        )
+        return JoinResult(incident_id, workflow_id, True)
 
     async def _attach(
         self,
@@ -193,6 +341,7 @@ class IncidentStore:
         incident_id: uuid.UUID,
         ticket_id: uuid.UUID,
         priority: Priority,
+        title: str,
         current: Priority,
         at: datetime,
         idempotency_key: str,
@@ -213,40 +362,47 @@ class IncidentStore:
             return  # the ticket was attached before (by an earlier join of its own)
         raised = priority.rank < current.rank
         if raised:
-            # A more severe ticket joining makes the incident more severe.
+            # A more severe ticket joining makes the incident more severe, and its title
+            # names what is now the worst of it.
             await conn.execute(
-                "UPDATE support_incidents SET priority = $2 WHERE id = $1",
+                "UPDATE support_incidents SET priority = $2, title = $3 WHERE id = $1",
                 incident_id,
                 priority.value,
+                title,
             )
-        await self._timeline(
+        await self._log(
             conn,
             incident_id=incident_id,
             at=at,
             entry=f"ticket {ticket_id} ({priority.value}) attached"
-            + (f"; incident raised to {priority.value}" if raised else ""),
-            actor=SYSTEM_ACTOR,
-            idempotency_key=f"{idempotency_key}:timeline",
-        )
-        await audit.append(
-            conn,
-            actor=SYSTEM_ACTOR,
+            + (
+                f"; incident escalated {current.value} -> {priority.value}: {title}"
+                if raised
+                else ""
+            ),
+            line_key=f"{idempotency_key}:timeline",
             action="incident.ticket_attached",
             ticket_id=ticket_id,
-            details={"incident_id": str(incident_id), "priority": priority.value},
+            details={"priority": priority.value},
             idempotency_key=idempotency_key,
         )
 
     @staticmethod
-    async def _timeline(
+    async def _log(
         conn: Conn,
         *,
         incident_id: uuid.UUID,
-        at: datetime | None,
         entry: str,
-        actor: str,
+        action: str,
         idempotency_key: str,
+        actor: str = SYSTEM_ACTOR,
+        at: datetime | None = None,
+        ticket_id: uuid.UUID | None = None,
+        details: dict[str, Any] | None = None,
+        line_key: str | None = None,
     ) -> bool:
+        """One timeline line (keyed ``line_key``, else ``idempotency_key``) and, the first
+        time, its audit entry; False when the line was recorded before."""
         status = await conn.execute(
             """
             INSERT INTO support_incident_timeline (incident_id, at, entry, actor,
@@ -258,9 +414,19 @@ class IncidentStore:
             at,
             entry,
             actor,
-            idempotency_key,
+            line_key or idempotency_key,
         )
-        return bool(status.endswith(" 1"))
+        if not status.endswith(" 1"):
+            return False
+        await audit.append(
+            conn,
+            actor=actor,
+            action=action,
+            ticket_id=ticket_id,
+            details={"incident_id": str(incident_id), **(details or {})},
+            idempotency_key=idempotency_key,
+        )
+        return True
 
     async def recorded(self, idempotency_key: str) -> bool:
         """True when a timeline entry with this key exists (the work it stands for is done)."""
@@ -284,24 +450,16 @@ class IncidentStore:
     ) -> bool:
         """Add a timeline entry with its audit entry; False when it was recorded before."""
         async with self._pool.acquire() as conn, conn.transaction():
-            added = await self._timeline(
+            return await self._log(
                 conn,
                 incident_id=incident_id,
-                at=at,
                 entry=entry,
-                actor=actor,
+                action=action,
                 idempotency_key=idempotency_key,
+                actor=actor,
+                at=at,
+                details={"entry": entry, **(details or {})},
             )
-            if added:
-                await audit.append(
-                    conn,
-                    actor=actor,
-                    action=action,
-                    ticket_id=None,
-                    details={"incident_id": str(incident_id), "entry": entry, **(details or {})},
-                    idempotency_key=idempotency_key,
-                )
-            return added
 
     async def record_refused_ack(
         self,
@@ -338,39 +496,24 @@ class IncidentStore:
     ) -> bool:
         """A page went out: the escalation position, a timeline line, an audit entry."""
         async with self._pool.acquire() as conn, conn.transaction():
-            added = await self._timeline(
+            added = await self._log(
                 conn,
                 incident_id=incident_id,
-                at=at,
                 entry=entry,
-                actor=SYSTEM_ACTOR,
-                idempotency_key=idempotency_key,
-            )
-            if not added:
-                return False
-            await conn.execute(
-                """
-                UPDATE support_incidents SET escalation_level = $2, escalation_loop = $3
-                WHERE id = $1
-                """,
-                incident_id,
-                level,
-                loop,
-            )
-            await audit.append(
-                conn,
-                actor=SYSTEM_ACTOR,
                 action="incident.paged",
-                ticket_id=None,
-                details={
-                    "incident_id": str(incident_id),
-                    "level": level,
-                    "loop": loop,
-                    "recipients": recipients,
-                },
                 idempotency_key=idempotency_key,
+                at=at,
+                details={"level": level, "loop": loop, "recipients": recipients},
             )
-            return True
+            if added:
+                await conn.execute(
+                    "UPDATE support_incidents SET escalation_level = $2, escalation_loop = $3 "
+                    "WHERE id = $1",
+                    incident_id,
+                    level,
+                    loop,
+                )
+            return added
 
     async def set_status(
         self,
@@ -443,25 +586,15 @@ class IncidentStore:
                         note,
                     )
                     entry = f"resolved by {actor}" + (f": {note}" if note else "")
-                await self._timeline(
+                await self._log(
                     conn,
                     incident_id=incident_id,
-                    at=when,
                     entry=entry,
-                    actor=actor,
-                    idempotency_key=idempotency_key,
-                )
-                await audit.append(
-                    conn,
-                    actor=actor,
                     action=f"incident.{status.value}",
-                    ticket_id=None,
-                    details={
-                        "incident_id": str(incident_id),
-                        "channel": channel.value if channel else None,
-                        "note": note,
-                    },
                     idempotency_key=idempotency_key,
+                    actor=actor,
+                    at=when,
+                    details={"channel": channel.value if channel else None, "note": note},
                 )
                 if status is IncidentStatus.RESOLVED:
                     await kpi.emit(
@@ -500,27 +633,39 @@ class IncidentStore:
         async with self._pool.acquire() as conn:
             return await self._tickets(conn, incident_id)
 
-    async def set_slack_message(self, incident_id: uuid.UUID, *, channel: str, ts: str) -> None:
-        """Remember where the incident was posted in Slack (set once)."""
+    async def set_slack_message(
+        self,
+        incident_id: uuid.UUID,
+        *,
+        channel: str,
+        ts: str,
+        posted_by: str | None = None,
+        replace: bool = False,
+    ) -> None:
+        """Remember where the incident was posted in Slack: set once, or ``replace`` it when
+        the incident escalated and was posted anew; ``posted_by`` is the posting activity."""
         async with self._pool.acquire() as conn:
             await conn.execute(
-                "UPDATE support_incidents SET slack_channel = $2, slack_ts = $3 "
-                "WHERE id = $1 AND slack_ts IS NULL",
+                "UPDATE support_incidents SET slack_channel = $2, slack_ts = $3, "
+                "slack_posted_by = $4 WHERE id = $1 AND (slack_ts IS NULL OR $5)",
                 incident_id,
                 channel,
                 ts,
+                posted_by,
+                replace,
             )
+
+    async def slack_message_by(self, posted_by: str) -> bool:
+        """True when the incident's current Slack message was posted by this activity."""
+        async with self._pool.acquire() as conn:
+            found = await conn.fetchval(
+                "SELECT 1 FROM support_incidents WHERE slack_posted_by = $1", posted_by
+            )
+        return found is not None
 
     async def slack_message(self, incident_id: uuid.UUID) -> tuple[str, str] | None:
         """The Slack channel and ts of the incident's message, if it was posted."""
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                "SELECT slack_channel, slack_ts FROM support_incidents WHERE id = $1",
-                incident_id,
-            )
-        if row is None or row["slack_ts"] is None:
-            return None
-        return row["slack_channel"], row["slack_ts"]
+        return await slack_refs.slack_message(self._pool, "support_incidents", incident_id)
 
     async def timeline(self, incident_id: uuid.UUID) -> list[TimelineEntry]:
         """The incident's timeline, oldest first."""

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
 from pydantic import BaseModel, Field
+
+from kruxt.adapters.postgres.defects import DefectStore
+from kruxt.models.defects import RecurringCause
 
 
 class LatencyByPriority(BaseModel):
@@ -37,6 +40,9 @@ class KpiReport(BaseModel):
     first_response: list[LatencyByPriority] = Field(default_factory=list)
     resolution: list[LatencyByPriority] = Field(default_factory=list)
     sla: list[SlaOutcome] = Field(default_factory=list)
+    recurring: list[RecurringCause] = Field(
+        default_factory=list, description="Product defects resolved most often, with issues"
+    )
 
     @property
     def acceptance_rate(self) -> float | None:
@@ -83,6 +89,7 @@ async def kpi_report(pool: asyncpg.Pool[Any], *, days: int = 7) -> KpiReport:
             since,
         )
     assert counts is not None
+    recurring = await DefectStore(pool).top_recurring(since=datetime.now(UTC) - since)
 
     def by_priority(event: str) -> list[LatencyByPriority]:
         return [
@@ -107,4 +114,5 @@ async def kpi_report(pool: asyncpg.Pool[Any], *, days: int = 7) -> KpiReport:
         sla=[
             SlaOutcome(clock=r["clock"] or "-", met=r["met"], breached=r["breached"]) for r in sla
         ],
+        recurring=recurring,
     )

@@ -218,6 +218,27 @@ class PlaybookRunStore:
             raise RunNotFoundError(f"playbook run {run.run_id} was never recorded")
         return playbook
 
+    async def _audit_step(
+        self, conn: Conn, run: StepRun, action: str, details: dict[str, Any], key: str
+    ) -> bool:
+        """Audit a step's event, led by what names the step: run, plan, playbook, step."""
+        playbook = await self._playbook_of(conn, run)
+        return await audit.append(
+            conn,
+            actor=ACTOR,
+            action=action,
+            ticket_id=run.ticket_id,
+            details={
+                "run_id": str(run.run_id),
+                "plan_id": str(run.plan_id),
+                "playbook": playbook,
+                "step_id": run.step.step_id,
+                "action": run.step.action,
+                **details,
+            },
+            idempotency_key=key,
+        )
+
     async def record_step(
         self,
         *,
@@ -232,25 +253,14 @@ class PlaybookRunStore:
             raise ValueError(f"a step is recorded applied or failed, not {status.value}")
         step = run.step
         async with self._pool.acquire() as conn, conn.transaction():
-            playbook = await self._playbook_of(conn, run)
-            if not await audit.append(
-                conn,
-                actor=ACTOR,
-                action=f"playbook.step_{status.value}",
-                ticket_id=run.ticket_id,
-                details={
-                    "run_id": str(run.run_id),
-                    "plan_id": str(run.plan_id),
-                    "playbook": playbook,
-                    "step_id": step.step_id,
-                    "action": step.action,
-                    "target": step.target,
-                    "idempotency_key": run.idempotency_key,
-                    "error": error,
-                    **_images(result),
-                },
-                idempotency_key=idempotency_key,
-            ):
+            details = {
+                "target": step.target,
+                "idempotency_key": run.idempotency_key,
+                "error": error,
+                **_images(result),
+            }
+            action = f"playbook.step_{status.value}"
+            if not await self._audit_step(conn, run, action, details, idempotency_key):
                 return False
             # A replay after the step was compensated applies nothing: it stays compensated.
             await conn.execute(
@@ -301,31 +311,17 @@ class PlaybookRunStore:
         """
         step = run.step
         async with self._pool.acquire() as conn, conn.transaction():
-            playbook = await self._playbook_of(conn, run)
-            if not await audit.append(
-                conn,
-                actor=ACTOR,
-                action=(
-                    "playbook.step_compensation_failed"
-                    if status is CompensationStatus.FAILED
-                    else "playbook.step_compensated"
-                ),
-                ticket_id=run.ticket_id,
-                details={
-                    "run_id": str(run.run_id),
-                    "plan_id": str(run.plan_id),
-                    "playbook": playbook,
-                    "step_id": step.step_id,
-                    "action": step.action,
-                    "compensation": step.compensation,
-                    "compensation_status": status.value,
-                    "idempotency_key": run.compensation_key if step.compensation else None,
-                    "original_key": run.idempotency_key,
-                    "error": error,
-                    **_images(result),
-                },
-                idempotency_key=idempotency_key,
-            ):
+            details = {
+                "compensation": step.compensation,
+                "compensation_status": status.value,
+                "idempotency_key": run.compensation_key if step.compensation else None,
+                "original_key": run.idempotency_key,
+                "error": error,
+                **_images(result),
+            }
+            failed = status is CompensationStatus.FAILED
+            action = "playbook.step_compensation_failed" if failed else "playbook.step_compensated"
+            if not await self._audit_step(conn, run, action, details, idempotency_key):
                 return False
             step_status = {
                 CompensationStatus.DONE: StepStatus.COMPENSATED.value,

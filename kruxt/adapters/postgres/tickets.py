@@ -14,10 +14,11 @@ from typing import Any
 import asyncpg
 
 from kruxt.adapters.postgres import audit, kpi
+from kruxt.adapters.postgres.automation_runs import INSERT_RUN, recorded_run
 from kruxt.adapters.postgres.pool import Conn
 from kruxt.models.context import RecentTicket
 from kruxt.models.enums import Channel, MessageDirection, TicketStatus
-from kruxt.models.records import MessageKind, OutboundMessageResult
+from kruxt.models.records import MessageKind, OutboundMessageResult, ThreadMessage
 from kruxt.models.tickets import (
     Requester,
     TicketIntake,
@@ -51,8 +52,9 @@ class TicketStore:
             inserted = await conn.fetchval(
                 """
                 INSERT INTO support_tickets (id, channel, external_id, workflow_id, requester_id,
-                    requester_email, requester_name, account_id, subject, created_at, updated_at)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10)
+                    requester_email, requester_name, account_id, subject, created_at, updated_at,
+                    previous_ticket_id)
+                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $10, $11)
                 ON CONFLICT DO NOTHING
                 RETURNING id
                 """,
@@ -66,6 +68,7 @@ class TicketStore:
                 intake.account_id,
                 intake.subject,
                 intake.received_at,
+                intake.previous_ticket_id,
             )
             if inserted is None:
                 return False
@@ -112,14 +115,7 @@ class TicketStore:
         result = outcome.result
         async with self._pool.acquire() as conn, conn.transaction():
             run_id = await conn.fetchval(
-                """
-                INSERT INTO support_automation_runs (ticket_id, agent, model, prompt_version,
-                    input_digest, output, confidence, tokens_in, tokens_out, latency_ms,
-                    fallback_reason, idempotency_key)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)
-                ON CONFLICT (idempotency_key) DO NOTHING
-                RETURNING id
-                """,
+                INSERT_RUN,
                 ticket_id,
                 outcome.agent,
                 outcome.model,
@@ -134,11 +130,7 @@ class TicketStore:
                 idempotency_key,
             )
             if run_id is None:
-                existing: uuid.UUID = await conn.fetchval(
-                    "SELECT id FROM support_automation_runs WHERE idempotency_key = $1",
-                    idempotency_key,
-                )
-                return existing
+                return await recorded_run(conn, idempotency_key)
             status = await conn.fetchval(
                 """
                 UPDATE support_tickets
@@ -226,28 +218,12 @@ class TicketStore:
             return True
 
     async def record_outbound_message(
-        self,
-        *,
-        ticket_id: uuid.UUID,
-        message_id: uuid.UUID,
-        kind: MessageKind,
-        body: str,
-        article_ids: list[str],
-        author: str,
-        idempotency_key: str,
+        self, message: ThreadMessage, *, idempotency_key: str
     ) -> OutboundMessageResult:
         """Store a message to the customer; the first one sets ``first_response_at``."""
+        ticket_id, message_id, kind = message.ticket_id, message.message_id, message.kind
         async with self._pool.acquire() as conn, conn.transaction():
-            created_at = await _insert_message(
-                conn,
-                message_id=message_id,
-                ticket_id=ticket_id,
-                direction=MessageDirection.OUTBOUND,
-                kind=kind,
-                author=author,
-                body=body,
-                article_ids=article_ids,
-            )
+            created_at = await _insert_thread_message(conn, message, MessageDirection.OUTBOUND)
             if created_at is None:
                 row = await conn.fetchrow(
                     "SELECT m.created_at, t.first_response_at FROM support_ticket_messages m "
@@ -280,15 +256,10 @@ class TicketStore:
             first = ticket["first_response_at"] == created_at
             await audit.append(
                 conn,
-                actor=author,
+                actor=message.author,
                 action="message.sent",
                 ticket_id=ticket_id,
-                details={
-                    "message_id": str(message_id),
-                    "kind": kind.value,
-                    "article_ids": article_ids,
-                    "first_response": first,
-                },
+                details={**_audited(message), "first_response": first},
                 idempotency_key=idempotency_key,
             )
             if first:
@@ -367,39 +338,26 @@ class TicketStore:
 
     async def record_internal_note(
         self,
+        message: ThreadMessage,
         *,
-        ticket_id: uuid.UUID,
-        message_id: uuid.UUID,
-        kind: MessageKind,
-        body: str,
-        article_ids: list[str],
-        author: str,
         idempotency_key: str,
+        action: str = "note.attached",
+        details: dict[str, object] | None = None,
     ) -> bool:
-        """Store a note only staff see (e.g. a drafted reply); False when stored before."""
+        """Store a note only staff see (e.g. a drafted reply); False when stored before.
+
+        ``action`` and ``details`` name the audit entry (a refused delivery is its own).
+        """
         async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await _insert_message(
-                conn,
-                message_id=message_id,
-                ticket_id=ticket_id,
-                direction=MessageDirection.INTERNAL,
-                kind=kind,
-                author=author,
-                body=body,
-                article_ids=article_ids,
-            )
+            inserted = await _insert_thread_message(conn, message, MessageDirection.INTERNAL)
             if inserted is None:
                 return False
             await audit.append(
                 conn,
-                actor=author,
-                action="note.attached",
-                ticket_id=ticket_id,
-                details={
-                    "message_id": str(message_id),
-                    "kind": kind.value,
-                    "article_ids": article_ids,
-                },
+                actor=message.author,
+                action=action,
+                ticket_id=message.ticket_id,
+                details={**_audited(message), **(details or {})},
                 idempotency_key=idempotency_key,
             )
             return True
@@ -544,6 +502,7 @@ class TicketStore:
             updated_at=row["updated_at"],
             first_response_at=row["first_response_at"],
             resolved_at=row["resolved_at"],
+            previous_ticket_id=row["previous_ticket_id"],
             messages=[
                 TicketMessage(
                     id=m["id"],
@@ -598,6 +557,31 @@ class TicketStore:
             )
             for r in rows
         ]
+
+
+def _audited(message: ThreadMessage) -> dict[str, object]:
+    """What the audit log keeps of a thread message: its id, kind and articles, not its text."""
+    return {
+        "message_id": str(message.message_id),
+        "kind": message.kind.value,
+        "article_ids": message.article_ids,
+    }
+
+
+async def _insert_thread_message(
+    conn: Conn, message: ThreadMessage, direction: MessageDirection
+) -> datetime | None:
+    """Insert a reply or note once; its ``created_at``, or None if it was there before."""
+    return await _insert_message(
+        conn,
+        message_id=message.message_id,
+        ticket_id=message.ticket_id,
+        direction=direction,
+        kind=message.kind,
+        author=message.author,
+        body=message.body,
+        article_ids=message.article_ids,
+    )
 
 
 async def _insert_message(

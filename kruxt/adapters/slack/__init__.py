@@ -1,7 +1,8 @@
 """Slack: the approval and incident channels, their texts, the signature check, the client.
 
 ``client`` (errors, calls), ``signature`` (requests from Slack), ``blocks`` (Block Kit and its
-limits), ``texts`` (every message's words), ``approvals`` and ``incidents`` (the channels).
+limits), ``texts`` (every message's words), ``ids`` (of buttons and modal fields), ``approvals``
+and ``incidents`` (the channels).
 """
 
 from kruxt.adapters.slack.approvals import SlackApprovals
@@ -13,9 +14,7 @@ from kruxt.adapters.slack.client import (
     SlackUnavailable,
     post_to_response_url,
 )
-from kruxt.adapters.slack.incidents import SlackIncidents
-from kruxt.adapters.slack.signature import MAX_SKEW_S, SlackSignatureError, verify_slack_request
-from kruxt.adapters.slack.texts import (
+from kruxt.adapters.slack.ids import (
     ACTION_APPROVE,
     ACTION_INCIDENT_ACK,
     ACTION_OPEN_TICKET,
@@ -32,6 +31,10 @@ from kruxt.adapters.slack.texts import (
     VIEW_REJECT,
     VIEW_TRIAGE_WRONG,
     ModalKind,
+)
+from kruxt.adapters.slack.incidents import SlackIncidents
+from kruxt.adapters.slack.signature import MAX_SKEW_S, SlackSignatureError, verify_slack_request
+from kruxt.adapters.slack.texts import (
     approval_blocks,
     closed_incident_blocks,
     decided_blocks,

@@ -9,8 +9,8 @@ from datetime import datetime
 from slack_sdk.web.async_client import AsyncWebClient
 
 from kruxt.adapters.slack.client import SlackMessageRef, call
+from kruxt.adapters.slack.ids import ModalKind
 from kruxt.adapters.slack.texts import (
-    ModalKind,
     approval_blocks,
     approval_notification,
     decided_blocks,

@@ -2,7 +2,7 @@
 
 A founder reads these messages on a phone at 3 a.m.: the plain explanation comes first and
 short; the technical details are compact (context blocks, a code block of the dry-run
-preview). The ids of buttons and modal fields are here too: the interaction routes read them.
+preview). The ids the blocks carry are in :mod:`kruxt.adapters.slack.ids`.
 """
 
 from __future__ import annotations
@@ -10,9 +10,10 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any
 
 from kruxt.adapters.durations import format_duration
+from kruxt.adapters.slack import ids
 from kruxt.adapters.slack.blocks import (
     MAX_DRAFT,
     MAX_HEADER,
@@ -37,22 +38,6 @@ from kruxt.models.incidents import IncidentInput, IncidentStatus, TimelineEntry
 from kruxt.models.sla import SlaEventKind, SlaNotice
 
 __all__ = [
-    "ACTION_APPROVE",
-    "ACTION_INCIDENT_ACK",
-    "ACTION_OPEN_TICKET",
-    "ACTION_REJECT",
-    "ACTION_TRIAGE_WRONG",
-    "CATEGORY_ACTION",
-    "CATEGORY_BLOCK",
-    "NOTE_ACTION",
-    "NOTE_BLOCK",
-    "REASON_ACTION",
-    "REASON_BLOCK",
-    "SEVERITY_ACTION",
-    "SEVERITY_BLOCK",
-    "VIEW_REJECT",
-    "VIEW_TRIAGE_WRONG",
-    "ModalKind",
     "approval_blocks",
     "approval_notification",
     "closed_incident_blocks",
@@ -70,28 +55,6 @@ __all__ = [
     "sla_text",
     "timeline_text",
 ]
-
-ACTION_APPROVE = "approval_approve"
-ACTION_REJECT = "approval_reject"
-ACTION_TRIAGE_WRONG = "approval_triage_wrong"
-ACTION_OPEN_TICKET = "approval_open_ticket"
-ACTIONS_BLOCK = "approval_actions"
-
-VIEW_REJECT = "approval_reject_reason"
-VIEW_TRIAGE_WRONG = "approval_triage_wrong"
-REASON_BLOCK = "reason"
-REASON_ACTION = "reason_input"
-CATEGORY_BLOCK = "category"
-CATEGORY_ACTION = "category_select"
-SEVERITY_BLOCK = "severity"
-SEVERITY_ACTION = "severity_select"
-NOTE_BLOCK = "note"
-NOTE_ACTION = "note_input"
-
-ACTION_INCIDENT_ACK = "incident_ack"
-INCIDENT_ACTIONS_BLOCK = "incident_actions"
-
-ModalKind = Literal["reject", "triage_wrong"]
 
 
 # --- approvals ----------------------------------------------------------------------------
@@ -159,7 +122,7 @@ def approval_blocks(
     elements: list[dict[str, Any]] = [
         {
             "type": "button",
-            "action_id": ACTION_APPROVE,
+            "action_id": ids.ACTION_APPROVE,
             "text": plain("Approve", 75),
             "style": "primary",
             "value": value,
@@ -177,14 +140,14 @@ def approval_blocks(
         },
         {
             "type": "button",
-            "action_id": ACTION_REJECT,
+            "action_id": ids.ACTION_REJECT,
             "text": plain("Reject", 75),
             "style": "danger",
             "value": value,
         },
         {
             "type": "button",
-            "action_id": ACTION_TRIAGE_WRONG,
+            "action_id": ids.ACTION_TRIAGE_WRONG,
             "text": plain("Triage wrong", 75),
             "value": value,
         },
@@ -193,7 +156,7 @@ def approval_blocks(
         elements.append(
             {
                 "type": "button",
-                "action_id": ACTION_OPEN_TICKET,
+                "action_id": ids.ACTION_OPEN_TICKET,
                 "text": plain("Open ticket", 75),
                 "url": ticket_url,
                 "value": value,
@@ -206,7 +169,7 @@ def approval_blocks(
         },
         *_summary_blocks(request, ticket_url=ticket_url),
         context(f"⏰ Decide by {slack_date(request.expires_at)}"),
-        {"type": "actions", "block_id": ACTIONS_BLOCK, "elements": elements},
+        {"type": "actions", "block_id": ids.ACTIONS_BLOCK, "elements": elements},
     ]
     return fit(blocks)
 
@@ -285,7 +248,7 @@ def decided_notification(
     return clip(f"{escape(line)}: {escape(request.summary)}", MAX_NOTIFICATION)
 
 
-def modal_view(approval_id: uuid.UUID, kind: ModalKind) -> dict[str, Any]:
+def modal_view(approval_id: uuid.UUID, kind: ids.ModalKind) -> dict[str, Any]:
     """The "why reject?" or the "triage wrong" modal."""
     return _reason_modal(approval_id) if kind == "reject" else _triage_modal(approval_id)
 
@@ -297,22 +260,29 @@ def _option(text: str, value: str) -> dict[str, Any]:
     return {"text": plain(text, 75), "value": value}
 
 
-def _reason_modal(approval_id: uuid.UUID) -> dict[str, Any]:
+def _modal(callback_id: str, approval_id: uuid.UUID, *, title: str, submit: str) -> dict[str, Any]:
+    """A modal about one approval (its id comes back as ``private_metadata``), no blocks yet."""
     return {
         "type": "modal",
-        "callback_id": VIEW_REJECT,
+        "callback_id": callback_id,
         "private_metadata": str(approval_id),
-        "title": plain("Reject the plan", MAX_MODAL_TITLE),
-        "submit": plain("Reject", MAX_MODAL_TITLE),
+        "title": plain(title, MAX_MODAL_TITLE),
+        "submit": plain(submit, MAX_MODAL_TITLE),
         "close": plain("Cancel", MAX_MODAL_TITLE),
+    }
+
+
+def _reason_modal(approval_id: uuid.UUID) -> dict[str, Any]:
+    return {
+        **_modal(ids.VIEW_REJECT, approval_id, title="Reject the plan", submit="Reject"),
         "blocks": [
             {
                 "type": "input",
-                "block_id": REASON_BLOCK,
+                "block_id": ids.REASON_BLOCK,
                 "label": plain("Why? (kept in the audit trail)", 2000),
                 "element": {
                     "type": "plain_text_input",
-                    "action_id": REASON_ACTION,
+                    "action_id": ids.REASON_ACTION,
                     "multiline": True,
                     "max_length": 2000,
                     "placeholder": plain("e.g. the customer already fixed it", 150),
@@ -324,12 +294,9 @@ def _reason_modal(approval_id: uuid.UUID) -> dict[str, Any]:
 
 def _triage_modal(approval_id: uuid.UUID) -> dict[str, Any]:
     return {
-        "type": "modal",
-        "callback_id": VIEW_TRIAGE_WRONG,
-        "private_metadata": str(approval_id),
-        "title": plain("Triage was wrong", MAX_MODAL_TITLE),
-        "submit": plain("Reject plan", MAX_MODAL_TITLE),
-        "close": plain("Cancel", MAX_MODAL_TITLE),
+        **_modal(
+            ids.VIEW_TRIAGE_WRONG, approval_id, title="Triage was wrong", submit="Reject plan"
+        ),
         "blocks": [
             {
                 "type": "section",
@@ -340,34 +307,34 @@ def _triage_modal(approval_id: uuid.UUID) -> dict[str, Any]:
             },
             {
                 "type": "input",
-                "block_id": CATEGORY_BLOCK,
+                "block_id": ids.CATEGORY_BLOCK,
                 "optional": True,
                 "label": plain("Right category", 2000),
                 "element": {
                     "type": "static_select",
-                    "action_id": CATEGORY_ACTION,
+                    "action_id": ids.CATEGORY_ACTION,
                     "options": [_option(c.value.replace("_", " "), c.value) for c in Category],
                 },
             },
             {
                 "type": "input",
-                "block_id": SEVERITY_BLOCK,
+                "block_id": ids.SEVERITY_BLOCK,
                 "optional": True,
                 "label": plain("Right severity", 2000),
                 "element": {
                     "type": "static_select",
-                    "action_id": SEVERITY_ACTION,
+                    "action_id": ids.SEVERITY_ACTION,
                     "options": [_option(p.value, p.value) for p in Priority],
                 },
             },
             {
                 "type": "input",
-                "block_id": NOTE_BLOCK,
+                "block_id": ids.NOTE_BLOCK,
                 "optional": True,
                 "label": plain("What was wrong?", 2000),
                 "element": {
                     "type": "plain_text_input",
-                    "action_id": NOTE_ACTION,
+                    "action_id": ids.NOTE_ACTION,
                     "multiline": True,
                     "max_length": 2000,
                 },
@@ -411,11 +378,11 @@ def incident_blocks(
     blocks.append(
         {
             "type": "actions",
-            "block_id": INCIDENT_ACTIONS_BLOCK,
+            "block_id": ids.INCIDENT_ACTIONS_BLOCK,
             "elements": [
                 {
                     "type": "button",
-                    "action_id": ACTION_INCIDENT_ACK,
+                    "action_id": ids.ACTION_INCIDENT_ACK,
                     "text": plain("Acknowledge", 75),
                     "style": "primary",
                     "value": str(incident.incident_id),

@@ -16,9 +16,10 @@ typos; the text is accent-folded before matching, so the patterns are plain ASCI
 
 Severity comes from a ladder of tables: P1 (outage, data loss, exposure, many users), then
 questions (P4), then "no workaround" (P2), "has a workaround" (P3), core function broken (P2),
-any other failure (P3). The ticket text is untrusted: text that talks to the automation instead
-of describing a problem is cut out before scoring, caps the confidence and is flagged for a
-human. It never triggers anything else.
+any other failure (P3); then the severity policy (``kruxt.agents.severity_policy``), which
+every triager's answer goes through, raises it to its floor and records why. The ticket text
+is untrusted: text that talks to the automation instead of describing a problem is cut out
+before scoring, caps the confidence and is flagged for a human. It never triggers anything else.
 
 Layout:
 
@@ -104,7 +105,7 @@ __all__ = [
     "view",
 ]
 
-RULES_VERSION = "rules-v3"
+RULES_VERSION = "rules-v4"
 
 # The names the tests and benches have always called these helpers by.
 _normalize = normalize

@@ -52,7 +52,8 @@ RULES: tuple[Rule, ...] = (
     rule(2.5, r"(?:card|account|bank) (?:was |got |has been )?(?:debited|charged)"),
     rule(
         2.5,
-        r"cancel\w* (?:my |the |our )?(?:subscription|membership|plan|premium|pro|renewal"
+        r"(?:cancel|pause|paus|reactivat|resum|unpaus|reinstat)\w* (?:my |the |our )?"
+        r"(?:subscription|membership|plan|premium|pro|renewal"
         r"|suscripcion|assinatura|abo|abonnement|abbonamento)",
         r"paid (?:for|but|and)|card (?:was )?(?:declined|expired)",
         r"payment (?:failed|declined|went through|issue|problem)",

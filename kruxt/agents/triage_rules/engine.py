@@ -5,6 +5,9 @@ The tables live in the category modules; this module only combines them.
 
 from __future__ import annotations
 
+# The module, not its names: the severity policy reads this package's text helpers, so either
+# may be imported first.
+from kruxt.agents import severity_policy
 from kruxt.agents.triage_rules import (
     auth_login,
     billing_invoice,
@@ -21,6 +24,7 @@ from kruxt.agents.triage_rules.rules import CategoryText, Rule
 from kruxt.agents.triage_rules.severity import severity_of
 from kruxt.agents.triage_rules.text import snippet, view
 from kruxt.models.catalog import playbook_for
+from kruxt.models.defects import looks_like_defect
 from kruxt.models.enums import Category, Priority
 from kruxt.models.triage import TriageInput, TriageResult
 
@@ -136,6 +140,12 @@ def triage_by_rules(inp: TriageInput) -> TriageResult:
     severity = severity_of(
         text, category is Category.OTHER and out_of_scope >= OUT_OF_SCOPE_P4_SCORE
     )
+    # The policy every triager's answer goes through, applied before the texts are written so
+    # that they name the final severity.
+    floor, floor_reasons = severity_policy.floor_of(text, category)
+    if floor is not None and floor.rank < severity.rank:
+        severity = floor
+    confidence = severity_policy.privacy_confidence(text, category, confidence)
     label, root_cause, action = _texts(category, text)
     if severity is Priority.P4 and category not in ANSWER_ONLY_CATEGORIES:
         root_cause = f"A question or request about {label.lower()}; no failure reported"
@@ -163,4 +173,7 @@ def triage_by_rules(inp: TriageInput) -> TriageResult:
         probable_root_cause=root_cause,
         recommended_action=action,
         confidence=round(confidence, 2),
+        severity_floor_reasons=floor_reasons,
+        # Our own cause texts decide, never the ticket's words; injected tickets file nothing.
+        product_defect=looks_like_defect(severity, root_cause) and not injection,
     )

@@ -61,7 +61,12 @@ INJECTION_RULES: tuple[Pattern, ...] = (
     ),
     rx(
         r"mark (?:this|the|my) (?:ticket |case |issue )?(?:as )?"
-        r"(?:resolved|closed|solved|done|approved)"
+        r"(?:resolved|closed|solved|done|approved)",
+        # Orders to the approval step itself: no customer asks for other people's approvals.
+        r"mark (?:all|every|any) (?:\w+ ){0,2}(?:approvals?|requests?|tickets?|cases?) (?:as )?"
+        r"(?:approved|resolved|closed|done)",
+        r"(?:skip|bypass|skipping|bypassing) (?:the |any )?(?:\w+ )?(?:approvals?|review step"
+        r"|review gate|human review|gate)",
     ),
     rx(
         r"set (?:the |its |this )?(?:ticket |case )?(?:severity |priority |category |status )?"

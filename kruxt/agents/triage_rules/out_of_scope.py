@@ -9,6 +9,12 @@ from kruxt.agents.triage_rules.rules import CategoryText, Rule, rule
 
 __all__ = ["NO_PLAYBOOK_RULES", "OUT_OF_SCOPE_RULES", "TEXT"]
 
+# Other companies' paid apps and services (not the integrations KRUXT syncs with).
+_OTHER_APPS = (
+    r"myfitnesspal|my fitness pal|peloton|fitbit|whoop|zwift|noom|oura|nike (?:run|training)"
+    r" club|apple (?:fitness|one)|spotify|netflix|youtube"
+)
+
 # Requests that are not app support at all: no playbook can help and the severity is P4. They
 # compete with the categories, so "my Garmin screen cracked" is a repair request, not a sync one.
 OUT_OF_SCOPE_RULES: tuple[Rule, ...] = (
@@ -74,6 +80,14 @@ OUT_OF_SCOPE_RULES: tuple[Rule, ...] = (
         r"medication|pregnan\w*|blood pressure|stretch(?:es|ing)? (?:would|should|for|do)",
         r"(?:knee|back|shoulder|hip|wrist|ankle|neck|elbow) (?:pain|hurts|injury)",
         r"(?:my|the) \w+ hurts|pain (?:in|when|on)",
+    ),
+    # Another company's subscription: KRUXT can neither cancel nor refund it.
+    rule(
+        4.0,
+        rf"(?:{_OTHER_APPS}) (?:\w+ ){{0,2}}(?:premium|subscription|membership|plus|renew\w*"
+        r"|refund\w*|charg\w*|bill\w*)",
+        rf"(?:premium|subscription|membership) (?:\w+ ){{0,2}}(?:for|to|with|on|at|from)"
+        rf" (?:{_OTHER_APPS})",
     ),
     # Legal, tax, landlord and shopping questions; gym opening hours.
     rule(

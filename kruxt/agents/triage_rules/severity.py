@@ -109,6 +109,8 @@ SEVERITY_WORKAROUND = rx(
     r"rien de grave|nada grave|nichts schlimmes|niente di grave|sin prisa|sem pressa",
     r"just (?:wanted|thought) (?:to|id)|just (?:so you know|fyi|letting you know)|fyi",
     r"by hand|manually|manual entry|eventually|after a (?:while|few hours)",
+    r"(?:does|did|do) (?:\w+ )?get (?:saved|synced|posted|uploaded|through)|(?:gets?|got)"
+    r" (?:saved|synced|posted|uploaded) (?:in the end|after all)",
     r"still works|works (?:fine|ok|perfectly|normally) (?:on|in|from|with|if|when)|works but",
     r"which works|everything else works|nothing else (?:is )?affected|works again",
     r"(?:force[\s-]?clos\w*|restart\w*|refresh\w*|logging out and (?:back )?in)"
@@ -182,7 +184,8 @@ SEVERITY_P2 = rx(
     r"(?:payout|payment|money|transfer|refund) (?:\w+ ){0,3}(?:never|not|hasnt|has not|didnt)"
     r" (?:\w+ )?(?:reached|arrived|received|come|came|landed)",
     r"(?:we|i) (?:rely|depend) on|still (?:messaging|contacting|harassing|posting|sending)",
-    r"(?:cant|cannot) (?:\w+ )?use (?:it|the app|kruxt|anything)|no way (?:of|to)",
+    r"(?:cant|cannot) (?:\w+ )?use (?:it|the app|kruxt|anything)",
+    r"no way (?:for (?:me|us|them) )?(?:of|to)",
     r"cant access anything|no account (?:found|exists)|account (?:not found|doesnt exist)",
     r"(?:isnt|is not|not) (?:registered|recogni[sz]ed)",
     r"(?:fail\w*|error|fehlgeschlagen|fallid[oa]|falhou|echoue|fallito|crash\w*|se cierra"
@@ -190,7 +193,9 @@ SEVERITY_P2 = rx(
     r"|siempre|sempre|immer|toujours)|pasa siempre|acontece sempre",
     r"(?:se cierra|se fecha|schliesst sich|se ferme|si chiude)",
     r"removed (?:me )?from (?:my |the )?(?:\w+ )?(?:class|booking|session|waitlist)",
-    r"(?:kindly |please )?restore (?:my|it|our|the)",
+    # Something the member cannot do without; a hidden post put back is a P3 request.
+    r"restore (?:my|our|the) (?:\w+ )?(?:booking|spot|place|seat|account|access|data|workouts?"
+    r"|history|streak)",
     rf"(?:{CHARGE}|billed) (?:\w+ ){{0,8}}?but (?:i|we) (?:\w+ )?(?:cancel\w*|never|didnt"
     r"|already|did not)",
     r"(?:second|third|fourth|2nd|3rd|4th|5th) (?:time|one|account)|keeps? happening",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,20 +14,31 @@ from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
+from fastapi_offline import FastAPIOffline
+from pydantic import BaseModel, Field, ValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from kruxt.adapters.channels import InAppChannel
+from kruxt.adapters.channels import CustomerChannel, InAppChannel
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.temporal_client import TemporalUnavailableError
-from kruxt.models.channels import ChannelRequest, ChannelUnauthorized
-from kruxt.models.enums import Channel
+from kruxt.models.channels import (
+    ChannelEvent,
+    ChannelRequest,
+    ChannelUnauthorized,
+    FollowUp,
+    NewTicket,
+)
 from kruxt.models.text import UnstorableTextError
 from kruxt.models.tickets import NewMessageRequest, NewTicketRequest, TicketAccepted, TicketView
+from kruxt.starter.api.channel_webhooks import ChannelWebhook, Refusals, WebhookChannel
 from kruxt.starter.api.codec_routes import CodecContext, codec_router
+from kruxt.starter.api.confirm_routes import ConfirmContext, confirm_router
 from kruxt.starter.api.email_routes import EmailContext, email_router
 from kruxt.starter.api.incident_routes import IncidentAckContext, incident_router
+from kruxt.starter.api.intercom_routes import intercom_router
 from kruxt.starter.api.limits import BodySizeLimit
 from kruxt.starter.api.slack_routes import SlackContext, slack_router
+from kruxt.starter.api.zendesk_routes import zendesk_router
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
 
 T = TypeVar("T")
@@ -45,19 +57,36 @@ class ApiDeps:
     slack: SlackContext | None = None
     email: EmailContext | None = None
     incident_ack: IncidentAckContext | None = None
+    # Customers' confirm links (KRUXT_LINK_SECRET); None: the routes answer 404.
+    confirm: ConfirmContext | None = None
     codec: CodecContext | None = None
+    # Channels with webhooks (kruxt.adapters.channels); refused requests are counted here.
+    zendesk: WebhookChannel | None = None
+    intercom: WebhookChannel | None = None
+    refusals: Refusals = field(default_factory=Refusals)
     # The in-app channel verifies the bearer token (kruxt.adapters.channels.in_app).
     in_app: InAppChannel = field(init=False)
 
     def __post_init__(self) -> None:
         self.in_app = InAppChannel(self.tickets, intake_token=self.intake_token)
 
+    def webhook(self, channel: WebhookChannel | None) -> ChannelWebhook | None:
+        """``channel``'s webhook endpoint; None (404) when it is off or has no signing secret."""
+        if channel is None or not channel.signed:
+            return None
+        return ChannelWebhook(channel, self.intake, self.tickets, self.refusals)
+
 
 class MessageAccepted(BaseModel):
     """Answer of ``POST /v1/tickets/{ticket_id}/messages``."""
 
-    ticket_id: uuid.UUID
+    ticket_id: uuid.UUID = Field(description="The ticket the message went to")
     message_id: uuid.UUID
+    follows_ticket_id: uuid.UUID | None = Field(
+        default=None,
+        description="Set when the ticket in the URL was closed (its reopen window ended): the "
+        "message opened the new ticket ``ticket_id``, which follows this one",
+    )
 
 
 class ErrorBody(BaseModel):
@@ -81,7 +110,8 @@ Deps = Annotated[ApiDeps, Depends(get_deps)]
 
 def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
     """Build the API; ``deps`` now, or set on ``app.state.deps`` by the lifespan."""
-    app = FastAPI(
+    # Swagger UI and ReDoc from the package's files, not a CDN: the docs work offline.
+    app = FastAPIOffline(
         title="KRUXT Support Autopilot",
         version="0.1.0",
         lifespan=lifespan,
@@ -92,7 +122,14 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
         app.state.deps = deps
 
     @app.exception_handler(RequestValidationError)
-    async def invalid_body(_: Request, exc: RequestValidationError) -> JSONResponse:
+    async def invalid_body(request: Request, exc: RequestValidationError) -> JSONResponse:
+        not_json = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if not_json is not None:
+            where = json_error_position(not_json, await request.body())
+            return JSONResponse(
+                status_code=422,
+                content={"error": "invalid_json", "detail": f"body is not valid JSON: {where}"},
+            )
         fields = [
             {
                 "field": ".".join(str(p) for p in err["loc"] if p != "body") or "body",
@@ -127,9 +164,10 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
             headers={"Retry-After": "5"},
         )
 
-    @app.exception_handler(HTTPException)
-    async def http_error(_: Request, exc: HTTPException) -> JSONResponse:
-        body = exc.detail if isinstance(exc.detail, dict) else {"error": str(exc.detail)}
+    # Starlette's own exception: the router's 404 (no such route) and 405 (wrong method) too.
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        body = exc.detail if isinstance(exc.detail, dict) else _routing_error(request, exc)
         return JSONResponse(status_code=exc.status_code, content=body, headers=exc.headers)
 
     def require_token(
@@ -172,51 +210,35 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
             },
         )
 
-    @app.post(
-        "/v1/tickets",
-        status_code=status.HTTP_202_ACCEPTED,
-        dependencies=authorized,
-        tags=["tickets"],
+    # The intake endpoints: bearer-checked, answered 202 once the workflow has the request.
+    intake_route = functools.partial(
+        app.post, status_code=status.HTTP_202_ACCEPTED, dependencies=authorized, tags=["tickets"]
     )
-    async def open_ticket(deps: Deps, body: NewTicketRequest) -> TicketAccepted:
+
+    @intake_route("/v1/tickets", openapi_extra=json_body(NewTicketRequest))
+    async def open_ticket(deps: Deps, request: Request) -> TicketAccepted:
         """Accept an in-app ticket; triage happens in the background."""
-        return await deps.intake.open_ticket(
-            channel=Channel.IN_APP,
-            external_id=body.external_id,
-            requester=body.requester,
-            account_id=body.account_id,
-            subject=body.subject,
-            body=body.body,
-        )
+        parsed = await parse_request(deps.in_app, request)
+        assert isinstance(parsed, NewTicket)  # no ticket in the URL: the channel opens one
+        return await deps.intake.open_parsed(parsed)
 
     @app.get("/v1/tickets/{ticket_id}", dependencies=authorized, tags=["tickets"])
     async def get_ticket(deps: Deps, ticket_id: uuid.UUID) -> TicketView:
         """The ticket with its messages, triage, status and timestamps."""
         view = await deps.tickets.get(ticket_id)
         if view is None:
-            raise HTTPException(
-                status_code=404, detail={"error": "not_found", "detail": f"no ticket {ticket_id}"}
-            )
+            raise _no_ticket(ticket_id)
         return await deps.intake.with_live_state(view)
 
-    @app.post(
-        "/v1/tickets/{ticket_id}/messages",
-        status_code=status.HTTP_202_ACCEPTED,
-        dependencies=authorized,
-        tags=["tickets"],
-    )
-    async def add_message(
-        deps: Deps, ticket_id: uuid.UUID, body: NewMessageRequest
-    ) -> MessageAccepted:
+    @intake_route("/v1/tickets/{ticket_id}/messages", openapi_extra=json_body(NewMessageRequest))
+    async def add_message(deps: Deps, ticket_id: uuid.UUID, request: Request) -> MessageAccepted:
         """A customer's follow-up, delivered to the ticket's workflow."""
+        parsed = await parse_request(deps.in_app, request, ticket_id=ticket_id)
+        assert isinstance(parsed, FollowUp)  # a ticket in the URL: the channel adds to it
         try:
-            message_id = await deps.intake.add_message(
-                ticket_id=ticket_id, external_id=body.external_id, body=body.body
-            )
+            taken = await deps.intake.follow_up(parsed)
         except UnknownTicketError as exc:
-            raise HTTPException(
-                status_code=404, detail={"error": "not_found", "detail": f"no ticket {ticket_id}"}
-            ) from exc
+            raise _no_ticket(ticket_id) from exc
         except TicketClosedError as exc:
             raise HTTPException(
                 status_code=409,
@@ -225,15 +247,94 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
                     "detail": f"ticket {ticket_id} is resolved; open a new ticket",
                 },
             ) from exc
-        return MessageAccepted(ticket_id=ticket_id, message_id=message_id)
+        return MessageAccepted(
+            ticket_id=taken.ticket_id, message_id=taken.message_id, follows_ticket_id=taken.follows
+        )
 
     app.include_router(slack_router(_configured(lambda d: d.slack, "Slack is not configured")))
     app.include_router(email_router(_configured(lambda d: d.email, "e-mail approvals are off")))
     app.include_router(
         incident_router(_configured(lambda d: d.incident_ack, "incident ack links are off"))
     )
+    app.include_router(confirm_router(_configured(lambda d: d.confirm, "confirm links are off")))
     app.include_router(codec_router(_configured(lambda d: d.codec, "the codec endpoint is off")))
+    app.include_router(
+        zendesk_router(_configured(lambda d: d.webhook(d.zendesk), "Zendesk is not configured"))
+    )
+    app.include_router(
+        intercom_router(_configured(lambda d: d.webhook(d.intercom), "Intercom is not configured"))
+    )
     return app
+
+
+def _routing_error(request: Request, exc: StarletteHTTPException) -> dict[str, str]:
+    """An error raised with a plain message, mostly the router's, in the API's shape."""
+    if exc.status_code == 404:
+        return {"error": "not_found", "detail": f"no route {request.url.path}"}
+    if exc.status_code == 405:
+        allowed = {k.lower(): v for k, v in (exc.headers or {}).items()}.get("allow", "")
+        return {
+            "error": "method_not_allowed",
+            "detail": f"{request.method} is not allowed on {request.url.path}; use {allowed}",
+        }
+    return {"error": str(exc.detail).lower().replace(" ", "_"), "detail": str(exc.detail)}
+
+
+def json_error_position(error: Any, body: bytes) -> str:
+    """Where a body stopped being JSON: the parser's reason at line and column."""
+    reason = str((error.get("ctx") or {}).get("error", "not JSON"))
+    loc = error.get("loc", ())
+    if not (loc and isinstance(loc[-1], int)):
+        # A channel's parser passes the json module's own words: "...: line 2 column 14 (char 34)".
+        return reason.partition(" (char ")[0].replace(": line ", " at line ")
+    before = body[: loc[-1]].decode("utf-8", "replace")
+    line = before.count("\n") + 1
+    column = len(before) - (before.rfind("\n") + 1) + 1
+    return f"{reason} at line {line} column {column}"
+
+
+def _no_ticket(ticket_id: uuid.UUID) -> HTTPException:
+    return HTTPException(
+        status_code=404, detail={"error": "not_found", "detail": f"no ticket {ticket_id}"}
+    )
+
+
+async def parse_request(
+    channel: CustomerChannel, request: Request, *, ticket_id: uuid.UUID | None = None
+) -> ChannelEvent:
+    """The body as ``channel`` parses it (after its ``verify``); one it refuses is the API's
+    usual 422 naming the fields, as a body FastAPI validated would be."""
+    raw = ChannelRequest(
+        headers=dict(request.headers), body=await request.body(), ticket_id=ticket_id
+    )
+    try:
+        return channel.parse(raw)
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors()) from exc
+
+
+def json_body(model: type[BaseModel]) -> dict[str, Any]:
+    """The OpenAPI request body of a route that hands its raw body to a channel's parser."""
+    schema = model.model_json_schema()
+    defs = schema.pop("$defs", {})
+
+    def inline(node: Any) -> Any:
+        # Nested models are written in place: "#/$defs/..." would not resolve in the document.
+        if isinstance(node, dict):
+            ref = node.get("$ref", "")
+            if ref.startswith("#/$defs/"):
+                return inline(defs[ref.removeprefix("#/$defs/")])
+            return {key: inline(value) for key, value in node.items()}
+        if isinstance(node, list):
+            return [inline(item) for item in node]
+        return node
+
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": inline(schema)}},
+        }
+    }
 
 
 def _configured(pick: Callable[[ApiDeps], T | None], off: str) -> Callable[[Request], T]:

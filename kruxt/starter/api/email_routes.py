@@ -4,6 +4,9 @@ Mail scanners and link previews open every link in a mail, so opening one must c
 nothing: ``GET /approvals/email/{token}`` verifies the token and shows the request with a
 confirm button; ``POST`` to the same URL consumes the token (once) and sends the decision.
 The token is the whole identity: the approver it names decides, with the verdict it names.
+A reject link also offers "triage wrong": the category and severity it should have had,
+recorded as the decision's correction (as Slack's "Triage wrong" does). A request decided
+elsewhere shows who decided it and when, and no button.
 
 Pages are small HTML strings, everything escaped, no JavaScript, under a strict CSP.
 """
@@ -32,12 +35,16 @@ from kruxt.adapters.email_tokens import (
 )
 from kruxt.adapters.postgres.email_tokens import EmailTokenStore
 from kruxt.models.approvals import (
+    ApprovalKind,
     ApprovalRequest,
+    ApprovalStanding,
     ApprovalStatus,
     DecisionChannel,
+    TriageCorrection,
     Verdict,
 )
-from kruxt.starter.approvals import Decider, DecisionRefusedError
+from kruxt.models.enums import Category, Priority
+from kruxt.starter.approvals import Decider, DecisionAttempt, DecisionRefusedError
 
 __all__ = ["EmailContext", "email_router"]
 
@@ -59,6 +66,8 @@ class EmailContext:
     load_request: Callable[[uuid.UUID], Awaitable[ApprovalRequest | None]]
     decider: Decider
     now: Callable[[], datetime] = field(default=_utcnow)
+    # Where the request stands: one decided elsewhere (Slack, the CLI) shows no button.
+    load_standing: Callable[[uuid.UUID], Awaitable[ApprovalStanding | None]] | None = None
 
 
 # --- pages ---------------------------------------------------------------------------------
@@ -74,6 +83,7 @@ _CSS = (
     "button{width:100%;padding:16px;font-size:1.15em;font-weight:bold;border:0;"
     "border-radius:8px;color:#fff;margin-top:12px}"
     ".approve{background:#1a7f37}.reject{background:#b42318}"
+    "label{display:block;margin-top:10px}select{width:100%;font:inherit;padding:6px}"
 )
 _CSS_HASH = base64.b64encode(hashlib.sha256(_CSS.encode()).digest()).decode()
 _HEADERS = {
@@ -133,7 +143,39 @@ def _replayed() -> HTMLResponse:
     )
 
 
-def _request_page(request: ApprovalRequest, claims: TokenClaims, *, used: bool) -> HTMLResponse:
+def _closed_text(request: ApprovalRequest, standing: ApprovalStanding | None) -> str | None:
+    """Why the request can no longer be decided, or None while it is open."""
+    if standing is None or standing.status is ApprovalStatus.PENDING:
+        return None
+    if standing.status is ApprovalStatus.EXPIRED:
+        # Expired at its deadline, or closed early because the ticket was resolved first.
+        why = standing.reason or f"it expired at {format_utc(request.expires_at)}"
+        return f"This request was closed without a decision ({why}). Nothing was changed."
+    when = f" at {format_utc(standing.decided_at)}" if standing.decided_at else ""
+    return f"This request was already {standing.status.value} by {standing.decided_by}{when}."
+
+
+def _triage_fields() -> str:
+    """The reject form's "triage wrong" part: what the category and severity should be."""
+
+    def select(name: str, values: list[str]) -> str:
+        options = "".join(f'<option value="{_e(v)}">{_e(v)}</option>' for v in values)
+        return (
+            f'<label for="{name}">Right {name}</label><select id="{name}" name="{name}">'
+            f'<option value="">(as triaged)</option>{options}</select>'
+        )
+
+    return (
+        '<h2>Triage wrong?</h2><p class="muted">Pick what it should have been: the correction '
+        "is recorded with the rejection and feeds the triage's evaluation.</p>"
+        + select("category", [c.value for c in Category])
+        + select("severity", [p.value for p in Priority])
+    )
+
+
+def _request_page(
+    request: ApprovalRequest, claims: TokenClaims, *, closed: str | None
+) -> HTMLResponse:
     approve = claims.verdict is Verdict.APPROVE
     verb = "approve" if approve else "reject"
     preview = "\n".join(preview_lines(request.preview)) or "(no dry-run preview)"
@@ -147,17 +189,15 @@ def _request_page(request: ApprovalRequest, claims: TokenClaims, *, used: bool) 
     details = "".join(
         f'<h2>{_e(title)}</h2><div class="pre">{_e(text)}</div>' for title, text in sections
     )
-    if used:
-        form = (
-            "<p><strong>This link was already used.</strong> "
-            "Nothing more can be decided with it.</p>"
-        )
+    if closed is not None:
+        form = f"<p><strong>{_e(closed)}</strong> Nothing more can be decided with this link.</p>"
     else:
         reason = (
             ""
             if approve
             else '<label for="reason">Reason (optional, shared with the team)</label>'
             f'<textarea id="reason" name="reason" maxlength="{MAX_REASON_CHARS}"></textarea>'
+            + (_triage_fields() if request.kind is ApprovalKind.PLAN else "")
         )
         form = (
             f'<form method="post">{reason}'
@@ -174,7 +214,7 @@ def _request_page(request: ApprovalRequest, claims: TokenClaims, *, used: bool) 
         # The form comes last: read, then confirm.
         f"{details}{form}"
     )
-    return _page(409 if used else 200, f"{verb.capitalize()} request", body)
+    return _page(409 if closed else 200, f"{verb.capitalize()} request", body)
 
 
 # --- routes --------------------------------------------------------------------------------
@@ -186,13 +226,42 @@ def _used_from(http: Request) -> str:
     return f"{host} {agent}".strip()
 
 
-async def _reason(http: Request) -> str:
-    """The optional ``reason`` of a form post (urlencoded; nothing else is read from it)."""
+async def _form(http: Request) -> dict[str, str]:
+    """The fields of a form post (urlencoded; nothing else is read from it), each stripped."""
     if not http.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        return ""
+        return {}
     raw = (await http.body()).decode("utf-8", "replace")
-    values = urllib.parse.parse_qs(raw, max_num_fields=10).get("reason", [""])
-    return values[0].strip()[:MAX_REASON_CHARS]
+    fields = urllib.parse.parse_qs(raw, max_num_fields=10)
+    return {name: values[0].strip() for name, values in fields.items()}
+
+
+class _BadCorrection(ValueError):
+    """The "triage wrong" fields name no category or severity we know."""
+
+
+def _rejection(form: dict[str, str]) -> tuple[str, TriageCorrection | None]:
+    """A reject form's reason and its "triage wrong" correction (None when nothing picked).
+
+    Raises:
+        _BadCorrection: a field names no known category or severity.
+    """
+    reason = form.get("reason", "")[:MAX_REASON_CHARS]
+    category, severity = form.get("category", ""), form.get("severity", "")
+    if not (category or severity):
+        return reason, None
+    try:
+        correction = TriageCorrection(
+            category=Category(category) if category else None,
+            severity=Priority(severity) if severity else None,
+        )
+    except ValueError:
+        raise _BadCorrection from None
+    fixed = correction.model_dump(mode="json", exclude_none=True)
+    said = reason or ", ".join(
+        f"{name} should be {fixed[name]}" for name in ("category", "severity") if name in fixed
+    )
+    # The plan was built from a wrong triage: it is rejected, the correction recorded.
+    return f"triage wrong: {said}", correction
 
 
 def email_router(get_ctx: Callable[[Request], EmailContext]) -> APIRouter:
@@ -214,10 +283,12 @@ def email_router(get_ctx: Callable[[Request], EmailContext]) -> APIRouter:
             return _message(
                 404, "Unknown approval request", "This request no longer exists. Nothing to do."
             )
+        standing = await ctx.load_standing(claims.approval_id) if ctx.load_standing else None
+        closed = _closed_text(request, standing)
         record = await ctx.store.get(claims.jti)
-        return _request_page(
-            request, claims, used=record is not None and record.used_at is not None
-        )
+        if closed is None and record is not None and record.used_at is not None:
+            closed = "This link was already used."
+        return _request_page(request, claims, closed=closed)
 
     @router.post("/approvals/email/{token}", response_class=HTMLResponse)
     async def decide_email_approval(token: str, http: Request) -> HTMLResponse:
@@ -232,18 +303,36 @@ def email_router(get_ctx: Callable[[Request], EmailContext]) -> APIRouter:
         except TokenExpired as exc:
             await ctx.store.record_refused(exc.claims, reason="expired", used_from=_used_from(http))
             return _expired(exc.claims)
-        reason = await _reason(http) if claims.verdict is Verdict.REJECT else ""
         used_from = _used_from(http)
+        request = await ctx.load_request(claims.approval_id)
+        reason, correction = "", None
+        if claims.verdict is Verdict.REJECT:
+            form = await _form(http)
+            if request is None or request.kind is not ApprovalKind.PLAN:
+                form = {"reason": form.get("reason", "")}  # only a plan has a triage to correct
+            try:
+                reason, correction = _rejection(form)
+            except _BadCorrection:
+                return _message(400, "Not decided", "Unknown category or severity.")
+        standing = await ctx.load_standing(claims.approval_id) if ctx.load_standing else None
+        closed = _closed_text(request, standing) if request is not None else None
+        if closed is not None:
+            # Decided elsewhere: this link decides nothing, and stays as it was.
+            await ctx.store.record_refused(claims, reason=closed, used_from=used_from)
+            return _message(409, "Not decided", closed)
         if not await ctx.store.consume(claims, used_from=used_from):
             return _replayed()
         try:
-            outcome = await ctx.decider.decide(
+            attempt = DecisionAttempt(
                 approval_id=claims.approval_id,
                 approver_email=claims.approver_email,
                 verdict=claims.verdict,
                 channel=DecisionChannel.EMAIL,
                 reason=reason,
             )
+            if correction is not None:
+                attempt.correction = correction
+            outcome = await ctx.decider.decide(attempt)
         except DecisionRefusedError as exc:
             await ctx.store.record_refused(claims, reason=str(exc), used_from=used_from)
             return _message(409, "Not decided", str(exc))
@@ -266,16 +355,20 @@ def email_router(get_ctx: Callable[[Request], EmailContext]) -> APIRouter:
         )
         if outcome.status is not wanted or outcome.decided_by.lower() != claims.approver_email:
             # The decision that stands is someone else's.
-            text = f"The request is already {outcome.status.value} (by {outcome.decided_by})."
+            text = (
+                f"This request was already {outcome.status.value} by {outcome.decided_by} "
+                f"at {format_utc(outcome.decided_at)}."
+            )
             await ctx.store.record_refused(claims, reason=text, used_from=used_from)
             return _message(409, "Not decided", text)
         title = (
             "Approved. Thank you" if claims.verdict is Verdict.APPROVE else "Rejected. Thank you"
         )
+        corrected = " The triage correction is recorded too." if correction else ""
         return _message(
             200,
             title,
-            f"Recorded for {outcome.decided_by} at {format_utc(outcome.decided_at)}.",
+            f"Recorded for {outcome.decided_by} at {format_utc(outcome.decided_at)}.{corrected}",
         )
 
     return router

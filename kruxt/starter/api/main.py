@@ -17,10 +17,11 @@ from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.telemetry import uvicorn_log_config
-from kruxt.bootstrap import Bootstrapped, bootstrap, payload_codec_from
+from kruxt.bootstrap import Bootstrapped, bootstrap, confirm_tokens_from, payload_codec_from
 from kruxt.models.approvals import ApprovalRequest
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.codec_routes import CodecContext, parse_origins
+from kruxt.starter.api.confirm_routes import ConfirmContext
 from kruxt.starter.api.email_routes import EmailContext
 from kruxt.starter.api.incident_routes import IncidentAckContext
 from kruxt.starter.api.slack_routes import SlackContext
@@ -63,6 +64,7 @@ async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Boo
         record = await incident_store.get(incident_id)
         return f"[{record.priority.value}] {record.title}" if record is not None else None
 
+    confirm = confirm_tokens_from(settings)
     deps = ApiDeps(
         intake=IntakeService(
             client,
@@ -89,6 +91,7 @@ async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Boo
             store=boot.token_store,
             load_request=load_request,
             decider=service,
+            load_standing=approval_store.standing,
         )
         if boot.link_tokens is not None
         else None,
@@ -99,7 +102,10 @@ async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Boo
         )
         if boot.incident_ack_tokens is not None
         else None,
+        confirm=ConfirmContext(tokens=confirm, client=client) if confirm is not None else None,
         codec=codec_ctx,
+        zendesk=boot.zendesk,
+        intercom=boot.intercom,
     )
     return deps, boot
 

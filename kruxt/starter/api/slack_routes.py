@@ -24,32 +24,18 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
-from kruxt.adapters.approvers import ApproverDirectory
+from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.slack import (
-    ACTION_APPROVE,
-    ACTION_INCIDENT_ACK,
-    ACTION_REJECT,
-    ACTION_TRIAGE_WRONG,
-    CATEGORY_ACTION,
-    CATEGORY_BLOCK,
-    NOTE_ACTION,
-    NOTE_BLOCK,
-    REASON_ACTION,
-    REASON_BLOCK,
-    SEVERITY_ACTION,
-    SEVERITY_BLOCK,
-    VIEW_REJECT,
-    VIEW_TRIAGE_WRONG,
-    ModalKind,
     SlackApprovals,
     SlackError,
     SlackSignatureError,
+    ids,
     post_to_response_url,
     verify_slack_request,
 )
 from kruxt.models.approvals import DecisionChannel, TriageCorrection, Verdict
 from kruxt.models.enums import Category, Priority
-from kruxt.starter.approvals import Decider, DecisionRefusedError
+from kruxt.starter.approvals import Decider, DecisionAttempt, DecisionRefusedError
 from kruxt.starter.incidents import Acknowledger
 
 __all__ = ["Responder", "SlackContext", "slack_router"]
@@ -189,44 +175,30 @@ async def _tell(ctx: SlackContext, *, response_url: str, user_id: str, text: str
             log.warning("slack ephemeral message to %s failed: %s", user_id, exc)
 
 
-async def _decide(
-    ctx: SlackContext,
-    *,
-    approval_id: uuid.UUID,
-    approver_email: str,
-    slack_user_id: str,
-    verdict: Verdict,
-    reason: str = "",
-    correction: TriageCorrection | None = None,
-) -> str | None:
+async def _decide(ctx: SlackContext, attempt: DecisionAttempt) -> str | None:
     """Decide; ``None`` when the decision stands, else what to tell the person."""
+    what = f"slack {attempt.verdict} of approval {attempt.approval_id} by {attempt.approver_email}"
     try:
-        outcome = await ctx.decider.decide(
-            approval_id=approval_id,
-            approver_email=approver_email,
-            verdict=verdict,
-            channel=DecisionChannel.SLACK,
-            reason=reason,
-            correction=correction,
-            slack_user_id=slack_user_id,
-        )
+        outcome = await ctx.decider.decide(attempt)
     except DecisionRefusedError as exc:
-        log.info(
-            "slack %s of approval %s by %s refused: %s", verdict, approval_id, approver_email, exc
-        )
+        log.info("%s refused: %s", what, exc)
         return f"Not decided: {exc}"
     except Exception:  # Temporal down, a bug: the person must learn nothing happened
-        log.exception("slack %s of approval %s by %s failed", verdict, approval_id, approver_email)
+        log.exception("%s failed", what)
         return UNAVAILABLE
-    log.info(
-        "slack %s of approval %s by %s: %s by %s",
-        verdict,
-        approval_id,
-        approver_email,
-        outcome.status,
-        outcome.decided_by,
-    )
+    log.info("%s: %s by %s", what, outcome.status, outcome.decided_by)
     return None
+
+
+def _attempt(approval_id: uuid.UUID, email: str, user_id: str, verdict: Verdict) -> DecisionAttempt:
+    """A decision from Slack: the clicking user is checked against the directory's entry."""
+    return DecisionAttempt(
+        approval_id=approval_id,
+        approver_email=email,
+        verdict=verdict,
+        channel=DecisionChannel.SLACK,
+        slack_user_id=user_id,
+    )
 
 
 async def _approve_in_background(
@@ -237,13 +209,7 @@ async def _approve_in_background(
     user_id: str,
     response_url: str,
 ) -> None:
-    message = await _decide(
-        ctx,
-        approval_id=approval_id,
-        approver_email=approver_email,
-        slack_user_id=user_id,
-        verdict=Verdict.APPROVE,
-    )
+    message = await _decide(ctx, _attempt(approval_id, approver_email, user_id, Verdict.APPROVE))
     if message:
         await _tell(ctx, response_url=response_url, user_id=user_id, text=message)
 
@@ -295,29 +261,22 @@ async def _on_block_actions(ctx: SlackContext, payload: dict[str, Any]) -> Respo
         if not isinstance(action, dict):
             continue
         action_id = action.get("action_id")
-        if action_id == ACTION_INCIDENT_ACK and ctx.incidents is not None:
+        if action_id == ids.ACTION_INCIDENT_ACK and ctx.incidents is not None:
             _acknowledge_incident(ctx, action, user_id=user_id, response_url=response_url)
             continue
-        if action_id not in (ACTION_APPROVE, ACTION_REJECT, ACTION_TRIAGE_WRONG):
+        if action_id not in (ids.ACTION_APPROVE, ids.ACTION_REJECT, ids.ACTION_TRIAGE_WRONG):
             continue  # e.g. the "Open ticket" link button: Slack reports it, nothing to do
         approval_id = _uuid(action.get("value"))
         if approval_id is None:
             log.warning("slack %s by %s with a bad approval id %r", action_id, user_id, action)
             continue
-        approver = ctx.approvers.by_slack_user(user_id)
+        approver = _approver(ctx, user_id, approval_id, str(action_id))
         if approver is None:
-            log.warning(
-                "slack %s of approval %s by unknown Slack user %s: refused",
-                action_id,
-                approval_id,
-                user_id,
-            )
             ctx.spawn(_tell(ctx, response_url=response_url, user_id=user_id, text=NOT_APPROVER))
-            _audit_stranger(ctx, approval_id, user_id, str(action_id))
             continue
         email = str(approver.email)
         log.info("slack %s of approval %s by %s (%s)", action_id, approval_id, email, user_id)
-        if action_id == ACTION_APPROVE:
+        if action_id == ids.ACTION_APPROVE:
             ctx.spawn(
                 _approve_in_background(
                     ctx,
@@ -328,7 +287,7 @@ async def _on_block_actions(ctx: SlackContext, payload: dict[str, Any]) -> Respo
                 )
             )
             continue
-        kind: ModalKind = "reject" if action_id == ACTION_REJECT else "triage_wrong"
+        kind: ids.ModalKind = "reject" if action_id == ids.ACTION_REJECT else "triage_wrong"
         trigger_id = str(payload.get("trigger_id") or "")
         try:
             await asyncio.wait_for(
@@ -369,6 +328,19 @@ def _view_errors(errors: dict[str, str]) -> JSONResponse:
     return JSONResponse(content={"response_action": "errors", "errors": clipped})
 
 
+def _approver(
+    ctx: SlackContext, user_id: str, approval_id: uuid.UUID, what: str
+) -> Approver | None:
+    """The approver a Slack user is; a stranger's attempt is refused: logged and audited."""
+    approver = ctx.approvers.by_slack_user(user_id)
+    if approver is None:
+        log.warning(
+            "slack %s of approval %s by unknown Slack user %s: refused", what, approval_id, user_id
+        )
+        _audit_stranger(ctx, approval_id, user_id, what)
+    return approver
+
+
 def _audit_stranger(ctx: SlackContext, approval_id: uuid.UUID, user_id: str, what: str) -> None:
     """A decision attempt by someone who is not an approver is refused, and audited."""
     if ctx.audit_refusal is not None:
@@ -381,41 +353,34 @@ async def _on_view_submission(ctx: SlackContext, payload: dict[str, Any]) -> Res
     view = payload.get("view")
     view = view if isinstance(view, dict) else {}
     callback_id = view.get("callback_id")
-    if callback_id not in (VIEW_REJECT, VIEW_TRIAGE_WRONG):
+    if callback_id not in (ids.VIEW_REJECT, ids.VIEW_TRIAGE_WRONG):
         log.info("slack view_submission %s ignored", callback_id)
         return Response(status_code=200)
-    error_block = REASON_BLOCK if callback_id == VIEW_REJECT else NOTE_BLOCK
+    error_block = ids.REASON_BLOCK if callback_id == ids.VIEW_REJECT else ids.NOTE_BLOCK
     user_id = _user_id(payload)
     approval_id = _uuid(view.get("private_metadata"))
     if approval_id is None:
         log.warning("slack %s by %s without an approval id", callback_id, user_id)
         return _view_errors({error_block: "This form is no longer valid; nothing was decided."})
-    approver = ctx.approvers.by_slack_user(user_id)
+    approver = _approver(ctx, user_id, approval_id, str(callback_id))
     if approver is None:
-        log.warning(
-            "slack %s of approval %s by unknown Slack user %s: refused",
-            callback_id,
-            approval_id,
-            user_id,
-        )
-        _audit_stranger(ctx, approval_id, user_id, str(callback_id))
         return _view_errors({error_block: NOT_APPROVER})
     state = view.get("state")
     values = state.get("values") if isinstance(state, dict) else None
     values = values if isinstance(values, dict) else {}
 
     correction: TriageCorrection | None = None
-    if callback_id == VIEW_REJECT:
-        reason = _typed(values, REASON_BLOCK, REASON_ACTION)[:MAX_REASON]
+    if callback_id == ids.VIEW_REJECT:
+        reason = _typed(values, ids.REASON_BLOCK, ids.REASON_ACTION)[:MAX_REASON]
         if not reason:
-            return _view_errors({REASON_BLOCK: "A reason is required"})
+            return _view_errors({ids.REASON_BLOCK: "A reason is required"})
     else:
-        category = _selected(values, CATEGORY_BLOCK, CATEGORY_ACTION)
-        severity = _selected(values, SEVERITY_BLOCK, SEVERITY_ACTION)
-        note = _typed(values, NOTE_BLOCK, NOTE_ACTION)[:MAX_REASON]
+        category = _selected(values, ids.CATEGORY_BLOCK, ids.CATEGORY_ACTION)
+        severity = _selected(values, ids.SEVERITY_BLOCK, ids.SEVERITY_ACTION)
+        note = _typed(values, ids.NOTE_BLOCK, ids.NOTE_ACTION)[:MAX_REASON]
         if not (category or severity or note):
             return _view_errors(
-                {NOTE_BLOCK: "Pick the right category or severity, or say what was wrong"}
+                {ids.NOTE_BLOCK: "Pick the right category or severity, or say what was wrong"}
             )
         try:
             correction = TriageCorrection(
@@ -423,7 +388,7 @@ async def _on_view_submission(ctx: SlackContext, payload: dict[str, Any]) -> Res
                 severity=Priority(severity) if severity else None,
             )
         except ValueError:
-            return _view_errors({CATEGORY_BLOCK: "Unknown category or severity"})
+            return _view_errors({ids.CATEGORY_BLOCK: "Unknown category or severity"})
         # The plan was built from a wrong triage: it is rejected, the correction recorded.
         reason = f"triage wrong: {note or _describe(correction)}"
 
@@ -431,17 +396,10 @@ async def _on_view_submission(ctx: SlackContext, payload: dict[str, Any]) -> Res
     log.info(
         "slack %s of approval %s by %s (%s): %s", callback_id, approval_id, email, user_id, reason
     )
-    decision = ctx.spawn(
-        _decide(
-            ctx,
-            approval_id=approval_id,
-            approver_email=email,
-            slack_user_id=user_id,
-            verdict=Verdict.REJECT,
-            reason=reason,
-            correction=correction,
-        )
+    attempt = _attempt(approval_id, email, user_id, Verdict.REJECT).model_copy(
+        update={"reason": reason, "correction": correction}
     )
+    decision = ctx.spawn(_decide(ctx, attempt))
     done, _ = await asyncio.wait({decision}, timeout=ctx.view_budget_s)
     if decision in done:
         message = decision.result()
