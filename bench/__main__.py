@@ -13,7 +13,7 @@ async def main() -> None:
     print(hostile_text.run())
     print(reply_guard.run())
     print(await audit_chain.run())
-    print(cli_start.run())
+    print(await cli_start.run())
 
 
 if __name__ == "__main__":

@@ -54,12 +54,14 @@ from kruxt.models.sla import SlaTargets, parse_sla_targets
 # import time: each is imported by the builder that needs it, so a command that connects only
 # to PostgreSQL and Temporal (the CLI's) starts without loading them.
 if TYPE_CHECKING:
+    import openai
     from slack_sdk.web.async_client import AsyncWebClient
 
     from kruxt.adapters.channels.intercom import IntercomChannel
     from kruxt.adapters.channels.zendesk import ZendeskChannel
     from kruxt.adapters.github_client import GitHubIssues
     from kruxt.adapters.intercom_client import IntercomClient
+    from kruxt.adapters.llm_prevention import OpenAIPreventionDrafter
     from kruxt.adapters.llm_reply import OpenAIReplyWriter
     from kruxt.adapters.llm_triage import OpenAITriager
     from kruxt.adapters.slack import SlackApprovals, SlackIncidents
@@ -71,6 +73,7 @@ ConnectedChannel = TypeVar("ConnectedChannel", "ZendeskChannel", "IntercomChanne
 
 TRIAGE_PROMPT_VERSION = "v2"
 REPLY_PROMPT_VERSION = "v1"
+DEFECT_PROMPT_VERSION = "v1"
 
 
 def approvers_from(settings: Settings) -> ApproverDirectory:
@@ -337,13 +340,9 @@ def llm_from(settings: Settings) -> tuple[OpenAITriager | None, OpenAIReplyWrite
         log.info("OPENAI_API_KEY unset: the rules triager and article templates answer")
         return None, None
     from kruxt.adapters.llm_reply import OpenAIReplyWriter
-    from kruxt.adapters.llm_triage import OpenAITriager, build_openai_client
+    from kruxt.adapters.llm_triage import OpenAITriager
 
-    client = build_openai_client(
-        api_key=settings.openai_api_key.get_secret_value(),
-        base_url=settings.openai_base_url,
-        timeout_s=settings.llm_timeout_s,
-    )
+    client = _openai_client(settings.openai_api_key, settings)
     triage_prompt = load_prompt("triage", TRIAGE_PROMPT_VERSION, settings.prompts_dir)
     reply_prompt = load_prompt("reply", REPLY_PROMPT_VERSION, settings.prompts_dir)
     reply_model = settings.reply_model or settings.triage_model
@@ -353,6 +352,28 @@ def llm_from(settings: Settings) -> tuple[OpenAITriager | None, OpenAIReplyWrite
         OpenAIReplyWriter(
             client, model=reply_model, prompt=reply_prompt, guard=reply_guard_from(settings)
         ),
+    )
+
+
+def prevention_drafter_from(settings: Settings) -> OpenAIPreventionDrafter | None:
+    """The reply model drafting defect issues' prevention notes when OPENAI_API_KEY is set."""
+    if settings.openai_api_key is None:
+        return None
+    from kruxt.adapters.llm_prevention import OpenAIPreventionDrafter
+
+    prompt = load_prompt("defect", DEFECT_PROMPT_VERSION, settings.prompts_dir)
+    model = settings.reply_model or settings.triage_model
+    client = _openai_client(settings.openai_api_key, settings)
+    return OpenAIPreventionDrafter(client, model=model, prompt=prompt)
+
+
+def _openai_client(key: SecretStr, settings: Settings) -> openai.AsyncOpenAI:
+    from kruxt.adapters.llm_triage import build_openai_client
+
+    return build_openai_client(
+        api_key=key.get_secret_value(),
+        base_url=settings.openai_base_url,
+        timeout_s=settings.llm_timeout_s,
     )
 
 
@@ -395,6 +416,9 @@ class Outside:
     channels: dict[Channel, CustomerChannel] = field(default_factory=dict)
     # The repository product defects are filed in (GITHUB_TOKEN); None: "would create" only.
     github: GitHubIssues | None = None
+    # Drafts their prevention notes when no resolver gave any (OPENAI_API_KEY); None: the
+    # triage's recommended action is the draft.
+    prevention_drafter: OpenAIPreventionDrafter | None = None
     # Ends answers that wait on the customer with a confirm link (KRUXT_LINK_SECRET).
     confirm_links: ConfirmLinks | None = None
 
@@ -477,6 +501,7 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
     mailer: Mailer | None = given("mailer", lambda: mailer_from(settings) if worker else None)
     triager, writer = llm_from(settings) if worker and "outside" not in overrides else (None, None)
     github = github_from(settings) if worker and "outside" not in overrides else None
+    drafter = prevention_drafter_from(settings) if worker and "outside" not in overrides else None
     zendesk_api = zendesk_client_from(settings) if "zendesk" not in overrides else None
     intercom_api = intercom_client_from(settings) if "intercom" not in overrides else None
 
@@ -534,6 +559,7 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
             incident_ack_tokens=ack_tokens,
             audit_anchor_file=settings.audit_anchors_path,
             github=github,
+            prevention_drafter=drafter,
             confirm_links=confirm_links_from(settings),
             channels={
                 name: channel
@@ -561,47 +587,3 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
         zendesk=zendesk,
         intercom=intercom,
     )
-
-
-class Connections:
-    """The composition root of one-shot commands (the CLI): the builders of
-    :func:`bootstrap`, each part connected on first use and closed by :meth:`close`.
-
-    A command connects only what it uses, so ``kruxt ticket list`` reads Postgres while
-    Temporal is down and ``kruxt ticket resolve`` signals Temporal without a database.
-    """
-
-    def __init__(self, settings: Settings, *, pool_size: int = 2) -> None:
-        self.settings = settings
-        self._pool_size = pool_size
-        self._client: Client | None = None
-        self._pool: asyncpg.Pool[Any] | None = None
-
-    async def client(self) -> Client:
-        """The Temporal client, its payloads encrypted with the settings' key."""
-        if self._client is None:
-            self._client = await temporal_from(self.settings)
-        return self._client
-
-    async def pool(self) -> asyncpg.Pool[Any]:
-        """A small pool on DATABASE_URL."""
-        if self._pool is None:
-            dsn = self.settings.require_database_url()
-            self._pool = await create_pool(dsn, max_size=self._pool_size)
-        return self._pool
-
-    def approvers(self) -> ApproverDirectory:
-        """The approvers directory of the settings."""
-        return approvers_from(self.settings)
-
-    async def close(self) -> None:
-        """Close the pool, if a command opened it (the Temporal client needs no closing)."""
-        pool, self._pool = self._pool, None
-        if pool is not None:
-            await pool.close()
-
-    async def __aenter__(self) -> Connections:
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()

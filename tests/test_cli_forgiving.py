@@ -3,6 +3,7 @@ identities checked against the directory, output piped to `head` ending quietly.
 
 from __future__ import annotations
 
+import ast
 import asyncio
 import os
 import subprocess
@@ -15,7 +16,7 @@ import pytest
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.enums import TicketStatus
 from kruxt.starter.cli import main as kruxt
-from tests.support import connection, pool_on, refusing_port
+from tests.support import Cli, connection, pool_on, refusing_port
 
 HEAVY = ("temporalio", "asyncpg", "fastapi", "openai", "slack_sdk")
 STAFF = '[{"name": "Lead", "email": "lead@kruxt.app", "roles": ["staff"]}]'
@@ -47,6 +48,56 @@ def test_help_imports_no_service_client() -> None:
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"
     assert "ticket" in done.stdout  # the help was printed
+
+
+# What reading tickets never loads: the outside services' clients, the web framework, and
+# Temporal's SDK while Temporal is away (the live state it would add is not there to read).
+NOT_FOR_READING = ("fastapi", "githubkit", "openai", "slack_sdk", "temporalio")
+
+
+def _kruxt_loading(*args: str) -> tuple[str, list[str]]:
+    """``kruxt ARGS`` in a fresh interpreter: what it printed, and which of NOT_FOR_READING
+    it loaded."""
+    probe = (
+        "import sys\n"
+        "from kruxt.starter.cli import main\n"
+        "code = main(sys.argv[1:])\n"
+        "loaded = {m.split('.')[0] for m in sys.modules}\n"
+        f"print(sorted(loaded & set({NOT_FOR_READING!r})))\n"
+        "sys.exit(code)\n"
+    )
+    done = _python("-c", probe, *args)
+    assert done.returncode == 0, done.stderr
+    *printed, loaded = done.stdout.strip().splitlines()
+    return "\n".join(printed), ast.literal_eval(loaded)
+
+
+async def test_reading_tickets_loads_no_service_client_and_no_temporal_while_it_is_away(
+    offline: pytest.MonkeyPatch, db_dsn: str
+) -> None:
+    await _tickets(db_dsn)
+    shown, loaded = await asyncio.to_thread(_kruxt_loading, "ticket", "show", "5E1F0A7D")
+    assert f"Ticket   {LONE}" in shown
+    assert loaded == []
+    listed, loaded = await asyncio.to_thread(_kruxt_loading, "ticket", "list")
+    assert str(LONE) in listed
+    assert loaded == []
+
+
+@pytest.mark.e2e
+async def test_ticket_show_reads_the_live_state_without_the_workflows_code(
+    cli: Cli, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with cli.worker():
+        opened = ("ticket", "new", "--email", "bo@example.com", "--subject", "Locked out")
+        assert await cli.run(*opened, "--body", "My account is locked, I cannot log in.") == 0
+        ticket_id = capsys.readouterr().out.split()[1]
+        # The worker answers the workflow's `state` query: the SLA clocks are only there.
+        shown, loaded = await asyncio.to_thread(_kruxt_loading, "ticket", "show", ticket_id)
+    assert "SLA      first_response" in shown
+    # Temporal's client is what reads the live state; the workflow's activities and the
+    # SDKs they use (OpenAI, Slack, GitHub) are not.
+    assert loaded == ["temporalio"]
 
 
 async def _tickets(db_dsn: str) -> None:

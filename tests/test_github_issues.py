@@ -3,7 +3,9 @@ against the local fake (tests/fakes/github_server.py), on the time-skipping serv
 
 A resolution marked as a defect (or triaged as one) files the issue; a recurrence comments on
 it, or reopens it when it was closed; concurrent resolutions and a GitHub that fails or
-rate-limits still give one issue; without GitHub the audit says what would be filed.
+rate-limits still give one issue, and a comment whose answer was lost is not posted twice;
+without GitHub the audit says what would be filed. Without the resolver's prevention notes,
+the LLM (the local fake, tests/fakes/openai_server.py) drafts them, marked as not reviewed.
 """
 
 from __future__ import annotations
@@ -21,11 +23,21 @@ from temporalio.service import RPCError, RPCStatusCode
 from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.github_client import GitHubIssues, GitHubRefused, GitHubUnavailable
-from kruxt.adapters.llm_triage import LlmTriage, to_triage_result
+from kruxt.adapters.llm_prevention import OpenAIPreventionDrafter
+from kruxt.adapters.llm_triage import LlmTriage, build_openai_client, to_triage_result
 from kruxt.adapters.postgres.defects import DefectStore
 from kruxt.adapters.postgres.kpi_report import kpi_report
+from kruxt.adapters.prompts import load_prompt
 from kruxt.agents.triage_rules import triage_by_rules
-from kruxt.models.defects import DefectIssueLink, defect_workflow_id, marker, redact_personal
+from kruxt.bootstrap import DEFECT_PROMPT_VERSION
+from kruxt.models.defects import (
+    DefectIssueLink,
+    defect_workflow_id,
+    marked_occurrences,
+    marker,
+    occurrence_marker,
+    redact_personal,
+)
 from kruxt.models.enums import Category, Channel, Priority
 from kruxt.models.incidents import ResolveIncident, incident_workflow_id
 from kruxt.models.tickets import StaffResolve, TicketIntake
@@ -35,6 +47,7 @@ from kruxt.workers.composition import ExecutorWorker, Outside, build_worker
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.github_server import FakeGitHubServer
+from tests.fakes.openai_server import DEFAULT_API_KEY, FakeOpenAIServer, status, valid
 from tests.support import Cli, eventually, intake, start_ticket, state_where
 
 GH_TOKEN = "ghp-test-token"
@@ -61,12 +74,18 @@ class Filing:
     pool: asyncpg.Pool[Any]
     queue: str
 
-    def worker(self, github: FakeGitHubServer | None, *, token: str = GH_TOKEN) -> ExecutorWorker:
-        """The real worker; defects filed at the fake GitHub (None: GitHub not configured)."""
+    def worker(
+        self,
+        github: FakeGitHubServer | None,
+        *,
+        token: str = GH_TOKEN,
+        llm: FakeOpenAIServer | None = None,
+    ) -> ExecutorWorker:
+        """The real worker; defects filed at the fake GitHub (None: GitHub not configured),
+        prevention notes drafted by the fake LLM (None: not configured)."""
         issues = GitHubIssues(GH_REPO, token=token, base_url=github.api_url) if github else None
-        return build_worker(
-            self.env.client, task_queue=self.queue, pool=self.pool, outside=Outside(github=issues)
-        )
+        outside = Outside(github=issues, prevention_drafter=drafter(llm) if llm else None)
+        return build_worker(self.env.client, task_queue=self.queue, pool=self.pool, outside=outside)
 
     async def resolve(
         self, ticket: TicketIntake, *, prevention: str = "", posted: bool = True
@@ -89,6 +108,13 @@ class Filing:
 def filing(ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str) -> Filing:
     """Workers and tickets on the time-skipping server, this test's database and queue."""
     return Filing(ts_env, pool, task_queue)
+
+
+def drafter(llm: FakeOpenAIServer) -> OpenAIPreventionDrafter:
+    """The prevention drafter the worker builds with OPENAI_API_KEY, at the fake."""
+    client = build_openai_client(api_key=DEFAULT_API_KEY, base_url=llm.base_url, timeout_s=10)
+    prompt = load_prompt("defect", DEFECT_PROMPT_VERSION)
+    return OpenAIPreventionDrafter(client, model="gpt-test", prompt=prompt)
 
 
 def workout_ticket() -> TicketIntake:
@@ -158,10 +184,10 @@ def everything_posted(github: FakeGitHubServer) -> str:
 
 
 async def test_a_defect_resolved_twice_files_one_issue_and_one_comment(
-    filing: Filing, github: FakeGitHubServer
+    filing: Filing, github: FakeGitHubServer, openai_server: FakeOpenAIServer
 ) -> None:
     first, second = workout_ticket(), workout_ticket()
-    async with filing.worker(github):
+    async with filing.worker(github, llm=openai_server):
         row = await filing.resolve(first, prevention="Retry the save")
         assert row["posted"]
         assert (await filing.resolve(second))["posted"]
@@ -187,6 +213,79 @@ async def test_a_defect_resolved_twice_files_one_issue_and_one_comment(
     for secret in (first.requester.email, second.requester.email, "ana.private", "0612345678"):
         assert secret not in posted
     assert "@" not in posted
+    assert openai_server.requests == []  # the resolver's notes: nothing to draft
+
+
+async def test_a_comment_whose_answer_is_lost_is_posted_once(
+    filing: Filing, github: FakeGitHubServer
+) -> None:
+    second = workout_ticket()
+    async with filing.worker(github):
+        await filing.resolve(workout_ticket())
+        # GitHub takes the comment, but its answer is lost: the retry reads the issue's
+        # comments and finds the one that names this occurrence.
+        github.fail(502, after_apply=True, on="POST comments")
+        assert (await filing.resolve(second))["posted"]
+
+    [issue] = github.created()
+    [comment] = issue.comments
+    assert occurrence_marker([second.ticket_id]) in comment
+    posts = [r for r in github.requests if r.method == "POST" and r.path.endswith("/comments")]
+    assert [r.status for r in posts] == [502]
+    assert await audit_actions(filing.pool) == [
+        "defect.reported",
+        "defect.issue_created",
+        "defect.reported",
+        "defect.issue_commented",
+    ]
+
+
+async def test_without_prevention_notes_the_llm_drafts_them_marked_as_not_reviewed(
+    filing: Filing, github: FakeGitHubServer, openai_server: FakeOpenAIServer
+) -> None:
+    notes = ["Alert when workout saves fail.", "Test saving under load before a release."]
+    openai_server.script(status(503), valid({"notes": notes}))  # retried once
+    ticket = workout_ticket()
+    async with filing.worker(github, llm=openai_server):
+        await filing.resolve(ticket)
+        await filing.resolve(workout_ticket())  # filed already: nothing more to draft
+
+    [issue] = github.created()
+    assert "_Draft by the LLM, not reviewed:_\n- Alert when workout saves fail.\n- " in issue.body
+    assert len(openai_server.requests) == 2
+    system, user = openai_server.requests[-1].json["messages"]
+    assert system["content"] == load_prompt("defect", DEFECT_PROMPT_VERSION).text
+    prompt = user["content"]
+    # The defect and its tickets' summaries, redacted: no personal data in the prompt either.
+    assert "category: workout_log_submit" in prompt
+    assert "[email redacted]" in prompt
+    for secret in ("ana.private", "0612345678", ticket.requester.email):
+        assert secret not in prompt
+    assert "defect.prevention_drafted" in await audit_actions(filing.pool)
+
+
+async def test_an_llm_that_fails_leaves_the_triages_draft(
+    filing: Filing, github: FakeGitHubServer, openai_server: FakeOpenAIServer
+) -> None:
+    openai_server.script(status(503), status(400))  # retried, then refused for good
+    ticket = workout_ticket()
+    async with filing.worker(github, llm=openai_server):
+        await filing.resolve(ticket)
+
+    assert len(openai_server.requests) == 2
+    [issue] = github.created()
+    action = await filing.pool.fetchval(
+        "SELECT prevention_draft FROM support_defect_occurrences WHERE source_id = $1",
+        ticket.ticket_id,
+    )
+    assert f"_Draft, not reviewed by the resolver:_ {redact_personal(action)}" in issue.body
+    assert "Draft by the LLM" not in issue.body
+
+
+def test_occurrence_markers_are_read_back_from_any_comment() -> None:
+    ids = [uuid.uuid4(), uuid.uuid4()]
+    comments = ["no marker", f"Seen again.\n{occurrence_marker(ids)}", "<!-- kruxt:occurrences="]
+    assert marked_occurrences(comments) == {str(i) for i in ids}
 
 
 async def test_a_recurrence_reopens_a_closed_issue_as_regressed(

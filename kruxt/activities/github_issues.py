@@ -4,7 +4,12 @@
 the defect's DefectIssueWorkflow, the one writer of its issue; ``sync_defect_issue`` (run by
 that workflow only) brings the issue up to date with the occurrences it has not shown yet:
 it creates the issue, comments on it, or reopens it ("regressed"). Our database maps the
-fingerprint to the issue number; GitHub search is never asked.
+fingerprint to the issue number; GitHub search is never asked. Each write is found again on a
+retry whose first answer was lost: the issue by the fingerprint marker of its body, a comment
+by the occurrence marker it ends with.
+
+``draft_prevention`` (before an issue is filed, when no resolver gave prevention notes) asks
+the LLM, when configured, for notes; the issue shows them as a draft nobody reviewed.
 
 Without GitHub configured nothing is sent: the audit records what would have been filed, and
 the occurrences wait, unposted, for the first sync once it is configured.
@@ -22,6 +27,8 @@ from temporalio.exceptions import ApplicationError
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
 from kruxt.adapters.github_client import GitHubIssues, GitHubRefused, GitHubUnavailable, Issue
+from kruxt.adapters.llm_prevention import OpenAIPreventionDrafter
+from kruxt.adapters.llm_triage import LlmError, LlmRateLimited
 from kruxt.adapters.postgres.defects import DefectStore, Occurrence, StoredDefect
 from kruxt.models.defects import (
     ISSUE_LABEL,
@@ -32,8 +39,11 @@ from kruxt.models.defects import (
     DefectSource,
     DefectSync,
     DefectSyncResult,
+    PreventionDraft,
     defect_workflow_id,
+    marked_occurrences,
     marker,
+    occurrence_marker,
     redact_personal,
 )
 
@@ -57,11 +67,18 @@ _TITLE_MAX = 120
 
 
 class GitHubIssueActivities:
-    """The defect store, and the repository's issues when GitHub is configured (else None)."""
+    """The defect store, and the repository's issues when GitHub is configured (else None);
+    the LLM that drafts prevention notes when configured (else None)."""
 
-    def __init__(self, store: DefectStore, github: GitHubIssues | None) -> None:
+    def __init__(
+        self,
+        store: DefectStore,
+        github: GitHubIssues | None,
+        drafter: OpenAIPreventionDrafter | None = None,
+    ) -> None:
         self._store = store
         self._github = github
+        self._drafter = drafter
 
     @activity.defn
     @bad_data_is_final
@@ -88,6 +105,47 @@ class GitHubIssueActivities:
         )
 
     @activity.defn
+    async def draft_prevention(self, inp: DefectSync) -> PreventionDraft:
+        """The LLM's prevention notes for a defect about to be filed with none given; empty
+        when not needed (filed already, notes given, GitHub or the LLM not configured).
+
+        Raises:
+            ApplicationError: typed as the LLM error (the retry policy knows which are final);
+                the workflow then files the triage's recommended action as the draft.
+        """
+        if self._drafter is None or self._github is None:
+            return PreventionDraft()
+        defect = await self._store.get(inp.fingerprint)
+        if defect is None or defect.issue_number is not None:
+            return PreventionDraft()
+        if any(o.prevention for o in defect.occurrences):
+            return PreventionDraft()
+        try:
+            drafted = await self._drafter.draft(
+                category=defect.category,
+                severity=defect.severity,
+                root_cause=redact_personal(defect.root_cause),
+                summaries=[redact_personal(o.summary) for o in defect.occurrences],
+            )
+        except LlmError as exc:
+            log.warning("prevention notes not drafted for %s: %s", inp.fingerprint, exc)
+            wait = exc.retry_after if isinstance(exc, LlmRateLimited) else None
+            delay = timedelta(seconds=wait) if wait is not None else None
+            kind = type(exc).__name__  # LLM_RETRY lists the final ones
+            raise ApplicationError(str(exc), type=kind, next_retry_delay=delay) from None
+        await self._store.audit_event(
+            inp.fingerprint,
+            action="defect.prevention_drafted",
+            details={
+                "model": drafted.model,
+                "prompt_version": drafted.prompt_version,
+                "input_digest": drafted.input_digest,
+            },
+            idempotency_key=activity_key(),
+        )
+        return PreventionDraft(text=drafted.notes)
+
+    @activity.defn
     async def sync_defect_issue(self, inp: DefectSync) -> DefectSyncResult:
         """File the defect's issue, or tell it of the occurrences it has not shown yet."""
         defect = await self._store.get(inp.fingerprint)
@@ -106,7 +164,7 @@ class GitHubIssueActivities:
             log.info("GitHub not configured: would file defect %s (%d)", inp.fingerprint, count)
             return DefectSyncResult(action="would_create", occurrences=count)
         try:
-            issue, action = await self._update_issue(self._github, defect)
+            issue, action = await self._update_issue(self._github, defect, inp.prevention_draft)
         except GitHubRefused as exc:
             await self._give_up(defect, str(exc))
             raise ApplicationError(str(exc), type="GitHubRefused", non_retryable=True) from None
@@ -132,7 +190,9 @@ class GitHubIssueActivities:
         )
         return DefectSyncResult(action=action, issue_number=issue.number, occurrences=count)
 
-    async def _update_issue(self, github: GitHubIssues, defect: StoredDefect) -> tuple[Issue, str]:
+    async def _update_issue(
+        self, github: GitHubIssues, defect: StoredDefect, llm_draft: str
+    ) -> tuple[Issue, str]:
         if defect.issue_number is None:
             found = None
             if activity.info().attempt > 1:
@@ -140,18 +200,23 @@ class GitHubIssueActivities:
                 found = await github.find_marked(ISSUE_LABEL, marker(defect.fingerprint))
             if found is not None:
                 return found, "recovered"
-            issue = await github.create(
-                title=issue_title(defect), body=issue_body(defect), labels=[ISSUE_LABEL]
-            )
+            body = issue_body(defect, llm_draft=llm_draft)
+            issue = await github.create(title=issue_title(defect), body=body, labels=[ISSUE_LABEL])
             return issue, "created"
         issue = await github.get(defect.issue_number)
-        if issue.state == "closed":
+        fresh = defect.pending
+        if activity.info().attempt > 1:
+            # An earlier attempt may have commented and failed before marking them posted.
+            shown = marked_occurrences(await github.recent_comments(issue))
+            fresh = [o for o in fresh if str(o.source_id) not in shown]
+        regressed = issue.state == "closed"
+        if regressed:
             issue = await github.reopen(defect.issue_number)
             await github.add_labels(defect.issue_number, [REGRESSED_LABEL])
-            await github.comment(defect.issue_number, recurrence_comment(defect, regressed=True))
-            return issue, "reopened"
-        await github.comment(defect.issue_number, recurrence_comment(defect, regressed=False))
-        return issue, "commented"
+        if fresh:
+            comment = recurrence_comment(defect, fresh, regressed=regressed)
+            await github.comment(defect.issue_number, comment)
+        return issue, "reopened" if regressed else "commented"
 
     async def _give_up(self, defect: StoredDefect, reason: str) -> None:
         """A person is told: the audit names the defect and why; nothing is marked posted."""
@@ -174,14 +239,21 @@ def _line(o: Occurrence) -> str:
     return f"- {o.source.value} `{o.source_id}` ({o.at:%Y-%m-%d}): {redact_personal(o.summary)}"
 
 
-def _prevention(defect: StoredDefect) -> str:
+def _prevention(defect: StoredDefect, llm_draft: str) -> str:
     given = [o.prevention for o in defect.occurrences if o.prevention]
     if given:
         return "\n".join(f"- {redact_personal(p)}" for p in given)
+    if llm_draft:
+        return f"_Draft by the LLM, not reviewed:_\n{_redacted_lines(llm_draft)}"
     drafts = [o.prevention_draft for o in defect.occurrences if o.prevention_draft]
     if drafts:
         return f"_Draft, not reviewed by the resolver:_ {redact_personal(drafts[-1])}"
     return "_None given yet._"
+
+
+def _redacted_lines(text: str) -> str:
+    """``text`` redacted line by line (a draft's list stays a list)."""
+    return "\n".join(redact_personal(line) for line in text.splitlines() if line.strip())
 
 
 def _counts(defect: StoredDefect) -> str:
@@ -191,8 +263,9 @@ def _counts(defect: StoredDefect) -> str:
     )
 
 
-def issue_body(defect: StoredDefect) -> str:
-    """The issue's body: cause, prevention, severity, counts and the tickets (ids and
+def issue_body(defect: StoredDefect, *, llm_draft: str = "") -> str:
+    """The issue's body: cause, prevention (the resolvers', else ``llm_draft``, else the
+    triage's recommended action: drafts marked so), severity, counts and the tickets (ids and
     redacted summaries only), with the hidden fingerprint marker."""
     return "\n".join(
         [
@@ -202,7 +275,7 @@ def issue_body(defect: StoredDefect) -> str:
             f"**Seen:** {_counts(defect)}",
             "",
             "### Prevention",
-            _prevention(defect),
+            _prevention(defect, llm_draft),
             "",
             "### Tickets and incidents",
             *(_line(o) for o in defect.occurrences),
@@ -213,15 +286,15 @@ def issue_body(defect: StoredDefect) -> str:
     )
 
 
-def recurrence_comment(defect: StoredDefect, *, regressed: bool) -> str:
-    """The comment a recurrence adds: the new tickets and the count so far."""
+def recurrence_comment(defect: StoredDefect, news: list[Occurrence], *, regressed: bool) -> str:
+    """The comment a recurrence adds: the new tickets (``news``) and the count so far, with
+    the hidden marker naming them."""
     head = (
         "**Regressed:** this defect came back after the issue was closed."
         if regressed
         else "**Seen again.**"
     )
-    lines = [head, *(_line(o) for o in defect.pending)]
-    lines += [
-        f"- prevention: {redact_personal(o.prevention)}" for o in defect.pending if o.prevention
-    ]
-    return "\n".join([*lines, "", f"**Seen:** {_counts(defect)}"])
+    lines = [head, *(_line(o) for o in news)]
+    lines += [f"- prevention: {redact_personal(o.prevention)}" for o in news if o.prevention]
+    mark = occurrence_marker([o.source_id for o in news])
+    return "\n".join([*lines, "", f"**Seen:** {_counts(defect)}", mark])

@@ -107,7 +107,7 @@ class TicketActivities:
         The workflow never names the channel: it is read from the ticket here, and the
         registry picks the implementation (the in-app thread today; Zendesk, Intercom next).
         """
-        if self._confirm_links is not None and inp.kind in _CONFIRMABLE:
+        if self._confirm_links is not None and inp.kind in _CONFIRMABLE and inp.confirmable:
             link = self._confirm_links.url(inp.ticket_id)
             inp = inp.model_copy(update={"body": f"{inp.body}\n\n{CONFIRM_PROMPT} {link}"})
         delivered = await self._deliver(inp.ticket_id, _delivery(DeliveryKind.PUBLIC_REPLY, inp))

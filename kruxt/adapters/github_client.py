@@ -1,4 +1,4 @@
-"""GitHub issues through ``githubkit``: create, read, reopen, comment, label.
+"""GitHub issues through ``githubkit``: create, read, reopen, comment (and read comments), label.
 
 The SDK's own retrying is off: a rate limit or a 5xx reaches the activity as
 :class:`GitHubUnavailable` (with the wait GitHub asked for), so Temporal owns the wait; any
@@ -20,6 +20,8 @@ __all__ = ["GitHubError", "GitHubIssues", "GitHubRefused", "GitHubUnavailable", 
 DEFAULT_API_URL = "https://api.github.com"
 # Marker search among the autopilot's own issues: one page of the label's issues, newest first.
 _RECOVERY_PAGE = 100
+# Comment recovery reads the newest comments only: a lost one is among the last few pages.
+_COMMENT_PAGES = 3
 
 
 class GitHubError(Exception):
@@ -46,6 +48,7 @@ class Issue:
     url: str
     state: str
     body: str = ""
+    comments: int = 0
 
 
 class GitHubIssues:
@@ -101,6 +104,23 @@ class GitHubIssues:
             self._gh.rest.issues.async_create_comment(self._owner, self._repo, number, body=body),
         )
 
+    async def recent_comments(self, issue: Issue) -> list[str]:
+        """The texts of the issue's newest comments (the last few pages, by the count of
+        ``issue``; one more page in case one was added since): finds a comment whose answer
+        was lost."""
+        last = issue.comments // _RECOVERY_PAGE + 1
+        bodies: list[str] = []
+        for page in range(last, max(0, last - _COMMENT_PAGES), -1):
+            data = await self._call(
+                "list comments",
+                self._gh.rest.issues.async_list_comments(
+                    self._owner, self._repo, issue.number, per_page=_RECOVERY_PAGE, page=page
+                ),
+            )
+            items = data if isinstance(data, list) else []
+            bodies += [str(c.get("body") or "") for c in items if isinstance(c, dict)]
+        return bodies
+
     async def add_labels(self, number: int, labels: list[str]) -> None:
         """Add labels (those it has already are kept once)."""
         await self._call(
@@ -151,4 +171,5 @@ def _issue(data: dict[str, Any]) -> Issue:
         url=str(data.get("html_url") or ""),
         state=str(data.get("state") or "open"),
         body=str(data.get("body") or ""),
+        comments=int(data.get("comments") or 0),
     )

@@ -33,13 +33,16 @@ __all__ = [
     "DefectSource",
     "DefectSync",
     "DefectSyncResult",
+    "PreventionDraft",
     "RecurringCause",
     "component_of",
     "defect_fingerprint",
     "defect_workflow_id",
     "incident_defect",
     "looks_like_defect",
+    "marked_occurrences",
     "marker",
+    "occurrence_marker",
     "redact_personal",
     "ticket_defect",
 ]
@@ -85,6 +88,32 @@ def marker(fingerprint: str) -> str:
     """The hidden line an issue's body carries, for people and for recovery: a digest of the
     fingerprint, whose root cause (an LLM's words) may quote a customer."""
     return f"<!-- kruxt:fingerprint={FINGERPRINT_SCHEME}:{_digest(fingerprint)} -->"
+
+
+# The hidden line a comment carries: the occurrences it tells of (ids only), so a retry whose
+# first answer was lost finds them posted instead of commenting twice.
+_OCCURRENCES_MARK = "<!-- kruxt:occurrences="
+_MARK_END = " -->"
+
+
+def occurrence_marker(source_ids: list[uuid.UUID]) -> str:
+    """``<!-- kruxt:occurrences=<id>,<id> -->``: the occurrences a comment tells of."""
+    return f"{_OCCURRENCES_MARK}{','.join(str(i) for i in source_ids)}{_MARK_END}"
+
+
+def marked_occurrences(texts: list[str]) -> set[str]:
+    """The occurrence ids the markers in ``texts`` (comments) name; linear in the text."""
+    found: set[str] = set()
+    for text in texts:
+        start = text.find(_OCCURRENCES_MARK)
+        while start >= 0:
+            start += len(_OCCURRENCES_MARK)
+            end = text.find(_MARK_END, start)
+            if end < 0:
+                break
+            found.update(text[start:end].split(","))
+            start = text.find(_OCCURRENCES_MARK, end)
+    return found
 
 
 def looks_like_defect(severity: Priority, root_cause: str) -> bool:
@@ -150,6 +179,15 @@ class DefectSync(BaseModel):
     """Input of ``sync_defect_issue``: bring the defect's issue up to date."""
 
     fingerprint: str
+    prevention_draft: str = Field(
+        default="", description="Prevention notes the LLM drafted (not reviewed), if any"
+    )
+
+
+class PreventionDraft(BaseModel):
+    """Result of ``draft_prevention``: the LLM's notes, or empty (none needed, none drafted)."""
+
+    text: str = ""
 
 
 class DefectSyncResult(BaseModel):

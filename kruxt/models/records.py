@@ -71,6 +71,12 @@ class ThreadMessage(BaseModel):
 class OutboundMessageInput(ThreadMessage):
     """Input of ``send_customer_message``: a reply or acknowledgement to the requester."""
 
+    confirmable: bool = Field(
+        default=True,
+        description="Whether an answer of a confirmable kind ends with the confirm link; not "
+        "one saying a fix was undone (nothing is solved then)",
+    )
+
 
 class OutboundMessageResult(BaseModel):
     """When the message went out, and whether it was the ticket's first response."""

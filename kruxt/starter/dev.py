@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import os
 import secrets
 import signal
@@ -507,6 +508,8 @@ def _redact(dsn: str) -> str:
 
 def run_dev(settings: Settings) -> int:
     """Run the embedded stack until Ctrl-C."""
+    # Its own health polls are no news to the person at the terminal (httpx logs each at INFO).
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     return asyncio.run(DevStack(settings).run())
 
 

@@ -1,11 +1,11 @@
 """Opening tickets and delivering follow-ups: shared by the HTTP API and the CLI.
 
-Staff actions on a ticket (resolve, reassign, priority) are ``kruxt.starter.staff``'s.
+Staff actions on a ticket (resolve, reassign, priority) are ``kruxt.starter.staff``'s; reading
+what its workflow knows is ``kruxt.starter.live_state``'s.
 """
 
 from __future__ import annotations
 
-import asyncio
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +23,7 @@ from temporalio.service import RPCError, RPCStatusCode
 
 from kruxt.adapters.postgres.tickets import FIRST_MESSAGE_KEY
 from kruxt.adapters.settings import Settings
-from kruxt.adapters.temporal_client import TemporalUnavailableError, unavailable_as_error
+from kruxt.adapters.temporal_client import unavailable_as_error
 from kruxt.bootstrap import sla_targets_from
 from kruxt.models import search_attributes as sa
 from kruxt.models.channels import FollowUp, NewTicket
@@ -32,12 +32,10 @@ from kruxt.models.lifecycle import parse_duration
 from kruxt.models.sla import SlaTargets
 from kruxt.models.text import require_storable
 from kruxt.models.tickets import (
-    ApprovalBrief,
     CustomerMessage,
     NewTicketRequest,
     Requester,
     RoutingPolicy,
-    RunBrief,
     TicketAccepted,
     TicketIntake,
     TicketState,
@@ -47,15 +45,22 @@ from kruxt.models.tickets import (
     ticket_id_for,
     workflow_id_for,
 )
+from kruxt.starter.live_state import UnknownTicketError, ticket_state, with_live_state
 from kruxt.workflows.ticket import TicketWorkflow
+
+__all__ = [
+    "FollowUpAccepted",
+    "IntakeService",
+    "TicketClosedError",
+    "UnknownTicketError",
+    "intake_from",
+    "routing_policy_from",
+    "signal_ticket",
+]
 
 
 class TicketClosedError(Exception):
     """The ticket's workflow has finished; it takes no more messages."""
-
-
-class UnknownTicketError(LookupError):
-    """No workflow exists for this ticket id."""
 
 
 @dataclass(frozen=True)
@@ -242,56 +247,13 @@ class IntakeService:
         return FollowUpAccepted(parsed.ticket_id, message_id)
 
     async def state(self, ticket_id: uuid.UUID) -> TicketState:
-        """The live state of the ticket's workflow (works on finished workflows too)."""
-        handle = self._client.get_workflow_handle_for(
-            TicketWorkflow.run, workflow_id_for(ticket_id)
-        )
-        try:
-            return await handle.query(TicketWorkflow.state)
-        except RPCError as exc:
-            if exc.status == RPCStatusCode.NOT_FOUND:
-                raise UnknownTicketError(str(ticket_id)) from exc
-            raise
+        """The live state of the ticket's workflow (see :func:`live_state.ticket_state`)."""
+        return await ticket_state(self._client, ticket_id)
 
     async def with_live_state(self, view: TicketView, *, timeout: float = 2.0) -> TicketView:
-        """The stored ticket plus what only its workflow knows (SLA clocks, incident).
-
-        Best effort: if Temporal does not answer in time the stored view is returned as is.
-        """
-        try:
-            state = await asyncio.wait_for(self.state(view.ticket_id), timeout)
-        except (TimeoutError, UnknownTicketError, RPCError, TemporalUnavailableError):
-            return view
-        runs = [
-            RunBrief(
-                run_id=r.run_id,
-                playbook=r.plan.playbook,
-                status=r.status.value,
-                approved_by=r.approved_by,
-            )
-            for r in state.runs
-        ]
-        approvals = [
-            ApprovalBrief(
-                approval_id=a.request.approval_id,
-                kind=a.request.kind.value,
-                playbook=a.request.playbook,
-                status=a.status.value,
-                required_role=a.request.required_role.value,
-                decided_by=a.decided_by,
-                expires_at=a.request.expires_at,
-            )
-            for a in state.approvals
-        ]
-        return view.model_copy(
-            update={
-                "sla": state.sla,
-                "incident_id": state.incident_id,
-                "lifecycle": state.lifecycle,
-                "runs": runs,
-                "approvals": approvals,
-            }
-        )
+        """The stored ticket plus what only its workflow knows (see
+        :func:`live_state.with_live_state`)."""
+        return await with_live_state(self._client, view, timeout=timeout)
 
 
 async def signal_ticket(client: Client, ticket_id: uuid.UUID, signal: object, arg: object) -> None:

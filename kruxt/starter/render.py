@@ -6,14 +6,19 @@ import re
 import textwrap
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
 
-from kruxt.adapters.postgres.kpi_report import KpiReport
-from kruxt.adapters.postgres.ticket_history import StaffChange, StaffChanges
-from kruxt.models.approvals import PendingApproval
-from kruxt.models.defects import DefectIssueLink
+from kruxt.adapters.postgres.ticket_history import StaffChanges
 from kruxt.models.enums import Channel
 from kruxt.models.lifecycle import lifecycle_line
-from kruxt.models.tickets import TicketSummary, TicketView
+
+# Types only: a command imports what it renders (the KPI report's module is kpi's alone).
+if TYPE_CHECKING:
+    from kruxt.adapters.postgres.kpi_report import KpiReport
+    from kruxt.adapters.postgres.ticket_history import StaffChange
+    from kruxt.models.approvals import PendingApproval
+    from kruxt.models.defects import DefectIssueLink
+    from kruxt.models.tickets import TicketSummary, TicketView
 
 # Terminal control sequences hidden in ticket text could move the cursor, rewrite what was
 # printed, retitle the window or smuggle hyperlinks. Each alternative starts at one fixed
@@ -99,8 +104,14 @@ def ticket(
     for m in view.messages:
         note = " (staff only, not sent)" if m.direction.value == "internal" else ""
         lines.append(f"  [{m.created_at:%H:%M:%S}] {m.direction.value} {m.kind} — {m.author}{note}")
-        lines += [textwrap.indent(textwrap.fill(p, 90), "      ") for p in m.body.splitlines() if p]
+        lines += [textwrap.indent(_fill(p), "      ") for p in m.body.splitlines() if p]
     return terminal_safe("\n".join(lines))
+
+
+def _fill(paragraph: str) -> str:
+    """Wrapped at 90 columns, but a link (or any long word) stays whole on its own line, so it
+    can be copied or clicked from the terminal."""
+    return textwrap.fill(paragraph, 90, break_long_words=False, break_on_hyphens=False)
 
 
 def _changed(change: StaffChange | None) -> str:

@@ -126,7 +126,7 @@ def build_activities(
         policy=out.escalation,
         public_url=out.public_url,
     )
-    defects = GitHubIssueActivities(DefectStore(pool), out.github)
+    defects = GitHubIssueActivities(DefectStore(pool), out.github, out.prevention_drafter)
     anchors = (
         [AuditAnchorActivities(pool, out.audit_anchor_file).anchor_audit_head]
         if out.audit_anchor_file is not None
@@ -164,6 +164,7 @@ def build_activities(
         sla.notify_sla,
         sla.record_sla_met,
         defects.report_defect,
+        defects.draft_prevention,
         defects.sync_defect_issue,
         LifecycleActivities(pool).record_lifecycle,
     ]

@@ -9,6 +9,9 @@ The workflow syncs until no report is waiting, then completes; the next report s
 A sync that GitHub refuses (or that finds GitHub down for all its attempts) ends the run; the
 activity has told a person (audit + log) and the occurrences stay unposted in the database,
 so the defect's next report files them all.
+
+Before a sync that may file the issue, the LLM (when configured) drafts prevention notes if no
+resolver gave any; a few attempts, then the triage's recommended action is the draft instead.
 """
 
 from __future__ import annotations
@@ -27,11 +30,20 @@ with workflow.unsafe.imports_passed_through():
         DefectReport,
         DefectReported,
         DefectSync,
+        PreventionDraft,
     )
     from kruxt.workflows.failures import failure_reason
-    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, NON_RETRYABLE
+    from kruxt.workflows.policies import (
+        DB_RETRY,
+        DB_TIMEOUT,
+        LLM_DEADLINE,
+        LLM_RETRY,
+        LLM_TIMEOUT,
+        NON_RETRYABLE,
+    )
 
 __all__ = [
+    "DRAFTS_PREVENTION",
     "FILES_DEFECT_ISSUES",
     "GITHUB_RETRY",
     "GITHUB_TIMEOUT",
@@ -41,6 +53,8 @@ __all__ = [
 
 # workflow.patched: a resolution whose cause is a product defect reports it (ticket, incident).
 FILES_DEFECT_ISSUES = "files-defect-issues"
+# workflow.patched: the LLM drafts prevention notes before the issue is filed (draft_prevention).
+DRAFTS_PREVENTION = "defect-drafts-prevention"
 
 # GitHub calls: a sync makes at most four; a rate limit's Retry-After sets the next wait.
 GITHUB_TIMEOUT = timedelta(seconds=60)
@@ -85,10 +99,13 @@ class DefectIssueWorkflow:
         outcome = DefectIssueOutcome(fingerprint=inp.fingerprint)
         while self._dirty:
             self._dirty = False
+            draft = ""
+            if outcome.issue_number is None and workflow.patched(DRAFTS_PREVENTION):
+                draft = await _draft_prevention(inp.fingerprint)
             try:
                 result = await workflow.execute_activity_method(
                     GitHubIssueActivities.sync_defect_issue,
-                    DefectSync(fingerprint=inp.fingerprint),
+                    DefectSync(fingerprint=inp.fingerprint, prevention_draft=draft),
                     start_to_close_timeout=GITHUB_TIMEOUT,
                     retry_policy=GITHUB_RETRY,
                     summary="Sync the defect's GitHub issue",
@@ -104,3 +121,21 @@ class DefectIssueWorkflow:
             if self._dirty and workflow.info().is_continue_as_new_suggested():
                 workflow.continue_as_new(inp)
         return outcome
+
+
+async def _draft_prevention(fingerprint: str) -> str:
+    """The LLM's prevention notes, or "" (not needed, not configured, or failed: then the
+    triage's recommended action is filed as the draft, as without an LLM)."""
+    try:
+        draft: PreventionDraft = await workflow.execute_activity_method(
+            GitHubIssueActivities.draft_prevention,
+            DefectSync(fingerprint=fingerprint),
+            start_to_close_timeout=LLM_TIMEOUT,
+            schedule_to_close_timeout=LLM_DEADLINE,
+            retry_policy=LLM_RETRY,
+            summary="Draft prevention notes",
+        )
+    except ActivityError as err:
+        workflow.logger.warning("prevention notes not drafted: %s", failure_reason(err))
+        return ""
+    return draft.text

@@ -110,7 +110,8 @@ class RunLedger:
         undone = any(step.compensation for step in run.plan.steps if step.step_id in run.applied)
         if done and undone and workflow.patched(ROLLBACK_TOLD):
             told = run.plan.rollback_update or _ROLLBACK_FALLBACK
-            await self._steps.send_text(MessageKind.PLAYBOOK_UPDATE, told)
+            # Not "did this solve it?": nothing is solved, a person follows up.
+            await self._steps.send_text(MessageKind.PLAYBOOK_UPDATE, told, confirmable=False)
 
     async def _record(self, run: RunState, reason: str) -> None:
         await workflow.execute_activity_method(

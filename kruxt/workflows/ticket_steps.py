@@ -94,11 +94,11 @@ class TicketSteps:
         elif previous is TicketStatus.AWAITING_CUSTOMER:
             self._sla.resume()
 
-    async def send_text(self, kind: MessageKind, body: str) -> None:
+    async def send_text(self, kind: MessageKind, body: str, *, confirmable: bool = True) -> None:
         """Send a fixed text (no knowledge articles) to the customer."""
-        await self.send(kind, DraftReply(body=body, article_ids=[]))
+        await self.send(kind, DraftReply(body=body, article_ids=[]), confirmable=confirmable)
 
-    async def send(self, kind: MessageKind, draft: DraftReply) -> None:
+    async def send(self, kind: MessageKind, draft: DraftReply, *, confirmable: bool = True) -> None:
         """Send a message to the customer; the first response stops its SLA clock.
 
         One the ticket's channel refused (kept as a note for staff) sends the ticket to a
@@ -112,6 +112,7 @@ class TicketSteps:
                 kind=kind,
                 body=draft.body,
                 article_ids=draft.article_ids,
+                confirmable=confirmable,
             ),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,

@@ -1,14 +1,16 @@
 """A local server speaking the GitHub REST endpoints the autopilot uses for defect issues.
 
 ``POST /repos/{owner}/{repo}/issues`` (create), ``GET .../issues`` (list, by label and state),
-``GET``/``PATCH .../issues/{n}`` (read, open or close), ``POST .../issues/{n}/comments`` and
-``POST .../issues/{n}/labels``. It refuses what GitHub refuses, in its order: a missing or
-wrong token (401 ``Bad credentials``), an unknown repository, path or issue (404 ``Not
-Found``), a body without what the endpoint needs (422 ``Validation Failed``). Only a request
-that passed those checks takes the next scripted failure: a primary rate limit (403 with
-``x-ratelimit-remaining: 0`` and ``x-ratelimit-reset``), a secondary one (429 or 403 with
-``retry-after``), a 5xx; ``after_apply`` failures change the issue first and then answer the
-error (a response lost on the way back). Every request is recorded.
+``GET``/``PATCH .../issues/{n}`` (read, open or close), ``GET``/``POST .../issues/{n}/comments``
+(list by ``page``/``per_page``, add) and ``POST .../issues/{n}/labels``. It refuses what
+GitHub refuses, in its order: a missing or wrong token (401 ``Bad credentials``), an unknown
+repository, path or issue (404 ``Not Found``), a body without what the endpoint needs (422
+``Validation Failed``). Only a request that passed those checks takes the next scripted
+failure: a primary rate limit (403 with ``x-ratelimit-remaining: 0`` and
+``x-ratelimit-reset``), a secondary one (429 or 403 with ``retry-after``), a 5xx;
+``after_apply`` failures change the issue first and then answer the error (a response lost on
+the way back); ``on`` aims a failure at one kind of request (``"POST comments"``: method and
+last path segment). Every request is recorded.
 
     with FakeGitHubServer(token="ghp-test", repository="kruxt/app") as github:
         github.rate_limit(primary=True, reset_in=2)
@@ -55,6 +57,7 @@ class _Failure:
     headers: dict[str, str]
     message: str
     after_apply: bool
+    on: str | None = None
 
 
 class FakeGitHubServer(ThreadedHTTPFake):
@@ -66,6 +69,7 @@ class FakeGitHubServer(ThreadedHTTPFake):
         self._token = token
         self._owner, self._repo = repository.split("/")
         self._failures: Script[_Failure] = Script()
+        self._aimed: list[_Failure] = []
         self._numbers = itertools.count(1)
         self._lock = threading.Lock()
         self._serve(_handler_for(self), name="fake-github")
@@ -83,11 +87,17 @@ class FakeGitHubServer(ThreadedHTTPFake):
         times: int = 1,
         after_apply: bool = False,
         message: str = "Server Error",
+        on: str | None = None,
     ) -> None:
-        """Answer the next ``times`` valid requests with this error (``after_apply``: once
-        the request's change is made, as when the answer is lost)."""
-        failure = _Failure(status, dict(headers or {}), message, after_apply)
-        self._failures.extend([failure] * times)
+        """Answer the next ``times`` valid requests (those ``on`` names, when given: "POST
+        comments") with this error (``after_apply``: once the request's change is made, as
+        when the answer is lost)."""
+        failure = _Failure(status, dict(headers or {}), message, after_apply, on)
+        if on is None:
+            self._failures.extend([failure] * times)
+        else:
+            with self._lock:
+                self._aimed += [failure] * times
 
     def rate_limit(self, *, primary: bool, wait: int = 1, status: int = 403) -> None:
         """The next valid request is rate-limited: primary (``x-ratelimit-reset`` in ``wait``
@@ -118,7 +128,7 @@ class FakeGitHubServer(ThreadedHTTPFake):
         with self._lock:
             answer = self._refusal(method, url.path, headers, body)
             if answer is None:
-                failure = self._failures.take()
+                failure = self._aimed_at(method, url.path) or self._failures.take()
                 if failure is not None and failure.after_apply:
                     self._apply(method, url.path, parse_qs(url.query), body)
                 if failure is not None:
@@ -128,6 +138,14 @@ class FakeGitHubServer(ThreadedHTTPFake):
                     answer = self._apply(method, url.path, parse_qs(url.query), body)
             self.requests.append(RecordedRequest(method, target, headers, body, answer[0]))
             return answer
+
+    def _aimed_at(self, method: str, path: str) -> _Failure | None:
+        """The first failure aimed at this kind of request, taken (the lock held)."""
+        kind = f"{method} {path.rsplit('/', 1)[-1]}"
+        for i, failure in enumerate(self._aimed):
+            if failure.on == kind:
+                return self._aimed.pop(i)
+        return None
 
     def _refusal(self, method: str, path: str, headers: dict[str, str], body: Any) -> Answer | None:
         auth = headers.get("authorization", "")
@@ -149,6 +167,8 @@ class FakeGitHubServer(ThreadedHTTPFake):
                     return 422, {}, _invalid("state")
                 return None
             return None if method == "GET" else (404, {}, _NOT_FOUND)
+        if method == "GET" and sub.group(4) == "comments":
+            return None
         if method != "POST" or not isinstance(body, dict):
             return 404, {}, _NOT_FOUND
         wanted = "body" if sub.group(4) == "comments" else "labels"
@@ -175,6 +195,8 @@ class FakeGitHubServer(ThreadedHTTPFake):
                 issue.state = body.get("state", issue.state)
             return 200, {}, self._view(issue)
         issue = self.issues[int(sub.group(3))]
+        if method == "GET":
+            return 200, {}, _page(issue.comments, query)
         if sub.group(4) == "comments":
             issue.comments.append(body["body"])
             return 201, {}, {"id": len(issue.comments), "body": body["body"]}
@@ -206,6 +228,14 @@ class FakeGitHubServer(ThreadedHTTPFake):
 
 _DOCS = "https://docs.github.com/rest"
 _NOT_FOUND = {"message": "Not Found", "documentation_url": _DOCS}
+
+
+def _page(comments: list[str], query: dict[str, list[str]]) -> list[dict[str, Any]]:
+    """One page of comments, oldest first, as GitHub pages them (30 a page by default)."""
+    size = int((query.get("per_page") or ["30"])[0])
+    page = int((query.get("page") or ["1"])[0])
+    start = (page - 1) * size
+    return [{"id": start + i + 1, "body": c} for i, c in enumerate(comments[start : start + size])]
 
 
 def _invalid(field_name: str) -> dict[str, Any]:

@@ -14,6 +14,7 @@ import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import partial
 
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse
@@ -24,13 +25,18 @@ from kruxt.adapters.email_tokens import ConfirmClaims, ConfirmExpired, ConfirmTo
 from kruxt.models.enums import TicketStatus
 from kruxt.models.lifecycle import SolvedHow
 from kruxt.models.tickets import TicketState, workflow_id_for
-from kruxt.starter.api.email_routes import _message, _page, _utcnow
+from kruxt.starter.api import email_routes
+from kruxt.starter.api.email_routes import _utcnow
 from kruxt.starter.intake import TicketClosedError, UnknownTicketError, signal_ticket
 from kruxt.workflows.ticket import TicketWorkflow
 
 __all__ = ["ConfirmContext", "confirm_router"]
 
 log = logging.getLogger(__name__)
+
+# The approval pages' look, but these are the customer's: named for support, not approvals.
+_page = partial(email_routes._page, site="KRUXT support")
+_message = partial(email_routes._message, site="KRUXT support")
 
 REPLY_HINT = "reply to our message instead"
 

@@ -104,18 +104,18 @@ _HEADERS = {
 _e = html.escape
 
 
-def _page(status: int, title: str, body: str) -> HTMLResponse:
+def _page(status: int, title: str, body: str, *, site: str = "KRUXT approvals") -> HTMLResponse:
     document = (
         '<!doctype html><html lang="en"><head><meta charset="utf-8">'
         '<meta name="viewport" content="width=device-width,initial-scale=1">'
-        f"<title>{_e(title)} · KRUXT approvals</title><style>{_CSS}</style></head>"
+        f"<title>{_e(title)} · {_e(site)}</title><style>{_CSS}</style></head>"
         f"<body>{body}</body></html>"
     )
     return HTMLResponse(document, status_code=status, headers=_HEADERS)
 
 
-def _message(status: int, title: str, text: str) -> HTMLResponse:
-    return _page(status, title, f"<h1>{_e(title)}</h1><p>{_e(text)}</p>")
+def _message(status: int, title: str, text: str, *, site: str = "KRUXT approvals") -> HTMLResponse:
+    return _page(status, title, f"<h1>{_e(title)}</h1><p>{_e(text)}</p>", site=site)
 
 
 def _invalid() -> HTMLResponse:
@@ -190,7 +190,7 @@ def _request_page(
         f'<h2>{_e(title)}</h2><div class="pre">{_e(text)}</div>' for title, text in sections
     )
     if closed is not None:
-        form = f"<p><strong>{_e(closed)}</strong> Nothing more can be decided with this link.</p>"
+        form = ""
     else:
         reason = (
             ""
@@ -203,13 +203,20 @@ def _request_page(
             f'<form method="post">{reason}'
             f'<button type="submit" class="{verb}">Confirm {verb}</button></form>'
         )
-    body = (
+    # Decided (or closed) already: said first, and the page no longer asks the question.
+    head = (
         f"<h1>{_e(verb.capitalize())}: {_e(action_title(request))}?</h1>"
+        if closed is None
+        else f"<h1>No longer open: {_e(action_title(request))}</h1><p><strong>{_e(closed)}"
+        "</strong> Nothing more can be decided with this link.</p>"
+    )
+    deadline = f"<br>Decide by {_e(format_utc(request.expires_at))}" if closed is None else ""
+    body = (
+        f"{head}"
         f'<p class="lead">{_e(request.plain_explanation)}</p>'
         f"<p><strong>Ticket {_e(str(request.ticket_id)[:8])}:</strong> {_e(request.summary)}<br>"
         f"Severity {_e(request.severity.value)} · triage confidence "
-        f"{request.confidence:.0%} · playbook {_e(request.playbook)}<br>"
-        f"Decide by {_e(format_utc(request.expires_at))}</p>"
+        f"{request.confidence:.0%} · playbook {_e(request.playbook)}{deadline}</p>"
         f'<p class="muted">You are deciding as <strong>{_e(claims.approver_email)}</strong>.</p>'
         # The form comes last: read, then confirm.
         f"{details}{form}"

@@ -45,6 +45,20 @@ class IncidentAckContext:
     # The incident's title as the page shows it; None when there is no such incident.
     load_title: Callable[[uuid.UUID], Awaitable[str | None]]
     now: Callable[[], datetime] = field(default=_utcnow)
+    # Who acknowledged the incident and when; None while nobody has (or when unknown).
+    load_acknowledgement: Callable[[uuid.UUID], Awaitable[tuple[str, datetime] | None]] | None = (
+        None
+    )
+
+
+async def _acknowledged(ctx: IncidentAckContext, incident_id: uuid.UUID) -> str | None:
+    """The "already acknowledged by … at …" line once someone has, wherever they did it."""
+    if ctx.load_acknowledgement is None:
+        return None
+    ack = await ctx.load_acknowledgement(incident_id)
+    if ack is None:
+        return None
+    return f"This incident was already acknowledged by {ack[0]} at {format_utc(ack[1])}."
 
 
 def _invalid() -> HTMLResponse:
@@ -81,8 +95,12 @@ def incident_router(get_ctx: Callable[[Request], IncidentAckContext]) -> APIRout
         title = await ctx.load_title(claims.incident_id)
         if title is None:
             return _message(404, "Unknown incident", "This incident does not exist.")
+        # Acknowledged elsewhere (Slack, the CLI, another link): no button to press in vain.
+        done = await _acknowledged(ctx, claims.incident_id)
+        if done is not None:
+            return _message(200, "Already acknowledged", f"{title}: {done} Nothing more to do.")
         body = (
-            f"<h1>Acknowledge: {_e(title)}?</h1>"
+            f"<h1>Acknowledge: {_e(title.rstrip('.'))}?</h1>"
             "<p>Acknowledging tells the team you are on it, and stops the paging.</p>"
             f'<p class="muted">Incident {_e(str(claims.incident_id))}. You are acknowledging '
             f"as <strong>{_e(claims.person_email)}</strong>.</p>"
@@ -107,6 +125,9 @@ def incident_router(get_ctx: Callable[[Request], IncidentAckContext]) -> APIRout
                 claims.incident_id, by=claims.person_email, channel=DecisionChannel.EMAIL
             )
         except (IncidentRefusedError, UnknownIncidentError) as exc:
+            done = await _acknowledged(ctx, claims.incident_id)
+            if done is not None:  # the usual refusal: not an error for whoever reads it
+                return _message(409, "Already acknowledged", done)
             return _message(409, "Not acknowledged", str(exc))
         except Exception:  # say what to do instead
             log.exception("incident %s: acknowledgement not delivered", claims.incident_id)

@@ -6,6 +6,7 @@ import ipaddress
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import datetime
 from typing import Any
 
 import uvicorn
@@ -64,6 +65,12 @@ async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Boo
         record = await incident_store.get(incident_id)
         return f"[{record.priority.value}] {record.title}" if record is not None else None
 
+    async def load_incident_ack(incident_id: uuid.UUID) -> tuple[str, datetime] | None:
+        record = await incident_store.get(incident_id)
+        if record is None or record.acknowledged_by is None or record.acknowledged_at is None:
+            return None
+        return record.acknowledged_by, record.acknowledged_at
+
     confirm = confirm_tokens_from(settings)
     deps = ApiDeps(
         intake=IntakeService(
@@ -99,6 +106,7 @@ async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Boo
             tokens=boot.incident_ack_tokens,
             acknowledger=incidents,
             load_title=load_incident_title,
+            load_acknowledgement=load_incident_ack,
         )
         if boot.incident_ack_tokens is not None
         else None,
