@@ -27,6 +27,7 @@ from kruxt.adapters.email_tokens import (
     ApprovalTokens,
     ConfirmLinks,
     ConfirmTokens,
+    GradeTokens,
     IncidentAckTokens,
 )
 from kruxt.adapters.payload_codec import EncryptionCodec, PayloadKeyError
@@ -65,6 +66,7 @@ if TYPE_CHECKING:
     from kruxt.adapters.llm_reply import OpenAIReplyWriter
     from kruxt.adapters.llm_triage import OpenAITriager
     from kruxt.adapters.slack import SlackApprovals, SlackIncidents
+    from kruxt.adapters.slack.reviews import SlackReviews
     from kruxt.adapters.zendesk_client import ZendeskClient
 
 log = logging.getLogger(__name__)
@@ -216,6 +218,22 @@ def link_tokens_from(settings: Settings) -> ApprovalTokens | None:
     if settings.link_secret is None:
         return None
     return ApprovalTokens(settings.link_secret.get_secret_value().encode())
+
+
+def grade_tokens_from(settings: Settings) -> GradeTokens | None:
+    """The signer of the weekly review's grade links (the link secret, its own key)."""
+    if settings.link_secret is None:
+        return None
+    return GradeTokens(settings.link_secret.get_secret_value().encode())
+
+
+def review_chat_from(settings: Settings) -> SlackReviews | None:
+    """The weekly review's Slack post, in the approval channel, when Slack is configured."""
+    if settings.slack_bot_token is None or not settings.slack_approval_channel:
+        return None
+    from kruxt.adapters.slack.reviews import SlackReviews
+
+    return SlackReviews(slack_client_from(settings), channel=settings.slack_approval_channel)
 
 
 def incident_ack_tokens_from(settings: Settings) -> IncidentAckTokens | None:
@@ -421,6 +439,11 @@ class Outside:
     prevention_drafter: OpenAIPreventionDrafter | None = None
     # Ends answers that wait on the customer with a confirm link (KRUXT_LINK_SECRET).
     confirm_links: ConfirmLinks | None = None
+    # The weekly review: its Slack post, its grade links, its time zone and sample size.
+    review_chat: SlackReviews | None = None
+    grade_tokens: GradeTokens | None = None
+    time_zone: str = "UTC"
+    review_sample: int = 20
 
 
 @dataclass
@@ -561,6 +584,10 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
             github=github,
             prevention_drafter=drafter,
             confirm_links=confirm_links_from(settings),
+            review_chat=review_chat_from(settings),
+            grade_tokens=grade_tokens_from(settings),
+            time_zone=settings.time_zone,
+            review_sample=settings.review_sample,
             channels={
                 name: channel
                 for name, channel in ((Channel.ZENDESK, zendesk), (Channel.INTERCOM, intercom))

@@ -42,6 +42,7 @@ from kruxt.models.lifecycle import SolvedHow
 from kruxt.models.playbooks import ApproverRole
 from kruxt.models.records import OutboundMessageResult
 from kruxt.models.reply_guard import ReplyGuard
+from kruxt.models.review import ReviewRequest
 from kruxt.models.tickets import (
     CustomerMessage,
     StaffAssign,
@@ -53,6 +54,7 @@ from kruxt.models.tickets import (
 )
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
+from kruxt.workflows.weekly_review import WeeklyReviewWorkflow
 from tests.support import (
     approve_first,
     eventually,
@@ -524,6 +526,19 @@ async def _chain(client: Client, workflow_id: str, run_id: str) -> Recorded:
     return runs
 
 
+async def weekly_review_of_last_week(rig: Rig) -> Recorded:
+    """The weekly review run by hand (no week, no schedule): it reviews the week before its
+    start, over the tickets the scenarios before it left, stores it and delivers it."""
+    handle = await rig.env.client.start_workflow(
+        WeeklyReviewWorkflow.run,
+        ReviewRequest(),
+        id=f"weekly-review-{uuid.uuid4()}",
+        task_queue=rig.queue,
+    )
+    await handle.result()
+    return {"": handle}
+
+
 def _ticket(scenario: TicketScenario) -> Scenario:
     async def recorded(rig: Rig) -> Recorded:
         return {"": await scenario(rig.env.client, rig.queue)}
@@ -549,6 +564,7 @@ SCENARIOS: dict[str, Scenario] = {
     "playbook_approved_and_run": _ticket(playbook_approved_and_run),
     "outage_resolved_as_defect": outage_resolved_as_defect,
     "solved_reopened_confirmed_closed": solved_reopened_confirmed_closed,
+    "weekly_review_of_last_week": weekly_review_of_last_week,
 }
 
 # How a scenario's worker differs from the others' (the recorder gives each scenario its own):

@@ -40,6 +40,8 @@ __all__ = [
     "ConfirmExpired",
     "ConfirmLinks",
     "ConfirmTokens",
+    "GradeClaims",
+    "GradeTokens",
     "IncidentAckClaims",
     "IncidentAckExpired",
     "IncidentAckTokens",
@@ -59,6 +61,9 @@ _KEY_CONTEXT = b"kruxt/approval-email-link/v1"
 _INCIDENT_ACK_KEY_CONTEXT = b"kruxt/incident-ack-link/v1"
 # ... and another that only signs customers' confirm links.
 _CONFIRM_KEY_CONTEXT = b"kruxt/ticket-confirm-link/v1"
+# ... and another that only signs the weekly review's grade links.
+_GRADE_KEY_CONTEXT = b"kruxt/review-grade-link/v1"
+_REPORT_KEY_CONTEXT = b"kruxt/review-report-link/v1"
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -376,6 +381,103 @@ class ConfirmLinks:
             ticket_id=ticket_id, expires_at=issued + self.valid_for, issued_at=issued
         )
         return f"{self.public_url.rstrip('/')}/v1/tickets/{ticket_id}/confirm/{token}"
+
+
+class GradeClaims(BaseModel):
+    """What a verified grade link says: which reviewer grades which sample, how."""
+
+    model_config = ConfigDict(frozen=True)
+
+    sample_id: uuid.UUID
+    reviewer_email: str
+    grade: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class GradeTokens:
+    """Issue and verify the weekly review's links: grade links (``/reviews/grade/<token>``)
+    and read-only report links (``/reviews/report/<token>``), each kind with its own key.
+
+    Single use is the sample's: it takes one grade, whichever of its links is posted.
+    """
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = _derive_key(secret, _GRADE_KEY_CONTEXT)
+        self._report_key = _derive_key(secret, _REPORT_KEY_CONTEXT)
+
+    def issue_report(
+        self, *, week: str, expires_at: datetime, issued_at: datetime | None = None
+    ) -> str:
+        """A token to read one week's stored report until ``expires_at``."""
+        return _seal(
+            self._report_key, _stamped({"w": week}, expires_at=expires_at, issued_at=issued_at)
+        )
+
+    def verify_report(self, token: str, *, now: datetime) -> str:
+        """The week a genuine, unexpired report link opens.
+
+        Raises:
+            TokenInvalid: not a report link signed with this secret.
+            TokenError: genuine, but ``now`` is past its expiry.
+        """
+        claims = _verified(
+            self._report_key, token, now=now, read=_ReportClaims.read, expired=_report_expired
+        )
+        return claims.week
+
+    def issue(
+        self,
+        *,
+        sample_id: uuid.UUID,
+        reviewer_email: str,
+        grade: str,
+        expires_at: datetime,
+        issued_at: datetime | None = None,
+    ) -> str:
+        """A token letting ``reviewer_email`` give ``grade`` to one sample until expiry."""
+        claims = {"s": str(sample_id), "e": reviewer_email.strip().lower(), "g": grade}
+        return _seal(self._key, _stamped(claims, expires_at=expires_at, issued_at=issued_at))
+
+    def verify(self, token: str, *, now: datetime) -> GradeClaims:
+        """The claims of a genuine, unexpired grade link.
+
+        Raises:
+            TokenInvalid: not signed with this secret for grade links, or not a token at all.
+            TokenExpired: genuine, but ``now`` is past its expiry.
+        """
+        return _verified(self._key, token, now=now, read=self._claims, expired=_grade_expired)
+
+    @staticmethod
+    def _claims(body: Mapping[str, object]) -> GradeClaims:
+        return GradeClaims.model_validate(
+            {
+                "sample_id": body["s"],
+                "reviewer_email": body["e"],
+                "grade": body["g"],
+                **_times(body),
+            }
+        )
+
+
+class _ReportClaims(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    week: str
+    issued_at: datetime
+    expires_at: datetime
+
+    @classmethod
+    def read(cls, body: Mapping[str, object]) -> _ReportClaims:
+        return cls.model_validate({"week": body["w"], **_times(body)})
+
+
+def _report_expired(claims: _ReportClaims) -> TokenError:
+    return TokenError(f"report link expired at {claims.expires_at.isoformat()}")
+
+
+def _grade_expired(claims: GradeClaims) -> TokenError:
+    return TokenError(f"grade link expired at {claims.expires_at.isoformat()}")
 
 
 def _int(value: object) -> int:

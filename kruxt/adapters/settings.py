@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     audit_anchor_file: Path | None = Field(default=None, alias="KRUXT_AUDIT_ANCHOR_FILE")
     audit_anchor_minutes: int = Field(default=10, alias="KRUXT_AUDIT_ANCHOR_MINUTES", ge=1)
 
+    # The weekly review: the time zone its Monday 08:00 and its weeks are in, and how many
+    # automatic replies and AI triage decisions of each kind it samples for grading.
+    time_zone: str = Field(default="UTC", alias="KRUXT_TIMEZONE")
+    review_sample: int = Field(default=20, alias="KRUXT_REVIEW_SAMPLE", ge=0, le=500)
+
     # Telemetry.
     log_level: str = Field(default="INFO", alias="KRUXT_LOG_LEVEL")
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
@@ -209,6 +214,19 @@ class Settings(BaseSettings):
     @classmethod
     def _incident_cluster_parse(cls, value: str) -> str:
         parse_incident_cluster(value)  # a ValueError says what COUNT/SPAN should look like
+        return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _time_zone_known(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"KRUXT_TIMEZONE: unknown time zone {value!r} (e.g. Europe/Berlin)"
+            ) from exc
         return value
 
     @field_validator("help_domains")

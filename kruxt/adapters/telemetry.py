@@ -36,7 +36,13 @@ class JsonFormatter(logging.Formatter):
 # it in a log could use it. Every route with a token in its path is listed here; a test fails
 # when a new one is not.
 # "/confirm/" is the tail of /v1/tickets/{id}/confirm/{token}.
-TOKEN_PATH_PREFIXES = ("/approvals/email/", "/incidents/ack/", "/confirm/")
+TOKEN_PATH_PREFIXES = (
+    "/approvals/email/",
+    "/incidents/ack/",
+    "/confirm/",
+    "/reviews/grade/",
+    "/reviews/report/",
+)
 # Query parameters that carry credentials.
 TOKEN_QUERY_PARAMS = ("token", "access_token", "code", "sig", "signature", "key")
 REDACTED = "[redacted]"

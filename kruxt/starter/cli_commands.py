@@ -75,6 +75,11 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
             return run(run_incident(args, settings))
         case "kpi":
             return run(connected(_kpi, args, settings))
+        case "review" | "schedules":
+            from kruxt.starter.review_cli import run_review, run_schedules
+
+            command = run_review if args.command == "review" else run_schedules
+            return run(connected(command, args, settings))
         case "audit" if args.audit_command == "anchor":
             return run(connected(_audit_anchor, args, settings))
         case "audit":
@@ -203,12 +208,17 @@ async def _approvals_list(args: argparse.Namespace, parts: Connections) -> int:
 
 
 async def _kpi(args: argparse.Namespace, parts: Connections) -> int:
-    from kruxt.adapters.postgres.kpi_report import kpi_report
+    from kruxt.starter.kpi_cli import run_kpi
 
-    if args.days < 1:
-        raise CliError("--days must be at least 1", EXIT_USAGE)
-    report = await kpi_report(await parts.pool(), days=args.days)
-    print(render.kpi_report(report))
+    try:
+        text = await run_kpi(args, await parts.pool())
+    except ValueError as exc:
+        raise CliError(str(exc), EXIT_USAGE) from exc
+    if args.out is None:
+        print(text)
+    else:
+        args.out.write_text(text + "\n", encoding="utf-8")
+        print(f"KPI report written to {args.out}")
     return 0
 
 

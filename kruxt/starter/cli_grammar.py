@@ -100,8 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
     add_eval_parser(sub)
     add_simulate_parser(sub)
     add_incident_parser(sub)
-    kpi = sub.add_parser("kpi", help="support KPIs: acceptance rate, response times, SLAs")
-    kpi.add_argument("--days", type=int, default=7)
+    add_kpi_parser(sub)
+    add_review_parsers(sub)
 
     audit_cmd = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
@@ -148,6 +148,41 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     export.add_argument(
         "--out", required=True, type=Path, metavar="FILE.jsonl", help="where to write the set"
     )
+
+
+def add_review_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``review run|show`` and ``schedules apply`` to the ``kruxt`` command."""
+    review = subparsers.add_parser("review", help="the weekly support review").add_subparsers(
+        dest="review_command", required=True, metavar="ACTION"
+    )
+    run = review.add_parser("run", help="run the weekly review now and deliver it")
+    run.add_argument("--now", action="store_true", required=True, help="run it now")
+    run.add_argument("--week", help="the ISO week to review, e.g. 2026-W48 (default: last week)")
+    show = review.add_parser("show", help="reprint a stored weekly review")
+    show.add_argument("--week", help="the ISO week, e.g. 2026-W48 (default: the latest)")
+    show.add_argument("--html", action="store_true", help="print the HTML report")
+    schedules = subparsers.add_parser("schedules", help="the Temporal Schedules").add_subparsers(
+        dest="schedules_command", required=True, metavar="ACTION"
+    )
+    schedules.add_parser("apply", help="create or update the schedules (idempotent)")
+
+
+def add_kpi_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``kpi`` (``kruxt/starter/kpi_cli.py``) to the ``kruxt`` command's subparsers."""
+    kpi = subparsers.add_parser(
+        "kpi", help="support KPIs against their targets: response times, SLAs, rates, playbooks"
+    )
+    period = kpi.add_mutually_exclusive_group()
+    period.add_argument(
+        "--since",
+        type=parse_period,
+        default=timedelta(days=7),
+        metavar="PERIOD",
+        help="the last PERIOD: a number and d, h or m (default 7d)",
+    )
+    period.add_argument("--days", type=int, metavar="N", help="the last N days (--since Nd)")
+    kpi.add_argument("--format", choices=["table", "json", "html"], default="table")
+    kpi.add_argument("--out", type=Path, metavar="FILE", help="write to FILE, not stdout")
 
 
 def add_since_argument(parser: argparse.ArgumentParser, what: str) -> None:

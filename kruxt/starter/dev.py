@@ -110,6 +110,7 @@ class DevStack:
             self._spawn("worker", env)
             self._spawn("api", env)
             await self._wait_api()
+            await self._schedules(env)
             self._banner(runtime_dsn, address, ui, token)
             if ui:
                 say(f"Web UI decrypts history through {self._codec_endpoint()}")
@@ -349,6 +350,20 @@ class DevStack:
             self.api_socket.close()  # the child's copy stays open and listening
             self.api_socket = None
         say(f"{name}: started (pid {self.children[name].pid}, log {self.logs / f'{name}.log'})")
+
+    async def _schedules(self, env: dict[str, str]) -> None:
+        """Create the Temporal Schedules (the weekly review) as production's
+        ``kruxt schedules apply`` does, with the children's settings; print what it did."""
+        done = await asyncio.to_thread(
+            subprocess.run,
+            [sys.executable, "-m", "kruxt", "schedules", "apply"],
+            env={**os.environ, **env},
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        say((done.stdout or done.stderr).strip() or "schedules: nothing said")
 
     async def _wait_api(self, timeout: float = 60.0) -> None:
         """Wait for the API to answer: the socket listens from the start (this process bound

@@ -14,10 +14,10 @@ from kruxt.models.lifecycle import lifecycle_line
 
 # Types only: a command imports what it renders (the KPI report's module is kpi's alone).
 if TYPE_CHECKING:
-    from kruxt.adapters.postgres.kpi_report import KpiReport
     from kruxt.adapters.postgres.ticket_history import StaffChange
     from kruxt.models.approvals import PendingApproval
     from kruxt.models.defects import DefectIssueLink
+    from kruxt.models.kpi import KpiReport
     from kruxt.models.tickets import TicketSummary, TicketView
 
 # Terminal control sequences hidden in ticket text could move the cursor, rewrite what was
@@ -192,38 +192,7 @@ def defect_issue(issue: DefectIssueLink) -> str:
 
 
 def kpi_report(report: KpiReport) -> str:
-    """The KPI report as a terminal page."""
-    rate = report.acceptance_rate
-    lines = [
-        f"Support KPIs, last {report.days} days",
-        f"  tickets opened / resolved   {report.tickets_opened} / {report.tickets_resolved}",
-        "  AI triage acceptance        "
-        + (
-            f"{rate:.0%} ({report.triage_accepted}/{report.triage_reviewed}; target > 70%)"
-            if rate is not None
-            else "no reviewed triage yet"
-        ),
-    ]
-    for title, rows in (
-        ("first response", report.first_response),
-        ("resolution", report.resolution),
-    ):
-        lines.append(f"  {title}:")
-        lines += [
-            f"    {r.priority:3}  n={r.count:<4} "
-            f"median {_span(timedelta(seconds=r.median_seconds))}  "
-            f"p90 {_span(timedelta(seconds=r.p90_seconds))}"
-            for r in rows
-        ] or ["    none"]
-    lines.append("  SLA clocks:")
-    lines += [f"    {o.clock:15} met {o.met:<4} breached {o.breached}" for o in report.sla] or [
-        "    none"
-    ]
-    lines.append("  recurring root causes (product defects):")
-    lines += [
-        f"    {r.tickets} ticket(s), {r.occurrences} resolution(s)  "
-        f"{r.category}: {terminal_safe(r.root_cause)[:80]}  "
-        + (f"#{r.issue_number} {r.issue_url}" if r.issue_number else "no issue yet")
-        for r in report.recurring
-    ] or ["    none"]
-    return "\n".join(lines)
+    """The KPI report as a terminal page (``kruxt kpi``)."""
+    from kruxt.starter.kpi_cli import render_table  # it renders with this module's helpers
+
+    return render_table(report)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
+from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -27,19 +28,23 @@ from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.activities.sla import SlaActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.activities.triage import TriageActivities
+from kruxt.activities.weekly_review import KpiSource, WeeklyReviewActivities
 from kruxt.adapters.channels import ChannelRegistry, InAppChannel
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.automation_runs import AutomationRunStore
 from kruxt.adapters.postgres.defects import DefectStore
 from kruxt.adapters.postgres.incidents import IncidentStore, SlaEventStore
 from kruxt.adapters.postgres.knowledge import KnowledgeIndex
+from kruxt.adapters.postgres.kpi_report import KpiStore
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
+from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.bootstrap import Outside
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
+from kruxt.workflows.weekly_review import WeeklyReviewWorkflow
 
 __all__ = [
     "SANDBOX_PASSTHROUGH",
@@ -49,6 +54,7 @@ __all__ = [
     "activity_executor",
     "build_activities",
     "build_worker",
+    "weekly_review_activities",
     "workflow_runner",
 ]
 
@@ -57,6 +63,7 @@ WORKFLOWS: Sequence[type] = (
     IncidentWorkflow,
     AuditAnchorWorkflow,
     DefectIssueWorkflow,
+    WeeklyReviewWorkflow,
 )
 
 # Pydantic validates e-mail addresses inside workflow code by importing these lazily; they are
@@ -127,6 +134,7 @@ def build_activities(
         public_url=out.public_url,
     )
     defects = GitHubIssueActivities(DefectStore(pool), out.github, out.prevention_drafter)
+    review = weekly_review_activities(pool, out)
     anchors = (
         [AuditAnchorActivities(pool, out.audit_anchor_file).anchor_audit_head]
         if out.audit_anchor_file is not None
@@ -167,7 +175,38 @@ def build_activities(
         defects.draft_prevention,
         defects.sync_defect_issue,
         LifecycleActivities(pool).record_lifecycle,
+        review.build_weekly_review,
+        review.deliver_weekly_review,
     ]
+
+
+def weekly_review_activities(pool: asyncpg.Pool[Any], out: Outside) -> WeeklyReviewActivities:
+    """The weekly review's activities, bound to the outside world the worker was given."""
+    return WeeklyReviewActivities(
+        ReviewStore(pool),
+        time_zone=out.time_zone,
+        sample_size=out.review_sample,
+        public_url=out.public_url,
+        reviewers=out.approvers,
+        chat=out.review_chat,
+        mailer=out.mailer,
+        tokens=out.grade_tokens,
+        kpis=_week_kpis(pool),
+    )
+
+
+def _week_kpis(pool: asyncpg.Pool[Any]) -> KpiSource:
+    """The week's KPI report (issue 16's ``KpiStore``), kept as JSON with the review.
+
+    Its HTML section (``kruxt.starter.kpi_html``) is not drawn here: workers may not import
+    the starter layer; the review's own tables and charts carry the headline figures.
+    """
+
+    async def kpis(since: datetime, until: datetime) -> tuple[dict[str, object], str]:
+        report = await KpiStore(pool).report(since, until)
+        return report.model_dump(mode="json"), ""
+
+    return kpis
 
 
 class ExecutorWorker(Worker):

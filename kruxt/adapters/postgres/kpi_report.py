@@ -1,4 +1,8 @@
-"""The support KPIs of DESIGN.md, computed from ``support_kpi_events``."""
+"""The support KPIs of DESIGN.md against their targets, read from the views of sql/016.
+
+The views say what counts (and against which target); this module only filters them by
+period and aggregates: counts, shares and percentiles.
+"""
 
 from __future__ import annotations
 
@@ -6,113 +10,281 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
-from pydantic import BaseModel, Field
 
-from kruxt.adapters.postgres.defects import DefectStore
+from kruxt.adapters.postgres.pool import Conn
 from kruxt.models.defects import RecurringCause
+from kruxt.models.kpi import (
+    Comparison,
+    Figure,
+    KpiReport,
+    LatencyByPriority,
+    PlaybookOutcomes,
+    SlaShare,
+    Unit,
+    judge,
+)
+
+__all__ = ["KpiStore", "kpi_report"]
+
+ACCEPTANCE_TARGET = 0.70  # DESIGN.md: AI triage accepted by a human reviewer > 70%
+REOPEN_TARGET = 0.10  # DESIGN.md: reopened tickets < 10%
+RECURRING_LIMIT = 5
+
+_PERIOD = "occurred_at >= $1 AND occurred_at < $2"
 
 
-class LatencyByPriority(BaseModel):
-    """Median and 90th percentile of a duration, per priority."""
-
-    priority: str
-    count: int
-    median_seconds: float
-    p90_seconds: float
-
-
-class SlaOutcome(BaseModel):
-    """How one SLA clock fared."""
-
-    clock: str
-    met: int
-    breached: int
+def _latency_sql(view: str) -> str:
+    return f"""
+        SELECT priority, count(*) AS n,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds) AS p90,
+               max(target_seconds) AS target,
+               count(*) FILTER (WHERE within_target) AS within
+        FROM {view} WHERE {_PERIOD}
+        GROUP BY priority ORDER BY priority
+    """
 
 
-class KpiReport(BaseModel):
-    """The figures a weekly support review looks at."""
+def _ratio(part: int, whole: int) -> float | None:
+    return part / whole if whole else None
 
-    days: int
-    tickets_opened: int
-    tickets_resolved: int
-    triage_reviewed: int
-    triage_accepted: int
-    first_response: list[LatencyByPriority] = Field(default_factory=list)
-    resolution: list[LatencyByPriority] = Field(default_factory=list)
-    sla: list[SlaOutcome] = Field(default_factory=list)
-    recurring: list[RecurringCause] = Field(
-        default_factory=list, description="Product defects resolved most often, with issues"
+
+def _figure(
+    key: str,
+    name: str,
+    value: float | None,
+    unit: Unit,
+    *,
+    target: float | None = None,
+    comparison: Comparison | None = None,
+    counts: dict[str, int] | None = None,
+    detail: str = "",
+) -> Figure:
+    return Figure(
+        key=key,
+        name=name,
+        value=value,
+        unit=unit,
+        target=target,
+        comparison=comparison,
+        met=judge(value, comparison, target),
+        counts=counts or {},
+        detail=detail,
     )
 
-    @property
-    def acceptance_rate(self) -> float | None:
-        """Share of reviewed triages an approver accepted as is (target > 70%)."""
-        return self.triage_accepted / self.triage_reviewed if self.triage_reviewed else None
 
+class KpiStore:
+    """Reads the KPI views for a period."""
 
-async def kpi_report(pool: asyncpg.Pool[Any], *, days: int = 7) -> KpiReport:
-    """The KPIs over the last ``days`` days."""
-    since = timedelta(days=days)
-    async with pool.acquire() as conn:
-        counts = await conn.fetchrow(
-            """
-            SELECT count(*) FILTER (WHERE event = 'ticket_opened') AS opened,
-                   count(*) FILTER (WHERE event = 'resolved') AS resolved,
-                   count(*) FILTER (WHERE event = 'triage_reviewed') AS reviewed,
-                   count(*) FILTER (WHERE event = 'triage_reviewed'
-                                    AND (details->>'accepted')::boolean) AS accepted
-            FROM support_kpi_events WHERE occurred_at > now() - $1::interval
-            """,
-            since,
-        )
-        latencies = await conn.fetch(
-            """
-            SELECT event, coalesce(priority, '-') AS priority, count(*) AS n,
-                   percentile_cont(0.5) WITHIN GROUP (ORDER BY value_seconds) AS median,
-                   percentile_cont(0.9) WITHIN GROUP (ORDER BY value_seconds) AS p90
-            FROM support_kpi_events
-            WHERE event IN ('first_response', 'resolved') AND value_seconds IS NOT NULL
-              AND occurred_at > now() - $1::interval
-            GROUP BY event, priority ORDER BY event, priority
-            """,
-            since,
-        )
-        sla = await conn.fetch(
-            """
-            SELECT details->>'clock' AS clock,
-                   count(*) FILTER (WHERE event = 'sla_met') AS met,
-                   count(*) FILTER (WHERE event = 'sla_breached') AS breached
-            FROM support_kpi_events
-            WHERE event IN ('sla_met', 'sla_breached') AND occurred_at > now() - $1::interval
-            GROUP BY 1 ORDER BY 1
-            """,
-            since,
-        )
-    assert counts is not None
-    recurring = await DefectStore(pool).top_recurring(since=datetime.now(UTC) - since)
+    def __init__(self, pool: asyncpg.Pool[Any]) -> None:
+        self._pool = pool
 
-    def by_priority(event: str) -> list[LatencyByPriority]:
+    async def report(self, since: datetime, until: datetime) -> KpiReport:
+        """Every KPI for ``since <= t < until``, each against its target."""
+        async with self._pool.acquire() as conn:
+            first = await self._latencies(conn, "kpi_first_responses", since, until)
+            resolution = await self._latencies(conn, "kpi_resolutions", since, until)
+            sla = [
+                SlaShare(**dict(r))
+                for r in await conn.fetch(
+                    f"""
+                    SELECT clock, priority, count(*) FILTER (WHERE met) AS met,
+                           count(*) FILTER (WHERE NOT met) AS breached
+                    FROM kpi_sla_clocks WHERE {_PERIOD}
+                    GROUP BY clock, priority ORDER BY clock, priority
+                    """,
+                    since,
+                    until,
+                )
+            ]
+            triage = await conn.fetchrow(
+                f"""
+                SELECT count(*) AS reviewed, count(*) FILTER (WHERE accepted) AS accepted
+                FROM kpi_triage_reviews WHERE {_PERIOD}
+                """,
+                since,
+                until,
+            )
+            opened = await conn.fetchrow(
+                f"""
+                SELECT count(*) AS opened, count(*) FILTER (WHERE handed_off) AS handed_off
+                FROM kpi_tickets_opened WHERE {_PERIOD}
+                """,
+                since,
+                until,
+            )
+            solved = await conn.fetchrow(
+                f"""
+                SELECT count(*) AS solved,
+                       count(*) FILTER (WHERE reopened) AS reopened,
+                       count(*) FILTER (WHERE automatic_kept AND how = 'confirmed') AS confirmed,
+                       count(*) FILTER (WHERE automatic_kept AND how = 'assumed') AS assumed,
+                       count(*) FILTER (WHERE automatic AND reopened) AS deducted
+                FROM kpi_solved WHERE {_PERIOD}
+                """,
+                since,
+                until,
+            )
+            outcomes = {
+                r["outcome"]: r["n"]
+                for r in await conn.fetch(
+                    f"""
+                    SELECT outcome, count(*) AS n FROM kpi_playbook_outcomes
+                    WHERE {_PERIOD} GROUP BY outcome
+                    """,
+                    since,
+                    until,
+                )
+            }
+            recurring = [
+                RecurringCause(**dict(r))
+                for r in await conn.fetch(
+                    f"""
+                    SELECT fingerprint, category, root_cause, issue_number, issue_url, state,
+                           count(*) FILTER (WHERE source = 'ticket') AS tickets,
+                           count(*) AS occurrences
+                    FROM kpi_defect_occurrences WHERE {_PERIOD}
+                    GROUP BY fingerprint, category, root_cause, issue_number, issue_url, state
+                    ORDER BY count(*) DESC, max(occurred_at) DESC, fingerprint
+                    LIMIT $3
+                    """,
+                    since,
+                    until,
+                    RECURRING_LIMIT,
+                )
+            ]
+        assert triage is not None and opened is not None and solved is not None
+        playbooks = PlaybookOutcomes(**outcomes)
+        report = KpiReport(
+            since=since,
+            until=until,
+            tickets_opened=opened["opened"],
+            tickets_resolved=sum(r.count for r in resolution),
+            triage_reviewed=triage["reviewed"],
+            triage_accepted=triage["accepted"],
+            first_response=first,
+            resolution=resolution,
+            sla=sla,
+            playbooks=playbooks,
+            recurring_causes=recurring,
+        )
+        report.figures = _figures(report, opened=opened, solved=solved)
+        return report
+
+    @staticmethod
+    async def _latencies(
+        conn: Conn, view: str, since: datetime, until: datetime
+    ) -> list[LatencyByPriority]:
         return [
             LatencyByPriority(
                 priority=r["priority"],
                 count=r["n"],
-                median_seconds=r["median"],
+                median_seconds=r["p50"],
                 p90_seconds=r["p90"],
+                target_seconds=r["target"],
+                within_target=r["within"],
             )
-            for r in latencies
-            if r["event"] == event
+            for r in await conn.fetch(_latency_sql(view), since, until)
         ]
 
-    return KpiReport(
-        days=days,
-        tickets_opened=counts["opened"],
-        tickets_resolved=counts["resolved"],
-        triage_reviewed=counts["reviewed"],
-        triage_accepted=counts["accepted"],
-        first_response=by_priority("first_response"),
-        resolution=by_priority("resolved"),
-        sla=[
-            SlaOutcome(clock=r["clock"] or "-", met=r["met"], breached=r["breached"]) for r in sla
-        ],
-        recurring=recurring,
-    )
+
+def _figures(report: KpiReport, *, opened: asyncpg.Record, solved: asyncpg.Record) -> list[Figure]:
+    """The report's figures, in reading order."""
+    figures = [
+        _figure("tickets_opened", "tickets opened", report.tickets_opened, Unit.COUNT),
+        _figure("tickets_resolved", "tickets resolved", report.tickets_resolved, Unit.COUNT),
+    ]
+    for clock, rows in (
+        ("first_response", report.first_response),
+        ("resolution", report.resolution),
+    ):
+        label = clock.replace("_", " ")
+        for r in rows:
+            for pct, value in (("p50", r.median_seconds), ("p90", r.p90_seconds)):
+                figures.append(
+                    _figure(
+                        f"{clock}_{pct}.{r.priority}",
+                        f"{label} {pct}, {r.priority}",
+                        value,
+                        Unit.SECONDS,
+                        target=r.target_seconds,
+                        comparison=Comparison.LE if r.target_seconds is not None else None,
+                        counts={"tickets": r.count, "within_target": r.within_target},
+                    )
+                )
+    for clock, (met, breached) in report.sla_by_clock().items():
+        figures.append(
+            _figure(
+                f"sla_met.{clock}",
+                f"{clock.replace('_', ' ')} SLA met",
+                _ratio(met, met + breached),
+                Unit.RATIO,
+                counts={"met": met, "clocks": met + breached},
+                detail="share of the SLA clocks that stopped in time",
+            )
+        )
+    figures += [
+        _figure(
+            "triage_acceptance",
+            "AI triage acceptance",
+            _ratio(report.triage_accepted, report.triage_reviewed),
+            Unit.RATIO,
+            target=ACCEPTANCE_TARGET,
+            comparison=Comparison.GT,
+            counts={"accepted": report.triage_accepted, "reviewed": report.triage_reviewed},
+        ),
+        _figure(
+            "reopen_rate",
+            "reopened tickets",
+            _ratio(solved["reopened"], solved["solved"]),
+            Unit.RATIO,
+            target=REOPEN_TARGET,
+            comparison=Comparison.LT,
+            counts={"reopened": solved["reopened"], "solved": solved["solved"]},
+        ),
+        _figure(
+            "automatic_resolution",
+            "automatic resolution",
+            _ratio(solved["confirmed"] + solved["assumed"], solved["solved"]),
+            Unit.RATIO,
+            counts={
+                "confirmed": solved["confirmed"],
+                "assumed": solved["assumed"],
+                "deducted": solved["deducted"],
+                "solved": solved["solved"],
+            },
+            detail="solved with no person involved and not reopened (a reopen deducts it)",
+        ),
+        _figure(
+            "automatic_resolution.confirmed",
+            "auto resolution, confirmed",
+            _ratio(solved["confirmed"], solved["solved"]),
+            Unit.RATIO,
+            counts={"confirmed": solved["confirmed"], "solved": solved["solved"]},
+            detail="the customer said it worked",
+        ),
+        _figure(
+            "automatic_resolution.assumed",
+            "auto resolution, assumed",
+            _ratio(solved["assumed"], solved["solved"]),
+            Unit.RATIO,
+            counts={"assumed": solved["assumed"], "solved": solved["solved"]},
+            detail="no word from the customer within the window",
+        ),
+        _figure(
+            "handoff_rate",
+            "handed to a person",
+            _ratio(opened["handed_off"], opened["opened"]),
+            Unit.RATIO,
+            counts={"handed_off": opened["handed_off"], "opened": opened["opened"]},
+        ),
+    ]
+    for outcome, n in report.playbooks.model_dump().items():
+        figures.append(_figure(f"playbooks.{outcome}", f"playbook runs {outcome}", n, Unit.COUNT))
+    return figures
+
+
+async def kpi_report(pool: asyncpg.Pool[Any], *, days: int = 7) -> KpiReport:
+    """The KPIs over the last ``days`` days."""
+    until = datetime.now(UTC)
+    return await KpiStore(pool).report(until - timedelta(days=days), until)

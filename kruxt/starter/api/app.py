@@ -34,6 +34,7 @@ from kruxt.starter.api.channel_webhooks import ChannelWebhook, Refusals, Webhook
 from kruxt.starter.api.codec_routes import CodecContext, codec_router
 from kruxt.starter.api.confirm_routes import ConfirmContext, confirm_router
 from kruxt.starter.api.email_routes import EmailContext, email_router
+from kruxt.starter.api.grade_routes import GradeContext, grade_router
 from kruxt.starter.api.incident_routes import IncidentAckContext, incident_router
 from kruxt.starter.api.intercom_routes import intercom_router
 from kruxt.starter.api.limits import BodySizeLimit
@@ -60,6 +61,8 @@ class ApiDeps:
     # Customers' confirm links (KRUXT_LINK_SECRET); None: the routes answer 404.
     confirm: ConfirmContext | None = None
     codec: CodecContext | None = None
+    # The weekly review's grade links (KRUXT_LINK_SECRET); None: the routes answer 404.
+    grade: GradeContext | None = None
     # Channels with webhooks (kruxt.adapters.channels); refused requests are counted here.
     zendesk: WebhookChannel | None = None
     intercom: WebhookChannel | None = None
@@ -257,6 +260,7 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
         incident_router(_configured(lambda d: d.incident_ack, "incident ack links are off"))
     )
     app.include_router(confirm_router(_configured(lambda d: d.confirm, "confirm links are off")))
+    app.include_router(grade_router(_configured(lambda d: d.grade, "grade links are off")))
     app.include_router(codec_router(_configured(lambda d: d.codec, "the codec endpoint is off")))
     app.include_router(
         zendesk_router(_configured(lambda d: d.webhook(d.zendesk), "Zendesk is not configured"))

@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.incidents import IncidentStore
+from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.adapters.telemetry import uvicorn_log_config
@@ -24,6 +25,7 @@ from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.codec_routes import CodecContext, parse_origins
 from kruxt.starter.api.confirm_routes import ConfirmContext
 from kruxt.starter.api.email_routes import EmailContext
+from kruxt.starter.api.grade_routes import GradeContext
 from kruxt.starter.api.incident_routes import IncidentAckContext
 from kruxt.starter.api.slack_routes import SlackContext
 from kruxt.starter.approvals import ApprovalService
@@ -112,6 +114,9 @@ async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Boo
         else None,
         confirm=ConfirmContext(tokens=confirm, client=client) if confirm is not None else None,
         codec=codec_ctx,
+        grade=GradeContext(tokens=boot.outside.grade_tokens, store=ReviewStore(boot.pool))
+        if boot.outside.grade_tokens is not None
+        else None,
         zendesk=boot.zendesk,
         intercom=boot.intercom,
     )
