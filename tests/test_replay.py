@@ -19,6 +19,7 @@ from kruxt.adapters.temporal_client import data_converter
 from kruxt.workers.composition import WORKFLOWS, workflow_runner
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
+from kruxt.workflows.ticket_priority import TaskPriorityInterceptor
 from tests.conftest import run_payload_codec
 from tests.scenarios import SCENARIOS
 
@@ -32,6 +33,7 @@ def _replayer() -> Replayer:
         workflows=list(WORKFLOWS),
         data_converter=data_converter(run_payload_codec()),
         workflow_runner=workflow_runner(),
+        interceptors=[TaskPriorityInterceptor()],  # as the workers run them
     )
 
 

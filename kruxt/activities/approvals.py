@@ -6,6 +6,7 @@ from temporalio import activity
 
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
+from kruxt.adapters import metrics
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.models.approvals import ApprovalRecord
 
@@ -21,3 +22,4 @@ class ApprovalActivities:
     async def record_approval(self, record: ApprovalRecord) -> None:
         """Store a new request, or the decision on one, with its audit entry."""
         await self._store.record(record=record, idempotency_key=activity_key())
+        metrics.approval_decided(record.status.value, record.request.requested_at)

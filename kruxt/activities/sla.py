@@ -12,6 +12,7 @@ from temporalio import activity
 
 from kruxt.activities._keys import activity_key
 from kruxt.activities._notify import most_hopeful, notify_failure
+from kruxt.adapters import metrics
 from kruxt.adapters.email import Mailer
 from kruxt.adapters.email_texts import render_breach_email
 from kruxt.adapters.notifier import NotifyError, SlaNotifier
@@ -79,6 +80,8 @@ class SlaActivities:
             cause = most_hopeful(errors)
             raise notify_failure(cause) from cause
         await self._store.record_notice(notice=notice, recipients=told, idempotency_key=key)
+        if breach:
+            metrics.sla_breached(notice.clock.value, notice.priority.value)
         return told
 
     @activity.defn

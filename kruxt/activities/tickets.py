@@ -11,6 +11,7 @@ from temporalio.exceptions import ApplicationError
 
 from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
+from kruxt.adapters import metrics
 from kruxt.adapters.channels import ChannelRegistry
 from kruxt.adapters.email_tokens import ConfirmLinks
 from kruxt.adapters.postgres.tickets import TicketStore
@@ -219,6 +220,7 @@ class TicketActivities:
             reason=inp.reason,
             idempotency_key=activity_key(),
         )
+        metrics.ticket_status(inp.status.value)
         if inp.status in _ANNOUNCED:
             await self._announce(inp.ticket_id, inp.status)
         return StatusChangeResult(changed_at=changed_at)

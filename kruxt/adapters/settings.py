@@ -50,6 +50,9 @@ class Settings(BaseSettings):
     temporal_tls: bool = Field(default=False, alias="TEMPORAL_TLS")
     temporal_api_key: SecretStr | None = Field(default=None, alias="TEMPORAL_API_KEY")
     task_queue: str = Field(default="kruxt-support", alias="KRUXT_TASK_QUEUE")
+    # Workflows a worker keeps in memory between their tasks (an evicted one is replayed from
+    # its history): what bounds the worker's memory with thousands of tickets open.
+    max_cached_workflows: int = Field(default=1000, alias="KRUXT_MAX_CACHED_WORKFLOWS", ge=0)
     # Ports of the dev server `kruxt dev` starts when TEMPORAL_ADDRESS is not set (0 = any
     # free port; `kruxt dev` prints it and writes it to .kruxt/dev.env).
     dev_temporal_port: int = Field(default=7233, alias="KRUXT_DEV_TEMPORAL_PORT", ge=0, le=65535)
@@ -160,6 +163,11 @@ class Settings(BaseSettings):
     # Telemetry.
     log_level: str = Field(default="INFO", alias="KRUXT_LOG_LEVEL")
     otlp_endpoint: str | None = Field(default=None, alias="OTEL_EXPORTER_OTLP_ENDPOINT")
+    # Prometheus, on the worker: the app's metrics and the Temporal SDK's (unset: not served).
+    metrics_port: int | None = Field(default=None, alias="KRUXT_METRICS_PORT", ge=0, le=65535)
+    temporal_metrics_port: int | None = Field(
+        default=None, alias="KRUXT_TEMPORAL_METRICS_PORT", ge=0, le=65535
+    )
 
     @field_validator(
         "database_url",
@@ -188,6 +196,8 @@ class Settings(BaseSettings):
         "escalation_policy",
         "escalation_policy_file",
         "otlp_endpoint",
+        "metrics_port",
+        "temporal_metrics_port",
         "payload_key",
         "payload_old_keys",
         "codec_token",

@@ -8,13 +8,17 @@ import json
 import logging
 import re
 import sys
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+
+if TYPE_CHECKING:
+    from fastapi import FastAPI
 
 
 class JsonFormatter(logging.Formatter):
@@ -112,20 +116,77 @@ def configure_logging(level: str = "INFO", *, json_lines: bool = True) -> None:
     root.setLevel(level.upper())
 
 
-def configure_tracing(service_name: str, otlp_endpoint: str | None) -> None:
-    """Install a tracer provider; spans go to OTLP when an endpoint is configured."""
+def configure_tracing(
+    service_name: str, otlp_endpoint: str | None, *, exporters: Sequence[SpanExporter] = ()
+) -> TracerProvider:
+    """Install the process's tracer provider; with somewhere to send spans, instrument the
+    libraries too (:func:`instrument_libraries`, :func:`trace_app`).
+
+    Spans go to OTLP over HTTP when ``otlp_endpoint`` is set (OTEL_EXPORTER_OTLP_ENDPOINT,
+    ``/v1/traces`` appended as the OTLP spec says), and to ``exporters`` as they end (tests).
+    Temporal's spans come from the ``TracingInterceptor`` every client carries
+    (:mod:`kruxt.adapters.temporal_client`): one trace runs from the HTTP request through the
+    workflow and its activities to PostgreSQL and the outside services' HTTP calls.
+    """
     provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
     if otlp_endpoint:
-        try:
-            from opentelemetry.exporter.otlp.proto.http.trace_exporter import (  # type: ignore[import-not-found]
-                OTLPSpanExporter,
-            )
-            from opentelemetry.sdk.trace.export import BatchSpanProcessor
-        except ImportError:
-            logging.getLogger(__name__).warning(
-                "OTEL_EXPORTER_OTLP_ENDPOINT is set but opentelemetry-exporter-otlp is not "
-                "installed; spans stay in process"
-            )
-        else:
-            provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        endpoint = otlp_endpoint.rstrip("/") + "/v1/traces"
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter(endpoint=endpoint)))
+    for exporter in exporters:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
+    # With nowhere to send them, the libraries' spans would only cost time (a span per query).
+    if otlp_endpoint or exporters:
+        instrument_libraries(provider)
+    return provider
+
+
+# Whether instrument_libraries ran (and was not undone): the API's apps are traced then.
+_instrumented: TracerProvider | None = None
+
+
+def instrument_libraries(provider: TracerProvider) -> None:
+    """Spans for every asyncpg query and every outside call: httpx (OpenAI, Zendesk, Intercom,
+    GitHub), aiohttp (Slack), urllib (SendGrid). The API's apps: :func:`trace_app`."""
+    # Imported here: the CLI's commands log through this module and need none of them.
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.urllib import URLLibInstrumentor
+
+    AsyncPGInstrumentor().instrument(tracer_provider=provider)  # type: ignore[no-untyped-call]
+    HTTPXClientInstrumentor().instrument(tracer_provider=provider)
+    AioHttpClientInstrumentor().instrument(tracer_provider=provider)
+    URLLibInstrumentor().instrument(tracer_provider=provider)
+    global _instrumented
+    _instrumented = provider
+
+
+def uninstrument_libraries() -> None:
+    """Undo :func:`instrument_libraries` (tests)."""
+    from opentelemetry.instrumentation.aiohttp_client import AioHttpClientInstrumentor
+    from opentelemetry.instrumentation.asyncpg import AsyncPGInstrumentor
+    from opentelemetry.instrumentation.httpx import HTTPXClientInstrumentor
+    from opentelemetry.instrumentation.urllib import URLLibInstrumentor
+
+    AioHttpClientInstrumentor().uninstrument()
+    URLLibInstrumentor().uninstrument()
+    global _instrumented
+    _instrumented = None
+
+    AsyncPGInstrumentor().uninstrument()  # type: ignore[no-untyped-call]
+    HTTPXClientInstrumentor().uninstrument()
+
+
+def trace_app(app: FastAPI) -> None:
+    """A server span for each request ``app`` serves, when the libraries are instrumented.
+
+    Per app, not FastAPIInstrumentor's global patch: that replaces ``fastapi.FastAPI``, which
+    the API's app class (fastapi-offline's) was derived from before any patch could run.
+    """
+    if _instrumented is not None:
+        from opentelemetry.instrumentation.fastapi import FastAPIInstrumentor
+
+        FastAPIInstrumentor.instrument_app(app, tracer_provider=_instrumented)

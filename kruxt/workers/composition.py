@@ -44,6 +44,7 @@ from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
+from kruxt.workflows.ticket_priority import TaskPriorityInterceptor
 from kruxt.workflows.weekly_review import WeeklyReviewWorkflow
 
 __all__ = [
@@ -238,8 +239,12 @@ def build_worker(
     pool: asyncpg.Pool[Any],
     outside: Outside | None = None,
     max_concurrent_activities: int = 50,
+    max_cached_workflows: int = 1000,
 ) -> ExecutorWorker:
     """A worker for the task queue with all workflows and activities registered.
+
+    ``max_cached_workflows`` bounds the workflows kept in memory between their tasks (the
+    SDK's default, 1000, is kept); an evicted one is replayed from its history when it wakes.
 
     Its thread pool has one thread per activity slot, as the SDK expects: a sync activity
     never waits for a thread once it has a slot (its timeout would run while it waited).
@@ -252,5 +257,7 @@ def build_worker(
         activities=build_activities(pool=pool, outside=outside, executor=executor),
         activity_executor=executor,
         max_concurrent_activities=max_concurrent_activities,
+        max_cached_workflows=max_cached_workflows,
         workflow_runner=workflow_runner(),
+        interceptors=[TaskPriorityInterceptor()],
     )

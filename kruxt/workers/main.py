@@ -8,6 +8,7 @@ import signal
 from datetime import timedelta
 
 from kruxt.activities.audit_anchor import ensure_schedule
+from kruxt.adapters.metrics import serve_metrics
 from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.settings import Settings
@@ -21,12 +22,18 @@ async def run_worker(settings: Settings) -> None:
     """Connect, register everything and poll the task queue until told to stop."""
     # Fail at startup, not at the first audit entry, when the audit key is missing.
     audit.use_keyring(settings.require_audit_keyring())
+    # Before the first client connects: the SDK's runtime is chosen then.
+    serve_metrics(settings.metrics_port, settings.temporal_metrics_port)
     boot = await bootstrap(settings, worker=True)
     try:
         synced = await index_knowledge(boot.pool, settings.knowledge_dir)
         log.info("knowledge index: %s", synced)
         worker = build_worker(
-            boot.client, task_queue=settings.task_queue, pool=boot.pool, outside=boot.outside
+            boot.client,
+            task_queue=settings.task_queue,
+            pool=boot.pool,
+            outside=boot.outside,
+            max_cached_workflows=settings.max_cached_workflows,
         )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

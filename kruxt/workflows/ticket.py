@@ -7,6 +7,7 @@ import uuid
 from datetime import timedelta
 
 from temporalio import workflow
+from temporalio.common import Priority as TaskPriority
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -62,6 +63,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.ticket_details import render_details
     from kruxt.workflows.ticket_lifecycle import CLOSING_TEXT, Due, Lifecycle
     from kruxt.workflows.ticket_news import INCIDENT_NEWS_AS_IT_IS, tell_incident_news
+    from kruxt.workflows.ticket_priority import PRIORITY_BY_SEVERITY, task_priority
     from kruxt.workflows.ticket_repair import bad_data, repaired
     from kruxt.workflows.ticket_routing import route
     from kruxt.workflows.ticket_steps import AUTOPILOT, TicketSteps
@@ -99,6 +101,13 @@ class TicketWorkflow:
         # The customer pressed the confirm link of an answer (kruxt.adapters.email_tokens).
         self._confirmed_by_link = False
         self._history_limit = inp.history_limit
+        # Activities carry the ticket's severity as their task priority (patched, once triaged).
+        self._by_severity = False
+
+    def task_priority(self) -> TaskPriority | None:
+        """The task priority of the activities scheduled now: the ticket's severity once
+        triaged (``kruxt.workflows.ticket_priority.TaskPriorityInterceptor`` applies it)."""
+        return task_priority(self._sla.priority) if self._by_severity else None
 
     @workflow.run
     async def run(self, inp: TicketWorkflowInput) -> TicketOutcome:
@@ -114,6 +123,8 @@ class TicketWorkflow:
                 if triage.severity in (Priority.P1, Priority.P2):
                     await self._open_or_join_incident(triage)
                 await route(triage, self._intake, self._policy, self._steps, self._request_approval)
+        else:
+            self._by_severity = workflow.patched(PRIORITY_BY_SEVERITY)
         while True:
             self._lifecycle.observe(self._state.status)
             self._publish()
@@ -434,6 +445,7 @@ class TicketWorkflow:
         triage = outcome.result
         self._state.triage = triage
         self._state.status = TicketStatus.TRIAGED
+        self._by_severity = workflow.patched(PRIORITY_BY_SEVERITY)
         workflow.upsert_search_attributes(
             [
                 sa.TICKET_STATUS.value_set(self._state.status.value),

@@ -18,6 +18,7 @@ from kruxt.activities._data_errors import bad_data_is_final
 from kruxt.activities._keys import activity_key
 from kruxt.activities.playbooks.base import build_plan
 from kruxt.activities.playbooks.registry import ACTIONS, CHECKS, COMPENSATIONS, OWNER, PLAYBOOKS
+from kruxt.adapters import metrics
 from kruxt.adapters.app_db import (
     AppEntityNotFound,
     AppError,
@@ -287,6 +288,7 @@ class PlaybookActivities:
                 status=CompensationStatus.NOOP if change.noop else CompensationStatus.DONE,
                 idempotency_key=activity_key(),
             )
+            metrics.compensated(step.action)
         except RunNotFoundError as exc:
             raise _not_recorded(exc) from exc
         return result

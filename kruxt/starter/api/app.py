@@ -20,6 +20,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from kruxt.adapters.channels import CustomerChannel, InAppChannel
 from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.adapters.telemetry import trace_app
 from kruxt.adapters.temporal_client import TemporalUnavailableError
 from kruxt.models.channels import (
     ChannelEvent,
@@ -121,6 +122,7 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
         responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 413: {"model": ErrorBody}},
     )
     app.add_middleware(BodySizeLimit)
+    trace_app(app)
     if deps is not None:
         app.state.deps = deps
 

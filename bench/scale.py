@@ -1,0 +1,116 @@
+"""Open tickets waiting on approval: the worker's resident memory as they pile up.
+
+Locked-account tickets (the demo app's ``u-locked``) each plan a fix and wait for an approver
+nobody is; the worker, in a process of its own (``bench.scale_worker``), has a bounded
+workflow cache, so past it the waiting tickets live in Temporal's history, not in the
+worker. Its RSS is read from /proc at the start and after each tenth of the tickets; the
+growth per 1,000 is the slope from the first tenth to the last (past the start-up's imports).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import secrets
+import subprocess
+import sys
+import uuid
+from datetime import UTC, datetime
+from functools import partial
+from pathlib import Path
+
+from bench.pipeline import bounded, start_ticket, until
+from bench.stack import Stack, embedded_stack, verdict
+from kruxt.adapters.settings import PROJECT_ROOT
+from kruxt.models.enums import Channel
+from kruxt.models.tickets import Requester, TicketIntake, ticket_id_for
+
+RSS_GOAL_MB = 400.0
+
+
+def locked_ticket() -> TicketIntake:
+    """A member locked out of the demo app's ``u-locked``: a fix planned, approval asked."""
+    ext = uuid.uuid4().hex
+    return TicketIntake(
+        ticket_id=ticket_id_for(Channel.IN_APP, ext),
+        channel=Channel.IN_APP,
+        external_id=ext,
+        requester=Requester(id="u-locked", email="ana@example.com", name="Ana Lima"),
+        subject="Account locked",
+        body="I cannot log in, the app says my account is locked after too many attempts.",
+        account_id="u-locked",
+        received_at=datetime.now(UTC),
+    )
+
+
+def rss_mb(pid: int) -> float:
+    """The process's resident set, MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise RuntimeError(f"no VmRSS for {pid}")
+
+
+async def waiting(stack: Stack, n: int) -> bool:
+    count: int = await stack.pool.fetchval(
+        "SELECT count(*) FROM support_tickets WHERE status = 'awaiting_approval'"
+    )
+    return count >= n
+
+
+async def measure(stack: Stack, n: int, cache: int) -> str:
+    """Open n tickets in tenths, reading the worker's RSS after each; the report line."""
+    queue = f"bench-scale-{uuid.uuid4().hex[:8]}"
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "BENCH_DSN": stack.dsn,
+        "BENCH_TEMPORAL": stack.server.address,
+        "BENCH_QUEUE": queue,
+        "BENCH_CACHE": str(cache),
+        "KRUXT_PAYLOAD_KEY": stack.payload_key,
+        "KRUXT_AUDIT_KEY": secrets.token_hex(32),
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "bench.scale_worker",
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,  # a line per approval nobody can be told of
+    )
+    try:
+        assert proc.stdout is not None
+        if await proc.stdout.readline() != b"ready\n":
+            raise RuntimeError(f"the worker did not start (exit {proc.returncode})")
+        samples = [(0, rss_mb(proc.pid))]
+        step = max(1, n // 10)
+        opened = 0
+        while opened < n:
+            batch = min(step, n - opened)
+            await bounded(batch, lambda: start_ticket(stack.client, locked_ticket(), queue))
+            opened += batch
+            await until(partial(waiting, stack, opened), timeout=1800)
+            samples.append((opened, rss_mb(proc.pid)))
+    finally:
+        proc.terminate()
+        await asyncio.wait_for(proc.wait(), timeout=60)
+    (n0, first), (n1, last) = samples[1], samples[-1]
+    per_1000 = (last - first) / max(1, n1 - n0) * 1000
+    curve = ", ".join(f"{k:,}: {mb:,.0f}" for k, mb in samples)
+    return (
+        f"scale: {n:,} tickets waiting on approval, cache {cache:,} workflows -> worker RSS "
+        f"{last:,.0f} MB (start {samples[0][1]:,.0f} MB), +{per_1000:,.1f} MB per 1,000 "
+        f"tickets; goal < {RSS_GOAL_MB:.0f} MB {verdict(last < RSS_GOAL_MB)}\n"
+        f"  RSS MB by tickets open: {curve}"
+    )
+
+
+async def run(n: int = 10_000, cache: int = 250) -> str:
+    """The scale bench on a stack of its own."""
+    async with embedded_stack() as stack:
+        return await measure(stack, n, cache)
+
+
+if __name__ == "__main__":
+    print(asyncio.run(run(200, 100)))
