@@ -24,9 +24,8 @@ import httpx
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 
-from bench.pipeline import start_ticket, until
 from bench.scale import locked_ticket
-from bench.stack import Stack, embedded_stack, percentile, verdict
+from bench.stack import Stack, on_own_stack, percentile, start_ticket, until, verdict
 from kruxt.activities.notifications import EmailApprovals
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.email import OutboxMailer
@@ -183,8 +182,7 @@ async def measure(stack: Stack, n: int) -> str:
 
 async def run(n: int = 50) -> str:
     """The click bench on a stack of its own."""
-    async with embedded_stack() as stack:
-        return await measure(stack, n)
+    return await on_own_stack(measure, n)
 
 
 if __name__ == "__main__":

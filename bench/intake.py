@@ -20,8 +20,8 @@ from typing import Any
 import httpx
 import uvicorn
 
-from bench.pipeline import export_question, start_ticket, until
-from bench.stack import Stack, embedded_stack, percentile, verdict
+from bench.pipeline import export_question
+from bench.stack import Stack, on_own_stack, percentile, start_ticket, until, verdict
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.tickets import RoutingPolicy
 from kruxt.starter.api.app import ApiDeps, create_app
@@ -137,8 +137,7 @@ async def measure(stack: Stack, n: int) -> list[str]:
 
 async def run(n: int = 500) -> list[str]:
     """The intake bench on a stack of its own."""
-    async with embedded_stack() as stack:
-        return await measure(stack, n)
+    return await on_own_stack(measure, n)
 
 
 if __name__ == "__main__":

@@ -12,82 +12,41 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
 from typing import Any
 
 from temporalio.api.enums.v1 import EventType
-from temporalio.client import Client, WorkflowHandle
+from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
 
 from bench.floor import FloorWorkflow, noop
-from bench.stack import Stack, embedded_stack, verdict
-from kruxt.models.enums import Channel
-from kruxt.models.tickets import (
-    Requester,
-    RoutingPolicy,
-    TicketIntake,
-    TicketWorkflowInput,
-    ticket_id_for,
-    workflow_id_for,
+from bench.stack import (
+    Stack,
+    bounded,
+    in_app_ticket,
+    on_own_stack,
+    start_ticket,
+    start_tickets,
+    until,
+    until_tickets,
+    verdict,
 )
+from kruxt.models.tickets import TicketIntake
 from kruxt.workers.composition import Outside, build_worker, workflow_runner
-from kruxt.workflows.ticket import TicketWorkflow
 
 GOAL = 0.8
 SLOTS = 50  # activity slots of both workers
 CACHE = 1000  # workflow cache of both workers
-STARTERS = 20  # concurrent start calls
 # Time for the last activities after the status the poll waits for (SLA notes, search attributes).
 SETTLE_S = 2.0
 
 
 def export_question() -> TicketIntake:
     """A data-export question the rules triager answers from the knowledge base."""
-    ext = uuid.uuid4().hex
-    return TicketIntake(
-        ticket_id=ticket_id_for(Channel.IN_APP, ext),
-        channel=Channel.IN_APP,
-        external_id=ext,
-        requester=Requester(id="u-bench", email="ana@example.com", name="Ana Lima"),
-        subject="Data export status",
-        body="I requested a data export of my KRUXT account last week. What is the status?",
-        received_at=datetime.now(UTC),
+    return in_app_ticket(
+        "u-bench",
+        "Data export status",
+        "I requested a data export of my KRUXT account last week. What is the status?",
     )
-
-
-async def start_ticket(
-    client: Client, ticket: TicketIntake, queue: str
-) -> WorkflowHandle[Any, Any]:
-    """Start the ticket's workflow as the intake does."""
-    return await client.start_workflow(
-        TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
-        id=workflow_id_for(ticket.ticket_id),
-        task_queue=queue,
-    )
-
-
-async def bounded(
-    n: int, make: Callable[[], Awaitable[WorkflowHandle[Any, Any]]]
-) -> list[WorkflowHandle[Any, Any]]:
-    """``n`` calls of ``make``, at most STARTERS at a time."""
-    gate = asyncio.Semaphore(STARTERS)
-
-    async def one() -> WorkflowHandle[Any, Any]:
-        async with gate:
-            return await make()
-
-    return list(await asyncio.gather(*(one() for _ in range(n))))
-
-
-async def until(test: Callable[[], Awaitable[bool]], *, timeout: float) -> None:
-    """Poll ``test`` every 50 ms until it holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await test():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"not done within {timeout:.0f} s")
-        await asyncio.sleep(0.05)
 
 
 async def span_rate(handles: list[WorkflowHandle[Any, Any]]) -> float:
@@ -106,13 +65,6 @@ async def scheduled_activities(handle: WorkflowHandle[Any, Any]) -> int:
     return sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_ACTIVITY_TASK_SCHEDULED)
 
 
-async def answered(stack: Stack, n: int) -> bool:
-    count: int = await stack.pool.fetchval(
-        "SELECT count(*) FROM support_tickets WHERE status = 'awaiting_customer'"
-    )
-    return count >= n
-
-
 async def measure(stack: Stack, n: int) -> str:
     """Warm up, then run the floor and the pipeline, n workflows each; the report line."""
     queue = f"bench-{uuid.uuid4().hex[:8]}"
@@ -129,7 +81,7 @@ async def measure(stack: Stack, n: int) -> str:
 
     async with worker():
         warm = await start_ticket(stack.client, export_question(), queue)
-        await until(lambda: answered(stack, 1), timeout=60)
+        await until_tickets(stack, "awaiting_customer", 1, timeout=60)
         await asyncio.sleep(SETTLE_S)
         steps = await scheduled_activities(warm)
 
@@ -161,8 +113,8 @@ async def measure(stack: Stack, n: int) -> str:
         floor_rate = await span_rate(floors)
 
     async with worker():
-        tickets = await bounded(n, lambda: start_ticket(stack.client, export_question(), queue))
-        await until(lambda: answered(stack, n + 1), timeout=600)
+        tickets = await start_tickets(stack, n, export_question, queue)
+        await until_tickets(stack, "awaiting_customer", n + 1, timeout=600)
         await asyncio.sleep(SETTLE_S)
         ticket_rate = await span_rate(tickets)
 
@@ -176,8 +128,7 @@ async def measure(stack: Stack, n: int) -> str:
 
 async def run(n: int = 100) -> str:
     """The pipeline bench on a stack of its own."""
-    async with embedded_stack() as stack:
-        return await measure(stack, n)
+    return await on_own_stack(measure, n)
 
 
 if __name__ == "__main__":

@@ -15,31 +15,22 @@ import secrets
 import subprocess
 import sys
 import uuid
-from datetime import UTC, datetime
-from functools import partial
 from pathlib import Path
 
-from bench.pipeline import bounded, start_ticket, until
-from bench.stack import Stack, embedded_stack, verdict
+from bench.stack import Stack, in_app_ticket, on_own_stack, start_tickets, until_tickets, verdict
 from kruxt.adapters.settings import PROJECT_ROOT
-from kruxt.models.enums import Channel
-from kruxt.models.tickets import Requester, TicketIntake, ticket_id_for
+from kruxt.models.tickets import TicketIntake
 
 RSS_GOAL_MB = 400.0
 
 
 def locked_ticket() -> TicketIntake:
     """A member locked out of the demo app's ``u-locked``: a fix planned, approval asked."""
-    ext = uuid.uuid4().hex
-    return TicketIntake(
-        ticket_id=ticket_id_for(Channel.IN_APP, ext),
-        channel=Channel.IN_APP,
-        external_id=ext,
-        requester=Requester(id="u-locked", email="ana@example.com", name="Ana Lima"),
-        subject="Account locked",
-        body="I cannot log in, the app says my account is locked after too many attempts.",
+    return in_app_ticket(
+        "u-locked",
+        "Account locked",
+        "I cannot log in, the app says my account is locked after too many attempts.",
         account_id="u-locked",
-        received_at=datetime.now(UTC),
     )
 
 
@@ -49,13 +40,6 @@ def rss_mb(pid: int) -> float:
         if line.startswith("VmRSS:"):
             return int(line.split()[1]) / 1024
     raise RuntimeError(f"no VmRSS for {pid}")
-
-
-async def waiting(stack: Stack, n: int) -> bool:
-    count: int = await stack.pool.fetchval(
-        "SELECT count(*) FROM support_tickets WHERE status = 'awaiting_approval'"
-    )
-    return count >= n
 
 
 async def measure(stack: Stack, n: int, cache: int) -> str:
@@ -88,9 +72,9 @@ async def measure(stack: Stack, n: int, cache: int) -> str:
         opened = 0
         while opened < n:
             batch = min(step, n - opened)
-            await bounded(batch, lambda: start_ticket(stack.client, locked_ticket(), queue))
+            await start_tickets(stack, batch, locked_ticket, queue)
             opened += batch
-            await until(partial(waiting, stack, opened), timeout=1800)
+            await until_tickets(stack, "awaiting_approval", opened, timeout=1800)
             samples.append((opened, rss_mb(proc.pid)))
     finally:
         proc.terminate()
@@ -108,8 +92,7 @@ async def measure(stack: Stack, n: int, cache: int) -> str:
 
 async def run(n: int = 10_000, cache: int = 250) -> str:
     """The scale bench on a stack of its own."""
-    async with embedded_stack() as stack:
-        return await measure(stack, n, cache)
+    return await on_own_stack(measure, n, cache)
 
 
 if __name__ == "__main__":

@@ -1,5 +1,6 @@
 """The embedded stack the end-to-end benches share: PostgreSQL (migrated, knowledge indexed,
-the demo app installed), a Temporal dev server in memory, and a client of it.
+the demo app installed), a Temporal dev server in memory, and a client of it; and what they
+do on it (open tickets, wait, count).
 
 Everything is started in this process's run and stopped at the end; nothing of a running
 ``kruxt dev`` is touched.
@@ -7,18 +8,21 @@ Everything is started in this process's run and stopped at the end; nothing of a
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import shutil
 import statistics
 import tempfile
-from collections.abc import AsyncIterator, Sequence
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import asyncpg
-from temporalio.client import Client
+from temporalio.client import Client, WorkflowHandle
 
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
 from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_database
@@ -29,6 +33,19 @@ from kruxt.adapters.postgres.pool import connect, create_pool
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_client import connect as temporal_connect
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
+from kruxt.models.enums import Channel
+from kruxt.models.tickets import (
+    Requester,
+    RoutingPolicy,
+    TicketIntake,
+    TicketWorkflowInput,
+    ticket_id_for,
+    workflow_id_for,
+)
+from kruxt.workflows.ticket import TicketWorkflow
+
+STARTERS = 20  # concurrent start calls
+Report = TypeVar("Report")
 
 
 @dataclass
@@ -73,6 +90,82 @@ async def embedded_stack(*, pool_size: int = 20) -> AsyncIterator[Stack]:
         server.stop()
         pg.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+async def on_own_stack(measure: Callable[..., Awaitable[Report]], *args: Any) -> Report:
+    """``measure(stack, *args)`` on a stack of its own."""
+    async with embedded_stack() as stack:
+        return await measure(stack, *args)
+
+
+def in_app_ticket(
+    requester_id: str, subject: str, body: str, *, account_id: str | None = None
+) -> TicketIntake:
+    """A new in-app ticket from Ana Lima, as ``requester_id``."""
+    ext = uuid.uuid4().hex
+    return TicketIntake(
+        ticket_id=ticket_id_for(Channel.IN_APP, ext),
+        channel=Channel.IN_APP,
+        external_id=ext,
+        requester=Requester(id=requester_id, email="ana@example.com", name="Ana Lima"),
+        subject=subject,
+        body=body,
+        account_id=account_id,
+        received_at=datetime.now(UTC),
+    )
+
+
+async def start_ticket(
+    client: Client, ticket: TicketIntake, queue: str
+) -> WorkflowHandle[Any, Any]:
+    """Start the ticket's workflow as the intake does."""
+    return await client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=queue,
+    )
+
+
+async def bounded(
+    n: int, make: Callable[[], Awaitable[WorkflowHandle[Any, Any]]]
+) -> list[WorkflowHandle[Any, Any]]:
+    """``n`` calls of ``make``, at most STARTERS at a time."""
+    gate = asyncio.Semaphore(STARTERS)
+
+    async def one() -> WorkflowHandle[Any, Any]:
+        async with gate:
+            return await make()
+
+    return list(await asyncio.gather(*(one() for _ in range(n))))
+
+
+async def until(test: Callable[[], Awaitable[bool]], *, timeout: float) -> None:
+    """Poll ``test`` every 50 ms until it holds."""
+    deadline = asyncio.get_running_loop().time() + timeout
+    while not await test():
+        if asyncio.get_running_loop().time() > deadline:
+            raise TimeoutError(f"not done within {timeout:.0f} s")
+        await asyncio.sleep(0.05)
+
+
+async def start_tickets(
+    stack: Stack, n: int, make: Callable[[], TicketIntake], queue: str
+) -> list[WorkflowHandle[Any, Any]]:
+    """Start ``n`` tickets of ``make``, at most STARTERS at a time."""
+    return await bounded(n, lambda: start_ticket(stack.client, make(), queue))
+
+
+async def until_tickets(stack: Stack, status: str, n: int, *, timeout: float) -> None:
+    """Wait until ``n`` tickets or more have ``status``."""
+
+    async def enough() -> bool:
+        count: int = await stack.pool.fetchval(
+            "SELECT count(*) FROM support_tickets WHERE status = $1", status
+        )
+        return count >= n
+
+    await until(enough, timeout=timeout)
 
 
 def percentile(values: Sequence[float], q: float) -> float:

@@ -436,10 +436,11 @@ async def incident_continued_as_new(rig: Rig) -> Recorded:
     return await _chain(client, first.id, first.result_run_id or "")
 
 
-async def outage_resolved_as_defect(rig: Rig) -> Recorded:
-    """A P1 outage opens an incident; it is resolved as a product defect, then staff resolve
-    the ticket (triage called it a defect too): both report one defect, whose workflow syncs
-    its issue (GitHub off here: "would create")."""
+async def _outage_fixed(
+    rig: Rig, fix: ResolveIncident
+) -> tuple[WorkflowHandle[Any, TicketOutcome], TicketState, WorkflowHandle[Any, Any]]:
+    """A P1 outage (triage: a product defect) opens an incident, which ``fix`` resolves; the
+    ticket, as triaged, and the incident, once the ticket waits on the customer."""
     client = rig.env.client
     handle = await _start(
         client,
@@ -454,20 +455,47 @@ async def outage_resolved_as_defect(rig: Rig) -> Recorded:
     incident = client.get_workflow_handle_for(
         IncidentWorkflow.run, incident_workflow_id(state.incident_id)
     )
-    await incident.execute_update(
-        IncidentWorkflow.resolve,
-        ResolveIncident(by="founder@kruxt.app", defect=True, prevention="Alert on save errors"),
-    )
+    await incident.execute_update(IncidentWorkflow.resolve, fix)
     await incident.result()
     await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
-    await resolve(handle, actor="founder@kruxt.app")
+    return handle, state, incident
+
+
+async def _defect_synced(rig: Rig, source_id: uuid.UUID) -> WorkflowHandle[Any, Any]:
+    """The closed run of the defect ``source_id`` (a ticket, an incident) reported."""
     fingerprint = await rig.pool.fetchval(
-        "SELECT fingerprint FROM support_defect_occurrences WHERE source_id = $1",
-        state.incident_id,
+        "SELECT fingerprint FROM support_defect_occurrences WHERE source_id = $1", source_id
     )
-    defect = client.get_workflow_handle(defect_workflow_id(fingerprint))
+    defect = rig.env.client.get_workflow_handle(defect_workflow_id(fingerprint))
     await defect.result()
+    return defect
+
+
+async def outage_resolved_as_defect(rig: Rig) -> Recorded:
+    """A P1 outage opens an incident; it is resolved as a product defect, then staff resolve
+    the ticket (triage called it a defect too): both report one defect, whose workflow syncs
+    its issue (GitHub off here: "would create")."""
+    fix = ResolveIncident(by="founder@kruxt.app", defect=True, prevention="Alert on save errors")
+    handle, state, incident = await _outage_fixed(rig, fix)
+    await resolve(handle, actor="founder@kruxt.app")
+    assert state.incident_id is not None
+    defect = await _defect_synced(rig, state.incident_id)
     return {"ticket": handle, "incident": incident, "defect": defect}
+
+
+async def outage_fixed_then_confirmed(rig: Rig) -> Recorded:
+    """A P1 outage (triage: a product defect) opens an incident, resolved without marking it;
+    the customer confirms the fix: the solved ticket reports the defect itself, whose
+    workflow syncs its issue (GitHub off here: "would create"); the reopen window ends."""
+    handle, state, _ = await _outage_fixed(rig, ResolveIncident(by="founder@kruxt.app"))
+    await handle.signal(
+        TicketWorkflow.customer_message,
+        CustomerMessage(
+            message_id=uuid.uuid4(), body="Thanks, that worked!", received_at=datetime.now(UTC)
+        ),
+    )
+    await handle.result()
+    return {"ticket": handle, "defect": await _defect_synced(rig, state.ticket_id)}
 
 
 def _locked() -> TicketIntake:
@@ -563,6 +591,7 @@ SCENARIOS: dict[str, Scenario] = {
     "incident_continued_as_new": incident_continued_as_new,
     "playbook_approved_and_run": _ticket(playbook_approved_and_run),
     "outage_resolved_as_defect": outage_resolved_as_defect,
+    "outage_fixed_then_confirmed": outage_fixed_then_confirmed,
     "solved_reopened_confirmed_closed": solved_reopened_confirmed_closed,
     "weekly_review_of_last_week": weekly_review_of_last_week,
 }

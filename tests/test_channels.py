@@ -19,16 +19,7 @@ from temporalio.testing import ActivityEnvironment
 from kruxt.activities.tickets import TicketActivities
 from kruxt.adapters.channels import ChannelRegistry, InAppChannel, UnknownChannelError
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.models.channels import (
-    ChannelIdentity,
-    ChannelRequest,
-    ChannelTicket,
-    ChannelUnauthorized,
-    Delivery,
-    DeliveryKind,
-    FollowUp,
-    NewTicket,
-)
+from kruxt.models import channels as ch
 from kruxt.models.enums import Channel, MessageDirection
 from kruxt.models.records import MessageKind, OutboundMessageInput, OutboundMessageResult
 from tests.support import intake
@@ -46,10 +37,10 @@ NEW_TICKET = {
 
 def _request(
     authorization: str | None = None, body: Any = None, ticket_id: uuid.UUID | None = None
-) -> ChannelRequest:
+) -> ch.ChannelRequest:
     headers = {"authorization": authorization} if authorization is not None else {}
     raw = json.dumps(body).encode() if body is not None else b""
-    return ChannelRequest(headers=headers, body=raw, ticket_id=ticket_id)
+    return ch.ChannelRequest(headers=headers, body=raw, ticket_id=ticket_id)
 
 
 @pytest.fixture
@@ -64,7 +55,7 @@ def in_app(store: TicketStore) -> InAppChannel:
 
 def test_verify_accepts_the_intake_token(in_app: InAppChannel) -> None:
     identity = in_app.verify(_request(f"Bearer {TOKEN}"))
-    assert identity == ChannelIdentity(channel=Channel.IN_APP, caller="app")
+    assert identity == ch.ChannelIdentity(channel=Channel.IN_APP, caller="app")
     # The scheme is case-insensitive, as FastAPI's HTTPBearer (the API's check) reads it.
     assert in_app.verify(_request(f"bearer {TOKEN}")).channel is Channel.IN_APP
 
@@ -74,20 +65,20 @@ def test_verify_accepts_the_intake_token(in_app: InAppChannel) -> None:
     [None, "", "Bearer", "Bearer ", f"Basic {TOKEN}", f"Bearer {TOKEN}x", "Bearer wrong", TOKEN],
 )
 def test_verify_refuses_anything_else(in_app: InAppChannel, authorization: str | None) -> None:
-    with pytest.raises(ChannelUnauthorized, match="a valid bearer token is required"):
+    with pytest.raises(ch.ChannelUnauthorized, match="a valid bearer token is required"):
         in_app.verify(_request(authorization))
 
 
 def test_without_a_configured_token_nobody_is_verified(store: TicketStore) -> None:
-    with pytest.raises(ChannelUnauthorized):
+    with pytest.raises(ch.ChannelUnauthorized):
         InAppChannel(store).verify(_request("Bearer "))
-    with pytest.raises(ChannelUnauthorized):
+    with pytest.raises(ch.ChannelUnauthorized):
         InAppChannel(store).verify(_request(f"Bearer {TOKEN}"))
 
 
 def test_parse_a_new_ticket(in_app: InAppChannel) -> None:
     parsed = in_app.parse(_request(body=NEW_TICKET))
-    assert isinstance(parsed, NewTicket)
+    assert isinstance(parsed, ch.NewTicket)
     assert parsed.channel is Channel.IN_APP
     assert parsed.ticket.external_id == "app-123"
     assert parsed.ticket.requester.email == "ana@example.com"
@@ -101,7 +92,7 @@ def test_parse_a_follow_up(in_app: InAppChannel) -> None:
     parsed = in_app.parse(
         _request(body={"external_id": "m-1", "body": "  Still locked.  "}, ticket_id=ticket_id)
     )
-    assert isinstance(parsed, FollowUp)
+    assert isinstance(parsed, ch.FollowUp)
     assert parsed.ticket_id == ticket_id
     assert parsed.message.external_id == "m-1"
     assert parsed.message.body == "Still locked."
@@ -129,8 +120,8 @@ async def _stored_ticket(store: TicketStore, channel: Channel) -> uuid.UUID:
     return ticket.ticket_id
 
 
-def _delivery(kind: DeliveryKind, body: str = "We unlocked your account.") -> Delivery:
-    return Delivery(
+def _delivery(kind: ch.DeliveryKind, body: str = "We unlocked your account.") -> ch.Delivery:
+    return ch.Delivery(
         kind=kind,
         message_id=uuid.uuid4(),
         body=body,
@@ -144,8 +135,8 @@ async def test_deliver_a_public_reply_stores_it_in_the_thread_once(
     in_app: InAppChannel, store: TicketStore
 ) -> None:
     ticket_id = await _stored_ticket(store, Channel.IN_APP)
-    ticket = ChannelTicket(ticket_id=ticket_id, channel=Channel.IN_APP)
-    message = _delivery(DeliveryKind.PUBLIC_REPLY)
+    ticket = ch.ChannelTicket(ticket_id=ticket_id, channel=Channel.IN_APP)
+    message = _delivery(ch.DeliveryKind.PUBLIC_REPLY)
     first = await in_app.deliver(ticket, message)
     assert first is not None and first.first_response
     again = await in_app.deliver(ticket, message)
@@ -158,9 +149,9 @@ async def test_deliver_a_public_reply_stores_it_in_the_thread_once(
 
 async def test_deliver_a_note_and_a_status(in_app: InAppChannel, store: TicketStore) -> None:
     ticket_id = await _stored_ticket(store, Channel.IN_APP)
-    ticket = ChannelTicket(ticket_id=ticket_id, channel=Channel.IN_APP)
-    assert await in_app.deliver(ticket, _delivery(DeliveryKind.INTERNAL_NOTE, "draft")) is None
-    assert await in_app.deliver(ticket, _delivery(DeliveryKind.STATUS, "resolved")) is None
+    ticket = ch.ChannelTicket(ticket_id=ticket_id, channel=Channel.IN_APP)
+    assert await in_app.deliver(ticket, _delivery(ch.DeliveryKind.INTERNAL_NOTE, "draft")) is None
+    assert await in_app.deliver(ticket, _delivery(ch.DeliveryKind.STATUS, "resolved")) is None
     view = await store.get(ticket_id)
     assert view is not None
     added = [(m.direction, m.body) for m in view.messages if m.body in {"draft", "resolved"}]
@@ -173,16 +164,16 @@ class RecordingChannel:
     """A channel that records deliveries (as Zendesk's will send them) and stores nothing."""
 
     def __init__(self) -> None:
-        self.delivered: list[tuple[ChannelTicket, Delivery]] = []
+        self.delivered: list[tuple[ch.ChannelTicket, ch.Delivery]] = []
 
-    def verify(self, request: ChannelRequest) -> ChannelIdentity:
-        raise ChannelUnauthorized("not used here")
+    def verify(self, request: ch.ChannelRequest) -> ch.ChannelIdentity:
+        raise ch.ChannelUnauthorized("not used here")
 
-    def parse(self, request: ChannelRequest) -> NewTicket | FollowUp:
+    def parse(self, request: ch.ChannelRequest) -> ch.NewTicket | ch.FollowUp:
         raise NotImplementedError
 
     async def deliver(
-        self, ticket: ChannelTicket, message: Delivery
+        self, ticket: ch.ChannelTicket, message: ch.Delivery
     ) -> OutboundMessageResult | None:
         self.delivered.append((ticket, message))
         return OutboundMessageResult(sent_at=datetime.now(UTC), first_response=True)
@@ -207,9 +198,9 @@ async def test_send_customer_message_delivers_through_the_tickets_channel(
     result = await env.run(activities.send_customer_message, reply)
     assert result.first_response
     [(ticket, message)] = zendesk.delivered
-    assert ticket == ChannelTicket(ticket_id=zendesk_ticket, channel=Channel.ZENDESK)
+    assert ticket == ch.ChannelTicket(ticket_id=zendesk_ticket, channel=Channel.ZENDESK)
     assert (message.kind, message.message_id, message.body) == (
-        DeliveryKind.PUBLIC_REPLY,
+        ch.DeliveryKind.PUBLIC_REPLY,
         reply.message_id,
         reply.body,
     )

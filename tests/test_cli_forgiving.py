@@ -10,12 +10,19 @@ import subprocess
 import sys
 import uuid
 from datetime import UTC, datetime
+from typing import Any, cast
 
 import pytest
 
+from kruxt.adapters.approvers import parse_approvers
+from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.tickets import TicketStore
+from kruxt.models.approvals import DecisionChannel, Verdict
 from kruxt.models.enums import TicketStatus
+from kruxt.starter.approvals import ApprovalService, DecisionAttempt, DecisionRefusedError
+from kruxt.starter.cli import CliError
 from kruxt.starter.cli import main as kruxt
+from kruxt.starter.cli_actions import staff_member
 from tests.support import Cli, connection, pool_on, refusing_port
 
 HEAVY = ("temporalio", "asyncpg", "fastapi", "openai", "slack_sdk")
@@ -191,6 +198,36 @@ async def test_a_staff_action_as_someone_unknown_is_refused_listing_who_is_known
     # A known one gets past the check, to Temporal (down here).
     assert await run("ticket", "priority", "5E1F0A7D", "P1", "--as", "LEAD@kruxt.app") == 1
     assert "cannot reach Temporal" in capsys.readouterr().err
+
+
+async def test_a_decision_by_someone_unknown_gets_the_staff_actions_refusal(
+    db_dsn: str,
+) -> None:
+    # One directory check for staff actions and decisions: the same refusal, listing who is
+    # known, and the decision's refusal is audited (nothing is sent: no Temporal client here).
+    directory = parse_approvers(STAFF, source="KRUXT_APPROVERS")
+    with pytest.raises(CliError) as by_cli:
+        staff_member(directory, "mallory@evil.example")
+    await _tickets(db_dsn)
+    async with pool_on(db_dsn, max_size=1) as pool:
+        service = ApprovalService(cast(Any, None), approvers=directory, store=ApprovalStore(pool))
+        attempt = DecisionAttempt(
+            approval_id=uuid.uuid4(),
+            approver_email="mallory@evil.example",
+            verdict=Verdict.APPROVE,
+            channel=DecisionChannel.CLI,
+        )
+        with pytest.raises(DecisionRefusedError) as by_service:
+            await service.decide(attempt)
+        audited = await pool.fetchval(
+            "SELECT details->>'reason' FROM support_audit_log "
+            "WHERE action = 'approval.decision_refused'"
+        )
+    refusal = str(by_service.value)
+    assert "'mallory@evil.example' is not in the approvers directory" in refusal
+    assert "lead@kruxt.app" in refusal
+    assert by_cli.value.args[0] == f"--as {refusal}"
+    assert audited == refusal
 
 
 async def test_incident_show_by_reference_with_its_timeline(

@@ -25,23 +25,16 @@ import pytest
 from temporalio import activity
 from temporalio.client import Client, WorkflowHandle
 from temporalio.exceptions import ApplicationError
-from temporalio.worker import Worker
 
 from kruxt.activities.playbooks.activities import PlaybookActivities
-from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
-from kruxt.adapters.payload_codec import EncryptionCodec
+from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
-from kruxt.adapters.postgres.pool import create_pool
-from kruxt.adapters.settings import PROJECT_ROOT
-from kruxt.adapters.temporal_client import connect
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
-from kruxt.models.enums import RiskTier, TicketStatus
+from kruxt.models.enums import TicketStatus
 from kruxt.models.playbooks import (
-    ApproverRole,
     PlannedStep,
     PlanOutcome,
     PlanRequest,
-    PlaybookPlan,
     Precondition,
     RunStatus,
     StepResult,
@@ -49,9 +42,7 @@ from kruxt.models.playbooks import (
     Touches,
 )
 from kruxt.models.tickets import TicketOutcome
-from kruxt.workers.composition import Outside, activity_executor, build_activities, workflow_runner
-from kruxt.workflows.ticket import TicketWorkflow
-from tests.scenarios import APPROVERS
+from tests.sagas import StandIns, poll_with_stand_ins, spawn_worker, stand_in_plan
 from tests.support import (
     approve_first,
     connection,
@@ -106,25 +97,13 @@ async def plan_three_steps(req: PlanRequest) -> PlanOutcome:
         _step("s2", "reset_sync_cursor", APPLE, "restore_sync_cursor"),
         _step("s3", "mark_reauth_required", GARMIN, "clear_reauth_required"),
     ]
-    return PlanOutcome(
-        plan=PlaybookPlan(
-            plan_id=req.plan_id,
-            ticket_id=req.ticket_id,
-            playbook="integration_sync",
-            risk=RiskTier.LOW,
-            touches=[Touches.INTEGRATIONS],
-            approver_role=ApproverRole.APPROVER,
-            diagnosis={},
-            steps=steps,
-            preconditions=[
-                Precondition(check="token_still_expired", target=GARMIN, description="expired"),
-                Precondition(check="connection_still_in_error", target=APPLE, description="err"),
-            ],
-            plain_explanation="Flag the Garmin sign-in and restart the Apple Health sync.",
-            technical_explanation="kruxt_admin.mark_reauth_required, reset_sync_cursor",
-            rollback_plan="clear_reauth_required, restore_sync_cursor",
-            customer_update="Done.",
-        )
+    preconditions = [
+        Precondition(check="token_still_expired", target=GARMIN, description="expired"),
+        Precondition(check="connection_still_in_error", target=APPLE, description="err"),
+    ]
+    explain = "Flag the Garmin sign-in and restart the Apple Health sync."
+    return stand_in_plan(
+        req, "integration_sync", steps, preconditions, explain=explain, tell="Done."
     )
 
 
@@ -159,36 +138,20 @@ def dying(
 
 
 async def worker_main(address: str, dsn: str, task_queue: str, kill: str) -> None:
-    codec = EncryptionCodec.from_settings_text(os.environ["KRUXT_PAYLOAD_KEY"])
-    client = await connect(address, payload_codec=codec)
-    pool = await create_pool(dsn, max_size=3)
-    app = KruxtApp(await create_pool(dsn, max_size=2, role=SUPPORT_ROLE))
-    real = PlaybookActivities(app, PlaybookRunStore(pool))
-    counter = [0]  # saga activities run by this process, retries included
-    replaced = {"plan_playbook", "run_step", "compensate_step"}
-    activities = [
-        a
-        for a in build_activities(pool=pool, outside=Outside(app=app, approvers=APPROVERS))
-        if getattr(a, "__name__", "") not in replaced
-    ]
-    worker = Worker(
-        client,
-        task_queue=task_queue,
-        workflows=[TicketWorkflow],
-        activities=[
-            *activities,
-            plan_three_steps,
-            dying(real.run_step, "run_step", counter, kill),
-            dying(real.compensate_step, "compensate_step", counter, kill),
-        ],
-        activity_executor=activity_executor(8),
-        workflow_runner=workflow_runner(),
-        # No sticky queue: the next worker gets the workflow task at once, not after a
-        # dead worker's sticky timeout.
-        max_cached_workflows=0,
+    def fakes(pool: asyncpg.Pool[Any], app: KruxtApp) -> StandIns:
+        real = PlaybookActivities(app, PlaybookRunStore(pool))
+        counter = [0]  # saga activities run by this process, retries included
+        return {
+            "plan_playbook": plan_three_steps,
+            "run_step": dying(real.run_step, "run_step", counter, kill),
+            "compensate_step": dying(real.compensate_step, "compensate_step", counter, kill),
+        }
+
+    # No sticky queue: the next worker gets the workflow task at once, not after a dead
+    # worker's sticky timeout.
+    await poll_with_stand_ins(
+        "fault_worker", [address, dsn, task_queue], fakes, pool_size=3, max_cached_workflows=0
     )
-    print("fault_worker: polling", flush=True)
-    await worker.run()
 
 
 # -- the test side ---------------------------------------------------------------------------
@@ -196,20 +159,9 @@ async def worker_main(address: str, dsn: str, task_queue: str, kill: str) -> Non
 
 async def spawn(dev_server: TemporalDevServer, dsn: str, queue: str, kill: str) -> Any:
     """A worker subprocess polling ``queue``, set to die at ``kill``."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.test_faults_worker_kills",
-        dev_server.address,
-        dsn,
-        queue,
-        kill,
-        cwd=PROJECT_ROOT,
-        stdout=asyncio.subprocess.PIPE,
+    return await spawn_worker(
+        "tests.test_faults_worker_kills", dev_server.address, dsn, queue, kill
     )
-    assert proc.stdout is not None
-    assert b"polling" in await asyncio.wait_for(proc.stdout.readline(), 60)
-    return proc
 
 
 async def run_status(pool: asyncpg.Pool[Any], ticket_id: Any) -> str | None:
@@ -304,9 +256,20 @@ async def one_saga(
     return kills
 
 
-async def kill_loop(
+# Slow too (each kill inside a step waits out its 30 s timeout): `make test` keeps its 10-minute
+# budget, and test_worker_crash.py covers a kill mid-step there. The short loop: 3 kills, seed 17
+# (~90-150 s); the long one (``make test-slow``): 20 kills, a random seed, printed.
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("kills", "default_seed"),
+    [
+        pytest.param(3, 17, marks=pytest.mark.timeout(300), id="three"),
+        pytest.param(20, None, marks=pytest.mark.timeout(1500), id="twenty"),
+    ],
+)
+async def test_kills_mid_saga(
     kills: int,
-    seed: int,
+    default_seed: int | None,
     dev_server: TemporalDevServer,
     dev_client: Client,
     db_dsn: str,
@@ -314,7 +277,11 @@ async def kill_loop(
     task_queue: str,
 ) -> None:
     """Sagas one after the other until the workers were killed ``kills`` times; then the
-    app's ledger shows every change once, undone once, in reverse order."""
+    app's ledger shows every change once, undone once, in reverse order. KRUXT_FAULT_SEED
+    replays a seed."""
+    if default_seed is None:
+        default_seed = random.SystemRandom().randrange(10**6)
+    seed = int(os.environ.get("KRUXT_FAULT_SEED", str(default_seed)))
     await install_demo_app(db_dsn)
     before = await app_state(db_dsn)
     rng = random.Random(seed)
@@ -333,37 +300,6 @@ async def kill_loop(
     forward = [r for r in ledger if r["function"] in ONE_SAGA[:2]]
     assert all(r["compensated_by"] is not None for r in forward)
     print(f"{kills} kills over {sagas} sagas (seed {seed})")
-
-
-# Slow too (each kill inside a step waits out its 30 s timeout: ~90-150 s): `make test` keeps
-# its 10-minute budget, and test_worker_crash.py covers a kill mid-step there.
-@pytest.mark.slow
-@pytest.mark.timeout(300)
-async def test_three_kills_mid_saga(
-    dev_server: TemporalDevServer,
-    dev_client: Client,
-    db_dsn: str,
-    pool: asyncpg.Pool[Any],
-    task_queue: str,
-) -> None:
-    """The short loop, in every run of the suite (each kill inside an activity costs its
-    30-second timeout)."""
-    seed = int(os.environ.get("KRUXT_FAULT_SEED", "17"))
-    await kill_loop(3, seed, dev_server, dev_client, db_dsn, pool, task_queue)
-
-
-@pytest.mark.slow
-@pytest.mark.timeout(1500)
-async def test_twenty_kills_mid_saga(
-    dev_server: TemporalDevServer,
-    dev_client: Client,
-    db_dsn: str,
-    pool: asyncpg.Pool[Any],
-    task_queue: str,
-) -> None:
-    """The long loop (``make test-slow``): 20 kills at random points; the seed is printed."""
-    seed = int(os.environ.get("KRUXT_FAULT_SEED", str(random.SystemRandom().randrange(10**6))))
-    await kill_loop(20, seed, dev_server, dev_client, db_dsn, pool, task_queue)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import asyncio
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -38,9 +39,9 @@ from kruxt.models.defects import (
     occurrence_marker,
     redact_personal,
 )
-from kruxt.models.enums import Category, Channel, Priority
+from kruxt.models.enums import Category, Channel, Priority, TicketStatus
 from kruxt.models.incidents import ResolveIncident, incident_workflow_id
-from kruxt.models.tickets import StaffResolve, TicketIntake
+from kruxt.models.tickets import CustomerMessage, StaffResolve, TicketIntake, TicketState
 from kruxt.models.triage import TriageInput
 from kruxt.starter import render
 from kruxt.workers.composition import ExecutorWorker, Outside, build_worker
@@ -48,7 +49,7 @@ from kruxt.workflows.incident import IncidentWorkflow
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.github_server import FakeGitHubServer
 from tests.fakes.openai_server import DEFAULT_API_KEY, FakeOpenAIServer, status, valid
-from tests.support import Cli, eventually, intake, start_ticket, state_where
+from tests.support import Cli, eventually, intake, start_ticket, state_where, until_status
 
 GH_TOKEN = "ghp-test-token"
 GH_REPO = "kruxt/app"
@@ -131,6 +132,26 @@ async def resolve_as_defect(
     resolve = StaffResolve(actor=LEAD, note="fixed", defect=True, prevention=prevention)
     await handle.signal(TicketWorkflow.resolve, resolve)
     return handle
+
+
+async def outage_fixed(
+    filing: Filing, fix: ResolveIncident
+) -> tuple[TicketIntake, WorkflowHandle[Any, Any], TicketState]:
+    """An outage's ticket, which opens an incident that ``fix`` resolves: the ticket, its
+    workflow and its state once it joined the incident (the incident's run has completed)."""
+    outage = intake(
+        subject="Workouts down for everyone",
+        body="Since this morning no member of our gym can save a workout: error 500 every time.",
+    )
+    handle = await start_ticket(filing.env.client, outage, task_queue=filing.queue)
+    state = await state_where(handle, lambda s: s.incident_id is not None)
+    assert state.incident_id is not None
+    incident = filing.env.client.get_workflow_handle_for(
+        IncidentWorkflow.run, incident_workflow_id(state.incident_id)
+    )
+    await incident.execute_update(IncidentWorkflow.resolve, fix)
+    await incident.result()
+    return outage, handle, state
 
 
 async def synced(
@@ -391,20 +412,10 @@ async def test_without_github_a_triaged_defect_is_audited_as_would_create(filing
 async def test_an_incident_resolved_as_a_defect_and_its_ticket_share_one_issue(
     filing: Filing, github: FakeGitHubServer
 ) -> None:
-    outage = intake(
-        subject="Workouts down for everyone",
-        body="Since this morning no member of our gym can save a workout: error 500 every time.",
-    )
     async with filing.worker(github):
-        handle = await start_ticket(filing.env.client, outage, task_queue=filing.queue)
-        state = await state_where(handle, lambda s: s.incident_id is not None)
+        fix = ResolveIncident(by=LEAD, defect=True, prevention="Alert on save errors")
+        outage, handle, state = await outage_fixed(filing, fix)
         assert state.incident_id is not None
-        incident = filing.env.client.get_workflow_handle_for(
-            IncidentWorkflow.run, incident_workflow_id(state.incident_id)
-        )
-        resolve = ResolveIncident(by=LEAD, defect=True, prevention="Alert on save errors")
-        await incident.execute_update(IncidentWorkflow.resolve, resolve)
-        await incident.result()
         await filing.synced_source(state.incident_id)
         await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=LEAD))
         await filing.synced(outage)
@@ -414,6 +425,33 @@ async def test_an_incident_resolved_as_a_defect_and_its_ticket_share_one_issue(
     assert "Alert on save errors" in issue.body
     [comment] = issue.comments
     assert str(outage.ticket_id) in comment
+
+
+@pytest.mark.parametrize("how", ["confirmed", "assumed"])
+async def test_a_defect_the_customers_side_solves_files_its_issue_too(
+    filing: Filing, github: FakeGitHubServer, how: str
+) -> None:
+    # An outage (triage: a product defect); its incident is resolved, not marked as one; the
+    # ticket then waits on the customer, who confirms, or stays silent until it is assumed.
+    async with filing.worker(github):
+        outage, handle, state = await outage_fixed(filing, ResolveIncident(by=LEAD))
+        assert state.triage is not None and state.triage.product_defect
+        await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+        if how == "confirmed":
+            message = CustomerMessage(
+                message_id=uuid.uuid4(), body="Thanks, that worked!", received_at=datetime.now(UTC)
+            )
+            await handle.signal(TicketWorkflow.customer_message, message)
+        else:
+            await filing.env.sleep(timedelta(hours=73))
+        solved = await state_where(handle, lambda s: s.status is TicketStatus.RESOLVED)
+        assert solved.lifecycle.solved_how == how
+        row = await filing.synced(outage)
+
+    assert row["posted"]
+    [issue] = github.created()
+    assert str(outage.ticket_id) in issue.body
+    assert await audit_actions(filing.pool) == ["defect.reported", "defect.issue_created"]
 
 
 async def test_kpi_lists_recurring_causes_and_show_the_linked_issue(

@@ -30,16 +30,7 @@ from kruxt.adapters.postgres.channel_events import ChannelEventLog
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.settings import ConfigurationError, Settings
 from kruxt.bootstrap import bootstrap, intercom_client_from, intercom_from
-from kruxt.models.channels import (
-    ChannelRequest,
-    ChannelUnauthorized,
-    DeliveryDeferred,
-    DeliveryRefused,
-    FollowUp,
-    Ignored,
-    NewTicket,
-    StaffComment,
-)
+from kruxt.models import channels as ch
 from kruxt.models.enums import Channel, MessageDirection, TicketStatus
 from kruxt.models.records import MessageKind, StatusChangeInput
 from kruxt.models.tickets import ticket_id_for
@@ -55,10 +46,10 @@ CUSTOMER = {"type": "user", "id": "6f1a2b", "name": "Ana Lima", "email": "ana@ex
 ADMIN = {"type": "admin", "id": "814", "name": "Sam", "email": "sam@kruxt.app"}
 
 
-def signed(body: dict[str, Any] | bytes, *, secret: str = SECRET) -> ChannelRequest:
+def signed(body: dict[str, Any] | bytes, *, secret: str = SECRET) -> ch.ChannelRequest:
     """A request as Intercom signs it (``sign`` is the documented formula, checked below)."""
     raw = body if isinstance(body, bytes) else json.dumps(body).encode()
-    return ChannelRequest(headers={SIGNATURE_HEADER: sign(secret.encode(), raw)}, body=raw)
+    return ch.ChannelRequest(headers={SIGNATURE_HEADER: sign(secret.encode(), raw)}, body=raw)
 
 
 def part(pid: str, body: str, *, author: dict[str, Any], kind: str = "comment") -> dict[str, Any]:
@@ -142,7 +133,7 @@ def test_the_signature_is_the_documented_formula() -> None:
     ours = sign(SECRET.encode(), b'{"type":"notification_event","topic":"ping"}')
     assert ours == "sha1=5f128df4d5b1887a7a4cefab587ae263d6a5b54c"
     jefe = IntercomChannel(secret="Jefe", client=None, store=None, events=None)  # type: ignore[arg-type]
-    request = ChannelRequest(
+    request = ch.ChannelRequest(
         headers={SIGNATURE_HEADER: rfc2202}, body=b"what do ya want for nothing?"
     )
     assert jefe.verify(request).channel is Channel.INTERCOM
@@ -161,19 +152,19 @@ def test_the_signature_is_the_documented_formula() -> None:
     ],
 )
 def test_forged_and_unsigned_requests_are_refused(headers: dict[str, str]) -> None:
-    with pytest.raises(ChannelUnauthorized):
-        channel().verify(ChannelRequest(headers=headers, body=b"{}"))
+    with pytest.raises(ch.ChannelUnauthorized):
+        channel().verify(ch.ChannelRequest(headers=headers, body=b"{}"))
 
 
 def test_a_tampered_body_and_an_unset_secret_are_refused() -> None:
     good = signed(notification("conversation.user.created"))
     assert channel().verify(good).caller == "intercom"
     tampered = good.model_copy(update={"body": good.body.replace(b"c-101", b"c-102")})
-    with pytest.raises(ChannelUnauthorized, match="bad signature"):
+    with pytest.raises(ch.ChannelUnauthorized, match="bad signature"):
         channel().verify(tampered)
     off = IntercomChannel(secret="", client=None, store=None, events=None)  # type: ignore[arg-type]
     assert not off.signed
-    with pytest.raises(ChannelUnauthorized, match="unsigned"):
+    with pytest.raises(ch.ChannelUnauthorized, match="unsigned"):
         off.verify(signed(notification("ping"), secret=""))
 
 
@@ -182,7 +173,7 @@ def test_a_tampered_body_and_an_unset_secret_are_refused() -> None:
 
 def test_a_created_conversation_opens_a_ticket() -> None:
     event = channel().parse(signed(notification("conversation.user.created", nid="notif_1")))
-    assert isinstance(event, NewTicket)
+    assert isinstance(event, ch.NewTicket)
     assert event.ticket.external_id == "c-101"
     assert event.ticket.requester.email == "ana@example.com"
     assert event.ticket.account_id == "u-export"  # the contact's external_id: the app's user
@@ -197,7 +188,7 @@ def test_a_contact_without_an_email_address_opens_a_ticket() -> None:
     body = notification("conversation.user.created")
     body["data"]["item"]["source"]["author"] = lead
     event = channel().parse(signed(body))
-    assert isinstance(event, NewTicket)
+    assert isinstance(event, ch.NewTicket)
     requester = event.ticket.requester
     assert (requester.id, requester.email) == ("5f1a9c", "5f1a9c@no-email.intercom.example")
 
@@ -205,7 +196,7 @@ def test_a_contact_without_an_email_address_opens_a_ticket() -> None:
 def test_a_user_reply_is_a_follow_up_that_can_open_its_ticket() -> None:
     reply = part("77", "<p>Still nothing &amp; no mail</p>", author=CUSTOMER)
     event = channel().parse(signed(notification("conversation.user.replied", parts=(reply,))))
-    assert isinstance(event, FollowUp)
+    assert isinstance(event, ch.FollowUp)
     assert event.ticket_id == ticket_id_for(Channel.INTERCOM, "c-101")
     assert (event.message.external_id, event.message.body) == (
         "intercom-part:77",
@@ -231,7 +222,7 @@ def test_admin_bot_and_team_parts_are_staff_comments(
     staff = part("78", "<p>Looking into it</p>", author=author, kind=kind)
     for topic in ("conversation.user.replied", "conversation.admin.replied"):
         event = channel().parse(signed(notification(topic, parts=(staff,))))
-        assert isinstance(event, StaffComment), topic
+        assert isinstance(event, ch.StaffComment), topic
         assert (event.body, event.public, event.message_key) == (
             "Looking into it",
             public,
@@ -246,12 +237,12 @@ def test_ping_and_other_topics_are_ignored() -> None:
         "topic": "ping",
         "data": {"type": "notification_event_data", "item": {"type": "ping", "message": "hi"}},
     }
-    assert channel().parse(signed(ping)) == Ignored(channel=Channel.INTERCOM, reason="ping")
+    assert channel().parse(signed(ping)) == ch.Ignored(channel=Channel.INTERCOM, reason="ping")
     closed = part("79", "", author=ADMIN, kind="close")
     event = channel().parse(signed(notification("conversation.admin.closed", parts=(closed,))))
-    assert isinstance(event, Ignored)
+    assert isinstance(event, ch.Ignored)
     contact = {**ping, "topic": "contact.user.created", "data": {"item": {"type": "contact"}}}
-    assert isinstance(channel().parse(signed(contact)), Ignored)
+    assert isinstance(channel().parse(signed(contact)), ch.Ignored)
 
 
 @pytest.mark.parametrize(
@@ -368,7 +359,7 @@ async def test_a_busy_intercom_defers_with_its_wait(
     intercom.open_conversation("c-7")
     intercom.fail(status, headers=headers)
     client = client_of(intercom)
-    with pytest.raises(DeliveryDeferred) as deferred:
+    with pytest.raises(ch.DeliveryDeferred) as deferred:
         await client.reply("c-7", body="hello", note=False)
     assert deferred.value.retry_after == wait
     # Deferred, not refused: the next attempt gets through and posts once.
@@ -390,9 +381,9 @@ async def test_what_intercom_refuses_is_refused_for_good(
 ) -> None:
     intercom.open_conversation("c-7")
     client = IntercomClient(intercom.base, access_token=token, admin_id=admin)
-    with pytest.raises(DeliveryRefused, match=r"intercom answered 4\d\d to reply"):
+    with pytest.raises(ch.DeliveryRefused, match=r"intercom answered 4\d\d to reply"):
         await client.reply(conversation, body="hello", note=False)
-    with pytest.raises(DeliveryRefused):
+    with pytest.raises(ch.DeliveryRefused):
         await client.close(conversation)
     assert intercom.parts("c-7") == []
     await client.aclose()
@@ -402,7 +393,7 @@ async def test_an_unreachable_intercom_defers() -> None:
     client = IntercomClient(
         f"http://127.0.0.1:{refusing_port()}", access_token=TEST_TOKEN, admin_id=TEST_ADMIN_ID
     )
-    with pytest.raises(DeliveryDeferred, match="unreachable"):
+    with pytest.raises(ch.DeliveryDeferred, match="unreachable"):
         await client.close("c-7")
     await client.aclose()
 

@@ -40,7 +40,7 @@ from kruxt.adapters.channels import intercom, zendesk
 from kruxt.adapters.channels.intercom import IntercomChannel, html_text
 from kruxt.adapters.channels.zendesk import ZendeskChannel
 from kruxt.adapters.email_tokens import ApprovalTokens, IncidentAckTokens, TokenError
-from kruxt.adapters.llm_triage import _neutralize
+from kruxt.adapters.llm_triage import neutralize
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.agents import triage_rules
 from kruxt.agents.knowledge import Article, ReplyGuard, draft_reply, sanitize_name
@@ -356,8 +356,8 @@ def test_injection_detectors_return_on_hostile_text(text: str) -> None:
 @given(hostile)
 @HOSTILE
 def test_prompt_tags_are_defused_in_hostile_text(text: str) -> None:
-    once = _neutralize(text[:4000])
-    assert _neutralize(once) == once
+    once = neutralize(text[:4000])
+    assert neutralize(once) == once
 
 
 @given(hostile)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
@@ -13,21 +13,31 @@ from prometheus_client.parser import text_string_to_metric_families
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from kruxt.adapters.channels.zendesk import ZendeskChannel
 from kruxt.adapters.metrics import serve_metrics, temporal_runtime
+from kruxt.adapters.postgres.channel_events import ChannelEventLog
+from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.temporal_client import data_converter
+from kruxt.adapters.zendesk_client import ZendeskClient
 from kruxt.models.enums import TicketStatus
 from kruxt.models.sla import ClockState
 from kruxt.workers.composition import build_worker
 from tests.conftest import run_payload_codec
+from tests.fakes.zendesk_server import FakeZendeskServer
 from tests.support import (
+    ZD_EMAIL,
+    ZD_TOKEN,
     TicketRig,
     bound_socket,
     eventually,
     intake,
+    serve_channel,
     start_ticket,
     state_where,
     until_status,
 )
+from tests.test_api_e2e import TOKEN as API_TOKEN
+from tests.test_zendesk import SECRET, envelope, signed
 
 BREACHED = ClockState.BREACHED
 # Each sample of a scrape by its name and labels.
@@ -119,3 +129,39 @@ async def test_the_sdk_runtime_serves_temporal_metrics(
     names = {name for name, _ in scraped}
     assert any(n.startswith("temporal_activity_execution_latency") for n in names), names
     assert any(n.startswith("temporal_workflow_task_execution_latency") for n in names), names
+
+
+async def test_the_api_serves_its_webhook_refusals_to_the_token_holder(
+    dev_client: Client, pool: asyncpg.Pool[Any], task_queue: str, zendesk: FakeZendeskServer
+) -> None:
+    api = ZendeskClient(zendesk.base, email=ZD_EMAIL, api_token=ZD_TOKEN)
+    channel = ZendeskChannel(
+        secret=SECRET, client=api, store=TicketStore(pool), events=ChannelEventLog(pool)
+    )
+    token = {"Authorization": f"Bearer {API_TOKEN}"}
+    async with serve_channel(dev_client, pool, task_queue, channel) as stack:
+
+        async def scrape() -> Scraped:
+            r = await stack.http.get("/metrics", headers=token)
+            r.raise_for_status()
+            return {
+                (sample.name, frozenset(sample.labels.items())): sample.value
+                for family in text_string_to_metric_families(r.text)
+                for sample in family.samples
+            }
+
+        before = await scrape()
+        forged = signed(envelope("ticket.created"), at=datetime.now(UTC), secret="not-the-secret")
+        for _ in range(2):
+            r = await stack.http.post(
+                "/webhooks/zendesk", content=forged.body, headers=forged.headers
+            )
+            assert r.status_code == 401
+        assert (await stack.http.post("/webhooks/zendesk", json={})).status_code == 401
+        after = await scrape()
+        assert (await stack.http.get("/metrics")).status_code == 401  # not without the token
+
+    name = "kruxt_webhook_refusals_total"
+    for reason, n in (("bad signature", 2), ("unsigned", 1)):
+        labels = {"channel": "zendesk", "reason": reason}
+        assert _value(after, name, **labels) - _value(before, name, **labels) == n, reason

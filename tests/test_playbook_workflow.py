@@ -15,7 +15,6 @@ from temporalio import activity
 from temporalio.client import WorkflowHandle, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 from temporalio.testing import WorkflowEnvironment
-from temporalio.worker import Worker
 
 from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.adapters.app_db import KruxtApp
@@ -30,13 +29,12 @@ from kruxt.models.approvals import (
     RollbackRequest,
     Verdict,
 )
-from kruxt.models.enums import RiskTier, TicketStatus
+from kruxt.models.enums import TicketStatus
 from kruxt.models.playbooks import (
     ApproverRole,
     PlannedStep,
     PlanOutcome,
     PlanRequest,
-    PlaybookPlan,
     Precondition,
     RunStatus,
     StepResult,
@@ -52,11 +50,10 @@ from kruxt.workers.composition import (
     ExecutorWorker,
     Outside,
     activity_executor,
-    build_activities,
     build_worker,
-    workflow_runner,
 )
 from kruxt.workflows.ticket import TicketWorkflow
+from tests.sagas import StandIns, stand_in_plan, worker_with_stand_ins
 from tests.support import demo_app, resolve, start_ticket, until_status
 from tests.support import locked_ticket as locked_ticket  # test_ticket_workflow imports it here
 
@@ -355,7 +352,7 @@ async def test_no_decision_expires_and_goes_to_a_person(env: Env) -> None:
     assert status == "expired"
 
 
-def _two_step_plan(req: PlanRequest) -> PlaybookPlan:
+def _two_step_plan(req: PlanRequest) -> PlanOutcome:
     def unlock(step_id: str) -> PlannedStep:
         return PlannedStep(
             step_id=step_id,
@@ -366,26 +363,18 @@ def _two_step_plan(req: PlanRequest) -> PlaybookPlan:
             touches=[Touches.PERMISSIONS],
         )
 
-    return PlaybookPlan(
-        plan_id=req.plan_id,
-        ticket_id=req.ticket_id,
-        playbook="auth_login",
-        risk=RiskTier.LOW,
-        touches=[Touches.PERMISSIONS],
-        approver_role=ApproverRole.APPROVER,
-        diagnosis={},
-        steps=[unlock("s1"), unlock("s2")],
-        preconditions=[
-            Precondition(
-                check="account_still_locked",
-                target={"user_id": "u-locked"},
-                description="u-locked is still locked",
-            )
-        ],
-        plain_explanation="Unlock the account.",
-        technical_explanation="kruxt_admin.unlock_account",
-        rollback_plan="relock_account",
-        customer_update="Your account is unlocked.",
+    still_locked = Precondition(
+        check="account_still_locked",
+        target={"user_id": "u-locked"},
+        description="u-locked is still locked",
+    )
+    return stand_in_plan(
+        req,
+        "auth_login",
+        [unlock("s1"), unlock("s2")],
+        [still_locked],
+        explain="Unlock the account.",
+        tell="Your account is unlocked.",
     )
 
 
@@ -395,7 +384,7 @@ async def test_a_step_failing_midway_undoes_the_earlier_ones(env: Env) -> None:
 
     @activity.defn(name="plan_playbook")
     async def plan_two_steps(req: PlanRequest) -> PlanOutcome:
-        return PlanOutcome(plan=_two_step_plan(req))
+        return _two_step_plan(req)
 
     @activity.defn(name="run_step")
     async def second_step_breaks(run: StepRun) -> StepResult:
@@ -405,20 +394,16 @@ async def test_a_step_failing_midway_undoes_the_earlier_ones(env: Env) -> None:
 
     ticket = locked_ticket()
     before = await lock_state(env)
-    replaced = {"plan_playbook", "run_step"}
-    activities = [
-        a
-        for a in build_activities(pool=env.pool, outside=Outside(app=env.app, approvers=APPROVERS))
-        if getattr(a, "__name__", "") not in replaced
-    ]
+    stand_ins: StandIns = {"plan_playbook": plan_two_steps, "run_step": second_step_breaks}
     with activity_executor(8) as executor:
-        async with Worker(
+        async with worker_with_stand_ins(
             env.ts.client,
             task_queue=env.queue,
-            workflows=[TicketWorkflow],
-            activities=[*activities, plan_two_steps, second_step_breaks],
-            activity_executor=executor,
-            workflow_runner=workflow_runner(),
+            pool=env.pool,
+            app=env.app,
+            stand_ins=stand_ins,
+            executor=executor,
+            approvers=APPROVERS,
         ):
             handle, state = await awaiting_approval(env, ticket)
             await handle.execute_update(TicketWorkflow.decide, decision(state))

@@ -25,7 +25,7 @@ from kruxt.adapters.postgres.pool import Conn
 from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.settings import Settings
 from kruxt.adapters.slack.reviews import SlackReviews
-from kruxt.models.review import Grade, ReviewRequest
+from kruxt.models.review import Grade, ReviewRequest, ReviewSample
 from kruxt.starter.api.grade_routes import GradeContext, grade_router
 from kruxt.starter.schedules import ensure_weekly_review, weekly_review_schedule_id
 from kruxt.workers.composition import Outside, build_worker
@@ -111,8 +111,10 @@ async def seed_week(pool: asyncpg.Pool[Any]) -> None:
             await _ticket(conn, "auth_login"),
             await _ticket(conn, "billing"),
         )
-        for _ in range(3):
-            await _event(conn, "ticket_opened", day)
+        solved_only = await _ticket(conn, "billing")  # answered and solved, nothing else
+        # As the stores record them: each event names its ticket.
+        for ticket in (auth, auth2, billing):
+            await _event(conn, "ticket_opened", day, ticket_id=ticket)
         await _event(conn, "ticket_opened", MONDAY - timedelta(days=3))  # last week
         await _event(conn, "ticket_opened", MONDAY + timedelta(days=7))  # next week
         await _event(conn, "first_response", day, priority="P2", seconds=600)
@@ -127,9 +129,9 @@ async def seed_week(pool: asyncpg.Pool[Any]) -> None:
                 priority="P2",
                 details={"accepted": accepted, "correction": correction},
             )
-        for _ in range(4):
-            await _event(conn, "ticket_solved", day)
-        await _event(conn, "ticket_reopened", day)
+        for ticket in (auth, auth2, billing, solved_only):
+            await _event(conn, "ticket_solved", day, ticket_id=ticket, details={"how": "staff"})
+        await _event(conn, "ticket_reopened", day, ticket_id=auth)
         for _ in range(3):
             await _event(conn, "sla_met", day, details={"clock": "first_response"})
         await _event(
@@ -144,6 +146,9 @@ async def seed_week(pool: asyncpg.Pool[Any]) -> None:
         await _message(conn, auth, "auto_reply", day, ["auth-unlock"])
         await _message(conn, auth2, "auto_reply", day, ["auth-unlock", "billing-faq"])
         await _message(conn, billing, "acknowledgement", day, [])
+        await _event(
+            conn, "status_changed", day, ticket_id=billing, details={"to": "awaiting_human"}
+        )
 
 
 async def test_the_report_of_a_seeded_week_has_the_hand_computed_figures(
@@ -186,11 +191,16 @@ async def test_sampling_is_seeded_by_the_week(pool: asyncpg.Pool[Any]) -> None:
     assert {(s.kind, s.summary, s.ticket_id) for s in again} == picked
 
 
-async def test_a_grade_link_records_one_grade_once(pool: asyncpg.Pool[Any]) -> None:
+async def a_sample_to_grade(pool: asyncpg.Pool[Any]) -> tuple[ReviewStore, ReviewSample]:
+    """The seeded week's review built and stored: its store and its first sample."""
     await seed_week(pool)
     store = ReviewStore(pool)
     await WeeklyReviewActivities(store).build(ReviewRequest(week=WEEK))
-    sample = (await store.samples(WEEK))[0]
+    return store, (await store.samples(WEEK))[0]
+
+
+async def test_a_grade_link_records_one_grade_once(pool: asyncpg.Pool[Any]) -> None:
+    store, sample = await a_sample_to_grade(pool)
     tokens = GradeTokens(SECRET)
     expires = datetime.now(UTC) + timedelta(days=1)
 
@@ -223,6 +233,32 @@ async def test_a_grade_link_records_one_grade_once(pool: asyncpg.Pool[Any]) -> N
             "SELECT details FROM support_kpi_events WHERE event = 'review_graded'"
         )
     assert [e["details"]["grade"] for e in events] == ["wrong_answer"]
+
+
+async def test_an_expired_grade_or_report_link_says_so_and_grades_nothing(
+    pool: asyncpg.Pool[Any],
+) -> None:
+    store, sample = await a_sample_to_grade(pool)
+    tokens = GradeTokens(SECRET)
+    expires = datetime.now(UTC) + timedelta(days=1)
+    grade = tokens.issue(
+        sample_id=sample.id, reviewer_email="fay@kruxt.dev", grade=Grade.GOOD, expires_at=expires
+    )
+    report = tokens.issue_report(week=WEEK, expires_at=expires)
+    # The links are opened a second after they expired.
+    ctx = GradeContext(tokens=tokens, store=store, now=lambda: expires + timedelta(seconds=1))
+    async with router_client(grade_router(lambda _: ctx), "http://test") as http:
+        shown = await http.get(f"/reviews/grade/{grade}")
+        posted = await http.post(f"/reviews/grade/{grade}", data={"note": "late"})
+        opened = await http.get(f"/reviews/report/{report}")
+    for page in (shown, posted, opened):
+        assert page.status_code == 410 and "This link has expired" in page.text
+    assert (await store.get_sample(sample.id)).grade is None  # type: ignore[union-attr]
+    async with pool.acquire() as conn:
+        graded = await conn.fetchval(
+            "SELECT count(*) FROM support_kpi_events WHERE event = 'review_graded'"
+        )
+    assert graded == 0
 
 
 async def test_the_review_goes_to_slack_and_by_mail_once(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from typing import Any
 
 import asyncpg
@@ -12,11 +11,11 @@ from temporalio.client import Client
 
 from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.postgres.pool import connect
-from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.models.enums import TicketStatus
 from kruxt.models.playbooks import RunStatus
 from kruxt.workers.composition import Outside, build_worker
+from tests.sagas import spawn_worker
 from tests.support import approve_first, intake, start_ticket, until_status
 
 pytestmark = pytest.mark.e2e
@@ -26,20 +25,7 @@ async def doomed_worker(
     mode: str, dev_server: TemporalDevServer, db_dsn: str, task_queue: str
 ) -> asyncio.subprocess.Process:
     """``tests.crash_worker`` in a subprocess, polling the queue; it kills itself (see there)."""
-    doomed = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "tests.crash_worker",
-        mode,
-        dev_server.address,
-        db_dsn,
-        task_queue,
-        cwd=PROJECT_ROOT,
-        stdout=asyncio.subprocess.PIPE,
-    )
-    assert doomed.stdout is not None
-    assert b"polling" in await asyncio.wait_for(doomed.stdout.readline(), 60)
-    return doomed
+    return await spawn_worker("tests.crash_worker", mode, dev_server.address, db_dsn, task_queue)
 
 
 async def test_worker_killed_after_triage_was_recorded_records_it_once(

@@ -46,6 +46,11 @@ DELIVERY_MAX_ATTEMPTS = 10
 # Statuses a connected channel is told about by themselves (answers carry their own status).
 _ANNOUNCED = frozenset({TicketStatus.RESOLVED})
 # Answers after which the ticket waits on the customer: they end with the confirm link.
+# Two checks decide it, and both stay: the kind here, and the workflow's veto
+# (OutboundMessageInput.confirmable, False for a message of such a kind that leaves nothing
+# solved: a rollback's update). The workflow cannot decide alone: every message it scheduled
+# before the veto existed, or scheduled with the default, carries confirmable=True whatever its
+# kind, and an acknowledgement retried from such a history must still go out without a link.
 _CONFIRMABLE = frozenset(
     {MessageKind.AUTO_REPLY, MessageKind.PLAYBOOK_UPDATE, MessageKind.INCIDENT_UPDATE}
 )

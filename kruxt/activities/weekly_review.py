@@ -10,7 +10,7 @@ once, and each reviewer's mail once, so a retry sends nothing twice.
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
@@ -39,7 +39,6 @@ from kruxt.models.review import (
 __all__ = [
     "GRADE_LINK_DAYS",
     "WORKFLOW_NAME",
-    "KpiSource",
     "ReviewChat",
     "WeeklyReviewActivities",
     "grade_url",
@@ -70,10 +69,6 @@ class ReviewChat(Protocol):
         ...
 
 
-# The KPI report of the week (issue 16a), as JSON and as an HTML section; None: not wired.
-KpiSource = Callable[[datetime, datetime], Awaitable[tuple[dict[str, object], str]]]
-
-
 def report_url(public_url: str, token: str) -> str:
     """The page a report link opens."""
     return f"{public_url.rstrip('/')}{REPORT_PATH}{token}"
@@ -96,7 +91,6 @@ class WeeklyReviewActivities:
     chat: ReviewChat | None = None
     mailer: Mailer | None = None
     tokens: GradeTokens | None = None
-    kpis: KpiSource | None = None
 
     async def build(self, request: ReviewRequest) -> WeeklyReview:
         """Build (or find) the review; outside an activity too (the CLI's ``--now``)."""
@@ -117,12 +111,8 @@ class WeeklyReviewActivities:
                 until=until,
                 previous_since=since - timedelta(days=7),
             )
-            kpi_section = ""
-            if self.kpis is not None:
-                kpi_json, kpi_section = await self.kpis(since, until)
-                review = review.model_copy(update={"kpis": kpi_json})
             # The review row first: samples refer to it.
-            if await self.store.store(review, html=report_html(review, kpi_html=kpi_section)):
+            if await self.store.store(review, html=report_html(review)):
                 log.info("weekly review %s stored", week)
         # Idempotent too: the same week picks the same sample, once.
         samples = await self.store.sample(

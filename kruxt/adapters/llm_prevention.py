@@ -14,8 +14,7 @@ from dataclasses import dataclass
 
 from pydantic import BaseModel, Field
 
-from kruxt.adapters.llm_triage import LlmInvalidOutput, PromptedModel
-from kruxt.adapters.llm_triage import _neutralize as neutralize
+from kruxt.adapters.llm_triage import LlmInvalidOutput, PromptedModel, neutralize
 from kruxt.models.text import replace_unstorable
 
 __all__ = [

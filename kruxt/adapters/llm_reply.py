@@ -23,13 +23,14 @@ import openai
 from pydantic import BaseModel, Field
 
 from kruxt.adapters.llm_triage import (
-    MAX_FIELD_CHARS,
     CallRecord,
     LlmInvalidOutput,
     PromptedModel,
+    neutralize,
 )
 from kruxt.adapters.prompts import Prompt
 from kruxt.models.articles import Article, sanitize_name
+from kruxt.models.patterns import SPACE, Pattern
 from kruxt.models.reply_guard import ReplyGuard
 
 __all__ = [
@@ -43,14 +44,13 @@ __all__ = [
 
 MAX_REPLY_CHARS = 4000
 
-# Any opening or closing tag of the data blocks, however spaced or cased; an unclosed one too.
-# Linear: the whitespace after a "<" is scanned at most twice, the attributes at most
+# Any opening or closing tag of the data blocks, however spaced or cased; an unclosed one too
+# (on RE2, as the triage's: linear). A tag's attributes are read for at most
 # MAX_TAG_ATTRIBUTES characters.
 MAX_TAG_ATTRIBUTES = 200
-_TAG = re.compile(
-    r"<(\s*/)?\s*(ticket|article|approved_actions|context)\b"
-    rf"(?:[^<>\n]{{0,{MAX_TAG_ATTRIBUTES}}}>)?",
-    re.IGNORECASE,
+_TAG = Pattern(
+    rf"<({SPACE}*/)?{SPACE}*(ticket|article|approved_actions|context)\b"
+    rf"(?:[^<>\n]{{0,{MAX_TAG_ATTRIBUTES}}}>)?"
 )
 # Links and addresses a reply could send a customer to: each must come from a cited article.
 # An address starts only where a run of address characters starts (the lookbehind), so no
@@ -137,10 +137,8 @@ def _render_article(article: Article) -> str:
 
 
 def _neutralize(text: str) -> str:
-    """Cut overlong text and defuse tags that could close or open a data block early."""
-    if len(text) > MAX_FIELD_CHARS:
-        text = text[:MAX_FIELD_CHARS] + "\n[... truncated]"
-    return _TAG.sub(lambda m: f"[{'/' if m.group(1) else ''}{m.group(2).lower()}]", text)
+    """``neutralize`` for this prompt's data tags."""
+    return neutralize(text, _TAG)
 
 
 def _article_text(article: Article) -> str:

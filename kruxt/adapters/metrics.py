@@ -2,7 +2,8 @@
 
 The worker serves both: the app's on ``KRUXT_METRICS_PORT`` (prometheus-client), the SDK's
 runtime metrics (task latencies, slots, polls) on ``KRUXT_TEMPORAL_METRICS_PORT``, served by
-the SDK's core itself. Activities are where the work happens once (a replayed workflow would
+the SDK's core itself. The API serves its own (the webhooks' refusals) at ``GET /metrics``,
+behind its bearer token. Activities are where the work happens once (a replayed workflow would
 count twice), so the counters are incremented there.
 """
 
@@ -37,6 +38,12 @@ COMPENSATIONS = Counter(
     "Playbook steps undone by their compensation (a saga rolling back).",
     ["action"],
 )
+WEBHOOK_REFUSALS = Counter(
+    "kruxt_webhook_refusals",
+    "Webhook requests a customer channel refused before reading them (unsigned, forged, "
+    "tampered, stale), by channel and our own reason; counted by the API.",
+    ["channel", "reason"],
+)
 
 
 def ticket_status(status: str) -> None:
@@ -59,6 +66,12 @@ def sla_breached(clock: str, priority: str) -> None:
 def compensated(action: str) -> None:
     """A playbook step running ``action`` was undone."""
     COMPENSATIONS.labels(action=action).inc()
+
+
+def webhook_refused(channel: str, reason: str) -> None:
+    """The API refused a webhook request to ``channel`` (``reason``: one of the channel's
+    fixed refusal texts, never the sender's)."""
+    WEBHOOK_REFUSALS.labels(channel=channel, reason=reason).inc()
 
 
 def serve_metrics(

@@ -75,7 +75,7 @@ def figure_lines(
                 f"First response p90, {row.priority}",
                 _dur(row.p90_seconds),
                 "",
-                f"< {_dur(row.target_seconds)}",
+                "" if row.target_seconds is None else f"< {_dur(row.target_seconds)}",
                 row.met,
             )
         )
@@ -118,7 +118,6 @@ def report_html(
     *,
     samples: Sequence[ReviewSample] = (),
     grade_links: Callable[[ReviewSample], dict[Grade, str]] | None = None,
-    kpi_html: str = "",
 ) -> str:
     """The report as one self-contained page; with ``grade_links``, the reviewer's copy."""
     zone = ZoneInfo(review.time_zone)
@@ -134,7 +133,6 @@ def report_html(
         "<h2>KPIs against targets and last week</h2>",
         "<table><tr><th>figure</th><th>this week</th><th>last week</th><th>target</th>"
         f"<th></th></tr>{figures}</table>",
-        kpi_html,
         "<h2>SLA breaches</h2>",
         _table(
             ["ticket", "priority", "clock", "overdue", "at"],

@@ -1,7 +1,8 @@
 """The support KPIs against their targets: one ``Figure`` per KPI, and the breakdowns behind them.
 
 Pure models: ``kruxt.adapters.postgres.kpi_report.KpiStore`` fills them from the views of
-``sql/016_kpi_views.sql``; the CLI, the HTML page and the weekly review render them.
+``sql/016_kpi_views.sql`` and ``sql/018_review_kpi_views.sql``; the CLI, the HTML page and the
+weekly review render them.
 """
 
 from __future__ import annotations
@@ -127,6 +128,14 @@ class KpiReport(BaseModel):
     recurring_causes: list[RecurringCause] = Field(
         default_factory=list, description="Product defects resolved most often, with issues"
     )
+    auto_replies: int = Field(default=0, description="Automatic replies sent to customers")
+    answers_graded: int = Field(default=0, description="Sampled automatic decisions graded")
+    answers_good: int = Field(default=0, description="Of those, graded good")
+
+    @property
+    def answer_quality(self) -> float | None:
+        """AI answer quality: sampled automatic decisions graded good."""
+        return self.answers_good / self.answers_graded if self.answers_graded else None
 
     @property
     def acceptance_rate(self) -> float | None:

@@ -9,6 +9,8 @@ from enum import StrEnum
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from kruxt.models.kpi import KpiReport
+
 __all__ = [
     "BreachRow",
     "CorrectionRow",
@@ -29,6 +31,8 @@ __all__ = [
 ]
 
 _WEEK = re.compile(r"(\d{4})-W(\d{2})")
+# The KPI views' priority of an event that has none (its first responses are not listed).
+NO_PRIORITY = "-"
 
 
 def iso_week(day: date) -> str:
@@ -100,12 +104,12 @@ class LatencyRow(BaseModel):
     count: int
     p50_seconds: float
     p90_seconds: float
-    target_seconds: float
+    target_seconds: float | None
 
     @property
-    def met(self) -> bool:
-        """The 90th percentile is within the target."""
-        return self.p90_seconds <= self.target_seconds
+    def met(self) -> bool | None:
+        """The 90th percentile is within the target; None: the priority has no target."""
+        return None if self.target_seconds is None else self.p90_seconds <= self.target_seconds
 
 
 class CountRow(BaseModel):
@@ -158,7 +162,11 @@ class CorrectionRow(BaseModel):
 
 
 class WeekFigures(BaseModel):
-    """The headline figures of one week (also computed for the week before, to compare)."""
+    """The headline figures of one week (also computed for the week before, to compare).
+
+    They are the week's ``KpiReport`` (the KPI views), except ``solved``/``reopened`` and
+    ``handoffs``, whose review definitions differ from the views' (see ``from_kpis``).
+    """
 
     tickets_opened: int = 0
     tickets_resolved: int = 0
@@ -193,6 +201,34 @@ class WeekFigures(BaseModel):
     def answer_quality(self) -> float | None:
         """AI answer quality: sampled automatic decisions graded good."""
         return _share(self.graded_good, self.graded)
+
+    @classmethod
+    def from_kpis(cls, report: KpiReport) -> WeekFigures:
+        """The week's figures from its KPI report: the views define every one of them."""
+        reopens = report.figure("reopen_rate").counts
+        return cls(
+            tickets_opened=report.tickets_opened,
+            tickets_resolved=report.tickets_resolved,
+            first_response=[
+                LatencyRow(p50_seconds=r.median_seconds, **r.model_dump(include=_LATENCY_SAME))
+                for r in report.first_response
+                if r.priority != NO_PRIORITY
+            ],
+            sla_met=sum(c.met for c in report.sla),
+            sla_breached=sum(c.breached for c in report.sla),
+            triage_reviewed=report.triage_reviewed,
+            triage_accepted=report.triage_accepted,
+            solved=reopens["solved"],
+            reopened=reopens["reopened"],
+            auto_replies=report.auto_replies,
+            handoffs=report.figure("handoff_rate").counts["handed_off"],
+            graded=report.answers_graded,
+            graded_good=report.answers_good,
+        )
+
+
+# The fields a ``LatencyRow`` shares with the views' ``LatencyByPriority``.
+_LATENCY_SAME = {"priority", "count", "p90_seconds", "target_seconds"}
 
 
 def _share(part: int, whole: int) -> float | None:
@@ -237,7 +273,7 @@ class WeeklyReview(BaseModel):
     handed_off_categories: list[CountRow] = Field(default_factory=list)
     articles_graded_wrong: list[CountRow] = Field(default_factory=list)
     samples: int = 0
-    # The KPI report of issue 16a for the week, as JSON, when that report is wired in.
+    # The week's KpiReport (the one ``this_week`` comes from), as JSON; None in older reviews.
     kpis: dict[str, object] | None = None
 
 

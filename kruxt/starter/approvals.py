@@ -12,7 +12,7 @@ from pydantic import BaseModel
 from temporalio.client import Client, WorkflowUpdateFailedError
 from temporalio.exceptions import ApplicationError
 
-from kruxt.adapters.approvers import ApproverDirectory
+from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.temporal_client import unavailable_as_error
 from kruxt.models.approvals import (
@@ -30,6 +30,25 @@ from kruxt.workflows.ticket import TicketWorkflow
 
 class DecisionRefusedError(Exception):
     """The decision was not taken; the message says why (for the person who tried)."""
+
+
+class UnknownStaffError(DecisionRefusedError):
+    """An identity the approvers directory does not know; the message lists who is known."""
+
+
+def directory_member(directory: ApproverDirectory, who: str) -> Approver:
+    """``who``'s entry in the approvers directory: the one check of a staff identity (a CLI
+    ``--as``, a decision, a rollback request), refused with the list of known ones."""
+    member = directory.by_email(who)
+    if member is not None:
+        return member
+    known = ", ".join(sorted(str(a.email) for a in directory.approvers)) or (
+        "nobody: set KRUXT_APPROVERS or KRUXT_APPROVERS_FILE"
+    )
+    raise UnknownStaffError(
+        f"{who!r} is not in the approvers directory (not a configured approver); "
+        f"staff actions are taken as one of: {known}"
+    )
 
 
 class DecisionAttempt(BaseModel):
@@ -101,9 +120,10 @@ class ApprovalService:
             )
             return DecisionRefusedError(reason)
 
-        approver = self._approvers.by_email(approver_email)
-        if approver is None:
-            raise await refuse(f"{approver_email} is not a configured approver")
+        try:
+            approver = directory_member(self._approvers, approver_email)
+        except UnknownStaffError as exc:
+            raise await refuse(str(exc)) from exc
         if found is None:
             raise await refuse(f"unknown approval {approval_id}")
         request, _ = found
@@ -156,9 +176,7 @@ class ApprovalService:
         (the workflow's validator checks both against the plan's directory snapshot).
         """
         reason = replace_unstorable(reason)
-        approver = self._approvers.by_email(actor)
-        if approver is None:
-            raise DecisionRefusedError(f"{actor} is not in the approvers directory")
+        approver = directory_member(self._approvers, actor)
         handle = self._client.get_workflow_handle_for(
             TicketWorkflow.run, workflow_id_for(ticket_id)
         )

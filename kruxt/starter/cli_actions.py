@@ -32,6 +32,8 @@ from kruxt.starter.approvals import (
     ApprovalService,
     DecisionAttempt,
     DecisionRefusedError,
+    UnknownStaffError,
+    directory_member,
     os_user,
 )
 from kruxt.starter.cli import EXIT_USAGE, CliError
@@ -66,17 +68,10 @@ def action(args: argparse.Namespace) -> Command:
 def staff_member(directory: ApproverDirectory, actor: str) -> str:
     """``actor`` (from ``--as``) as the directory spells it; anyone else is refused, with who
     is known, before anything is sent."""
-    member = directory.by_email(actor)
-    if member is not None:
-        return str(member.email)
-    known = ", ".join(sorted(str(a.email) for a in directory.approvers)) or (
-        "nobody: set KRUXT_APPROVERS or KRUXT_APPROVERS_FILE"
-    )
-    raise CliError(
-        f"--as {actor!r} is not in the approvers directory; staff actions are taken as one of: "
-        f"{known}",
-        EXIT_USAGE,
-    )
+    try:
+        return str(directory_member(directory, actor).email)
+    except UnknownStaffError as exc:
+        raise CliError(f"--as {exc}", EXIT_USAGE) from exc
 
 
 async def _intake(parts: Connections) -> IntakeService:

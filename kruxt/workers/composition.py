@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, ThreadPoolExecutor
-from datetime import datetime
 from typing import Any
 
 import asyncpg
@@ -28,14 +27,13 @@ from kruxt.activities.playbooks.activities import PlaybookActivities
 from kruxt.activities.sla import SlaActivities
 from kruxt.activities.tickets import TicketActivities
 from kruxt.activities.triage import TriageActivities
-from kruxt.activities.weekly_review import KpiSource, WeeklyReviewActivities
+from kruxt.activities.weekly_review import WeeklyReviewActivities
 from kruxt.adapters.channels import ChannelRegistry, InAppChannel
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.automation_runs import AutomationRunStore
 from kruxt.adapters.postgres.defects import DefectStore
 from kruxt.adapters.postgres.incidents import IncidentStore, SlaEventStore
 from kruxt.adapters.postgres.knowledge import KnowledgeIndex
-from kruxt.adapters.postgres.kpi_report import KpiStore
 from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
@@ -192,22 +190,7 @@ def weekly_review_activities(pool: asyncpg.Pool[Any], out: Outside) -> WeeklyRev
         chat=out.review_chat,
         mailer=out.mailer,
         tokens=out.grade_tokens,
-        kpis=_week_kpis(pool),
     )
-
-
-def _week_kpis(pool: asyncpg.Pool[Any]) -> KpiSource:
-    """The week's KPI report (issue 16's ``KpiStore``), kept as JSON with the review.
-
-    Its HTML section (``kruxt.starter.kpi_html``) is not drawn here: workers may not import
-    the starter layer; the review's own tables and charts carry the headline figures.
-    """
-
-    async def kpis(since: datetime, until: datetime) -> tuple[dict[str, object], str]:
-        report = await KpiStore(pool).report(since, until)
-        return report.model_dump(mode="json"), ""
-
-    return kpis
 
 
 class ExecutorWorker(Worker):

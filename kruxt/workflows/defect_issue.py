@@ -47,12 +47,15 @@ __all__ = [
     "FILES_DEFECT_ISSUES",
     "GITHUB_RETRY",
     "GITHUB_TIMEOUT",
+    "SOLVED_TICKETS_REPORT_DEFECTS",
     "DefectIssueWorkflow",
     "report_defect",
 ]
 
 # workflow.patched: a resolution whose cause is a product defect reports it (ticket, incident).
 FILES_DEFECT_ISSUES = "files-defect-issues"
+# workflow.patched: a ticket the customer's side solves (confirmed, assumed) reports it too.
+SOLVED_TICKETS_REPORT_DEFECTS = "solved-tickets-report-defects"
 # workflow.patched: the LLM drafts prevention notes before the issue is filed (draft_prevention).
 DRAFTS_PREVENTION = "defect-drafts-prevention"
 

@@ -55,7 +55,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from kruxt.models.triage import TriageResult
     from kruxt.workflows.approvals import ApprovalGate, approval_request, requester_refusal
-    from kruxt.workflows.defect_issue import FILES_DEFECT_ISSUES, report_defect
+    from kruxt.workflows.defect_issue import (
+        FILES_DEFECT_ISSUES,
+        SOLVED_TICKETS_REPORT_DEFECTS,
+        report_defect,
+    )
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
     from kruxt.workflows.runs import RunLedger
@@ -549,25 +553,15 @@ class TicketWorkflow:
         )
 
     async def _resolve(self, request: StaffResolve) -> TicketOutcome:
-        await self._gate.close_pending("the ticket was resolved first")
-        reason = request.note or "resolved by staff"
-        await self._steps.set_status(TicketStatus.RESOLVED, reason, actor=request.actor)
-        self._state.resolved_at = workflow.now()
-        await self._sla.stop(ClockKind.RESOLUTION)
-        defect = ticket_defect(
-            self._intake.ticket_id,
-            self._state.triage,
+        await self._resolved(
+            SolvedHow.STAFF,
+            request.note or "resolved by staff",
+            actor=request.actor,
             marked=request.defect,
-            resolved_by=request.actor,
             prevention=request.prevention,
-            at=workflow.now(),
         )
-        if defect is not None and workflow.patched(FILES_DEFECT_ISSUES):
-            await report_defect(defect)
         if self._lifecycle.on:
-            self._state.resolved_by = request.actor
             self._resolve_request = None
-            await self._lifecycle.solved(SolvedHow.STAFF, request.actor)
         self._steps.announce("done")
         return TicketOutcome(
             ticket_id=self._intake.ticket_id,
@@ -575,6 +569,40 @@ class TicketWorkflow:
             resolved_by=request.actor,
             resolved_at=self._state.resolved_at,
         )
+
+    async def _resolved(
+        self,
+        how: SolvedHow,
+        reason: str,
+        *,
+        actor: str = AUTOPILOT,
+        marked: bool = False,
+        prevention: str = "",
+    ) -> None:
+        """Every resolution, by staff or by the customer's side (confirmed, assumed): pending
+        approvals closed, resolved, the clock stopped, a product defect reported (triage
+        called it one, or the resolver marked it), the reopen window opened."""
+        by_staff = how is SolvedHow.STAFF
+        await self._gate.close_pending(
+            "the ticket was resolved first" if by_staff else "the ticket was solved first"
+        )
+        await self._steps.set_status(TicketStatus.RESOLVED, reason, actor=actor)
+        self._state.resolved_at = workflow.now()
+        await self._sla.stop(ClockKind.RESOLUTION)
+        defect = ticket_defect(
+            self._intake.ticket_id,
+            self._state.triage,
+            marked=marked,
+            resolved_by=actor,
+            prevention=prevention,
+            at=workflow.now(),
+        )
+        files = FILES_DEFECT_ISSUES if by_staff else SOLVED_TICKETS_REPORT_DEFECTS
+        if defect is not None and workflow.patched(files):
+            await report_defect(defect)
+        if self._lifecycle.on:
+            self._state.resolved_by = actor
+            await self._lifecycle.solved(how, actor)
 
     # -- the lifecycle after the answer (kruxt.workflows.ticket_lifecycle) ---------------
 
@@ -586,7 +614,7 @@ class TicketWorkflow:
         if due is Due.AUTO_SOLVE:
             await self._steps.send_text(MessageKind.CLOSING, CLOSING_TEXT)
             if self._state.status is TicketStatus.AWAITING_CUSTOMER:  # not refused on the way
-                await self._solve(SolvedHow.ASSUMED, "no reply from the customer: assumed")
+                await self._resolved(SolvedHow.ASSUMED, "no reply from the customer: assumed")
         elif due is Due.CLOSE:
             self._steps.announce("closed")
             return TicketOutcome(
@@ -597,21 +625,13 @@ class TicketWorkflow:
             )
         return None
 
-    async def _solve(self, how: SolvedHow, reason: str) -> None:
-        """The customer's side settled it (confirmed or assumed): solved, the window opens."""
-        await self._gate.close_pending("the ticket was solved first")
-        await self._steps.set_status(TicketStatus.RESOLVED, reason)
-        self._state.resolved_at, self._state.resolved_by = workflow.now(), AUTOPILOT
-        await self._sla.stop(ClockKind.RESOLUTION)
-        await self._lifecycle.solved(how, AUTOPILOT)
-
     async def _confirm_by_link(self) -> None:
         """A confirmation by link solves a ticket waiting on the customer, as their message
         would; on any other status it changes nothing (the API told them so)."""
         self._confirmed_by_link = False
         if self._lifecycle.on and self._state.status is TicketStatus.AWAITING_CUSTOMER:
             self._lifecycle.replied()
-            await self._solve(SolvedHow.CONFIRMED, "the customer confirmed with the link")
+            await self._resolved(SolvedHow.CONFIRMED, "the customer confirmed with the link")
 
     async def _lifecycle_message(self, message: CustomerMessage) -> bool:
         """A customer message the lifecycle takes: a confirmation solves the ticket, one
@@ -619,7 +639,7 @@ class TicketWorkflow:
         status = self._state.status
         self._lifecycle.replied()
         if status is TicketStatus.AWAITING_CUSTOMER and is_confirmation(message.body):
-            await self._solve(SolvedHow.CONFIRMED, "the customer confirmed the answer worked")
+            await self._resolved(SolvedHow.CONFIRMED, "the customer confirmed the answer worked")
             return True
         if not self._lifecycle.reopens(status):
             return False

@@ -14,17 +14,7 @@ from typing import TypeVar
 from pydantic import BaseModel, ValidationError
 
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.models.channels import (
-    ChannelIdentity,
-    ChannelRequest,
-    ChannelTicket,
-    ChannelUnauthorized,
-    Delivery,
-    DeliveryKind,
-    FollowUp,
-    NewTicket,
-    Parsed,
-)
+from kruxt.models import channels as ch
 from kruxt.models.enums import Channel
 from kruxt.models.records import OutboundMessageResult, ThreadMessage
 from kruxt.models.tickets import NewMessageRequest, NewTicketRequest
@@ -71,25 +61,25 @@ class InAppChannel:
         self._store = store
         self._token = intake_token
 
-    def verify(self, request: ChannelRequest) -> ChannelIdentity:
+    def verify(self, request: ch.ChannelRequest) -> ch.ChannelIdentity:
         """The caller is the app when it presents the intake token (compared in constant time)."""
         presented = bearer_token(request.headers.get("authorization", ""))
         if not presented or not self._token:
-            raise ChannelUnauthorized("a valid bearer token is required")
+            raise ch.ChannelUnauthorized("a valid bearer token is required")
         if not hmac.compare_digest(presented.encode(), self._token.encode()):
-            raise ChannelUnauthorized("a valid bearer token is required")
-        return ChannelIdentity(channel=self.channel, caller="app")
+            raise ch.ChannelUnauthorized("a valid bearer token is required")
+        return ch.ChannelIdentity(channel=self.channel, caller="app")
 
-    def parse(self, request: ChannelRequest) -> Parsed:
+    def parse(self, request: ch.ChannelRequest) -> ch.Parsed:
         """``POST /v1/tickets`` opens a ticket; a body for a named ticket is its follow-up."""
         if request.ticket_id is None:
             ticket = _read_json(request.body, NewTicketRequest)
-            return NewTicket(channel=self.channel, ticket=ticket)
+            return ch.NewTicket(channel=self.channel, ticket=ticket)
         message = _read_json(request.body, NewMessageRequest)
-        return FollowUp(channel=self.channel, ticket_id=request.ticket_id, message=message)
+        return ch.FollowUp(channel=self.channel, ticket_id=request.ticket_id, message=message)
 
     async def deliver(
-        self, ticket: ChannelTicket, message: Delivery
+        self, ticket: ch.ChannelTicket, message: ch.Delivery
     ) -> OutboundMessageResult | None:
         """Store the message in the ticket's thread (a retry under the same key stores once)."""
         written = ThreadMessage(
@@ -101,9 +91,9 @@ class InAppChannel:
             article_ids=message.article_ids,
         )
         key = message.idempotency_key
-        if message.kind is DeliveryKind.PUBLIC_REPLY:
+        if message.kind is ch.DeliveryKind.PUBLIC_REPLY:
             return await self._store.record_outbound_message(written, idempotency_key=key)
-        if message.kind is DeliveryKind.INTERNAL_NOTE:
+        if message.kind is ch.DeliveryKind.INTERNAL_NOTE:
             await self._store.record_internal_note(written, idempotency_key=key)
         # A status is on the ticket row already; the app reads it with the thread.
         return None

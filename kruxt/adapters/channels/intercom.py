@@ -33,20 +33,7 @@ from kruxt.adapters.channels._remote import DeliverOnce
 from kruxt.adapters.intercom_client import IntercomClient
 from kruxt.adapters.postgres.channel_events import ChannelEventLog
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.models.channels import (
-    ChannelEvent,
-    ChannelIdentity,
-    ChannelRequest,
-    ChannelTicket,
-    ChannelUnauthorized,
-    Delivery,
-    DeliveryKind,
-    DeliveryRefused,
-    FollowUp,
-    Ignored,
-    NewTicket,
-    StaffComment,
-)
+from kruxt.models import channels as ch
 from kruxt.models.enums import Channel, TicketStatus
 from kruxt.models.records import OutboundMessageResult
 from kruxt.models.tickets import NewMessageRequest, NewRequester, NewTicketRequest, ticket_id_for
@@ -141,17 +128,17 @@ class IntercomChannel:
         """The client secret is set: without it the webhook is off (404), never unsigned."""
         return bool(self._secret)
 
-    def verify(self, request: ChannelRequest) -> ChannelIdentity:
+    def verify(self, request: ch.ChannelRequest) -> ch.ChannelIdentity:
         """Intercom signed this body with the app's client secret (compared in constant time)."""
         presented = request.headers.get(SIGNATURE_HEADER, "")
         if not self._secret or not presented:
-            raise ChannelUnauthorized("unsigned")
+            raise ch.ChannelUnauthorized("unsigned")
         expected = sign(self._secret, request.body)
         if not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise ChannelUnauthorized("bad signature")
-        return ChannelIdentity(channel=self.channel, caller="intercom")
+            raise ch.ChannelUnauthorized("bad signature")
+        return ch.ChannelIdentity(channel=self.channel, caller="intercom")
 
-    def parse(self, request: ChannelRequest) -> ChannelEvent:
+    def parse(self, request: ch.ChannelRequest) -> ch.ChannelEvent:
         """A verified notification as an event.
 
         Raises:
@@ -162,37 +149,37 @@ class IntercomChannel:
             raise ValueError("an Intercom notification has type notification_event")
         topic = json_text(data.get("topic"))
         if topic == _PING:  # sent when the webhook is saved; its id may be null
-            return Ignored(channel=self.channel, reason="ping")
+            return ch.Ignored(channel=self.channel, reason="ping")
         item = json_object(json_object(data, "data"), "item")
         if item.get("type") != "conversation":
-            return Ignored(channel=self.channel, reason=f"topic {topic or 'unnamed'}")
+            return ch.Ignored(channel=self.channel, reason=f"topic {topic or 'unnamed'}")
         notification = json_text(data.get("id"))
         if not notification:
             raise ValueError("a notification without its id")
         return _conversation_event(topic, f"notification:{notification}", item)
 
-    async def read(self, request: ChannelRequest) -> ChannelEvent:
+    async def read(self, request: ch.ChannelRequest) -> ch.ChannelEvent:
         """``parse``: a notification carries everything the autopilot needs, no lookup."""
         return self.parse(request)
 
     # -- out -----------------------------------------------------------------------------
 
     async def deliver(
-        self, ticket: ChannelTicket, message: Delivery
+        self, ticket: ch.ChannelTicket, message: ch.Delivery
     ) -> OutboundMessageResult | None:
         """Reply (comment or note) as the admin, or close the conversation when resolved;
         once per delivery, with the thread's copy (see ``DeliverOnce``)."""
         if self._client is None:
-            raise DeliveryRefused("INTERCOM_ACCESS_TOKEN is not configured")
+            raise ch.DeliveryRefused("INTERCOM_ACCESS_TOKEN is not configured")
         return await self._deliver(ticket, message, self._post)
 
-    async def _post(self, conversation: str, message: Delivery) -> str | None:
+    async def _post(self, conversation: str, message: ch.Delivery) -> str | None:
         assert self._client is not None
-        if message.kind is DeliveryKind.STATUS:
+        if message.kind is ch.DeliveryKind.STATUS:
             if message.status is TicketStatus.RESOLVED:
                 await self._client.close(conversation)
             return None  # other statuses Intercom keeps by itself (open until closed)
-        note = message.kind is DeliveryKind.INTERNAL_NOTE
+        note = message.kind is ch.DeliveryKind.INTERNAL_NOTE
         return await self._client.reply(conversation, body=html_body(message.body), note=note)
 
     async def aclose(self) -> None:
@@ -201,7 +188,7 @@ class IntercomChannel:
             await self._client.aclose()
 
 
-def _conversation_event(topic: str, notification_key: str, item: dict[str, Any]) -> ChannelEvent:
+def _conversation_event(topic: str, notification_key: str, item: dict[str, Any]) -> ch.ChannelEvent:
     """What a conversation notification asks of the autopilot."""
     conversation = json_text(item.get("id"))
     if not conversation:
@@ -211,15 +198,15 @@ def _conversation_event(topic: str, notification_key: str, item: dict[str, Any])
     created_key = f"conversation:{conversation}:created"
     if topic == _CREATED:
         if json_text(author.get("type")) not in _CUSTOMER_AUTHORS:
-            return Ignored(channel=Channel.INTERCOM, reason="a conversation an admin started")
-        return NewTicket(
+            return ch.Ignored(channel=Channel.INTERCOM, reason="a conversation an admin started")
+        return ch.NewTicket(
             channel=Channel.INTERCOM,
             ticket=_opening(conversation, item, source),
             event_keys=[notification_key, created_key],
         )
     part = _last_text_part(item)
     if part is None:
-        return Ignored(channel=Channel.INTERCOM, reason=f"topic {topic or 'unnamed'}")
+        return ch.Ignored(channel=Channel.INTERCOM, reason=f"topic {topic or 'unnamed'}")
     part_id = json_text(part.get("id"))
     if not part_id:
         raise ValueError("a conversation part without its id")
@@ -231,7 +218,7 @@ def _conversation_event(topic: str, notification_key: str, item: dict[str, Any])
     if json_text(by.get("type")) not in _CUSTOMER_AUTHORS or note:
         # An admin, a bot (Fin, a workflow) or the autopilot itself, whose part ids are
         # remembered at delivery, so its own come back as duplicates before they get here.
-        return StaffComment(
+        return ch.StaffComment(
             channel=Channel.INTERCOM,
             ticket_id=ticket_id,
             message_key=f"intercom-part:{part_id}",
@@ -241,13 +228,13 @@ def _conversation_event(topic: str, notification_key: str, item: dict[str, Any])
             event_keys=keys,
         )
     if not body:
-        return Ignored(channel=Channel.INTERCOM, reason="a part without text (an attachment)")
+        return ch.Ignored(channel=Channel.INTERCOM, reason="a part without text (an attachment)")
     # The customer's reply. It may arrive before its conversation's own notification: it
     # carries the opening, and intake signals-with-start, so it lands on the one workflow
     # either way (conversation.user.created, arriving later, then starts nothing). A reply to
     # a conversation an admin started opens the ticket with the reply itself.
     first = source if json_text(author.get("type")) in _CUSTOMER_AUTHORS else part
-    return FollowUp(
+    return ch.FollowUp(
         channel=Channel.INTERCOM,
         ticket_id=ticket_id,
         message=NewMessageRequest(external_id=f"intercom-part:{part_id}", body=body),

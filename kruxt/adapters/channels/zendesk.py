@@ -34,20 +34,7 @@ from kruxt.adapters.channels._remote import DeliverOnce
 from kruxt.adapters.postgres.channel_events import ChannelEventLog
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.adapters.zendesk_client import ZendeskClient, ZendeskUser
-from kruxt.models.channels import (
-    ChannelEvent,
-    ChannelIdentity,
-    ChannelRequest,
-    ChannelTicket,
-    ChannelUnauthorized,
-    Delivery,
-    DeliveryKind,
-    DeliveryRefused,
-    FollowUp,
-    Ignored,
-    NewTicket,
-    StaffComment,
-)
+from kruxt.models import channels as ch
 from kruxt.models.enums import Channel, TicketStatus
 from kruxt.models.records import MessageKind, OutboundMessageResult
 from kruxt.models.tickets import NewMessageRequest, NewRequester, NewTicketRequest, ticket_id_for
@@ -158,24 +145,24 @@ class ZendeskChannel:
 
     # -- in ------------------------------------------------------------------------------
 
-    def verify(self, request: ChannelRequest) -> ChannelIdentity:
+    def verify(self, request: ch.ChannelRequest) -> ch.ChannelIdentity:
         """Zendesk signed this body within the last five minutes (compared in constant time)."""
         presented = request.headers.get(SIGNATURE_HEADER, "")
         timestamp = request.headers.get(TIMESTAMP_HEADER, "")
         if not self._secret or not presented or not timestamp:
-            raise ChannelUnauthorized("unsigned")
+            raise ch.ChannelUnauthorized("unsigned")
         try:
             at = datetime.fromisoformat(timestamp)
         except ValueError as exc:
-            raise ChannelUnauthorized("unreadable timestamp") from exc
+            raise ch.ChannelUnauthorized("unreadable timestamp") from exc
         if at.tzinfo is None or abs(self._clock() - at) > REPLAY_WINDOW:
-            raise ChannelUnauthorized("timestamp outside the replay window")
+            raise ch.ChannelUnauthorized("timestamp outside the replay window")
         expected = sign(self._secret, timestamp, request.body)
         if not hmac.compare_digest(presented.encode(), expected.encode()):
-            raise ChannelUnauthorized("bad signature")
-        return ChannelIdentity(channel=self.channel, caller="zendesk")
+            raise ch.ChannelUnauthorized("bad signature")
+        return ch.ChannelIdentity(channel=self.channel, caller="zendesk")
 
-    def parse(self, request: ChannelRequest) -> ChannelEvent:
+    def parse(self, request: ch.ChannelRequest) -> ch.ChannelEvent:
         """A verified body as an event; ``RequesterUnknown`` when it needs ``read``'s lookup.
 
         Raises:
@@ -184,7 +171,7 @@ class ZendeskChannel:
         """
         return _event(_payload(request.body), {})
 
-    async def read(self, request: ChannelRequest) -> ChannelEvent:
+    async def read(self, request: ch.ChannelRequest) -> ch.ChannelEvent:
         """``parse``, looking up a requester the payload names by id only (event subscriptions
         carry ``requester_id``, not the address).
 
@@ -197,11 +184,11 @@ class ZendeskChannel:
             event = _event(payload, {})
         except RequesterUnknown as unknown:
             if self._client is None:
-                raise DeliveryRefused("no Zendesk API client to look the requester up") from None
+                raise ch.DeliveryRefused("no Zendesk API client to look the requester up") from None
             user = await self._client.user(unknown.user_id)
             event = _event(payload, {unknown.user_id: user})
-        if isinstance(event, StaffComment) and await self._by_autopilot(payload):
-            return Ignored(channel=self.channel, reason="the autopilot's own comment")
+        if isinstance(event, ch.StaffComment) and await self._by_autopilot(payload):
+            return ch.Ignored(channel=self.channel, reason="the autopilot's own comment")
         return event
 
     async def _by_autopilot(self, payload: _Payload) -> bool:
@@ -220,28 +207,24 @@ class ZendeskChannel:
     # -- out -----------------------------------------------------------------------------
 
     async def deliver(
-        self, ticket: ChannelTicket, message: Delivery
+        self, ticket: ch.ChannelTicket, message: ch.Delivery
     ) -> OutboundMessageResult | None:
-        """Post the message (public comment, internal note) or the status to the ticket.
-
-        A retry after the update went through does not post it again: the delivery is
-        remembered under its idempotency key with the comment's id. The thread keeps a copy,
-        so ``kruxt ticket show`` and the KPIs see what the customer was told.
-        """
+        """Post the message (public comment, internal note) or the status to the ticket;
+        once per delivery, with the thread's copy (see ``DeliverOnce``)."""
         if self._client is None:
-            raise DeliveryRefused("ZENDESK_API_TOKEN is not configured")
+            raise ch.DeliveryRefused("ZENDESK_API_TOKEN is not configured")
         return await self._deliver_once(ticket, message, self._update)
 
-    async def _update(self, external: str, message: Delivery) -> str | None:
+    async def _update(self, external: str, message: ch.Delivery) -> str | None:
         assert self._client is not None
-        if message.kind is DeliveryKind.STATUS:
+        if message.kind is ch.DeliveryKind.STATUS:
             status = _ZENDESK_STATUS.get(message.status) if message.status else None
             if status is None:
                 return None  # a status Zendesk keeps by itself
             return await self._client.update_ticket(
                 external, comment=None, public=False, status=status
             )
-        public = message.kind is DeliveryKind.PUBLIC_REPLY
+        public = message.kind is ch.DeliveryKind.PUBLIC_REPLY
         return await self._client.update_ticket(
             external,
             comment=message.body,
@@ -333,16 +316,16 @@ def _ticket_of(ticket: dict[str, Any]) -> tuple[str, str, str]:
     )
 
 
-def _event(payload: _Payload, known: Mapping[str, ZendeskUser]) -> ChannelEvent:
+def _event(payload: _Payload, known: Mapping[str, ZendeskUser]) -> ch.ChannelEvent:
     """What the payload asks of the autopilot."""
     if payload.kind not in (_CREATED, _COMMENTED) or not payload.ticket:
-        return Ignored(channel=Channel.ZENDESK, reason=f"event {payload.kind or 'unnamed'}")
+        return ch.Ignored(channel=Channel.ZENDESK, reason=f"event {payload.kind or 'unnamed'}")
     ticket_id = ticket_id_for(Channel.ZENDESK, payload.ticket)
     created_key = f"ticket:{payload.ticket}:created"
     keys = [f"event:{payload.event_id}"] if payload.event_id else []
     comment = payload.comment
     if payload.kind == _CREATED:
-        return NewTicket(
+        return ch.NewTicket(
             channel=Channel.ZENDESK,
             ticket=_opening(payload, known),
             event_keys=[*keys, created_key],
@@ -354,7 +337,7 @@ def _event(payload: _Payload, known: Mapping[str, ZendeskUser]) -> ChannelEvent:
     if not by_requester:
         # An agent, a trigger, or the autopilot itself (whose comment ids are remembered at
         # delivery, so its own come back as duplicates before they get here).
-        return StaffComment(
+        return ch.StaffComment(
             channel=Channel.ZENDESK,
             ticket_id=ticket_id,
             message_key=f"zendesk-comment:{comment.id}",
@@ -366,7 +349,7 @@ def _event(payload: _Payload, known: Mapping[str, ZendeskUser]) -> ChannelEvent:
     if comment.body.strip() == payload.description.strip():
         # The ticket's first comment is its description: it opens the ticket, once, whichever
         # of it and ticket.created arrives first.
-        return NewTicket(
+        return ch.NewTicket(
             channel=Channel.ZENDESK,
             ticket=_opening(payload, known),
             event_keys=[*keys, created_key],
@@ -374,7 +357,7 @@ def _event(payload: _Payload, known: Mapping[str, ZendeskUser]) -> ChannelEvent:
     # A follow-up. It may arrive before its ticket's own event: it carries the opening, and
     # intake signals-with-start, so it lands on the one workflow either way (ticket.created,
     # arriving later, then finds that workflow and starts nothing).
-    return FollowUp(
+    return ch.FollowUp(
         channel=Channel.ZENDESK,
         ticket_id=ticket_id,
         message=NewMessageRequest(

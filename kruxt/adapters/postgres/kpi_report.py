@@ -1,4 +1,4 @@
-"""The support KPIs of DESIGN.md against their targets, read from the views of sql/016.
+"""The support KPIs of DESIGN.md against their targets, read from the views of sql/016 and 018.
 
 The views say what counts (and against which target); this module only filters them by
 period and aggregates: counts, shares and percentiles.
@@ -31,6 +31,11 @@ REOPEN_TARGET = 0.10  # DESIGN.md: reopened tickets < 10%
 RECURRING_LIMIT = 5
 
 _PERIOD = "occurred_at >= $1 AND occurred_at < $2"
+# The automatic resolution's two halves (Intercom's definitions), each its own figure.
+_AUTOMATIC_SPLIT = (
+    ("confirmed", "the customer said it worked"),
+    ("assumed", "no word from the customer within the window"),
+)
 
 
 def _latency_sql(view: str) -> str:
@@ -136,6 +141,15 @@ class KpiStore:
                     until,
                 )
             }
+            answers = await conn.fetchrow(
+                f"""
+                SELECT (SELECT count(*) FROM kpi_auto_replies WHERE {_PERIOD}) AS auto_replies,
+                       count(*) AS graded, count(*) FILTER (WHERE good) AS good
+                FROM kpi_review_grades WHERE {_PERIOD}
+                """,
+                since,
+                until,
+            )
             recurring = [
                 RecurringCause(**dict(r))
                 for r in await conn.fetch(
@@ -154,6 +168,7 @@ class KpiStore:
                 )
             ]
         assert triage is not None and opened is not None and solved is not None
+        assert answers is not None
         playbooks = PlaybookOutcomes(**outcomes)
         report = KpiReport(
             since=since,
@@ -167,6 +182,9 @@ class KpiStore:
             sla=sla,
             playbooks=playbooks,
             recurring_causes=recurring,
+            auto_replies=answers["auto_replies"],
+            answers_graded=answers["graded"],
+            answers_good=answers["good"],
         )
         report.figures = _figures(report, opened=opened, solved=solved)
         return report
@@ -255,30 +273,27 @@ def _figures(report: KpiReport, *, opened: asyncpg.Record, solved: asyncpg.Recor
             },
             detail="solved with no person involved and not reopened (a reopen deducts it)",
         ),
+    ]
+    figures += [
         _figure(
-            "automatic_resolution.confirmed",
-            "auto resolution, confirmed",
-            _ratio(solved["confirmed"], solved["solved"]),
+            f"automatic_resolution.{how}",
+            f"auto resolution, {how}",
+            _ratio(solved[how], solved["solved"]),
             Unit.RATIO,
-            counts={"confirmed": solved["confirmed"], "solved": solved["solved"]},
-            detail="the customer said it worked",
-        ),
-        _figure(
-            "automatic_resolution.assumed",
-            "auto resolution, assumed",
-            _ratio(solved["assumed"], solved["solved"]),
-            Unit.RATIO,
-            counts={"assumed": solved["assumed"], "solved": solved["solved"]},
-            detail="no word from the customer within the window",
-        ),
+            counts={how: solved[how], "solved": solved["solved"]},
+            detail=detail,
+        )
+        for how, detail in _AUTOMATIC_SPLIT
+    ]
+    figures.append(
         _figure(
             "handoff_rate",
             "handed to a person",
             _ratio(opened["handed_off"], opened["opened"]),
             Unit.RATIO,
             counts={"handed_off": opened["handed_off"], "opened": opened["opened"]},
-        ),
-    ]
+        )
+    )
     for outcome, n in report.playbooks.model_dump().items():
         figures.append(_figure(f"playbooks.{outcome}", f"playbook runs {outcome}", n, Unit.COUNT))
     return figures

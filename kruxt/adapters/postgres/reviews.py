@@ -1,9 +1,11 @@
 """Weekly reviews and their quality samples (support_weekly_reviews, support_review_samples).
 
-The figures are plain SQL over the week's KPI events, messages, approvals, playbook runs,
-incidents and defects; the week is ``[starts_at, ends_at)`` in the review's time zone. A
-review is stored once per ISO week; a sample takes one grade, once, and the grade is a KPI
-event (``review_graded``) that next week's "AI answer quality" counts.
+The headline figures are the week's ``KpiStore`` report (the KPI views of sql/016 and 018),
+this week's and the week before's, and this week's report is stored with the review; the lists
+behind them (breaches, incidents, corrections, articles) are plain SQL over the week. The week
+is ``[starts_at, ends_at)`` in the review's time zone. A review is stored once per ISO week;
+a sample takes one grade, once, and the grade is a KPI event (``review_graded``) that next
+week's "AI answer quality" counts (view ``kpi_review_grades``).
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from typing import Any
 import asyncpg
 
 from kruxt.adapters.postgres import audit, kpi
+from kruxt.adapters.postgres.kpi_report import KpiStore
 from kruxt.adapters.postgres.pool import Conn
+from kruxt.models.kpi import KpiReport
 from kruxt.models.review import (
     BreachRow,
     CorrectionRow,
     CountRow,
     Grade,
     IncidentRow,
-    LatencyRow,
     RecurringRow,
     ReviewSample,
     WeekFigures,
@@ -35,8 +38,6 @@ __all__ = ["GradeRefused", "ReviewStore"]
 SYSTEM_ACTOR = "autopilot"
 TOP = 5
 NOTE_MAX_CHARS = 2000
-# DESIGN.md's first-response targets: 15 min for P1/P2, 4 h for P3/P4.
-FIRST_RESPONSE_TARGET_S = {"P1": 900.0, "P2": 900.0, "P3": 14400.0, "P4": 14400.0}
 
 
 class GradeRefused(Exception):
@@ -53,80 +54,14 @@ class ReviewStore:
 
     def __init__(self, pool: asyncpg.Pool[Any]) -> None:
         self._pool = pool
+        self._kpis = KpiStore(pool)
 
     # --- figures ---------------------------------------------------------------------------
 
-    async def figures(self, *, since: datetime, until: datetime) -> WeekFigures:
-        """The headline figures of ``[since, until)``."""
-        async with self._pool.acquire() as conn:
-            counts = await conn.fetchrow(
-                """
-                SELECT count(*) FILTER (WHERE event = 'ticket_opened') AS opened,
-                       count(*) FILTER (WHERE event = 'resolved') AS resolved,
-                       count(*) FILTER (WHERE event = 'sla_met') AS sla_met,
-                       count(*) FILTER (WHERE event = 'sla_breached') AS sla_breached,
-                       count(*) FILTER (WHERE event = 'triage_reviewed') AS reviewed,
-                       count(*) FILTER (WHERE event = 'triage_reviewed'
-                                        AND (details->>'accepted')::boolean) AS accepted,
-                       count(*) FILTER (WHERE event = 'ticket_solved') AS solved,
-                       count(*) FILTER (WHERE event = 'ticket_reopened') AS reopened,
-                       count(*) FILTER (WHERE event = 'review_graded') AS graded,
-                       count(*) FILTER (WHERE event = 'review_graded'
-                                        AND details->>'grade' = 'good') AS graded_good
-                FROM support_kpi_events WHERE occurred_at >= $1 AND occurred_at < $2
-                """,
-                since,
-                until,
-            )
-            messages = await conn.fetchrow(
-                """
-                SELECT count(*) FILTER (WHERE kind = 'auto_reply') AS auto_replies,
-                       count(DISTINCT ticket_id) FILTER (WHERE kind = 'acknowledgement')
-                           AS handoffs
-                FROM support_ticket_messages
-                WHERE direction = 'outbound' AND created_at >= $1 AND created_at < $2
-                """,
-                since,
-                until,
-            )
-            latencies = await conn.fetch(
-                """
-                SELECT priority, count(*) AS n,
-                       percentile_cont(0.5) WITHIN GROUP (ORDER BY value_seconds) AS p50,
-                       percentile_cont(0.9) WITHIN GROUP (ORDER BY value_seconds) AS p90
-                FROM support_kpi_events
-                WHERE event = 'first_response' AND value_seconds IS NOT NULL
-                  AND priority IS NOT NULL AND occurred_at >= $1 AND occurred_at < $2
-                GROUP BY priority ORDER BY priority
-                """,
-                since,
-                until,
-            )
-        assert counts is not None and messages is not None
-        return WeekFigures(
-            tickets_opened=counts["opened"],
-            tickets_resolved=counts["resolved"],
-            first_response=[
-                LatencyRow(
-                    priority=r["priority"],
-                    count=r["n"],
-                    p50_seconds=r["p50"],
-                    p90_seconds=r["p90"],
-                    target_seconds=FIRST_RESPONSE_TARGET_S.get(r["priority"], 14400.0),
-                )
-                for r in latencies
-            ],
-            sla_met=counts["sla_met"],
-            sla_breached=counts["sla_breached"],
-            triage_reviewed=counts["reviewed"],
-            triage_accepted=counts["accepted"],
-            solved=counts["solved"],
-            reopened=counts["reopened"],
-            auto_replies=messages["auto_replies"],
-            handoffs=messages["handoffs"],
-            graded=counts["graded"],
-            graded_good=counts["graded_good"],
-        )
+    async def figures(self, *, since: datetime, until: datetime) -> tuple[WeekFigures, KpiReport]:
+        """The headline figures of ``[since, until)``, and the KPI report they come from."""
+        report = await self._kpis.report(since, until)
+        return WeekFigures.from_kpis(report), report
 
     async def report(
         self,
@@ -138,8 +73,8 @@ class ReviewStore:
         previous_since: datetime,
     ) -> WeeklyReview:
         """The week's report: figures against last week's, and the lists behind them."""
-        this_week = await self.figures(since=since, until=until)
-        last_week = await self.figures(since=previous_since, until=since)
+        this_week, kpis = await self.figures(since=since, until=until)
+        last_week, _ = await self.figures(since=previous_since, until=since)
         async with self._pool.acquire() as conn:
             return WeeklyReview(
                 week=week,
@@ -152,11 +87,15 @@ class ReviewStore:
                 incidents=await _incidents(conn, since, until),
                 playbook_runs=await _playbook_runs(conn, since, until),
                 approvals=await _approvals(conn, since, until),
-                recurring=await _recurring(conn, since, until),
+                recurring=[
+                    RecurringRow.model_validate(c, from_attributes=True)
+                    for c in kpis.recurring_causes
+                ],
                 corrections=await _corrections(conn, since, until),
                 articles_used=await _articles_used(conn, since, until),
                 handed_off_categories=await _handed_off(conn, since, until),
                 articles_graded_wrong=await _graded_wrong(conn, since, until),
+                kpis=kpis.model_dump(mode="json"),
             )
 
     # --- reviews ---------------------------------------------------------------------------
@@ -441,21 +380,6 @@ async def _approvals(conn: Conn, since: datetime, until: datetime) -> list[Count
         until,
     )
     return _counts(rows)
-
-
-async def _recurring(conn: Conn, since: datetime, until: datetime) -> list[RecurringRow]:
-    rows = await conn.fetch(
-        """
-        SELECT d.category, d.root_cause, count(*) AS occurrences, d.issue_number, d.issue_url
-        FROM support_defect_issues d JOIN support_defect_occurrences o USING (fingerprint)
-        WHERE o.at >= $1 AND o.at < $2
-        GROUP BY d.fingerprint ORDER BY count(*) DESC, d.fingerprint LIMIT $3
-        """,
-        since,
-        until,
-        TOP,
-    )
-    return [RecurringRow(**dict(r)) for r in rows]
 
 
 async def _corrections(conn: Conn, since: datetime, until: datetime) -> list[CorrectionRow]:

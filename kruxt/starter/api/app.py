@@ -12,9 +12,10 @@ from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, FastAPI, HTTPException, Request, status
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from fastapi_offline import FastAPIOffline
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from pydantic import BaseModel, Field, ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
@@ -192,6 +193,12 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
             ) from exc
 
     authorized = [Depends(require_token)]
+
+    @app.get("/metrics", dependencies=authorized, include_in_schema=False)
+    async def metrics() -> Response:
+        """The API process's Prometheus metrics (the webhooks' refusals), for a scraper
+        holding the intake token."""
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
     @app.get("/healthz", tags=["ops"])
     async def healthz(deps: Deps) -> JSONResponse:

@@ -18,20 +18,10 @@ from typing import Any, Protocol
 
 from fastapi import HTTPException, Request
 
+from kruxt.adapters import metrics
 from kruxt.adapters.postgres.channel_events import ChannelEventLog
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.models.channels import (
-    ChannelEvent,
-    ChannelIdentity,
-    ChannelRequest,
-    ChannelUnauthorized,
-    DeliveryDeferred,
-    DeliveryRefused,
-    FollowUp,
-    Ignored,
-    NewTicket,
-    StaffComment,
-)
+from kruxt.models import channels as ch
 from kruxt.models.enums import Channel
 from kruxt.models.records import MessageKind, ThreadMessage
 from kruxt.models.tickets import inbound_message_id_for
@@ -54,20 +44,22 @@ class WebhookChannel(Protocol):
         """A signing secret is configured (without one the webhook is off: 404)."""
         ...
 
-    def verify(self, request: ChannelRequest) -> ChannelIdentity: ...
+    def verify(self, request: ch.ChannelRequest) -> ch.ChannelIdentity: ...
 
-    async def read(self, request: ChannelRequest) -> ChannelEvent: ...
+    async def read(self, request: ch.ChannelRequest) -> ch.ChannelEvent: ...
 
 
 @dataclass
 class Refusals:
-    """Refused webhook requests, by channel and reason (the API's counter; thread-safe)."""
+    """Refused webhook requests, by channel and reason (thread-safe); each is also counted in
+    ``kruxt_webhook_refusals_total``, which the API serves at ``GET /metrics``."""
 
     counts: Counter[tuple[str, str]] = field(default_factory=Counter)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
     def count(self, channel: Channel, reason: str) -> int:
         """Count one refusal; the channel's total so far."""
+        metrics.webhook_refused(channel.value, reason)
         with self._lock:
             self.counts[(channel.value, reason)] += 1
             return sum(n for (c, _), n in self.counts.items() if c == channel.value)
@@ -95,12 +87,12 @@ class ChannelWebhook:
             HTTPException: 401 refused, 422 not an event, 503 a lookup the event needs failed.
         """
         name = self.channel.channel
-        raw = ChannelRequest(
+        raw = ch.ChannelRequest(
             headers={k.lower(): v for k, v in request.headers.items()}, body=await request.body()
         )
         try:
             self.channel.verify(raw)
-        except ChannelUnauthorized as exc:
+        except ch.ChannelUnauthorized as exc:
             total = self.refusals.count(name, str(exc))
             # The reason is ours; the body and headers are the sender's and stay out of logs.
             log.warning("%s webhook refused: %s (%d refused so far)", name.value, exc, total)
@@ -114,30 +106,30 @@ class ChannelWebhook:
             raise HTTPException(
                 status_code=422, detail={"error": "invalid_event", "detail": "not an event"}
             ) from exc
-        except (DeliveryDeferred, DeliveryRefused) as exc:
+        except (ch.DeliveryDeferred, ch.DeliveryRefused) as exc:
             # The channel retries a 5xx: the requester lookup may work next time.
             raise HTTPException(
                 status_code=503,
                 detail={"error": "channel_unavailable", "detail": str(exc)},
                 headers={"Retry-After": "30"},
             ) from exc
-        if isinstance(event, StaffComment) and not await self._stored(event):
+        if isinstance(event, ch.StaffComment) and not await self._stored(event):
             # Nothing to add to yet (its ticket's workflow has not stored it). Its keys are not
             # claimed: a redelivery, once the ticket is stored, is recorded.
-            event = Ignored(channel=name, reason="comment on a ticket not stored yet")
-        if isinstance(event, Ignored):
+            event = ch.Ignored(channel=name, reason="comment on a ticket not stored yet")
+        if isinstance(event, ch.Ignored):
             return {"status": "ignored", "reason": event.reason}
-        ticket_id = event.ticket_id if not isinstance(event, NewTicket) else None
+        ticket_id = event.ticket_id if not isinstance(event, ch.NewTicket) else None
         async with self.channel.events.claim(name, event.event_keys, ticket_id=ticket_id) as new:
             if not new:
                 return {"status": "duplicate"}
             return await self._hand_on(event)
 
-    async def _hand_on(self, event: NewTicket | FollowUp | StaffComment) -> dict[str, Any]:
-        if isinstance(event, NewTicket):
+    async def _hand_on(self, event: ch.NewTicket | ch.FollowUp | ch.StaffComment) -> dict[str, Any]:
+        if isinstance(event, ch.NewTicket):
             accepted = await self.intake.open_parsed(event)
             return {"status": "accepted", "ticket_id": str(accepted.ticket_id)}
-        if isinstance(event, FollowUp):
+        if isinstance(event, ch.FollowUp):
             try:
                 taken = await self.intake.follow_up(event)
             except TicketClosedError:
@@ -149,7 +141,7 @@ class ChannelWebhook:
             }
         return await self._record(event)
 
-    async def _record(self, comment: StaffComment) -> dict[str, Any]:
+    async def _record(self, comment: ch.StaffComment) -> dict[str, Any]:
         """Keep a staff member's (or a trigger's) comment in the thread, as staff wrote it."""
         message = ThreadMessage(
             ticket_id=comment.ticket_id,
@@ -165,7 +157,7 @@ class ChannelWebhook:
             await self.tickets.record_internal_note(message, idempotency_key=key)
         return {"status": "recorded", "ticket_id": str(comment.ticket_id)}
 
-    async def _stored(self, comment: StaffComment) -> bool:
+    async def _stored(self, comment: ch.StaffComment) -> bool:
         """The comment's ticket is stored (its workflow has persisted it)."""
         return await self.channel.events.external_id(comment.ticket_id) is not None
 

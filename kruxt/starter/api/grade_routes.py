@@ -55,7 +55,10 @@ def _verified(ctx: GradeContext, token: str) -> tuple[GradeClaims, Grade] | HTML
     return _message(400, "This link is not valid", "Open it from the review mail.")
 
 
-def _graded(sample: ReviewSample) -> HTMLResponse:
+def _not_gradable(sample: ReviewSample | None) -> HTMLResponse:
+    """The page for a sample no longer kept (404), or graded already (409, by whom)."""
+    if sample is None:
+        return _message(404, "Unknown sample", "This sample is no longer kept.")
     grade = sample.grade.label if sample.grade else "graded"
     return _message(
         409, "Already graded", f"{sample.graded_by or 'Someone'} graded this one: {grade}."
@@ -76,10 +79,8 @@ def grade_router(get_ctx: Callable[[Request], GradeContext]) -> APIRouter:
             return checked
         claims, grade = checked
         sample = await ctx.store.get_sample(claims.sample_id)
-        if sample is None:
-            return _message(404, "Unknown sample", "This sample is no longer kept.")
-        if sample.grade is not None:
-            return _graded(sample)
+        if sample is None or sample.grade is not None:
+            return _not_gradable(sample)
         body = (
             f"<h1>Grade: {_e(grade.label)}</h1>"
             f'<p class="muted">{_e(sample.kind.value.replace("_", " "))} · '
@@ -109,9 +110,7 @@ def grade_router(get_ctx: Callable[[Request], GradeContext]) -> APIRouter:
                 reviewer=claims.reviewer_email,
             )
         except GradeRefused as exc:
-            if exc.sample is None:
-                return _message(404, "Unknown sample", "This sample is no longer kept.")
-            return _graded(exc.sample)
+            return _not_gradable(exc.sample)
         return _message(200, "Thank you", f"Recorded: {grade.label}.")
 
     @router.get("/reviews/report/{token}", response_class=HTMLResponse)
