@@ -46,7 +46,9 @@ from kruxt.models.review import ReviewRequest
 from kruxt.models.tickets import (
     CustomerMessage,
     StaffAssign,
+    StaffMessage,
     StaffPriorityChange,
+    StaffResolve,
     TicketIntake,
     TicketOutcome,
     TicketState,
@@ -238,6 +240,32 @@ async def reassigned_and_reprioritized(
     )
     await state_where(handle, lambda state: state.priority is Priority.P2)
     await resolve(handle, actor="maya@kruxt.app")
+    return handle
+
+
+async def staff_replied_and_noted(client: Client, queue: str) -> WorkflowHandle[Any, TicketOutcome]:
+    """From the staff console: a note for the team and a reply to the customer on a ticket in
+    the human queue (it then waits on the customer), then the resolution."""
+    handle = await _start(client, queue, **LOCKED_OUT)
+    await until_status(handle, TicketStatus.AWAITING_HUMAN)
+    console = DecisionChannel.CONSOLE
+    await handle.signal(
+        TicketWorkflow.staff_note,
+        StaffMessage(
+            message_id=uuid.uuid4(), actor="maya@kruxt.app", body="Lock checked.", channel=console
+        ),
+    )
+    await handle.signal(
+        TicketWorkflow.staff_reply,
+        StaffMessage(
+            message_id=uuid.uuid4(), actor="maya@kruxt.app", body="Try again now.", channel=console
+        ),
+    )
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+    await handle.signal(
+        TicketWorkflow.resolve, StaffResolve(actor="maya@kruxt.app", channel=console)
+    )
+    await handle.result()
     return handle
 
 
@@ -583,6 +611,7 @@ SCENARIOS: dict[str, Scenario] = {
     "human_queue_resolve": _ticket(human_queue_resolve),
     "bad_data_to_a_person": _ticket(bad_data_to_a_person),
     "reassigned_and_reprioritized": _ticket(reassigned_and_reprioritized),
+    "staff_replied_and_noted": _ticket(staff_replied_and_noted),
     "p1_incident_escalated_acked_resolved": p1_incident_escalated_acked_resolved,
     "p2_cluster_then_p1_escalates": p2_cluster_then_p1_escalates,
     "approval_reminded_escalated_expired": approval_reminded_escalated_expired,

@@ -199,6 +199,7 @@ class TicketActivities:
             ticket_id=inp.ticket_id,
             assignee=inp.assignee,
             actor=inp.actor,
+            via=inp.via,
             idempotency_key=activity_key(),
         )
 
@@ -211,6 +212,7 @@ class TicketActivities:
             priority=inp.priority.value,
             actor=inp.actor,
             reason=inp.reason,
+            via=inp.via,
             idempotency_key=activity_key(),
         )
 
@@ -223,6 +225,7 @@ class TicketActivities:
             status=inp.status,
             actor=inp.actor,
             reason=inp.reason,
+            via=inp.via,
             idempotency_key=activity_key(),
         )
         metrics.ticket_status(inp.status.value)
@@ -255,4 +258,5 @@ def _delivery(kind: DeliveryKind, inp: OutboundMessageInput) -> Delivery:
         message_kind=inp.kind,
         author=inp.author,
         article_ids=inp.article_ids,
+        via=inp.via,
     )

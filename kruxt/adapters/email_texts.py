@@ -24,6 +24,7 @@ __all__ = [
     "render_approval_email",
     "render_breach_email",
     "render_page_email",
+    "render_sign_in_email",
 ]
 
 
@@ -145,6 +146,39 @@ def render_approval_email(
         html=html_body,
         links={"approve": approve_url, "reject": reject_url},
         about=f"{action_title(request)} on ticket {ticket}",
+    )
+
+
+# --- the staff console's sign-in link ---------------------------------------------------
+
+
+def render_sign_in_email(*, to: str, name: str, url: str, expires_at: datetime) -> EmailMessage:
+    """The console's single-use sign-in link, to a person of the approvers directory."""
+    until = format_utc(expires_at)
+    text = (
+        f"Hello {name},\n\nSign in to the KRUXT support console:\n{url}\n\n"
+        f"The link works once, until {until}. If you did not ask for it, ignore this mail: "
+        "nobody can use it without this mailbox.\n"
+    )
+    e = html.escape
+    body = (
+        '<!doctype html><html><body style="font-family:-apple-system,Segoe UI,Roboto,'
+        'sans-serif;max-width:640px;margin:0 auto;padding:16px;color:#1a1a1a">'
+        f"<p>Hello {e(name)},</p>"
+        f'<p><a href="{e(url)}" style="display:inline-block;padding:12px 20px;'
+        "background:#1f4e8c;color:#fff;border-radius:6px;font-weight:bold;"
+        'text-decoration:none">Sign in to the support console</a></p>'
+        f"<p>The link works once, until {e(until)}. If you did not ask for it, ignore this "
+        "mail.</p></body></html>"
+    )
+    return EmailMessage(
+        to=to,
+        to_name=name,
+        subject="Your sign-in link to the KRUXT support console",
+        text=text,
+        html=body,
+        links={"sign in": url},
+        about="the support console",
     )
 
 

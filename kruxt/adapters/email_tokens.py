@@ -13,6 +13,10 @@ use: the incident workflow refuses a second acknowledgement, naming who took it.
 Confirm links (``ConfirmTokens``, ``ConfirmLinks``) close the loop with the customer: one
 binds one ticket, and goes at the end of an answer that leaves the ticket waiting on them.
 Used once: the ticket's workflow takes one confirmation and says so to the next.
+
+Console sign-in links (``SignInTokens``) name one person of the approvers directory and are
+single use through the console's store (``support_console_links`` consumes their ``jti``);
+the same class seals the short-lived OpenID Connect state cookie, with a key of its own.
 """
 
 from __future__ import annotations
@@ -40,12 +44,16 @@ __all__ = [
     "ConfirmExpired",
     "ConfirmLinks",
     "ConfirmTokens",
+    "ConsoleStateClaims",
     "GradeClaims",
     "GradeTokens",
     "IncidentAckClaims",
     "IncidentAckExpired",
     "IncidentAckTokens",
     "IssuedToken",
+    "SignInClaims",
+    "SignInExpired",
+    "SignInTokens",
     "TokenClaims",
     "TokenError",
     "TokenExpired",
@@ -64,6 +72,9 @@ _CONFIRM_KEY_CONTEXT = b"kruxt/ticket-confirm-link/v1"
 # ... and another that only signs the weekly review's grade links.
 _GRADE_KEY_CONTEXT = b"kruxt/review-grade-link/v1"
 _REPORT_KEY_CONTEXT = b"kruxt/review-report-link/v1"
+# ... and the console's sign-in links, and its OpenID Connect state cookie.
+_SIGN_IN_KEY_CONTEXT = b"kruxt/console-sign-in-link/v1"
+_OIDC_STATE_KEY_CONTEXT = b"kruxt/console-oidc-state/v1"
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
@@ -478,6 +489,109 @@ def _report_expired(claims: _ReportClaims) -> TokenError:
 
 def _grade_expired(claims: GradeClaims) -> TokenError:
     return TokenError(f"grade link expired at {claims.expires_at.isoformat()}")
+
+
+class SignInClaims(BaseModel):
+    """What a verified console sign-in link says: who may sign in, once, until when."""
+
+    model_config = ConfigDict(frozen=True)
+
+    jti: str = Field(description="A random token id: the key of single use")
+    email: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class SignInExpired(TokenError):
+    """A genuine sign-in link past its expiry; ``claims`` says whose it was."""
+
+    def __init__(self, claims: SignInClaims) -> None:
+        super().__init__(f"sign-in link expired at {claims.expires_at.isoformat()}")
+        self.claims = claims
+
+
+class ConsoleStateClaims(BaseModel):
+    """The OpenID Connect round trip's state, kept in a sealed cookie until the callback."""
+
+    model_config = ConfigDict(frozen=True)
+
+    state: str
+    nonce: str
+    code_verifier: str
+    next_path: str
+    issued_at: datetime
+    expires_at: datetime
+
+
+class SignInTokens:
+    """Issue and verify the console's sign-in links (``/console/sign-in/<token>``), and seal
+    its OpenID Connect state cookie; each with a key derived for it alone."""
+
+    def __init__(self, secret: bytes) -> None:
+        self._key = _derive_key(secret, _SIGN_IN_KEY_CONTEXT)
+        self._state_key = _derive_key(secret, _OIDC_STATE_KEY_CONTEXT)
+
+    def issue(
+        self, *, email: str, expires_at: datetime, issued_at: datetime | None = None
+    ) -> tuple[str, SignInClaims]:
+        """A link token letting ``email`` sign in once until ``expires_at``, and its claims."""
+        claims = {"j": secrets.token_urlsafe(12), "e": email.strip().lower()}
+        body = _stamped(claims, expires_at=expires_at, issued_at=issued_at)
+        return _seal(self._key, body), self._claims(body)
+
+    def verify(self, token: str, *, now: datetime) -> SignInClaims:
+        """The claims of a genuine, unexpired sign-in link.
+
+        Raises:
+            TokenInvalid: not signed with this secret for sign-in links (``forged``), or not a
+                token at all (``malformed``).
+            SignInExpired: genuine, but ``now`` is past its expiry.
+        """
+        return _verified(self._key, token, now=now, read=self._claims, expired=SignInExpired)
+
+    def seal_state(
+        self,
+        *,
+        state: str,
+        nonce: str,
+        code_verifier: str,
+        next_path: str,
+        expires_at: datetime,
+        issued_at: datetime | None = None,
+    ) -> str:
+        """The OpenID Connect state cookie's value."""
+        body = {"s": state, "n": nonce, "v": code_verifier, "p": next_path}
+        return _seal(self._state_key, _stamped(body, expires_at=expires_at, issued_at=issued_at))
+
+    def open_state(self, sealed: str, *, now: datetime) -> ConsoleStateClaims:
+        """What a genuine, unexpired state cookie holds.
+
+        Raises:
+            TokenError: not sealed by this secret, malformed, or expired.
+        """
+        return _verified(
+            self._state_key, sealed, now=now, read=_state_claims, expired=_state_expired
+        )
+
+    @staticmethod
+    def _claims(body: Mapping[str, object]) -> SignInClaims:
+        return SignInClaims.model_validate({"jti": body["j"], "email": body["e"], **_times(body)})
+
+
+def _state_claims(body: Mapping[str, object]) -> ConsoleStateClaims:
+    return ConsoleStateClaims.model_validate(
+        {
+            "state": body["s"],
+            "nonce": body["n"],
+            "code_verifier": body["v"],
+            "next_path": body["p"],
+            **_times(body),
+        }
+    )
+
+
+def _state_expired(claims: ConsoleStateClaims) -> TokenError:
+    return TokenError(f"sign-in attempt expired at {claims.expires_at.isoformat()}")
 
 
 def _int(value: object) -> int:

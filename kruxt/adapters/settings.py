@@ -7,6 +7,7 @@ finds the running stack. Variables set in the environment always win over the fi
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -127,6 +128,15 @@ class Settings(BaseSettings):
     public_url: str = Field(default="http://127.0.0.1:8000", alias="KRUXT_PUBLIC_URL")
     link_secret: SecretStr | None = Field(default=None, alias="KRUXT_LINK_SECRET")
 
+    # The staff console (/console): how long a sign-in lasts, and OpenID Connect sign-in (on
+    # when all three are set; the e-mailed sign-in link works either way).
+    console_session_hours: int = Field(
+        default=12, alias="KRUXT_CONSOLE_SESSION_HOURS", ge=1, le=24 * 30
+    )
+    oidc_issuer: str | None = Field(default=None, alias="KRUXT_OIDC_ISSUER")
+    oidc_client_id: str | None = Field(default=None, alias="KRUXT_OIDC_CLIENT_ID")
+    oidc_client_secret: SecretStr | None = Field(default=None, alias="KRUXT_OIDC_CLIENT_SECRET")
+
     # SLA targets and incident escalation (JSON/YAML; defaults are DESIGN.md's table).
     sla_targets: str | None = Field(default=None, alias="KRUXT_SLA_TARGETS")
     escalation_policy: str | None = Field(default=None, alias="KRUXT_ESCALATION_POLICY")
@@ -213,6 +223,9 @@ class Settings(BaseSettings):
         "github_token",
         "github_repository",
         "github_api_url",
+        "oidc_issuer",
+        "oidc_client_id",
+        "oidc_client_secret",
         mode="before",
     )
     @classmethod
@@ -308,6 +321,16 @@ class Settings(BaseSettings):
         if self.intake_token is None or not self.intake_token.get_secret_value():
             raise ConfigurationError("KRUXT_INTAKE_TOKEN is not set: the API refuses to start.")
         return self.intake_token.get_secret_value()
+
+
+def is_loopback_host(host: str) -> bool:
+    """Whether ``host`` (a name or an address) is this machine's loopback only."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class ConfigurationError(Exception):

@@ -43,6 +43,7 @@ class DecisionChannel(StrEnum):
     EMAIL = "email"
     CLI = "cli"
     API = "api"
+    CONSOLE = "console"  # the staff console (web pages and /v1/staff/)
 
 
 class TriageCorrection(BaseModel):

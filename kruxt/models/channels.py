@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from kruxt.models.enums import Channel, TicketStatus
 from kruxt.models.records import MessageKind
-from kruxt.models.tickets import NewMessageRequest, NewTicketRequest
+from kruxt.models.tickets import NewMessageRequest, NewTicketRequest, StaffChannel
 
 
 class ChannelRequest(BaseModel):
@@ -132,3 +132,4 @@ class Delivery(BaseModel):
     status: TicketStatus | None = Field(
         default=None, description="The ticket's new status (a STATUS delivery)"
     )
+    via: StaffChannel = None

@@ -321,6 +321,7 @@ class ResolveIncident(BaseModel):
     )
     defect: bool = Field(default=False, description="The cause is a product defect: file it")
     prevention: str = Field(default="", max_length=2000, description="How to keep it away")
+    channel: DecisionChannel | None = Field(default=None, description="Where it was resolved")
 
 
 class IncidentResolved(BaseModel):

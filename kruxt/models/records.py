@@ -10,7 +10,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from kruxt.models.enums import Category, Priority, TicketStatus
-from kruxt.models.tickets import TicketIntake
+from kruxt.models.tickets import StaffChannel, TicketIntake
 from kruxt.models.triage import TriageOutcome
 
 
@@ -26,6 +26,7 @@ class MessageKind(StrEnum):
     DRAFT = "draft"
     INCIDENT_UPDATE = "incident_update"
     CLOSING = "closing"  # the ticket was solved on the customer's silence
+    STAFF_NOTE = "staff_note"  # an internal note a staff member wrote (never sent out)
 
 
 class PersistTicketInput(BaseModel):
@@ -66,6 +67,7 @@ class ThreadMessage(BaseModel):
     body: str
     author: str = "kruxt-support"
     article_ids: list[str] = Field(default_factory=list)
+    via: StaffChannel = None
 
 
 class OutboundMessageInput(ThreadMessage):
@@ -97,6 +99,7 @@ class StatusChangeInput(BaseModel):
     status: TicketStatus
     actor: str
     reason: str = ""
+    via: StaffChannel = None
 
 
 class PriorityChangeInput(BaseModel):
@@ -106,6 +109,7 @@ class PriorityChangeInput(BaseModel):
     priority: Priority
     actor: str
     reason: str = ""
+    via: StaffChannel = None
 
 
 class AssignInput(BaseModel):
@@ -114,6 +118,7 @@ class AssignInput(BaseModel):
     ticket_id: uuid.UUID
     assignee: str
     actor: str
+    via: StaffChannel = None
 
 
 class StatusChangeResult(BaseModel):

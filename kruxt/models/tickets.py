@@ -8,7 +8,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, EmailStr, Field, StringConstraints, field_validator
 
-from kruxt.models.approvals import ApprovalState
+from kruxt.models.approvals import ApprovalState, DecisionChannel
 from kruxt.models.continuation import HistoryLimit
 from kruxt.models.enums import Category, Channel, MessageDirection, Priority, TicketStatus
 from kruxt.models.lifecycle import (
@@ -37,9 +37,11 @@ ExternalId = Annotated[
     str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200, pattern=r"^\S+$")
 ]
 IncomingId = Annotated[ExternalId, REFUSE_UNSTORABLE]
+# The longest message a customer (or a staff member) may write.
+MESSAGE_LIMIT = 20_000
 MessageBody = Annotated[
     str,
-    StringConstraints(strip_whitespace=True, min_length=1, max_length=20_000),
+    StringConstraints(strip_whitespace=True, min_length=1, max_length=MESSAGE_LIMIT),
     REFUSE_UNSTORABLE,
 ]
 PersonName = Annotated[
@@ -131,6 +133,11 @@ class CustomerMessage(BaseModel):
     received_at: datetime
 
 
+# Where a staff member acted (the console, the CLI ...), for the audit log; None: not said
+# (signals sent before it was recorded).
+StaffChannel = Annotated[DecisionChannel | None, Field(description="Where the staff member acted")]
+
+
 class StaffResolve(BaseModel):
     """Signal ``resolve``: a staff member closes the ticket."""
 
@@ -138,6 +145,17 @@ class StaffResolve(BaseModel):
     note: str = ""
     defect: bool = Field(default=False, description="The cause is a product defect: file it")
     prevention: str = Field(default="", description="How to keep the defect from coming back")
+    channel: StaffChannel = None
+
+
+class StaffMessage(BaseModel):
+    """Signals ``staff_reply`` (to the customer, through the ticket's channel) and
+    ``staff_note`` (internal: staff only): a message a staff member wrote."""
+
+    message_id: uuid.UUID = Field(description="Chosen by the sender: a resent signal stores once")
+    actor: str
+    body: str
+    channel: StaffChannel = None
 
 
 FIRST_STEP = "persisting the ticket"
@@ -229,6 +247,9 @@ class TicketState(BaseModel):
     messages_received: int = 0
     approvals: list[ApprovalState] = Field(default_factory=list)
     runs: list[RunState] = Field(default_factory=list)
+    plans: list[PlaybookPlan] = Field(
+        default_factory=list, description="The plans proposed, the approvals' subjects"
+    )
     sla: SlaSummary | None = None
     incident_id: uuid.UUID | None = None
     lifecycle: LifecycleState = Field(default_factory=LifecycleState)
@@ -252,6 +273,7 @@ def ticket_state(
         messages_received=state.messages_received,
         approvals=list(state.approvals),
         runs=list(state.runs),
+        plans=list(state.plans),
         sla=sla,
         incident_id=state.incident_id,
         lifecycle=state.lifecycle,
@@ -263,6 +285,7 @@ class StaffAssign(BaseModel):
 
     actor: str
     assignee: EmailStr
+    channel: StaffChannel = None
 
 
 class StaffPriorityChange(BaseModel):
@@ -271,6 +294,7 @@ class StaffPriorityChange(BaseModel):
     actor: str
     priority: Priority
     reason: str = ""
+    channel: StaffChannel = None
 
 
 class TicketOutcome(BaseModel):

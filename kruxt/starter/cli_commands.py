@@ -80,6 +80,10 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 
             command = run_review if args.command == "review" else run_schedules
             return run(connected(command, args, settings))
+        case "console":
+            from kruxt.starter.console.console_cli import run_console
+
+            return run(connected(run_console, args, settings))
         case "audit" if args.audit_command == "anchor":
             return run(connected(_audit_anchor, args, settings))
         case "audit":

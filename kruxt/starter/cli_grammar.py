@@ -15,6 +15,7 @@ from kruxt.models.approvals import Verdict
 from kruxt.models.enums import Category, Priority, TicketStatus
 
 __all__ = [
+    "add_console_parser",
     "add_eval_parser",
     "add_incident_parser",
     "add_simulate_parser",
@@ -102,6 +103,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_incident_parser(sub)
     add_kpi_parser(sub)
     add_review_parsers(sub)
+    add_console_parser(sub)
 
     audit_cmd = sub.add_parser("audit", help="the audit trail").add_subparsers(
         dest="audit_command", required=True, metavar="ACTION"
@@ -165,6 +167,26 @@ def add_review_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
         dest="schedules_command", required=True, metavar="ACTION"
     )
     schedules.add_parser("apply", help="create or update the schedules (idempotent)")
+
+
+def add_console_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
+    """Add ``console token create|list|revoke`` (``kruxt/starter/console/console_cli.py``)."""
+    console = subparsers.add_parser(
+        "console", help="the staff console: personal tokens for its JSON API"
+    ).add_subparsers(dest="console_group", required=True, metavar="ACTION")
+    token = console.add_parser(
+        "token", help="personal tokens for /v1/staff (Authorization: Bearer)"
+    ).add_subparsers(dest="console_action", required=True, metavar="ACTION")
+    create = token.add_parser("create", help="a new token, printed once")
+    create.add_argument("--as", dest="actor", required=True, metavar="EMAIL", help=STAFF_HELP)
+    create.add_argument("--name", default="", metavar="LABEL", help="what the token is for")
+    lst = token.add_parser("list", help="tokens, newest first (never the tokens themselves)")
+    lst.add_argument("--as", dest="actor", metavar="EMAIL", help="only this person's")
+    revoke = token.add_parser("revoke", help="revoke a token for good")
+    revoke.add_argument("token_id", metavar="ID", help="its id (or its first 8 characters)")
+    revoke.add_argument(
+        "--as", dest="actor", default="cli", metavar="EMAIL", help="who revokes it (audit)"
+    )
 
 
 def add_kpi_parser(subparsers: argparse._SubParsersAction[Any]) -> None:

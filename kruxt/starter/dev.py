@@ -19,13 +19,14 @@ import sys
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
+from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 
 from kruxt.adapters.app_db import install_app_schema
-from kruxt.adapters.approvers import Approver, dump_approvers
+from kruxt.adapters.approvers import Approver, ApproversError, dump_approvers, load_approvers
 from kruxt.adapters.email import ABOUT_HEADER, LINK_HEADER
 from kruxt.adapters.embedded_postgres import (
     EmbeddedPostgres,
@@ -111,7 +112,8 @@ class DevStack:
             self._spawn("api", env)
             await self._wait_api()
             await self._schedules(env)
-            self._banner(runtime_dsn, address, ui, token)
+            signing_in = await self._console_sign_in(env)
+            self._banner(runtime_dsn, address, ui, token, signing_in)
             if ui:
                 say(f"Web UI decrypts history through {self._codec_endpoint()}")
             failed = await self._supervise(stop)
@@ -383,11 +385,46 @@ class DevStack:
                     await asyncio.sleep(0.25)
         raise StartupError(f"the API did not answer on :{self.api_port} within {timeout:.0f}s")
 
-    def _banner(self, dsn: str, address: str, ui: str | None, token: str) -> None:
+    async def _console_sign_in(self, env: dict[str, str]) -> str | None:
+        """Ask the console for a sign-in link for the first person of the approvers directory,
+        as the sign-in page does: the mail lands in the outbox and its link is printed with the
+        others. Who it is for; None when there is nobody, or the API did not take it."""
+        try:
+            directory = load_approvers(
+                file=Path(env["KRUXT_APPROVERS_FILE"])
+                if "KRUXT_APPROVERS_FILE" in env
+                else self.settings.approvers_file,
+                inline=self.settings.approvers,
+            )
+        except ApproversError as exc:
+            say(f"console: no sign-in link ({exc})")
+            return None
+        if not directory.approvers:
+            return None
+        email = str(directory.approvers[0].email)
+        async with httpx.AsyncClient(timeout=10.0, trust_env=False) as http:
+            try:
+                answer = await http.post(
+                    f"{self._api_url()}/console/sign-in", data={"email": email}
+                )
+            except httpx.HTTPError as exc:
+                say(f"console: no sign-in link ({exc})")
+                return None
+        return email if answer.status_code == 200 else None
+
+    def _banner(
+        self, dsn: str, address: str, ui: str | None, token: str, signing_in: str | None = None
+    ) -> None:
         api = self._api_url()
+        console = (
+            f"(a sign-in link for {signing_in} follows)"
+            if signing_in
+            else "(sign in with an address of the approvers directory)"
+        )
         lines = [
             "",
             "KRUXT Support Autopilot is running",
+            f"  Console        {api}/console   {console}",
             f"  API            {api}   (docs {api}/docs, health {api}/healthz)",
             f"  Temporal       {address}" + (f"   Web UI {ui}" if ui else ""),
             f"  PostgreSQL     {_redact(dsn)}",

@@ -98,11 +98,13 @@ class IncidentService:
         customer_note: str = "",
         defect: bool = False,
         prevention: str = "",
+        channel: DecisionChannel | None = None,
     ) -> IncidentState:
         """Resolve the incident; returns once its tickets are told and the timeline posted.
 
         ``note`` stays with the team; ``customer_note`` is added to what customers are told.
         ``defect``: the cause is a product defect, filed as a GitHub issue with ``prevention``.
+        ``channel``: where it was resolved, for the audit log.
 
         Raises:
             IncidentRefusedError: already resolved.
@@ -117,6 +119,7 @@ class IncidentService:
                 customer_note=customer_note,
                 defect=defect,
                 prevention=prevention,
+                channel=channel,
             ),
         )
 

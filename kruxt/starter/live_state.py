@@ -21,7 +21,14 @@ if TYPE_CHECKING:
 
     from kruxt.models.tickets import TicketView
 
-__all__ = ["STATE_QUERY", "UnknownTicketError", "ticket_state", "with_live_state"]
+__all__ = [
+    "STATE_QUERY",
+    "UnknownTicketError",
+    "live_state",
+    "overlay",
+    "ticket_state",
+    "with_live_state",
+]
 
 # TicketWorkflow.state, asked by its name: importing the workflow would load its activities.
 STATE_QUERY = "state"
@@ -52,10 +59,22 @@ async def with_live_state(client: Client, view: TicketView, *, timeout: float = 
 
     Best effort: if Temporal does not answer in time the stored view is returned as is.
     """
+    state = await live_state(client, view.ticket_id, timeout=timeout)
+    return view if state is None else overlay(view, state)
+
+
+async def live_state(
+    client: Client, ticket_id: uuid.UUID, *, timeout: float = 2.0
+) -> TicketState | None:
+    """The ticket's live state; None when its workflow does not answer in time (or has none)."""
     try:
-        state = await asyncio.wait_for(ticket_state(client, view.ticket_id), timeout)
+        return await asyncio.wait_for(ticket_state(client, ticket_id), timeout)
     except (TimeoutError, UnknownTicketError, RPCError, TemporalUnavailableError):
-        return view
+        return None
+
+
+def overlay(view: TicketView, state: TicketState) -> TicketView:
+    """The stored ticket with what its workflow's ``state`` says laid over it."""
     runs = [
         RunBrief(
             run_id=r.run_id,

@@ -331,7 +331,9 @@ class IncidentWorkflow:
     # -- resolution ----------------------------------------------------------------------
 
     async def _resolve(self, request: ResolveIncident) -> IncidentOutcome:
-        result = await self._set_status(IncidentStatus.RESOLVED, request.by, note=request.note)
+        result = await self._set_status(
+            IncidentStatus.RESOLVED, request.by, channel=request.channel, note=request.note
+        )
         # The database's list is complete (joins are locked out while resolving); the
         # signals received are merged in for tickets whose join raced the resolution.
         for ticket in result:

@@ -18,6 +18,7 @@ with workflow.unsafe.imports_passed_through():
         ApprovalKind,
         ApprovalStatus,
         Decision,
+        DecisionChannel,
         DecisionOutcome,
         RollbackRequest,
     )
@@ -33,8 +34,10 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.models.playbooks import PlaybookPlan, RunStatus
     from kruxt.models.records import (
         AssignInput,
+        DraftReply,
         InboundMessageInput,
         MessageKind,
+        OutboundMessageInput,
         PersistTicketInput,
         PriorityChangeInput,
         RecordTriageInput,
@@ -44,6 +47,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.models.tickets import (
         CustomerMessage,
         StaffAssign,
+        StaffMessage,
         StaffPriorityChange,
         StaffResolve,
         TicketIntake,
@@ -101,6 +105,8 @@ class TicketWorkflow:
         self._assignments: list[StaffAssign] = []
         self._incident_news: list[IncidentResolved] = []
         self._inbox: list[CustomerMessage] = []
+        # Staff replies (to the customer) and internal notes, in the order they were written.
+        self._staff_messages: list[tuple[MessageKind, StaffMessage]] = []
         self._resolve_request: StaffResolve | None = None
         # The customer pressed the confirm link of an answer (kruxt.adapters.email_tokens).
         self._confirmed_by_link = False
@@ -136,6 +142,7 @@ class TicketWorkflow:
             # Messages first: a follow-up that raced the resolve is still recorded.
             while self._inbox:
                 await self._take_customer_message(self._inbox.pop(0))
+            await self._take_staff_messages()
             if self._confirmed_by_link:
                 await self._confirm_by_link()
             await self._check_sla()
@@ -183,6 +190,16 @@ class TicketWorkflow:
         if self._resolve_request is None and self._state.status is not TicketStatus.RESOLVED:
             self._resolve_request = request
             self._state.resolved_by = request.actor
+
+    @workflow.signal
+    def staff_reply(self, message: StaffMessage) -> None:
+        """A staff member's reply to the customer, sent through the ticket's channel."""
+        self._staff_messages.append((MessageKind.AGENT_REPLY, message))
+
+    @workflow.signal
+    def staff_note(self, message: StaffMessage) -> None:
+        """A staff member's internal note: kept in the thread for staff, never sent out."""
+        self._staff_messages.append((MessageKind.STAFF_NOTE, message))
 
     @workflow.signal
     def change_priority(self, change: StaffPriorityChange) -> None:
@@ -270,6 +287,7 @@ class TicketWorkflow:
     def _has_work(self) -> bool:
         return bool(
             self._inbox
+            or self._staff_messages
             or self._confirmed_by_link
             or self._resolve_request is not None
             or self._priority_changes
@@ -324,6 +342,7 @@ class TicketWorkflow:
                     priority=change.priority,
                     actor=change.actor,
                     reason=change.reason,
+                    via=change.channel,
                 ),
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,
@@ -345,6 +364,7 @@ class TicketWorkflow:
                     ticket_id=self._intake.ticket_id,
                     assignee=str(assignment.assignee),
                     actor=assignment.actor,
+                    via=assignment.channel,
                 ),
                 start_to_close_timeout=DB_TIMEOUT,
                 retry_policy=DB_RETRY,
@@ -538,6 +558,38 @@ class TicketWorkflow:
             # The customer wrote back after an answer: it did not settle it, a person looks.
             await self._steps.set_status(TicketStatus.AWAITING_HUMAN, "the customer replied")
 
+    async def _take_staff_messages(self) -> None:
+        """Send the staff's replies through the ticket's channel and keep their notes; a reply
+        to a ticket waiting on a person now waits on the customer."""
+        while self._staff_messages:
+            kind, message = self._staff_messages.pop(0)
+            if kind is MessageKind.STAFF_NOTE:
+                await workflow.execute_activity_method(
+                    TicketActivities.attach_draft,  # an internal note, as drafts are kept
+                    OutboundMessageInput(
+                        ticket_id=self._intake.ticket_id,
+                        message_id=message.message_id,
+                        kind=kind,
+                        body=message.body,
+                        author=message.actor,
+                        via=message.channel,
+                    ),
+                    start_to_close_timeout=DB_TIMEOUT,
+                    retry_policy=DB_RETRY,
+                    summary="Keep a staff note",
+                )
+                continue
+            await self._steps.send(
+                kind, DraftReply(body=message.body, article_ids=[]), staff=message
+            )
+            if self._state.status in (TicketStatus.AWAITING_HUMAN, TicketStatus.REOPENED):
+                await self._steps.set_status(
+                    TicketStatus.AWAITING_CUSTOMER,
+                    f"answered by {message.actor}",
+                    actor=message.actor,
+                    via=message.channel,
+                )
+
     async def _record_inbound(self, message_id: uuid.UUID, body: str) -> None:
         await workflow.execute_activity_method(
             TicketActivities.record_inbound_message,
@@ -559,6 +611,7 @@ class TicketWorkflow:
             actor=request.actor,
             marked=request.defect,
             prevention=request.prevention,
+            via=request.channel,
         )
         if self._lifecycle.on:
             self._resolve_request = None
@@ -578,6 +631,7 @@ class TicketWorkflow:
         actor: str = AUTOPILOT,
         marked: bool = False,
         prevention: str = "",
+        via: DecisionChannel | None = None,
     ) -> None:
         """Every resolution, by staff or by the customer's side (confirmed, assumed): pending
         approvals closed, resolved, the clock stopped, a product defect reported (triage
@@ -586,7 +640,7 @@ class TicketWorkflow:
         await self._gate.close_pending(
             "the ticket was resolved first" if by_staff else "the ticket was solved first"
         )
-        await self._steps.set_status(TicketStatus.RESOLVED, reason, actor=actor)
+        await self._steps.set_status(TicketStatus.RESOLVED, reason, actor=actor, via=via)
         self._state.resolved_at = workflow.now()
         await self._sla.stop(ClockKind.RESOLUTION)
         defect = ticket_defect(

@@ -15,6 +15,7 @@ from temporalio import workflow
 with workflow.unsafe.imports_passed_through():
     from kruxt.activities.tickets import TicketActivities
     from kruxt.models import search_attributes as sa
+    from kruxt.models.approvals import DecisionChannel
     from kruxt.models.enums import TicketStatus
     from kruxt.models.records import (
         DraftReply,
@@ -23,7 +24,7 @@ with workflow.unsafe.imports_passed_through():
         StatusChangeInput,
     )
     from kruxt.models.sla import ClockKind
-    from kruxt.models.tickets import TicketWorkflowState
+    from kruxt.models.tickets import StaffMessage, TicketWorkflowState
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
     from kruxt.workflows.sla import SlaTracker
 
@@ -70,17 +71,26 @@ class TicketSteps:
         self._state.next_step = next_step
         self._publish()
 
-    async def set_status(self, status: TicketStatus, reason: str, actor: str = AUTOPILOT) -> None:
+    async def set_status(
+        self,
+        status: TicketStatus,
+        reason: str,
+        actor: str = AUTOPILOT,
+        *,
+        via: DecisionChannel | None = None,
+    ) -> None:
         """Record the status change, flag it for search, pause or resume the resolution clock.
 
         While the customer's last message was refused, nothing waits on the customer: the
-        ticket stays with the person it went to.
+        ticket stays with the person it went to. ``via``: where a staff member acted.
         """
         if status is TicketStatus.AWAITING_CUSTOMER and self._undelivered is not None:
             return
         await workflow.execute_activity_method(
             TicketActivities.change_status,
-            StatusChangeInput(ticket_id=self._ticket_id, status=status, actor=actor, reason=reason),
+            StatusChangeInput(
+                ticket_id=self._ticket_id, status=status, actor=actor, reason=reason, via=via
+            ),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
             summary=f"Set status {status.value}",
@@ -98,22 +108,32 @@ class TicketSteps:
         """Send a fixed text (no knowledge articles) to the customer."""
         await self.send(kind, DraftReply(body=body, article_ids=[]), confirmable=confirmable)
 
-    async def send(self, kind: MessageKind, draft: DraftReply, *, confirmable: bool = True) -> None:
+    async def send(
+        self,
+        kind: MessageKind,
+        draft: DraftReply,
+        *,
+        confirmable: bool = True,
+        staff: StaffMessage | None = None,
+    ) -> None:
         """Send a message to the customer; the first response stops its SLA clock.
 
         One the ticket's channel refused (kept as a note for staff) sends the ticket to a
-        person instead.
+        person instead. ``staff``: a staff member wrote it (their id, name and channel).
         """
+        message = OutboundMessageInput(
+            ticket_id=self._ticket_id,
+            message_id=staff.message_id if staff is not None else workflow.uuid4(),
+            kind=kind,
+            body=draft.body,
+            article_ids=draft.article_ids,
+            confirmable=confirmable,
+        )
+        if staff is not None:
+            message = message.model_copy(update={"author": staff.actor, "via": staff.channel})
         sent = await workflow.execute_activity_method(
             TicketActivities.send_customer_message,
-            OutboundMessageInput(
-                ticket_id=self._ticket_id,
-                message_id=workflow.uuid4(),
-                kind=kind,
-                body=draft.body,
-                article_ids=draft.article_ids,
-                confirmable=confirmable,
-            ),
+            message,
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
             summary=f"Send the {kind.value.replace('_', ' ')} to the customer",

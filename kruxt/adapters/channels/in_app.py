@@ -89,6 +89,7 @@ class InAppChannel:
             body=message.body,
             author=message.author,
             article_ids=message.article_ids,
+            via=message.via,
         )
         key = message.idempotency_key
         if message.kind is ch.DeliveryKind.PUBLIC_REPLY:

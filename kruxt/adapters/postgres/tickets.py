@@ -16,6 +16,7 @@ import asyncpg
 from kruxt.adapters.postgres import audit, kpi
 from kruxt.adapters.postgres.automation_runs import INSERT_RUN, recorded_run
 from kruxt.adapters.postgres.pool import Conn
+from kruxt.models.approvals import DecisionChannel
 from kruxt.models.context import RecentTicket
 from kruxt.models.enums import Channel, MessageDirection, TicketStatus
 from kruxt.models.records import MessageKind, OutboundMessageResult, ThreadMessage
@@ -283,8 +284,10 @@ class TicketStore:
         actor: str,
         reason: str,
         idempotency_key: str,
+        via: DecisionChannel | None = None,
     ) -> None:
-        """A staff member's new priority, with its audit entry and KPI event."""
+        """A staff member's new priority, with its audit entry and KPI event (``via``: where
+        they acted, audited as the ``channel``)."""
         async with self._pool.acquire() as conn, conn.transaction():
             before = await conn.fetchval(
                 "SELECT priority FROM support_tickets WHERE id = $1 FOR UPDATE", ticket_id
@@ -294,7 +297,7 @@ class TicketStore:
                 actor=actor,
                 action="ticket.priority_changed",
                 ticket_id=ticket_id,
-                details={"from": before, "to": priority, "reason": reason},
+                details={"from": before, "to": priority, "reason": reason, **_via(via)},
                 idempotency_key=idempotency_key,
             )
             if not done:
@@ -314,7 +317,13 @@ class TicketStore:
             )
 
     async def assign(
-        self, *, ticket_id: uuid.UUID, assignee: str, actor: str, idempotency_key: str
+        self,
+        *,
+        ticket_id: uuid.UUID,
+        assignee: str,
+        actor: str,
+        idempotency_key: str,
+        via: DecisionChannel | None = None,
     ) -> None:
         """Give the ticket to a member of the support team, with its audit entry."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -326,7 +335,7 @@ class TicketStore:
                 actor=actor,
                 action="ticket.assigned",
                 ticket_id=ticket_id,
-                details={"from": before, "to": assignee},
+                details={"from": before, "to": assignee, **_via(via)},
                 idempotency_key=idempotency_key,
             )
             if done:
@@ -370,6 +379,7 @@ class TicketStore:
         actor: str,
         reason: str,
         idempotency_key: str,
+        via: DecisionChannel | None = None,
     ) -> datetime:
         """Move a ticket to a status, with its audit entry and KPI events; return when."""
         async with self._pool.acquire() as conn, conn.transaction():
@@ -385,7 +395,12 @@ class TicketStore:
                 actor=actor,
                 action="ticket.status_changed",
                 ticket_id=ticket_id,
-                details={"from": before["status"], "to": status.value, "reason": reason},
+                details={
+                    "from": before["status"],
+                    "to": status.value,
+                    "reason": reason,
+                    **_via(via),
+                },
                 idempotency_key=idempotency_key,
             )
             if not done:  # a retry of a change that committed
@@ -565,7 +580,14 @@ def _audited(message: ThreadMessage) -> dict[str, object]:
         "message_id": str(message.message_id),
         "kind": message.kind.value,
         "article_ids": message.article_ids,
+        **_via(message.via),
     }
+
+
+def _via(via: DecisionChannel | None) -> dict[str, str]:
+    """Where a staff member acted, as the audit entry's ``channel`` (nothing when unsaid, so
+    entries written without it read as they always did)."""
+    return {"channel": via.value} if via is not None else {}
 
 
 async def _insert_thread_message(

@@ -42,6 +42,11 @@ from kruxt.starter.api.intercom_routes import intercom_router
 from kruxt.starter.api.limits import BodySizeLimit
 from kruxt.starter.api.slack_routes import SlackContext, slack_router
 from kruxt.starter.api.zendesk_routes import zendesk_router
+from kruxt.starter.console.auth import CsrfRefused
+from kruxt.starter.console.auth_routes import auth_router, csrf_refused_page
+from kruxt.starter.console.context import ConsoleContext
+from kruxt.starter.console.pages import console_router
+from kruxt.starter.console.staff_api import staff_api_router
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
 
 T = TypeVar("T")
@@ -69,6 +74,8 @@ class ApiDeps:
     zendesk: WebhookChannel | None = None
     intercom: WebhookChannel | None = None
     refusals: Refusals = field(default_factory=Refusals)
+    # The staff console (/console pages, /v1/staff API); None: those routes answer 404.
+    console: ConsoleContext | None = None
     # The in-app channel verifies the bearer token (kruxt.adapters.channels.in_app).
     in_app: InAppChannel = field(init=False)
 
@@ -276,6 +283,14 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
     )
     app.include_router(
         intercom_router(_configured(lambda d: d.webhook(d.intercom), "Intercom is not configured"))
+    )
+    console = _configured(lambda d: d.console, "the staff console is off")
+    app.include_router(auth_router())
+    app.add_exception_handler(CsrfRefused, csrf_refused_page)
+    app.include_router(console_router(console))
+    app.include_router(
+        staff_api_router(console),
+        responses={code: {"model": ErrorBody} for code in (403, 404, 409)},
     )
     return app
 

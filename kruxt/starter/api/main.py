@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import ipaddress
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,12 +13,19 @@ from fastapi import FastAPI
 
 from kruxt.adapters.payload_codec import EncryptionCodec
 from kruxt.adapters.postgres.approvals import ApprovalStore
+from kruxt.adapters.postgres.console_sessions import ConsoleSessionStore
 from kruxt.adapters.postgres.incidents import IncidentStore
 from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.adapters.settings import ConfigurationError, Settings
+from kruxt.adapters.settings import ConfigurationError, Settings, is_loopback_host
 from kruxt.adapters.telemetry import uvicorn_log_config
-from kruxt.bootstrap import Bootstrapped, bootstrap, confirm_tokens_from, payload_codec_from
+from kruxt.bootstrap import (
+    Bootstrapped,
+    bootstrap,
+    confirm_tokens_from,
+    mailer_from,
+    payload_codec_from,
+)
 from kruxt.models.approvals import ApprovalRequest
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.codec_routes import CodecContext, parse_origins
@@ -29,8 +35,13 @@ from kruxt.starter.api.grade_routes import GradeContext
 from kruxt.starter.api.incident_routes import IncidentAckContext
 from kruxt.starter.api.slack_routes import SlackContext
 from kruxt.starter.approvals import ApprovalService
+from kruxt.starter.console.actions import ConsoleActions
+from kruxt.starter.console.auth import ConsoleAuth, console_auth_from
+from kruxt.starter.console.context import ConsoleContext
+from kruxt.starter.console.queries import ConsoleQueries
 from kruxt.starter.incidents import IncidentService, responders_of
 from kruxt.starter.intake import IntakeService, routing_policy_from
+from kruxt.starter.staff import StaffService
 
 
 async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Bootstrapped]:
@@ -119,8 +130,43 @@ async def build_deps(settings: Settings, **overrides: Any) -> tuple[ApiDeps, Boo
         else None,
         zendesk=boot.zendesk,
         intercom=boot.intercom,
+        console=console_of(settings, boot, approvals=service, incidents=incidents),
     )
     return deps, boot
+
+
+def console_of(
+    settings: Settings,
+    boot: Bootstrapped,
+    *,
+    approvals: ApprovalService,
+    incidents: IncidentService,
+) -> ConsoleContext | None:
+    """The staff console (None: off, without its sign-in): what it shows is read from the
+    database and the workflows, what it does goes through the same services as Slack,
+    e-mail and the CLI."""
+    auth = console_auth_of(settings, boot)
+    if auth is None:
+        return None
+    return ConsoleContext(
+        auth=auth,
+        queries=ConsoleQueries(boot.pool, boot.client, boot.sla),
+        actions=ConsoleActions(
+            approvals=approvals, staff=StaffService(boot.client), incidents=incidents
+        ),
+        public_url=settings.public_url,
+    )
+
+
+def console_auth_of(settings: Settings, boot: Bootstrapped) -> ConsoleAuth | None:
+    """The staff console's sign-in (None: the console is off, no KRUXT_LINK_SECRET); its links
+    are mailed by the API itself (the worker's mailer is the worker's)."""
+    return console_auth_from(
+        settings,
+        ConsoleSessionStore(boot.pool),
+        boot.approvers,
+        boot.mailer or mailer_from(settings),
+    )
 
 
 def codec_context_from(settings: Settings, codec: EncryptionCodec) -> CodecContext | None:
@@ -131,7 +177,7 @@ def codec_context_from(settings: Settings, codec: EncryptionCodec) -> CodecConte
         ConfigurationError: the loopback allowance is on but the API listens beyond loopback.
     """
     token = settings.codec_token.get_secret_value() if settings.codec_token else None
-    if settings.codec_allow_loopback and not _is_loopback_host(settings.api_host):
+    if settings.codec_allow_loopback and not is_loopback_host(settings.api_host):
         raise ConfigurationError(
             f"KRUXT_CODEC_ALLOW_LOOPBACK is on but KRUXT_API_HOST={settings.api_host} is not a "
             "loopback address: set KRUXT_CODEC_TOKEN instead"
@@ -144,15 +190,6 @@ def codec_context_from(settings: Settings, codec: EncryptionCodec) -> CodecConte
         allow_loopback=settings.codec_allow_loopback,
         cors_origins=parse_origins(settings.codec_cors_origins),
     )
-
-
-def _is_loopback_host(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def app_from_settings(settings: Settings) -> FastAPI:
