@@ -9,6 +9,7 @@ so the services of ``starter`` are built by their entrypoints from what it retur
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from pathlib import Path
@@ -72,6 +73,7 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 ConnectedChannel = TypeVar("ConnectedChannel", "ZendeskChannel", "IntercomChannel")
+_Signer = TypeVar("_Signer", ApprovalTokens, GradeTokens, IncidentAckTokens, ConfirmTokens)
 
 TRIAGE_PROMPT_VERSION = "v2"
 REPLY_PROMPT_VERSION = "v1"
@@ -213,18 +215,22 @@ def mailer_from(settings: Settings) -> Mailer:
     return OutboxMailer(outbox, sender=settings.email_from, announce=log.info)
 
 
-def link_tokens_from(settings: Settings) -> ApprovalTokens | None:
-    """The signer of e-mailed approval links, when a secret is configured."""
+def _signer_from(settings: Settings, signer: Callable[[bytes], _Signer]) -> _Signer | None:
+    """A signer of links, keyed from the link secret (each kind derives its own key); None
+    when no secret is configured."""
     if settings.link_secret is None:
         return None
-    return ApprovalTokens(settings.link_secret.get_secret_value().encode())
+    return signer(settings.link_secret.get_secret_value().encode())
+
+
+def link_tokens_from(settings: Settings) -> ApprovalTokens | None:
+    """The signer of e-mailed approval links, when a secret is configured."""
+    return _signer_from(settings, ApprovalTokens)
 
 
 def grade_tokens_from(settings: Settings) -> GradeTokens | None:
     """The signer of the weekly review's grade links (the link secret, its own key)."""
-    if settings.link_secret is None:
-        return None
-    return GradeTokens(settings.link_secret.get_secret_value().encode())
+    return _signer_from(settings, GradeTokens)
 
 
 def review_chat_from(settings: Settings) -> SlackReviews | None:
@@ -238,16 +244,12 @@ def review_chat_from(settings: Settings) -> SlackReviews | None:
 
 def incident_ack_tokens_from(settings: Settings) -> IncidentAckTokens | None:
     """The signer of e-mailed incident "Acknowledge" links (the same secret, its own key)."""
-    if settings.link_secret is None:
-        return None
-    return IncidentAckTokens(settings.link_secret.get_secret_value().encode())
+    return _signer_from(settings, IncidentAckTokens)
 
 
 def confirm_tokens_from(settings: Settings) -> ConfirmTokens | None:
     """The signer of customers' confirm links (the link secret, its own key)."""
-    if settings.link_secret is None:
-        return None
-    return ConfirmTokens(settings.link_secret.get_secret_value().encode())
+    return _signer_from(settings, ConfirmTokens)
 
 
 def confirm_links_from(settings: Settings) -> ConfirmLinks | None:

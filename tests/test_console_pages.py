@@ -364,6 +364,20 @@ async def test_ticket_text_is_never_markup(rig: ConsoleRig) -> None:
     assert "did not answer" in page.text
 
 
+async def test_a_missing_ticket_is_a_page_for_the_browser_and_json_for_the_api(
+    rig: ConsoleRig,
+) -> None:
+    founder = await rig.sign_in(FOUNDER)
+    missing = uuid.uuid4()
+    page = await founder.http.get(f"/console/tickets/{missing}", headers={"Accept": "text/html"})
+    assert page.status_code == 404
+    assert page.headers["content-type"].startswith("text/html")
+    assert "Not found" in page.text and f"no ticket {missing}" in page.text
+    assert 'href="/console"' in page.text
+    api = await founder.http.get(f"/v1/staff/tickets/{missing}")
+    assert api.status_code == 404 and api.json()["error"] == "not_found"
+
+
 async def test_the_sign_in_link_arrives_by_mail_and_works_once(rig: ConsoleRig) -> None:
     async with rig.browser() as http:
         asked = await http.post("/console/sign-in", data={"email": FOUNDER.email})

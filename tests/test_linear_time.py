@@ -197,9 +197,9 @@ def test_every_rule_pattern_runs_on_re2() -> None:
         *(r.pattern for r in triage_rules.OUT_OF_SCOPE_RULES + triage_rules.NO_PLAYBOOK_RULES),
         *triage_rules.INJECTION_RULES,
         *(h.pattern for text in triage_rules.CATEGORY_TEXT.values() for h in text.hints),
-        triage_rules.SEVERITY_P1,
-        triage_rules.SEVERITY_MANY_USERS,
-        triage_rules.SEVERITY_QUESTION,
+        triage_rules.severity.SEVERITY_P1,
+        triage_rules.severity.SEVERITY_MANY_USERS,
+        triage_rules.severity.SEVERITY_QUESTION,
     ]
     assert tables and all(isinstance(p, Pattern) for p in tables)
 
@@ -263,7 +263,7 @@ def _new_lookarounds() -> dict[str, Pattern]:
         "spam": _guarded(Category.FEED_MODERATION, "spam"),
         "class number": _guarded(Category.CLASS_BOOKING_WAITLIST, "number"),
         "get in": _guarded(Category.AUTH_LOGIN, "get (?:back )?in"),
-        "many users": Pattern(None, *triage_rules.SEVERITY_MANY_USERS.guards),
+        "many users": Pattern(None, *triage_rules.severity.SEVERITY_MANY_USERS.guards),
         # "could have" is spelled "could_ have" by _view: a plain "could" then reads as before.
         "nobody could": Pattern(
             r"\b(?:(?:nobody|no one|noone|none of)(?: \w+){0,3} (?:can|could|is able|are able))\b"

@@ -65,20 +65,21 @@ def test_the_registry_refuses_a_step_the_app_does_not_declare() -> None:
     validate([auth_login.DECLARATION])
     wrong_args = dataclasses.replace(auth_login.UNLOCK, args=("account_id",))
     unknown = dataclasses.replace(auth_login.REVOKE_SESSIONS, name="delete_account")
-    undo = dataclasses.replace(auth_login.RELOCK, name="drop_lock")
-    for actions, compensations in [
-        ((wrong_args,), (auth_login.RELOCK,)),
-        ((auth_login.RESEND_VERIFICATION, unknown), ()),
-    ]:
-        declaration = dataclasses.replace(
-            auth_login.DECLARATION, actions=actions, compensations=compensations
-        )
+    for actions in [(wrong_args,), (auth_login.RESEND_VERIFICATION, unknown)]:
+        declaration = dataclasses.replace(auth_login.DECLARATION, actions=actions)
         with pytest.raises(RegistryError, match="is not a registered app change"):
             validate([declaration])
     undoing = dataclasses.replace(
         auth_login.DECLARATION,
         actions=(dataclasses.replace(auth_login.UNLOCK, compensation="drop_lock"),),
-        compensations=(dataclasses.replace(undo, undoes="unlock_account"),),
     )
     with pytest.raises(RegistryError, match="compensation drop_lock is not a registered app undo"):
         validate([undoing])
+
+
+def test_the_registry_refuses_a_compensation_that_does_not_say_what_it_does() -> None:
+    """The approver reads ``undo`` next to each step: a compensation must say what it does."""
+    silent = dataclasses.replace(auth_login.UNLOCK, undo="")
+    declaration = dataclasses.replace(auth_login.DECLARATION, actions=(silent,))
+    with pytest.raises(RegistryError, match="'relock_account' does not say what it does"):
+        validate([declaration])

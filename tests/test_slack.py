@@ -39,6 +39,7 @@ from kruxt.adapters.slack import (
 )
 from kruxt.models.approvals import (
     ApprovalStatus,
+    CloseApproval,
     DecisionChannel,
     TriageCorrection,
     Verdict,
@@ -224,11 +225,13 @@ def test_huge_texts_stay_within_slacks_limits() -> None:
     for blocks in (
         approval_blocks(request),
         decided_blocks(
-            request,
-            status=ApprovalStatus.REJECTED,
-            decided_by="maya@kruxt.app",
-            decided_at=datetime.now(UTC),
-            reason="no " * 3000,
+            CloseApproval(
+                request=request,
+                status=ApprovalStatus.REJECTED,
+                decided_by="maya@kruxt.app",
+                decided_at=datetime.now(UTC),
+                reason="no " * 3000,
+            )
         ),
     ):
         assert len(blocks) <= MAX_BLOCKS
@@ -252,11 +255,13 @@ def test_decided_blocks_say_who_decided_what_and_drop_the_buttons(
 ) -> None:
     request = approval_request()
     blocks = decided_blocks(
-        request,
-        status=status,
-        decided_by="maya@kruxt.app",
-        decided_at=datetime(2025, 3, 4, 3, 12, tzinfo=UTC),
-        reason=reason,
+        CloseApproval(
+            request=request,
+            status=status,
+            decided_by="maya@kruxt.app",
+            decided_at=datetime(2025, 3, 4, 3, 12, tzinfo=UTC),
+            reason=reason,
+        )
     )
     assert not buttons(blocks)
     assert expected in all_texts(blocks)
@@ -304,11 +309,13 @@ async def test_post_request_then_close_replaces_the_message(
     decided_at = datetime(2025, 3, 4, 3, 12, tzinfo=UTC)
     await slack.close(
         ref,
-        request,
-        status=ApprovalStatus.APPROVED,
-        decided_by="Maya Founder",
-        decided_at=decided_at,
-        reason="",
+        CloseApproval(
+            request=request,
+            status=ApprovalStatus.APPROVED,
+            decided_by="Maya Founder",
+            decided_at=decided_at,
+            reason="",
+        ),
     )
     (update,) = slack_server.calls_to("chat.update")
     assert update.body["channel"] == CHANNEL
@@ -336,11 +343,13 @@ async def test_posted_ticket_text_is_verbatim_and_escaped(slack_server: FakeSlac
     ref = await slack.post_request(request)
     await slack.close(
         ref,
-        request,
-        status=ApprovalStatus.REJECTED,
-        decided_by="Maya",
-        decided_at=datetime(2025, 3, 4, 3, 12, tzinfo=UTC),
-        reason=hostile,
+        CloseApproval(
+            request=request,
+            status=ApprovalStatus.REJECTED,
+            decided_by="Maya",
+            decided_at=datetime(2025, 3, 4, 3, 12, tzinfo=UTC),
+            reason=hostile,
+        ),
     )
 
     for call in (*slack_server.calls_to("chat.postMessage"), *slack_server.calls_to("chat.update")):
@@ -403,10 +412,12 @@ async def test_slack_5xx_is_retryable(slack_server: FakeSlackServer) -> None:
     with pytest.raises(SlackUnavailable) as info:
         await approvals_for(slack_server).close(
             ref,
-            approval_request(),
-            status=ApprovalStatus.EXPIRED,
-            decided_by="",
-            decided_at=datetime.now(UTC),
+            CloseApproval(
+                request=approval_request(),
+                status=ApprovalStatus.EXPIRED,
+                decided_by="",
+                decided_at=datetime.now(UTC),
+            ),
         )
     assert info.value.status == 503
 

@@ -23,6 +23,7 @@ from kruxt.models.tickets import (
     StaffAssign,
     StaffResolve,
     TicketIntake,
+    TicketOutcome,
     TicketState,
     inbound_message_id_for,
     workflow_id_for,
@@ -148,12 +149,20 @@ async def test_privacy_question_is_answered_from_the_knowledge_base(
     assert dict(resolved) == {"status": "resolved", "resolved_by": "lead@kruxt.app"}
 
 
-async def test_a_fix_that_changes_data_goes_to_a_person_with_an_acknowledgement(
-    tickets: TicketRig, pool: asyncpg.Pool[Any]
-) -> None:
+async def _locked_out_with_a_person(
+    tickets: TicketRig,
+) -> tuple[TicketIntake, WorkflowHandle[Any, TicketOutcome]]:
+    """The locked-out customer's ticket, started and handed to a person (its fix changes data)."""
     ticket = intake(subject=LOCKED["subject"], body=LOCKED["body"])
     handle = await tickets.start(ticket)
     await until_status(handle, TicketStatus.AWAITING_HUMAN)
+    return ticket, handle
+
+
+async def test_a_fix_that_changes_data_goes_to_a_person_with_an_acknowledgement(
+    tickets: TicketRig, pool: asyncpg.Pool[Any]
+) -> None:
+    ticket, handle = await _locked_out_with_a_person(tickets)
     view = await TicketStore(pool).get(ticket.ticket_id)
     await resolve(handle)
     assert view is not None
@@ -209,9 +218,7 @@ async def test_follow_up_after_an_answer_goes_to_a_person_and_is_stored_once(
 async def test_message_racing_the_resolve_is_still_recorded(
     tickets: TicketRig, pool: asyncpg.Pool[Any]
 ) -> None:
-    ticket = intake(subject=LOCKED["subject"], body=LOCKED["body"])
-    handle = await tickets.start(ticket)
-    await until_status(handle, TicketStatus.AWAITING_HUMAN)
+    ticket, handle = await _locked_out_with_a_person(tickets)
     await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="lead@kruxt.app"))
     await handle.signal(
         TicketWorkflow.customer_message,

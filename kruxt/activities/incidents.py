@@ -348,15 +348,9 @@ class IncidentActivities:
             posted = await self._posted(incident.incident_id)
             if posted is not None:
                 try:
-                    await self._slack.close(
-                        posted,
-                        incident,
-                        status=change.status,
-                        by=change.actor,
-                        at=change.at,
-                        note=change.note,
-                        tickets=max(change.tickets, len(tickets)),
-                    )
+                    # The message counts every ticket, also one whose signal is on its way.
+                    counted = max(change.tickets, len(tickets))
+                    await self._slack.close(posted, change.model_copy(update={"tickets": counted}))
                 except NotifyError as exc:
                     # The status is recorded; a stale button only leads to a refused ack.
                     log.warning("incident %s: Slack update failed: %s", incident.incident_id, exc)

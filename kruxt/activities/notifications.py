@@ -193,14 +193,7 @@ class NotificationActivities:
         if posted is None:
             return
         try:
-            await self._chat.close(
-                MessageRef(channel=posted[0], ts=posted[1]),
-                close.request,
-                status=close.status,
-                decided_by=close.decided_by or "nobody",
-                decided_at=close.decided_at,
-                reason=close.reason,
-            )
+            await self._chat.close(MessageRef(channel=posted[0], ts=posted[1]), close)
         except NotifyError as exc:
             raise notify_failure(exc) from exc
 

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Protocol, TypeVar
+from typing import Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -78,17 +78,25 @@ _OIDC_STATE_KEY_CONTEXT = b"kruxt/console-oidc-state/v1"
 _B64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789_-")
 
 
-class TokenClaims(BaseModel):
-    """What a verified token says: who may decide which approval, and how."""
+class _Stamped(BaseModel):
+    """What every link's claims hold besides its own: when it was issued, until when it holds."""
 
     model_config = ConfigDict(frozen=True)
+
+    issued_at: datetime
+    expires_at: datetime
+
+
+C = TypeVar("C", bound=_Stamped)
+
+
+class TokenClaims(_Stamped):
+    """What a verified token says: who may decide which approval, and how."""
 
     jti: str = Field(description="A random token id: the key of single use")
     approval_id: uuid.UUID
     verdict: Verdict
     approver_email: str
-    issued_at: datetime
-    expires_at: datetime
 
 
 @dataclass(frozen=True)
@@ -111,12 +119,20 @@ class TokenInvalid(TokenError):
         self.reason = reason
 
 
-class TokenExpired(TokenError):
-    """A genuine token past its expiry; ``claims`` says whose it was."""
+class _LinkExpired(TokenError, Generic[C]):
+    """A genuine link past its expiry; ``claims`` says whose it was. ``link`` names the kind."""
 
-    def __init__(self, claims: TokenClaims) -> None:
-        super().__init__(f"approval link expired at {claims.expires_at.isoformat()}")
+    link = "link"
+
+    def __init__(self, claims: C) -> None:
+        super().__init__(f"{self.link} expired at {claims.expires_at.isoformat()}")
         self.claims = claims
+
+
+class TokenExpired(_LinkExpired[TokenClaims]):
+    """A genuine approval link past its expiry; ``claims`` says whose it was."""
+
+    link = "approval link"
 
 
 def _b64encode(data: bytes) -> str:
@@ -189,14 +205,6 @@ def _times(body: Mapping[str, object]) -> dict[str, datetime]:
         "issued_at": datetime.fromtimestamp(_int(body["i"]), UTC),
         "expires_at": datetime.fromtimestamp(_int(body["x"]), UTC),
     }
-
-
-class _Expiring(Protocol):
-    @property
-    def expires_at(self) -> datetime: ...
-
-
-C = TypeVar("C", bound=_Expiring)
 
 
 def _verified(
@@ -273,23 +281,17 @@ class ApprovalTokens:
         )
 
 
-class IncidentAckClaims(BaseModel):
+class IncidentAckClaims(_Stamped):
     """What a verified acknowledgement link says: who may take which incident, until when."""
-
-    model_config = ConfigDict(frozen=True)
 
     incident_id: uuid.UUID
     person_email: str
-    issued_at: datetime
-    expires_at: datetime
 
 
-class IncidentAckExpired(TokenError):
+class IncidentAckExpired(_LinkExpired[IncidentAckClaims]):
     """A genuine acknowledgement link past its expiry; ``claims`` says whose it was."""
 
-    def __init__(self, claims: IncidentAckClaims) -> None:
-        super().__init__(f"acknowledgement link expired at {claims.expires_at.isoformat()}")
-        self.claims = claims
+    link = "acknowledgement link"
 
 
 class IncidentAckTokens:
@@ -327,22 +329,16 @@ class IncidentAckTokens:
         )
 
 
-class ConfirmClaims(BaseModel):
+class ConfirmClaims(_Stamped):
     """What a verified confirm link says: the customer of which ticket, until when."""
 
-    model_config = ConfigDict(frozen=True)
-
     ticket_id: uuid.UUID
-    issued_at: datetime
-    expires_at: datetime
 
 
-class ConfirmExpired(TokenError):
+class ConfirmExpired(_LinkExpired[ConfirmClaims]):
     """A genuine confirm link past its expiry."""
 
-    def __init__(self, claims: ConfirmClaims) -> None:
-        super().__init__(f"confirm link expired at {claims.expires_at.isoformat()}")
-        self.claims = claims
+    link = "confirm link"
 
 
 class ConfirmTokens:
@@ -394,16 +390,12 @@ class ConfirmLinks:
         return f"{self.public_url.rstrip('/')}/v1/tickets/{ticket_id}/confirm/{token}"
 
 
-class GradeClaims(BaseModel):
+class GradeClaims(_Stamped):
     """What a verified grade link says: which reviewer grades which sample, how."""
-
-    model_config = ConfigDict(frozen=True)
 
     sample_id: uuid.UUID
     reviewer_email: str
     grade: str
-    issued_at: datetime
-    expires_at: datetime
 
 
 class GradeTokens:
@@ -471,12 +463,8 @@ class GradeTokens:
         )
 
 
-class _ReportClaims(BaseModel):
-    model_config = ConfigDict(frozen=True)
-
+class _ReportClaims(_Stamped):
     week: str
-    issued_at: datetime
-    expires_at: datetime
 
     @classmethod
     def read(cls, body: Mapping[str, object]) -> _ReportClaims:
@@ -491,36 +479,26 @@ def _grade_expired(claims: GradeClaims) -> TokenError:
     return TokenError(f"grade link expired at {claims.expires_at.isoformat()}")
 
 
-class SignInClaims(BaseModel):
+class SignInClaims(_Stamped):
     """What a verified console sign-in link says: who may sign in, once, until when."""
-
-    model_config = ConfigDict(frozen=True)
 
     jti: str = Field(description="A random token id: the key of single use")
     email: str
-    issued_at: datetime
-    expires_at: datetime
 
 
-class SignInExpired(TokenError):
+class SignInExpired(_LinkExpired[SignInClaims]):
     """A genuine sign-in link past its expiry; ``claims`` says whose it was."""
 
-    def __init__(self, claims: SignInClaims) -> None:
-        super().__init__(f"sign-in link expired at {claims.expires_at.isoformat()}")
-        self.claims = claims
+    link = "sign-in link"
 
 
-class ConsoleStateClaims(BaseModel):
+class ConsoleStateClaims(_Stamped):
     """The OpenID Connect round trip's state, kept in a sealed cookie until the callback."""
-
-    model_config = ConfigDict(frozen=True)
 
     state: str
     nonce: str
     code_verifier: str
     next_path: str
-    issued_at: datetime
-    expires_at: datetime
 
 
 class SignInTokens:

@@ -8,13 +8,12 @@ one ApplicationError type each that the workflows' retry policies expect.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
-from kruxt.models.approvals import ApprovalRequest, ApprovalStatus
-from kruxt.models.incidents import IncidentInput, IncidentStatus, TimelineEntry
+from kruxt.models.approvals import ApprovalRequest, CloseApproval
+from kruxt.models.incidents import IncidentInput, IncidentStatusChange, TimelineEntry
 from kruxt.models.sla import SlaNotice
 
 __all__ = [
@@ -82,17 +81,8 @@ class ApprovalNotifier(Notifier, Protocol):
         """A reminder (level 1) or an escalation (level 2 and up) under the request."""
         ...
 
-    async def close(
-        self,
-        ref: MessageRef,
-        request: ApprovalRequest,
-        *,
-        status: ApprovalStatus,
-        decided_by: str,
-        decided_at: datetime,
-        reason: str = "",
-    ) -> None:
-        """Replace the request with the decision."""
+    async def close(self, ref: MessageRef, decision: CloseApproval) -> None:
+        """Replace the request with the decision (or its expiry)."""
         ...
 
 
@@ -127,18 +117,8 @@ class IncidentNotifier(SlaNotifier, Protocol):
         """A page under the incident."""
         ...
 
-    async def close(
-        self,
-        ref: MessageRef,
-        incident: IncidentInput,
-        *,
-        status: IncidentStatus,
-        by: str,
-        at: datetime,
-        note: str = "",
-        tickets: int = 1,
-    ) -> None:
-        """Replace the incident message: who acknowledged or resolved it."""
+    async def close(self, ref: MessageRef, change: IncidentStatusChange) -> None:
+        """Replace the incident message: who acknowledged or resolved it (``change``)."""
         ...
 
     async def post_timeline(

@@ -62,17 +62,6 @@ def _not_recorded(exc: RunNotFoundError) -> ApplicationError:
     return ApplicationError(str(exc), type=RUN_NOT_RECORDED, non_retryable=True)
 
 
-def _step_result(step_id: str, change: ChangeResult) -> StepResult:
-    """What a step or its compensation changed, as the run records it."""
-    return StepResult(
-        step_id=step_id,
-        before=change.before,
-        after=change.after,
-        replayed=change.replayed,
-        noop=change.noop,
-    )
-
-
 class PlaybookActivities:
     """Playbook side effects, on the KRUXT app (``kruxt_admin``) and the support records.
 
@@ -200,16 +189,19 @@ class PlaybookActivities:
         )
         return ApplicationError(message, type=kind, non_retryable=True)
 
-    async def _change(
+    async def _apply(
         self,
         run: StepRun,
         call: Awaitable[ChangeResult],
         record: Callable[..., Awaitable[bool]],
+        *,
         failed: StepStatus | CompensationStatus,
-    ) -> ChangeResult:
-        """The app's change; a refusal is recorded with ``record`` and fails non-retryably."""
+        done: Callable[[ChangeResult], StepStatus | CompensationStatus],
+    ) -> StepResult:
+        """The app's change, recorded with ``record``: with its images and the status ``done``
+        gives it, or as ``failed`` when the app refuses it (which fails non-retryably)."""
         try:
-            return await call
+            change = await call
         except (AppEntityNotFound, AppRefused) as exc:
             await record(
                 run=run,
@@ -219,6 +211,15 @@ class PlaybookActivities:
                 idempotency_key=activity_key(),
             )
             raise _app_failure(exc) from exc
+        result = StepResult(
+            step_id=run.step.step_id,
+            before=change.before,
+            after=change.after,
+            replayed=change.replayed,
+            noop=change.noop,
+        )
+        await record(run=run, result=result, status=done(change), idempotency_key=activity_key())
+        return result
 
     @activity.defn
     async def run_step(self, run: StepRun) -> StepResult:
@@ -237,19 +238,15 @@ class PlaybookActivities:
                 run, INVALID_STEP, f"{step.action}: the step's target lacks {', '.join(missing)}"
             )
         try:
-            change = await self._change(
+            return await self._apply(
                 run,
                 action.call(self._app, run.idempotency_key, step.target),
                 self._runs.record_step,
-                StepStatus.FAILED,
-            )
-            result = _step_result(step.step_id, change)
-            await self._runs.record_step(
-                run=run, result=result, status=StepStatus.APPLIED, idempotency_key=activity_key()
+                failed=StepStatus.FAILED,
+                done=lambda _: StepStatus.APPLIED,
             )
         except RunNotFoundError as exc:
             raise _not_recorded(exc) from exc
-        return result
 
     @activity.defn
     async def compensate_step(self, run: StepRun) -> StepResult:
@@ -275,18 +272,12 @@ class PlaybookActivities:
                 )
                 return result
             compensation = COMPENSATIONS[action.compensation]
-            change = await self._change(
+            result = await self._apply(
                 run,
                 compensation.call(self._app, run.compensation_key, run.idempotency_key),
                 self._runs.record_compensation,
-                CompensationStatus.FAILED,
-            )
-            result = _step_result(step.step_id, change)
-            await self._runs.record_compensation(
-                run=run,
-                result=result,
-                status=CompensationStatus.NOOP if change.noop else CompensationStatus.DONE,
-                idempotency_key=activity_key(),
+                failed=CompensationStatus.FAILED,
+                done=lambda c: CompensationStatus.NOOP if c.noop else CompensationStatus.DONE,
             )
             metrics.compensated(step.action)
         except RunNotFoundError as exc:

@@ -8,35 +8,25 @@ person makes.
 
 from __future__ import annotations
 
-from kruxt.activities.playbooks.base import (
-    Action,
-    Diagnosis,
-    PlaybookDeclaration,
-    Proposal,
-    Target,
-    check,
-    letter,
-    plural,
-    when,
-)
+from kruxt.activities.playbooks import base as pb
 from kruxt.adapters.app_db import KruxtApp
-from kruxt.models.enums import Category, RiskTier
+from kruxt.models.enums import Category
 from kruxt.models.playbooks import ApproverRole, Touches
 
 
-def propose(d: Diagnosis) -> list[Proposal]:
+def propose(d: pb.Diagnosis) -> list[pb.Proposal]:
     """Unlock a locked account; resend the verification mail of an unverified address."""
     user_id = d["user_id"]
     target = {"user_id": user_id}
-    proposals: list[Proposal] = []
+    proposals: list[pb.Proposal] = []
     if d["locked"]:
         proposals.append(
-            Proposal(
+            pb.Proposal(
                 action="unlock_account",
                 target=target,
                 problem=(
-                    f"the account is locked until {when(d['locked_until'])} after "
-                    f"{plural(d['failed_logins'], 'failed sign-in')}"
+                    f"the account is locked until {pb.when(d['locked_until'])} after "
+                    f"{pb.plural(d['failed_logins'], 'failed sign-in')}"
                 ),
                 before={
                     "user_id": user_id,
@@ -48,12 +38,12 @@ def propose(d: Diagnosis) -> list[Proposal]:
         )
     if not d["email_verified"]:
         proposals.append(
-            Proposal(
+            pb.Proposal(
                 action="resend_verification",
                 target=target,
                 problem=(
-                    f"the email address {d['email']} was never verified "
-                    f"({plural(d['verification_emails_sent'], 'verification email')} sent so far)"
+                    f"the email address {d['email']} was never verified ("
+                    f"{pb.plural(d['verification_emails_sent'], 'verification email')} sent so far)"
                 ),
                 before={"user_id": user_id, "email_verified": False},
                 after={
@@ -73,7 +63,7 @@ def propose(d: Diagnosis) -> list[Proposal]:
 # -- actions and compensations ------------------------------------------------------------------
 
 
-def _describe_unlock(t: Target, d: Diagnosis) -> str:
+def _describe_unlock(t: pb.Target, d: pb.Diagnosis) -> str:
     failed = d.get("failed_logins", 0)
     return (
         f"unlock the account {t['user_id']} now and reset its failed sign-in count "
@@ -81,22 +71,24 @@ def _describe_unlock(t: Target, d: Diagnosis) -> str:
     )
 
 
-def _describe_resend(t: Target, d: Diagnosis) -> str:
+def _describe_resend(t: pb.Target, d: pb.Diagnosis) -> str:
     email = d.get("email", "the address on file")
     return f"send a new verification email to {email} ({t['user_id']})"
 
 
-def _describe_revoke(t: Target, d: Diagnosis) -> str:
+def _describe_revoke(t: pb.Target, d: pb.Diagnosis) -> str:
     sessions = len(d.get("active_sessions") or [])
-    return f"sign {t['user_id']} out of every device ({plural(sessions, 'active session')} revoked)"
+    revoked = pb.plural(sessions, "active session")
+    return f"sign {t['user_id']} out of every device ({revoked} revoked)"
 
 
-UNLOCK = Action(
+UNLOCK = pb.Action(
     name="unlock_account",
     args=("user_id",),
     describe=_describe_unlock,
     tell_customer=lambda t, d: "we unlocked your account: you can sign in again now",
     compensation="relock_account",
+    undo="lock the account again exactly as before (same expiry, same failed sign-ins)",
     rollback_note=(
         "The lock comes back with its original expiry; once that has passed, the account "
         "is unlocked anyway."
@@ -105,7 +97,7 @@ UNLOCK = Action(
     requires=("account_still_locked",),
 )
 
-RESEND_VERIFICATION = Action(
+RESEND_VERIFICATION = pb.Action(
     name="resend_verification",
     args=("user_id",),
     describe=_describe_resend,
@@ -122,7 +114,7 @@ RESEND_VERIFICATION = Action(
     requires=("email_still_unverified",),
 )
 
-REVOKE_SESSIONS = Action(
+REVOKE_SESSIONS = pb.Action(
     name="revoke_sessions",
     args=("user_id",),
     describe=_describe_revoke,
@@ -138,39 +130,36 @@ REVOKE_SESSIONS = Action(
     approver_role=ApproverRole.ADMIN,
 )
 
-RELOCK = UNLOCK.undo("lock the account again exactly as before (same expiry, same failed sign-ins)")
-
 
 # -- preconditions --------------------------------------------------------------------------------
 
 
-@check("the account {user_id} is still locked")
-async def account_still_locked(app: KruxtApp, t: Target) -> str | None:
+@pb.check("the account {user_id} is still locked")
+async def account_still_locked(app: KruxtApp, t: pb.Target) -> str | None:
     d = await app.diagnose_auth_login(user_id=t["user_id"])
     if d["locked"]:
         return None
     return f"the account {t['user_id']} is no longer locked (unlocked meanwhile, or it expired)"
 
 
-@check("the email address of {user_id} is still unverified")
-async def email_still_unverified(app: KruxtApp, t: Target) -> str | None:
+@pb.check("the email address of {user_id} is still unverified")
+async def email_still_unverified(app: KruxtApp, t: pb.Target) -> str | None:
     d = await app.diagnose_auth_login(user_id=t["user_id"])
     if not d["email_verified"]:
         return None
     return f"the email address of {t['user_id']} has been verified meanwhile"
 
 
-DECLARATION = PlaybookDeclaration(
-    id="auth_login",
+DECLARATION = pb.PlaybookDeclaration(
     category=Category.AUTH_LOGIN,
-    risk=RiskTier.LOW,
     touches=(Touches.PERMISSIONS, Touches.DATA),
     approver_role=ApproverRole.APPROVER,
     title="Sign-in problem",
     diagnose=lambda app, account_id: app.diagnose_auth_login(user_id=account_id),
     propose=propose,
-    customer_update=letter("If you still cannot get in, reply here and we will take another look."),
+    customer_update=pb.letter(
+        "If you still cannot get in, reply here and we will take another look."
+    ),
     actions=(UNLOCK, RESEND_VERIFICATION, REVOKE_SESSIONS),
-    compensations=(RELOCK,),
     checks=(account_still_locked, email_still_unverified),
 )

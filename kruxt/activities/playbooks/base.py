@@ -5,6 +5,9 @@ A playbook module declares what it may do (:class:`Action`, :class:`Compensation
 built here from those declarations and the diagnosis alone, and so are its three approval
 texts, its preconditions and its customer update: nothing is written by hand per plan, so
 the texts cannot say anything the steps will not do.
+
+Playbook modules import this module as ``pb``: the vocabulary every playbook is written in
+(``pb.Action``, ``@pb.check``, ``pb.letter`` ...), named once rather than listed in each.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from typing import Any
 
 from kruxt.adapters.app_db import ChangeResult, KruxtApp
 from kruxt.agents.knowledge import sanitize_name
+from kruxt.models.catalog import CATALOG
 from kruxt.models.enums import Category, RiskTier
 from kruxt.models.playbooks import (
     ApproverRole,
@@ -75,7 +79,9 @@ class Action:
     target keys passed to that function. Both the call that runs (:meth:`call`) and the call
     the technical text shows are built from these two, so an approver reads what runs.
     ``describe`` says in plain words what the step will
-    change; ``tell_customer`` what the customer is told once it ran. ``rollback_note`` says
+    change; ``tell_customer`` what the customer is told once it ran. ``compensation`` names
+    the app function that undoes it and ``undo`` says what that does, so the compensation is
+    declared with the action it undoes (:attr:`compensating`). ``rollback_note`` says
     what undoing it means, or, for a step with no compensation, why there is none (a sentence
     that starts with "Nothing to undo:" or "Cannot be undone:").
     ``requires`` names the checks that must still hold when the approved plan runs.
@@ -90,6 +96,7 @@ class Action:
     touches: tuple[Touches, ...]
     approver_role: ApproverRole = ApproverRole.APPROVER
     requires: tuple[str, ...] = ()
+    undo: str = ""
 
     def arguments(self, target: Target) -> dict[str, str]:
         """The app function's arguments for ``target``: the declared ``args``, nothing else."""
@@ -99,19 +106,20 @@ class Action:
         """Run the step on ``target`` under the idempotency ``key``."""
         return await app.call(self.name, key, **self.arguments(target))
 
-    def undo(self, describe: str) -> Compensation:
-        """The compensation this action names, undoing it; ``describe`` says what undoing does."""
+    @property
+    def compensating(self) -> Compensation | None:
+        """The compensation this action names, undoing it; None when it has none."""
         if self.compensation is None:
-            raise ValueError(f"{self.name} declares no compensation")
-        return Compensation(name=self.compensation, undoes=self.name, describe=describe)
+            return None
+        return Compensation(name=self.compensation, undoes=self.name, describe=self.undo)
 
 
 @dataclass(frozen=True)
 class Compensation:
     """The undo of an action: the app function ``name`` restores the action's before image.
 
-    Playbook modules declare one with :meth:`Action.undo`, so its name and the action it
-    undoes are written once, in the action.
+    Playbook modules declare one in the action it undoes (``compensation`` and ``undo``), so
+    its name, what it does and the action it undoes are written once.
 
     The app makes it idempotent by its key, and a no-op (success) when nothing was applied
     under ``original_key`` or it was undone already.
@@ -181,6 +189,9 @@ def _proposes_nothing(diagnosis: Diagnosis) -> list[Proposal]:
 class PlaybookDeclaration:
     """A playbook: who approves it, what it touches, how it diagnoses and what it may do.
 
+    Its id and risk are the catalog's for its ``category`` (``CATALOG``, what the router
+    reads), and its compensations are those its actions declare: neither is written twice.
+
     ``customer_update`` is a template with ``{name}`` and ``{changes}`` (one line per step,
     from each action's ``tell_customer``); :func:`letter` frames it. ``no_steps`` explains,
     from the diagnosis, why nothing is proposed when that needs more than "nothing to fix".
@@ -189,9 +200,7 @@ class PlaybookDeclaration:
     customer update).
     """
 
-    id: str
     category: Category
-    risk: RiskTier
     touches: tuple[Touches, ...]
     approver_role: ApproverRole
     title: str
@@ -199,10 +208,24 @@ class PlaybookDeclaration:
     propose: Callable[[Diagnosis], list[Proposal]] = _proposes_nothing
     customer_update: str = ""
     actions: tuple[Action, ...] = ()
-    compensations: tuple[Compensation, ...] = ()
     checks: tuple[Check, ...] = ()
     never_changes: str = ""
     no_steps: Callable[[Diagnosis], str] | None = None
+
+    @property
+    def id(self) -> str:
+        """The playbook's id, as the catalog names it for the category."""
+        return CATALOG[self.category].playbook
+
+    @property
+    def risk(self) -> RiskTier:
+        """The catalog's risk tier for the category."""
+        return CATALOG[self.category].risk
+
+    @property
+    def compensations(self) -> tuple[Compensation, ...]:
+        """The compensations the actions declare, in the actions' order."""
+        return tuple(c for a in self.actions if (c := a.compensating) is not None)
 
     def action(self, name: str) -> Action:
         """This playbook's action ``name`` (a playbook proposes only its own actions)."""

@@ -8,20 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kruxt.activities.playbooks.base import (
-    RUN_TIME,
-    Action,
-    Diagnosis,
-    PlaybookDeclaration,
-    Proposal,
-    Target,
-    check,
-    find,
-    letter,
-    when,
-)
+from kruxt.activities.playbooks import base as pb
 from kruxt.adapters.app_db import KruxtApp
-from kruxt.models.enums import Category, RiskTier
+from kruxt.models.enums import Category
 from kruxt.models.playbooks import ApproverRole, Touches
 
 RESENDABLE = frozenset({"open", "paid"})
@@ -31,16 +20,16 @@ def _amount(i: dict[str, Any]) -> str:
     return f"{i['amount_cents'] / 100:.2f} {i['currency']}"
 
 
-def _invoice(d: Diagnosis, invoice_id: str) -> dict[str, Any]:
-    return find(d.get("invoices"), invoice_id, {"id": invoice_id, "number": invoice_id})
+def _invoice(d: pb.Diagnosis, invoice_id: str) -> dict[str, Any]:
+    return pb.find(d.get("invoices"), invoice_id, {"id": invoice_id, "number": invoice_id})
 
 
-def _access_revoked(d: Diagnosis) -> bool:
+def _access_revoked(d: pb.Diagnosis) -> bool:
     access = d.get("billing_access")
     return access is not None and not access["enabled"]
 
 
-def propose(d: Diagnosis) -> list[Proposal]:
+def propose(d: pb.Diagnosis) -> list[pb.Proposal]:
     """Resend each bounced issued invoice; restore revoked billing access once billing is live."""
     user_id = d["user_id"]
     proposals = []
@@ -49,29 +38,29 @@ def propose(d: Diagnosis) -> list[Proposal]:
             continue
         image = {"id": i["id"], "number": i["number"], "delivery_status": "bounced"}
         proposals.append(
-            Proposal(
+            pb.Proposal(
                 action="resend_invoice",
                 target={"user_id": user_id, "invoice_id": i["id"]},
                 problem=(
-                    f"invoice {i['number']} ({_amount(i)}, issued {when(i['issued_at'])}) "
+                    f"invoice {i['number']} ({_amount(i)}, issued {pb.when(i['issued_at'])}) "
                     f"bounced and never reached {d['email']}"
                 ),
                 before={"invoice": image},
                 after={
                     "invoice": image,
-                    "delivery": {"id": RUN_TIME, "invoice_id": i["id"]},
+                    "delivery": {"id": pb.RUN_TIME, "invoice_id": i["id"]},
                 },
             )
         )
     if _access_revoked(d) and d["billing_live"]:
         access = d["billing_access"]
         proposals.append(
-            Proposal(
+            pb.Proposal(
                 action="restore_billing_access",
                 target={"user_id": user_id},
                 problem=(
                     f"billing access of {user_id} ({d['plan']} plan) is off since "
-                    f"{when(access['updated_at'])}"
+                    f"{pb.when(access['updated_at'])}"
                 ),
                 before={
                     "user_id": user_id,
@@ -86,7 +75,7 @@ def propose(d: Diagnosis) -> list[Proposal]:
                     "billing_access": {
                         "user_id": user_id,
                         "enabled": True,
-                        "updated_at": RUN_TIME,
+                        "updated_at": pb.RUN_TIME,
                     },
                 },
             )
@@ -94,7 +83,7 @@ def propose(d: Diagnosis) -> list[Proposal]:
     return proposals
 
 
-def no_steps(d: Diagnosis) -> str:
+def no_steps(d: pb.Diagnosis) -> str:
     """Why nothing is proposed: notably billing access while billing is not live."""
     if _access_revoked(d) and not d["billing_live"]:
         return (
@@ -104,7 +93,7 @@ def no_steps(d: Diagnosis) -> str:
     return "every issued invoice was delivered and billing access is not revoked"
 
 
-RESEND = Action(
+RESEND = pb.Action(
     name="resend_invoice",
     args=("invoice_id",),
     describe=lambda t, d: (
@@ -125,23 +114,22 @@ RESEND = Action(
     requires=("invoice_still_undelivered",),
 )
 
-RESTORE_ACCESS = Action(
+RESTORE_ACCESS = pb.Action(
     name="restore_billing_access",
     args=("user_id",),
     describe=lambda t, d: f"turn billing access of {t['user_id']} back on",
     tell_customer=lambda t, d: "your billing access is restored",
     compensation="revoke_billing_access",
+    undo="turn billing access off again exactly as it was",
     rollback_note="The billing access row goes back exactly as it was (off, same timestamp).",
     touches=(Touches.PERMISSIONS,),
     approver_role=ApproverRole.ADMIN,
     requires=("billing_live_and_access_disabled",),
 )
 
-REVOKE_ACCESS = RESTORE_ACCESS.undo("turn billing access off again exactly as it was")
 
-
-@check("invoice {invoice_id} is still issued and bounced")
-async def invoice_still_undelivered(app: KruxtApp, t: Target) -> str | None:
+@pb.check("invoice {invoice_id} is still issued and bounced")
+async def invoice_still_undelivered(app: KruxtApp, t: pb.Target) -> str | None:
     d = await app.diagnose_billing_invoice(user_id=t["user_id"])
     i = _invoice(d, t["invoice_id"])
     if "status" not in i:
@@ -153,8 +141,8 @@ async def invoice_still_undelivered(app: KruxtApp, t: Target) -> str | None:
     return None
 
 
-@check("the billing_live flag is on and billing access of {user_id} is still disabled")
-async def billing_live_and_access_disabled(app: KruxtApp, t: Target) -> str | None:
+@pb.check("the billing_live flag is on and billing access of {user_id} is still disabled")
+async def billing_live_and_access_disabled(app: KruxtApp, t: pb.Target) -> str | None:
     d = await app.diagnose_billing_invoice(user_id=t["user_id"])
     if not d["billing_live"]:
         return "billing is not live (feature flag billing_live is off)"
@@ -163,18 +151,15 @@ async def billing_live_and_access_disabled(app: KruxtApp, t: Target) -> str | No
     return None
 
 
-DECLARATION = PlaybookDeclaration(
-    id="billing_invoice",
+DECLARATION = pb.PlaybookDeclaration(
     category=Category.BILLING_INVOICE,
-    risk=RiskTier.HIGH,
     touches=(Touches.DATA, Touches.PERMISSIONS),
     approver_role=ApproverRole.ADMIN,
     title="Billing or invoice problem",
     diagnose=lambda app, account_id: app.diagnose_billing_invoice(user_id=account_id),
     propose=propose,
-    customer_update=letter("If something about your billing still looks wrong, reply here."),
+    customer_update=pb.letter("If something about your billing still looks wrong, reply here."),
     actions=(RESEND, RESTORE_ACCESS),
-    compensations=(REVOKE_ACCESS,),
     checks=(invoice_still_undelivered, billing_live_and_access_disabled),
     no_steps=no_steps,
 )

@@ -11,20 +11,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kruxt.activities.playbooks.base import (
-    Action,
-    Diagnosis,
-    PlaybookDeclaration,
-    Proposal,
-    Target,
-    check,
-    fingerprint,
-    letter,
-    plural,
-    when,
-)
+from kruxt.activities.playbooks import base as pb
 from kruxt.adapters.app_db import KruxtApp
-from kruxt.models.enums import Category, RiskTier
+from kruxt.models.enums import Category
 from kruxt.models.playbooks import ApproverRole, Touches
 
 REPAIRABLE = frozenset(
@@ -40,7 +29,7 @@ REPAIRABLE = frozenset(
 BOOKING_FIELDS = ("id", "user_id", "status", "waitlist_position")
 
 
-async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
+async def diagnose(app: KruxtApp, account_id: str) -> pb.Diagnosis:
     """The account's upcoming bookings, and each of their classes' waitlist diagnosis."""
     mine = await app.user_class_bookings(user_id=account_id)
     class_ids = list(dict.fromkeys(b["class_id"] for b in mine["bookings"]))
@@ -79,10 +68,10 @@ def repaired(c: dict[str, Any]) -> list[dict[str, Any]]:
 
 def bookings_fingerprint(c: dict[str, Any]) -> str:
     """What the preview was computed from: every booking's id, status and position."""
-    return fingerprint(_bookings(c))
+    return pb.fingerprint(_bookings(c))
 
 
-def _class(d: Diagnosis, class_id: str) -> dict[str, Any]:
+def _class(d: pb.Diagnosis, class_id: str) -> dict[str, Any]:
     for c in d.get("classes") or []:
         if c["class"]["id"] == class_id:
             found: dict[str, Any] = c
@@ -97,11 +86,11 @@ def _needs_repair(c: dict[str, Any]) -> bool:
 def _problem(c: dict[str, Any]) -> str:
     cls = c["class"]
     parts = [
-        f"{cls['title']} ({cls['id']}, {when(cls['starts_at'])}) has "
+        f"{cls['title']} ({cls['id']}, {pb.when(cls['starts_at'])}) has "
         f"{c['booked']} of {cls['capacity']} seats booked and {c['waitlisted']} waiting"
     ]
     if c["free_seats"] and c["waitlisted"]:
-        parts.append(f"{plural(c['free_seats'], 'seat')} free while people wait")
+        parts.append(f"{pb.plural(c['free_seats'], 'seat')} free while people wait")
     if c["duplicate_positions"]:
         parts.append(f"duplicate waitlist positions {c['duplicate_positions']}")
     if c["missing_positions"]:
@@ -109,7 +98,7 @@ def _problem(c: dict[str, Any]) -> str:
     return "; ".join(parts)
 
 
-def propose(d: Diagnosis) -> list[Proposal]:
+def propose(d: pb.Diagnosis) -> list[pb.Proposal]:
     """A repair for each broken class the requester is waitlisted in."""
     proposals = []
     for c in d["classes"]:
@@ -118,7 +107,7 @@ def propose(d: Diagnosis) -> list[Proposal]:
             continue
         class_id = c["class"]["id"]
         proposals.append(
-            Proposal(
+            pb.Proposal(
                 action="repair_waitlist",
                 target={
                     "user_id": d["user_id"],
@@ -141,14 +130,14 @@ def propose(d: Diagnosis) -> list[Proposal]:
     return proposals
 
 
-def no_steps(d: Diagnosis) -> str:
+def no_steps(d: pb.Diagnosis) -> str:
     """Why nothing is proposed."""
     if not d.get("classes"):
         return "the account is not booked or waitlisted in any upcoming class"
     return "the account is not waitlisted in an upcoming class with a broken waitlist"
 
 
-def _describe(t: Target, d: Diagnosis) -> str:
+def _describe(t: pb.Target, d: pb.Diagnosis) -> str:
     c = _class(d, t["class_id"])
     before = {b["id"]: b for b in _bookings(c)}
     after = repaired(c)
@@ -157,7 +146,7 @@ def _describe(t: Target, d: Diagnosis) -> str:
     text = f"repair the waitlist of {c['class']['title']} ({t['class_id']})"
     if promoted:
         text += (
-            f": give the {plural(len(promoted), 'free seat')} to the longest-waiting "
+            f": give the {pb.plural(len(promoted), 'free seat')} to the longest-waiting "
             f"({', '.join(promoted)})"
         )
     if waiting:
@@ -166,11 +155,11 @@ def _describe(t: Target, d: Diagnosis) -> str:
     return text
 
 
-def _tell(t: Target, d: Diagnosis) -> str:
+def _tell(t: pb.Target, d: pb.Diagnosis) -> str:
     c = _class(d, t["class_id"])
     mine = c.get("requester_booking") or {}
     title = c["class"]["title"]
-    starts = when(c["class"]["starts_at"])
+    starts = pb.when(c["class"]["starts_at"])
     for b in repaired(c):
         if b["id"] == mine.get("id"):
             if b["status"] == "booked":
@@ -180,35 +169,32 @@ def _tell(t: Target, d: Diagnosis) -> str:
     return f"the waitlist of {title} on {starts} is in order again"
 
 
-REPAIR = Action(
+REPAIR = pb.Action(
     name="repair_waitlist",
     args=("class_id",),
     describe=_describe,
     tell_customer=_tell,
     compensation="restore_waitlist",
+    undo="put every booking of the class back to its previous status and waitlist position",
     rollback_note="Every booking of the class gets back its previous status and position.",
     touches=(Touches.DATA,),
     requires=("waitlist_still_broken", "bookings_unchanged_since_plan"),
 )
 
-RESTORE = REPAIR.undo(
-    "put every booking of the class back to its previous status and waitlist position"
-)
 
-
-@check(
+@pb.check(
     "class {class_id} still has duplicate or missing waitlist positions, or free seats with a "
     "waitlist"
 )
-async def waitlist_still_broken(app: KruxtApp, t: Target) -> str | None:
+async def waitlist_still_broken(app: KruxtApp, t: pb.Target) -> str | None:
     c = await app.diagnose_class_booking_waitlist(user_id=t["user_id"], class_id=t["class_id"])
     if _needs_repair(c):
         return None
     return f"the waitlist of class {t['class_id']} is in order now: nothing left to repair"
 
 
-@check("the bookings of class {class_id} are still those previewed")
-async def bookings_unchanged_since_plan(app: KruxtApp, t: Target) -> str | None:
+@pb.check("the bookings of class {class_id} are still those previewed")
+async def bookings_unchanged_since_plan(app: KruxtApp, t: pb.Target) -> str | None:
     c = await app.diagnose_class_booking_waitlist(user_id=t["user_id"], class_id=t["class_id"])
     if bookings_fingerprint(c) == t["bookings_fingerprint"]:
         return None
@@ -218,18 +204,15 @@ async def bookings_unchanged_since_plan(app: KruxtApp, t: Target) -> str | None:
     )
 
 
-DECLARATION = PlaybookDeclaration(
-    id="class_booking_waitlist",
+DECLARATION = pb.PlaybookDeclaration(
     category=Category.CLASS_BOOKING_WAITLIST,
-    risk=RiskTier.LOW,
     touches=(Touches.DATA,),
     approver_role=ApproverRole.APPROVER,
     title="Class waitlist out of order",
     diagnose=diagnose,
     propose=propose,
-    customer_update=letter("Sorry for the mix-up with the waitlist."),
+    customer_update=pb.letter("Sorry for the mix-up with the waitlist."),
     actions=(REPAIR,),
-    compensations=(RESTORE,),
     checks=(waitlist_still_broken, bookings_unchanged_since_plan),
     no_steps=no_steps,
 )

@@ -9,25 +9,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from kruxt.activities.playbooks.base import (
-    RUN_TIME,
-    Action,
-    Diagnosis,
-    PlaybookDeclaration,
-    Proposal,
-    Target,
-    check,
-    letter,
-    plural,
-)
+from kruxt.activities.playbooks import base as pb
 from kruxt.adapters.app_db import KruxtApp
-from kruxt.models.enums import Category, RiskTier
+from kruxt.models.enums import Category
 from kruxt.models.playbooks import ApproverRole, Touches
 
 AUTOMATIC_MODERATOR = "automod"
 
 
-async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
+async def diagnose(app: KruxtApp, account_id: str) -> pb.Diagnosis:
     """The account's hidden posts, each with its reports, moderation history and blocks."""
     hidden = await app.user_hidden_posts(user_id=account_id)
     posts = [
@@ -46,7 +36,7 @@ def hidden_automatically(post: dict[str, Any]) -> bool:
     return str(reason).startswith("auto-hidden")
 
 
-def _post(d: Diagnosis, post_id: str) -> dict[str, Any]:
+def _post(d: pb.Diagnosis, post_id: str) -> dict[str, Any]:
     for p in d.get("posts") or []:
         if p["post"]["id"] == post_id:
             found: dict[str, Any] = p
@@ -54,7 +44,7 @@ def _post(d: Diagnosis, post_id: str) -> dict[str, Any]:
     return {"post": {"id": post_id}, "reports": []}
 
 
-def propose(d: Diagnosis) -> list[Proposal]:
+def propose(d: pb.Diagnosis) -> list[pb.Proposal]:
     """Restore each of the requester's own posts the automatic moderator hid."""
     proposals = []
     for p in d["posts"]:
@@ -65,12 +55,12 @@ def propose(d: Diagnosis) -> list[Proposal]:
             continue
         reasons = sorted({r["reason"] for r in p["reports"]})
         reported = (
-            f" after {plural(len(p['reports']), 'report')} ({', '.join(reasons)})"
+            f" after {pb.plural(len(p['reports']), 'report')} ({', '.join(reasons)})"
             if reasons
             else ""
         )
         proposals.append(
-            Proposal(
+            pb.Proposal(
                 action="restore_post_visibility",
                 target={"user_id": d["user_id"], "post_id": post["id"]},
                 problem=(
@@ -92,10 +82,10 @@ def propose(d: Diagnosis) -> list[Proposal]:
                         "user_id": post["author_id"],
                         "visibility": "visible",
                         "hidden_reason": None,
-                        "updated_at": RUN_TIME,
+                        "updated_at": pb.RUN_TIME,
                     },
                     "moderation_action": {
-                        "id": RUN_TIME,
+                        "id": pb.RUN_TIME,
                         "post_id": post["id"],
                         "action": "restore",
                         "actor": "kruxt_support",
@@ -106,7 +96,7 @@ def propose(d: Diagnosis) -> list[Proposal]:
     return proposals
 
 
-def no_steps(d: Diagnosis) -> str:
+def no_steps(d: pb.Diagnosis) -> str:
     """Why nothing is proposed: no hidden posts, or hidden by a person."""
     by_people = [p["post"]["id"] for p in d.get("posts") or [] if not hidden_automatically(p)]
     if by_people:
@@ -117,7 +107,7 @@ def no_steps(d: Diagnosis) -> str:
     return "the account has no hidden posts"
 
 
-RESTORE = Action(
+RESTORE = pb.Action(
     name="restore_post_visibility",
     args=("post_id",),
     describe=lambda t, d: (
@@ -128,37 +118,31 @@ RESTORE = Action(
         "your post is visible in the feed again: it had been hidden automatically by mistake"
     ),
     compensation="hide_post_again",
+    undo="hide the post again as it was and withdraw the restore from its moderation history",
     rollback_note="The post is hidden again with its original reason and timestamp.",
     touches=(Touches.DATA,),
     approver_role=ApproverRole.MODERATOR,
     requires=("post_still_hidden",),
 )
 
-HIDE_AGAIN = RESTORE.undo(
-    "hide the post again as it was and withdraw the restore from its moderation history"
-)
 
-
-@check("post {post_id} is still hidden")
-async def post_still_hidden(app: KruxtApp, t: Target) -> str | None:
+@pb.check("post {post_id} is still hidden")
+async def post_still_hidden(app: KruxtApp, t: pb.Target) -> str | None:
     d = await app.diagnose_feed_moderation(user_id=t["user_id"], post_id=t["post_id"])
     if d["post"]["visibility"] == "hidden":
         return None
     return f"post {t['post_id']} is {d['post']['visibility']} now, no longer hidden"
 
 
-DECLARATION = PlaybookDeclaration(
-    id="feed_moderation",
+DECLARATION = pb.PlaybookDeclaration(
     category=Category.FEED_MODERATION,
-    risk=RiskTier.HIGH,
     touches=(Touches.DATA,),
     approver_role=ApproverRole.MODERATOR,
     title="Post hidden from the feed",
     diagnose=diagnose,
     propose=propose,
-    customer_update=letter("Thanks for your patience."),
+    customer_update=pb.letter("Thanks for your patience."),
     actions=(RESTORE,),
-    compensations=(HIDE_AGAIN,),
     checks=(post_still_hidden,),
     never_changes="blocks between users (they are the users' own) and the reports themselves.",
     no_steps=no_steps,

@@ -16,19 +16,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kruxt.activities.playbooks.base import (
-    RUN_TIME,
-    Action,
-    Diagnosis,
-    PlaybookDeclaration,
-    Proposal,
-    Target,
-    check,
-    letter,
-    when,
-)
+from kruxt.activities.playbooks import base as pb
 from kruxt.adapters.app_db import AppEntityNotFound, KruxtApp
-from kruxt.models.enums import Category, RiskTier
+from kruxt.models.enums import Category
 from kruxt.models.playbooks import ApproverRole, Touches
 
 PROVIDERS = {"apple_health": "Apple Health", "garmin": "Garmin"}
@@ -39,7 +29,7 @@ def provider_name(provider: str) -> str:
     return PROVIDERS.get(provider, provider)
 
 
-async def diagnose(app: KruxtApp, account_id: str) -> Diagnosis:
+async def diagnose(app: KruxtApp, account_id: str) -> pb.Diagnosis:
     """Each of the account's connections: token expiry, last sync and error, cursor, queue."""
     account = await app.account_context(user_id=account_id)
     if account is None:
@@ -69,7 +59,7 @@ def _needs_reset(c: dict[str, Any]) -> bool:
     )
 
 
-def propose(d: Diagnosis) -> list[Proposal]:
+def propose(d: pb.Diagnosis) -> list[pb.Proposal]:
     """Mark re-auth on an expired token; else reset the cursor of a connection in error."""
     proposals = []
     for c in d["connections"]:
@@ -80,11 +70,11 @@ def propose(d: Diagnosis) -> list[Proposal]:
         name = provider_name(c["provider"])
         if _needs_reauth(c):
             proposals.append(
-                Proposal(
+                pb.Proposal(
                     action="mark_reauth_required",
                     target=target,
                     problem=(
-                        f"the {name} access token expired {when(conn['token_expires_at'])} and "
+                        f"the {name} access token expired {pb.when(conn['token_expires_at'])} and "
                         f"every sync since fails: {conn['last_error'] or 'no error recorded'}"
                     ),
                     before={
@@ -105,18 +95,18 @@ def propose(d: Diagnosis) -> list[Proposal]:
             )
         elif _needs_reset(c):
             proposals.append(
-                Proposal(
+                pb.Proposal(
                     action="reset_sync_cursor",
                     target=target,
                     problem=(
-                        f"{name} has not synced since {when(conn['last_sync_at'])}: "
+                        f"{name} has not synced since {pb.when(conn['last_sync_at'])}: "
                         f"{conn['last_error']}"
                     ),
                     before={"connection": {"id": conn["id"], "sync_cursor": conn["sync_cursor"]}},
                     after={
                         "connection": {"id": conn["id"], "sync_cursor": None},
                         "sync_job": {
-                            "id": RUN_TIME,
+                            "id": pb.RUN_TIME,
                             "connection_id": conn["id"],
                             "status": "queued",
                         },
@@ -126,7 +116,7 @@ def propose(d: Diagnosis) -> list[Proposal]:
     return proposals
 
 
-def no_steps(d: Diagnosis) -> str:
+def no_steps(d: pb.Diagnosis) -> str:
     """Why nothing is proposed."""
     if not d.get("connections"):
         return "the account has no Apple Health or Garmin connection"
@@ -141,7 +131,7 @@ def no_steps(d: Diagnosis) -> str:
     return "every connection is syncing"
 
 
-RESET_CURSOR = Action(
+RESET_CURSOR = pb.Action(
     name="reset_sync_cursor",
     args=("connection_id",),
     describe=lambda t, d: (
@@ -153,12 +143,13 @@ RESET_CURSOR = Action(
         "KRUXT within the hour"
     ),
     compensation="restore_sync_cursor",
+    undo="put the previous sync cursor back and withdraw the queued sync",
     rollback_note="The queued sync is withdrawn only while it has not started yet.",
     touches=(Touches.INTEGRATIONS,),
     requires=("connection_still_in_error",),
 )
 
-MARK_REAUTH = Action(
+MARK_REAUTH = pb.Action(
     name="mark_reauth_required",
     args=("connection_id",),
     describe=lambda t, d: (
@@ -171,18 +162,14 @@ MARK_REAUTH = Action(
         f"sign in to {provider_name(t['provider'])} again, and syncing resumes once you do"
     ),
     compensation="clear_reauth_required",
+    undo="clear the re-auth flag and restore the connection's previous status",
     rollback_note="The connection's flag and status go back to what they were.",
     touches=(Touches.INTEGRATIONS,),
     requires=("token_still_expired",),
 )
 
-RESTORE_CURSOR = RESET_CURSOR.undo("put the previous sync cursor back and withdraw the queued sync")
-CLEAR_REAUTH = MARK_REAUTH.undo(
-    "clear the re-auth flag and restore the connection's previous status"
-)
 
-
-async def _connection(app: KruxtApp, t: Target) -> tuple[dict[str, Any] | None, str | None]:
+async def _connection(app: KruxtApp, t: pb.Target) -> tuple[dict[str, Any] | None, str | None]:
     c = await app.diagnose_integration_sync(user_id=t["user_id"], provider=t["provider"])
     conn = c["connection"]
     if conn is None or conn["id"] != t["connection_id"]:
@@ -190,8 +177,8 @@ async def _connection(app: KruxtApp, t: Target) -> tuple[dict[str, Any] | None, 
     return c, None
 
 
-@check("connection {connection_id} is still connected and in sync error, with no sync queued")
-async def connection_still_in_error(app: KruxtApp, t: Target) -> str | None:
+@pb.check("connection {connection_id} is still connected and in sync error, with no sync queued")
+async def connection_still_in_error(app: KruxtApp, t: pb.Target) -> str | None:
     c, gone = await _connection(app, t)
     if c is None:
         return gone
@@ -206,8 +193,8 @@ async def connection_still_in_error(app: KruxtApp, t: Target) -> str | None:
     )
 
 
-@check("the token of connection {connection_id} is still expired and not yet flagged")
-async def token_still_expired(app: KruxtApp, t: Target) -> str | None:
+@pb.check("the token of connection {connection_id} is still expired and not yet flagged")
+async def token_still_expired(app: KruxtApp, t: pb.Target) -> str | None:
     c, gone = await _connection(app, t)
     if c is None:
         return gone
@@ -219,18 +206,15 @@ async def token_still_expired(app: KruxtApp, t: Target) -> str | None:
     )
 
 
-DECLARATION = PlaybookDeclaration(
-    id="integration_sync",
+DECLARATION = pb.PlaybookDeclaration(
     category=Category.INTEGRATION_SYNC,
-    risk=RiskTier.LOW,
     touches=(Touches.INTEGRATIONS,),
     approver_role=ApproverRole.APPROVER,
     title="Health data not syncing",
     diagnose=diagnose,
     propose=propose,
-    customer_update=letter("If anything is still missing tomorrow, reply here."),
+    customer_update=pb.letter("If anything is still missing tomorrow, reply here."),
     actions=(RESET_CURSOR, MARK_REAUTH),
-    compensations=(RESTORE_CURSOR, CLEAR_REAUTH),
     checks=(connection_still_in_error, token_still_expired),
     no_steps=no_steps,
 )

@@ -1,9 +1,11 @@
 """Every playbook, action, compensation and check, by name: the only things that can run.
 
 Built from the playbook modules' declarations. A name is registered once across all
-playbooks; every action's compensation and checks exist; an action never asks for less than
-its playbook's approver role; a read-only playbook declares no action; every action and
-compensation names a registered ``kruxt_admin`` change with exactly its arguments.
+playbooks; every action's compensation says what it does, and its checks exist; an action
+never asks for less than its playbook's approver role; a read-only playbook declares no
+action; every action and compensation names a registered ``kruxt_admin`` change with exactly
+its arguments. (A compensation is declared in the action it undoes, so it cannot belong to
+another.)
 """
 
 from __future__ import annotations
@@ -81,10 +83,9 @@ def validate(declarations: Iterable[PlaybookDeclaration]) -> None:
         for a in d.actions:
             if CHANGES.get(a.name) != a.args:
                 raise RegistryError(f"{a.name}{a.args} is not a registered app change")
-            if a.compensation is not None:
-                comp = {c.name: c for c in d.compensations}.get(a.compensation)
-                if comp is None or comp.undoes != a.name:
-                    raise RegistryError(f"{a.name}: compensation {a.compensation!r} is not its own")
+            if a.compensation is not None and not a.undo:
+                what = f"compensation {a.compensation!r}"
+                raise RegistryError(f"{a.name}: {what} does not say what it does")
             for check in a.requires:
                 if check not in {c.name for c in d.checks}:
                     raise RegistryError(f"{a.name}: check {check!r} is not declared by {d.id}")
@@ -93,8 +94,6 @@ def validate(declarations: Iterable[PlaybookDeclaration]) -> None:
         for c in d.compensations:
             if CHANGES.get(c.name) != ("original_key",):
                 raise RegistryError(f"compensation {c.name} is not a registered app undo")
-            if c.undoes not in {a.name for a in d.actions}:
-                raise RegistryError(f"compensation {c.name} undoes an unknown action {c.undoes}")
 
 
 validate(DECLARATIONS)

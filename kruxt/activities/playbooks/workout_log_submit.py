@@ -9,20 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from kruxt.activities.playbooks.base import (
-    RUN_TIME,
-    Action,
-    Diagnosis,
-    PlaybookDeclaration,
-    Proposal,
-    Target,
-    check,
-    find,
-    letter,
-    when,
-)
+from kruxt.activities.playbooks import base as pb
 from kruxt.adapters.app_db import KruxtApp
-from kruxt.models.enums import Category, RiskTier
+from kruxt.models.enums import Category
 from kruxt.models.playbooks import ApproverRole, Touches
 
 
@@ -32,11 +21,11 @@ def _title(s: dict[str, Any]) -> str:
     return title or "Workout"
 
 
-def _submission(d: Diagnosis, submission_id: str) -> dict[str, Any]:
-    return find(d.get("failed_submissions"), submission_id, {"id": submission_id})
+def _submission(d: pb.Diagnosis, submission_id: str) -> dict[str, Any]:
+    return pb.find(d.get("failed_submissions"), submission_id, {"id": submission_id})
 
 
-def propose(d: Diagnosis) -> list[Proposal]:
+def propose(d: pb.Diagnosis) -> list[pb.Proposal]:
     """One replay per replayable failed submission, oldest first."""
     user_id = d["user_id"]
     proposals = []
@@ -44,11 +33,11 @@ def propose(d: Diagnosis) -> list[Proposal]:
         if not s["replayable"]:
             continue
         proposals.append(
-            Proposal(
+            pb.Proposal(
                 action="replay_submission",
                 target={"user_id": user_id, "submission_id": s["id"]},
                 problem=(
-                    f"the workout “{_title(s)}” ({s['id']}) sent {when(s['submitted_at'])} was "
+                    f"the workout “{_title(s)}” ({s['id']}) sent {pb.when(s['submitted_at'])} was "
                     f"not saved: {s['error']}"
                 ),
                 before={
@@ -66,10 +55,10 @@ def propose(d: Diagnosis) -> list[Proposal]:
                         "user_id": user_id,
                         "status": "accepted",
                         "error": None,
-                        "workout_id": RUN_TIME,
+                        "workout_id": pb.RUN_TIME,
                     },
                     "workout": {
-                        "id": RUN_TIME,
+                        "id": pb.RUN_TIME,
                         "user_id": user_id,
                         "submission_id": s["id"],
                         "title": _title(s),
@@ -80,7 +69,7 @@ def propose(d: Diagnosis) -> list[Proposal]:
     return proposals
 
 
-def no_steps(d: Diagnosis) -> str:
+def no_steps(d: pb.Diagnosis) -> str:
     """Why nothing is proposed: no failures, or only ones that cannot be replayed."""
     stuck = [s for s in d.get("failed_submissions") or [] if not s["replayable"]]
     if not stuck:
@@ -89,7 +78,7 @@ def no_steps(d: Diagnosis) -> str:
     return f"the failed submissions cannot be replayed as they are: {listed}"
 
 
-def _describe_replay(t: Target, d: Diagnosis) -> str:
+def _describe_replay(t: pb.Target, d: pb.Diagnosis) -> str:
     s = _submission(d, t["submission_id"])
     return (
         f"save the workout “{_title(s)}” of {t['user_id']} from its failed submission "
@@ -97,7 +86,7 @@ def _describe_replay(t: Target, d: Diagnosis) -> str:
     )
 
 
-REPLAY = Action(
+REPLAY = pb.Action(
     name="replay_submission",
     args=("submission_id",),
     describe=_describe_replay,
@@ -105,16 +94,15 @@ REPLAY = Action(
         f"your workout “{_title(_submission(d, t['submission_id']))}” is now saved in your log"
     ),
     compensation="delete_replayed_workout",
+    undo="delete the replayed workout and put the submission back as it was",
     rollback_note="The submission goes back to failed with its original error.",
     touches=(Touches.DATA,),
     requires=("submission_still_failed",),
 )
 
-DELETE_REPLAYED = REPLAY.undo("delete the replayed workout and put the submission back as it was")
 
-
-@check("workout submission {submission_id} still failed and has no workout")
-async def submission_still_failed(app: KruxtApp, t: Target) -> str | None:
+@pb.check("workout submission {submission_id} still failed and has no workout")
+async def submission_still_failed(app: KruxtApp, t: pb.Target) -> str | None:
     d = await app.diagnose_workout_log_submit(user_id=t["user_id"])
     s = _submission(d, t["submission_id"])
     if "replayable" not in s:
@@ -127,20 +115,17 @@ async def submission_still_failed(app: KruxtApp, t: Target) -> str | None:
     return None
 
 
-DECLARATION = PlaybookDeclaration(
-    id="workout_log_submit",
+DECLARATION = pb.PlaybookDeclaration(
     category=Category.WORKOUT_LOG_SUBMIT,
-    risk=RiskTier.LOW,
     touches=(Touches.DATA,),
     approver_role=ApproverRole.APPROVER,
     title="Workouts that failed to save",
     diagnose=lambda app, account_id: app.diagnose_workout_log_submit(user_id=account_id),
     propose=propose,
-    customer_update=letter(
+    customer_update=pb.letter(
         "Sorry about that: the failure was on our side. If a workout is still missing, reply here."
     ),
     actions=(REPLAY,),
-    compensations=(DELETE_REPLAYED,),
     checks=(submission_still_failed,),
     no_steps=no_steps,
 )

@@ -85,16 +85,16 @@ class ReviewStore:
                 last_week=last_week,
                 breaches=await _breaches(conn, since, until),
                 incidents=await _incidents(conn, since, until),
-                playbook_runs=await _playbook_runs(conn, since, until),
-                approvals=await _approvals(conn, since, until),
+                playbook_runs=await _counts(conn, _PLAYBOOK_RUNS, since, until),
+                approvals=await _counts(conn, _APPROVALS, since, until),
                 recurring=[
                     RecurringRow.model_validate(c, from_attributes=True)
                     for c in kpis.recurring_causes
                 ],
                 corrections=await _corrections(conn, since, until),
-                articles_used=await _articles_used(conn, since, until),
-                handed_off_categories=await _handed_off(conn, since, until),
-                articles_graded_wrong=await _graded_wrong(conn, since, until),
+                articles_used=await _counts(conn, _ARTICLES_USED, since, until, TOP),
+                handed_off_categories=await _counts(conn, _HANDED_OFF, since, until, TOP),
+                articles_graded_wrong=await _counts(conn, _GRADED_WRONG, since, until, TOP),
                 kpis=kpis.model_dump(mode="json"),
             )
 
@@ -317,8 +317,39 @@ def _sample(row: Any) -> ReviewSample:
     return ReviewSample(**{**dict(row), "article_ids": list(row["article_ids"])})
 
 
-def _counts(rows: list[Any]) -> list[CountRow]:
-    return [CountRow(name=str(r["name"]), count=r["n"]) for r in rows]
+async def _counts(conn: Conn, query: str, *args: Any) -> list[CountRow]:
+    """The ``name, n`` rows of one of the count queries below."""
+    return [CountRow(name=str(r["name"]), count=r["n"]) for r in await conn.fetch(query, *args)]
+
+
+# The count queries: (name, n) rows, the largest first. $1 and $2 bound the week; $3, where
+# there is one, is how many rows the list shows.
+_PLAYBOOK_RUNS = """
+    SELECT status AS name, count(*) AS n FROM support_playbook_runs
+    WHERE created_at >= $1 AND created_at < $2 GROUP BY status ORDER BY n DESC, status
+"""
+_APPROVALS = """
+    SELECT status AS name, count(*) AS n FROM support_approvals
+    WHERE requested_at >= $1 AND requested_at < $2 GROUP BY status ORDER BY n DESC, status
+"""
+_ARTICLES_USED = """
+    SELECT a AS name, count(*) AS n
+    FROM support_ticket_messages m, unnest(m.article_ids) AS a
+    WHERE m.direction = 'outbound' AND m.created_at >= $1 AND m.created_at < $2
+    GROUP BY a ORDER BY n DESC, a LIMIT $3
+"""
+_HANDED_OFF = """
+    SELECT coalesce(t.category, 'untriaged') AS name, count(DISTINCT m.ticket_id) AS n
+    FROM support_ticket_messages m JOIN support_tickets t ON t.id = m.ticket_id
+    WHERE m.kind = 'acknowledgement' AND m.created_at >= $1 AND m.created_at < $2
+    GROUP BY 1 ORDER BY n DESC, 1 LIMIT $3
+"""
+_GRADED_WRONG = """
+    SELECT a AS name, count(*) AS n
+    FROM support_review_samples s, unnest(s.article_ids) AS a
+    WHERE s.grade = 'wrong_answer' AND s.graded_at >= $1 AND s.graded_at < $2
+    GROUP BY a ORDER BY n DESC, a LIMIT $3
+"""
 
 
 async def _breaches(conn: Conn, since: datetime, until: datetime) -> list[BreachRow]:
@@ -358,30 +389,6 @@ async def _incidents(conn: Conn, since: datetime, until: datetime) -> list[Incid
     return [IncidentRow(**dict(r)) for r in rows]
 
 
-async def _playbook_runs(conn: Conn, since: datetime, until: datetime) -> list[CountRow]:
-    rows = await conn.fetch(
-        """
-        SELECT status AS name, count(*) AS n FROM support_playbook_runs
-        WHERE created_at >= $1 AND created_at < $2 GROUP BY status ORDER BY n DESC, status
-        """,
-        since,
-        until,
-    )
-    return _counts(rows)
-
-
-async def _approvals(conn: Conn, since: datetime, until: datetime) -> list[CountRow]:
-    rows = await conn.fetch(
-        """
-        SELECT status AS name, count(*) AS n FROM support_approvals
-        WHERE requested_at >= $1 AND requested_at < $2 GROUP BY status ORDER BY n DESC, status
-        """,
-        since,
-        until,
-    )
-    return _counts(rows)
-
-
 async def _corrections(conn: Conn, since: datetime, until: datetime) -> list[CorrectionRow]:
     rows = await conn.fetch(
         """
@@ -411,48 +418,3 @@ def _correction_text(value: Any) -> str:
         return "rejected"
     parts = [f"{k}: {v}" for k, v in value.items() if v not in (None, "")]
     return ", ".join(parts) or "rejected"
-
-
-async def _articles_used(conn: Conn, since: datetime, until: datetime) -> list[CountRow]:
-    rows = await conn.fetch(
-        """
-        SELECT a AS name, count(*) AS n
-        FROM support_ticket_messages m, unnest(m.article_ids) AS a
-        WHERE m.direction = 'outbound' AND m.created_at >= $1 AND m.created_at < $2
-        GROUP BY a ORDER BY n DESC, a LIMIT $3
-        """,
-        since,
-        until,
-        TOP,
-    )
-    return _counts(rows)
-
-
-async def _handed_off(conn: Conn, since: datetime, until: datetime) -> list[CountRow]:
-    rows = await conn.fetch(
-        """
-        SELECT coalesce(t.category, 'untriaged') AS name, count(DISTINCT m.ticket_id) AS n
-        FROM support_ticket_messages m JOIN support_tickets t ON t.id = m.ticket_id
-        WHERE m.kind = 'acknowledgement' AND m.created_at >= $1 AND m.created_at < $2
-        GROUP BY 1 ORDER BY n DESC, 1 LIMIT $3
-        """,
-        since,
-        until,
-        TOP,
-    )
-    return _counts(rows)
-
-
-async def _graded_wrong(conn: Conn, since: datetime, until: datetime) -> list[CountRow]:
-    rows = await conn.fetch(
-        """
-        SELECT a AS name, count(*) AS n
-        FROM support_review_samples s, unnest(s.article_ids) AS a
-        WHERE s.grade = 'wrong_answer' AND s.graded_at >= $1 AND s.graded_at < $2
-        GROUP BY a ORDER BY n DESC, a LIMIT $3
-        """,
-        since,
-        until,
-        TOP,
-    )
-    return _counts(rows)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import asyncpg
 
@@ -289,24 +289,19 @@ class TicketStore:
         """A staff member's new priority, with its audit entry and KPI event (``via``: where
         they acted, audited as the ``channel``)."""
         async with self._pool.acquire() as conn, conn.transaction():
-            before = await conn.fetchval(
-                "SELECT priority FROM support_tickets WHERE id = $1 FOR UPDATE", ticket_id
-            )
-            done = await audit.append(
+            done, before = await _set_by_staff(
                 conn,
+                ticket_id,
+                "priority",
+                priority,
                 actor=actor,
                 action="ticket.priority_changed",
-                ticket_id=ticket_id,
-                details={"from": before, "to": priority, "reason": reason, **_via(via)},
+                reason=reason,
+                via=via,
                 idempotency_key=idempotency_key,
             )
             if not done:
                 return
-            await conn.execute(
-                "UPDATE support_tickets SET priority = $2, updated_at = now() WHERE id = $1",
-                ticket_id,
-                priority,
-            )
             await kpi.emit(
                 conn,
                 event="priority_changed",
@@ -327,23 +322,16 @@ class TicketStore:
     ) -> None:
         """Give the ticket to a member of the support team, with its audit entry."""
         async with self._pool.acquire() as conn, conn.transaction():
-            before = await conn.fetchval(
-                "SELECT assignee FROM support_tickets WHERE id = $1 FOR UPDATE", ticket_id
-            )
-            done = await audit.append(
+            await _set_by_staff(
                 conn,
+                ticket_id,
+                "assignee",
+                assignee,
                 actor=actor,
                 action="ticket.assigned",
-                ticket_id=ticket_id,
-                details={"from": before, "to": assignee, **_via(via)},
+                via=via,
                 idempotency_key=idempotency_key,
             )
-            if done:
-                await conn.execute(
-                    "UPDATE support_tickets SET assignee = $2, updated_at = now() WHERE id = $1",
-                    ticket_id,
-                    assignee,
-                )
 
     async def record_internal_note(
         self,
@@ -572,6 +560,48 @@ class TicketStore:
             )
             for r in rows
         ]
+
+
+async def _set_by_staff(
+    conn: Conn,
+    ticket_id: uuid.UUID,
+    column: Literal["priority", "assignee"],
+    value: str,
+    *,
+    actor: str,
+    action: str,
+    idempotency_key: str,
+    reason: str | None = None,
+    via: DecisionChannel | None = None,
+) -> tuple[bool, Any]:
+    """Set a column staff own, audited with its value before and after (and the ``reason``
+    and where the staff member acted, ``via``).
+
+    Returns whether it was set (False: done before under ``idempotency_key``) and the value
+    before.
+    """
+    before = await conn.fetchval(
+        f"SELECT {column} FROM support_tickets WHERE id = $1 FOR UPDATE", ticket_id
+    )
+    details: dict[str, object] = {"from": before, "to": value}
+    if reason is not None:
+        details["reason"] = reason
+    details.update(_via(via))
+    done = await audit.append(
+        conn,
+        actor=actor,
+        action=action,
+        ticket_id=ticket_id,
+        details=details,
+        idempotency_key=idempotency_key,
+    )
+    if done:
+        await conn.execute(
+            f"UPDATE support_tickets SET {column} = $2, updated_at = now() WHERE id = $1",
+            ticket_id,
+            value,
+        )
+    return done, before
 
 
 def _audited(message: ThreadMessage) -> dict[str, object]:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 
 from slack_sdk.web.async_client import AsyncWebClient
 
@@ -18,7 +17,7 @@ from kruxt.adapters.slack.texts import (
     modal_view,
     reminder_text,
 )
-from kruxt.models.approvals import ApprovalRequest, ApprovalStatus
+from kruxt.models.approvals import ApprovalRequest, CloseApproval
 
 __all__ = ["SlackApprovals"]
 
@@ -81,37 +80,15 @@ class SlackApprovals:
         )
         return SlackMessageRef(channel=str(response["channel"]), ts=str(response["ts"]))
 
-    async def close(
-        self,
-        ref: SlackMessageRef,
-        request: ApprovalRequest,
-        *,
-        status: ApprovalStatus,
-        decided_by: str,
-        decided_at: datetime,
-        reason: str = "",
-    ) -> None:
+    async def close(self, ref: SlackMessageRef, decision: CloseApproval) -> None:
         """Replace the request with who decided what and when; the buttons are gone."""
         await call(
             "chat.update",
             self._client.chat_update(
                 channel=ref.channel,
                 ts=ref.ts,
-                text=decided_notification(
-                    request,
-                    status=status,
-                    decided_by=decided_by,
-                    decided_at=decided_at,
-                    reason=reason,
-                ),
-                blocks=decided_blocks(
-                    request,
-                    status=status,
-                    decided_by=decided_by,
-                    decided_at=decided_at,
-                    reason=reason,
-                    ticket_url=self._url(request),
-                ),
+                text=decided_notification(decision),
+                blocks=decided_blocks(decision, ticket_url=self._url(decision.request)),
             ),
         )
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from slack_sdk.web.async_client import AsyncWebClient
@@ -21,7 +20,11 @@ from kruxt.adapters.slack.texts import (
     sla_notification,
     timeline_text,
 )
-from kruxt.models.incidents import IncidentInput, IncidentStatus, TimelineEntry
+from kruxt.models.incidents import (
+    IncidentInput,
+    IncidentStatusChange,
+    TimelineEntry,
+)
 from kruxt.models.sla import SlaEventKind, SlaNotice
 
 __all__ = ["SlackIncidents"]
@@ -90,27 +93,16 @@ class SlackIncidents:
             ),
         )
 
-    async def close(
-        self,
-        ref: SlackMessageRef,
-        incident: IncidentInput,
-        *,
-        status: IncidentStatus,
-        by: str,
-        at: datetime,
-        note: str = "",
-        tickets: int = 1,
-    ) -> None:
+    async def close(self, ref: SlackMessageRef, change: IncidentStatusChange) -> None:
         """Replace the incident message: who acknowledged or resolved it; no button."""
-        blocks = closed_incident_blocks(
-            incident, status=status, by=by, at=at, note=note, tickets=tickets
-        )
         await self._post(
             "chat.update",
             channel=ref.channel,
             ts=ref.ts,
-            text=incident_closed_notification(incident, status=status, by=by),
-            blocks=blocks,
+            text=incident_closed_notification(
+                change.incident, status=change.status, by=change.actor
+            ),
+            blocks=closed_incident_blocks(change),
         )
 
     async def post_timeline(

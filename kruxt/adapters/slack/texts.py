@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC
 from typing import Any
 
 from kruxt.adapters.durations import format_duration
@@ -32,9 +32,14 @@ from kruxt.adapters.slack.blocks import (
     section,
     slack_date,
 )
-from kruxt.models.approvals import ApprovalKind, ApprovalRequest, ApprovalStatus
+from kruxt.models.approvals import ApprovalKind, ApprovalRequest, ApprovalStatus, CloseApproval
 from kruxt.models.enums import Category, Priority
-from kruxt.models.incidents import IncidentInput, IncidentStatus, TimelineEntry
+from kruxt.models.incidents import (
+    IncidentInput,
+    IncidentStatus,
+    IncidentStatusChange,
+    TimelineEntry,
+)
 from kruxt.models.sla import SlaEventKind, SlaNotice
 
 __all__ = [
@@ -174,36 +179,29 @@ def approval_blocks(
     return fit(blocks)
 
 
-def decided_line(
-    *, status: ApprovalStatus, decided_by: str, decided_at: datetime, reason: str = ""
-) -> str:
+def decided_line(decision: CloseApproval) -> str:
     """One line saying who decided what and when (plain text; escape it for mrkdwn)."""
+    status, by, at = decision.status, decision.decided_by or "nobody", decision.decided_at
     if status is ApprovalStatus.APPROVED:
-        return f"✅ Approved by {decided_by} at {hhmm(decided_at)}"
+        return f"✅ Approved by {by} at {hhmm(at)}"
     if status is ApprovalStatus.REJECTED:
-        why = f": {reason.strip()}" if reason.strip() else ""
-        return f"❌ Rejected by {decided_by}{why} ({hhmm(decided_at)})"
+        why = f": {decision.reason.strip()}" if decision.reason.strip() else ""
+        return f"❌ Rejected by {by}{why} ({hhmm(at)})"
     if status is ApprovalStatus.EXPIRED:
-        return f"⌛ Expired without a decision ({hhmm(decided_at)})"
+        return f"⌛ Expired without a decision ({hhmm(at)})"
     raise ValueError(f"an approval that is {status.value} is not decided")
 
 
 def decided_blocks(
-    request: ApprovalRequest,
-    *,
-    status: ApprovalStatus,
-    decided_by: str,
-    decided_at: datetime,
-    reason: str,
-    ticket_url: str | None = None,
+    decision: CloseApproval, *, ticket_url: str | None = None
 ) -> list[dict[str, Any]]:
     """The same request, closed: the outcome on top, the summary below, no buttons."""
-    line = decided_line(status=status, decided_by=decided_by, decided_at=decided_at, reason=reason)
+    request, line = decision.request, decided_line(decision)
     blocks = [
         {
             "type": "header",
             "text": plain(
-                f"{_kind_label(request)} {status.value} · {request.severity.value} · "
+                f"{_kind_label(request)} {decision.status.value} · {request.severity.value} · "
                 f"{request.playbook}",
                 MAX_HEADER,
             ),
@@ -235,17 +233,10 @@ def approval_notification(request: ApprovalRequest) -> str:
     )
 
 
-def decided_notification(
-    request: ApprovalRequest,
-    *,
-    status: ApprovalStatus,
-    decided_by: str,
-    decided_at: datetime,
-    reason: str = "",
-) -> str:
+def decided_notification(decision: CloseApproval) -> str:
     """What a phone shows when the request is closed."""
-    line = decided_line(status=status, decided_by=decided_by, decided_at=decided_at, reason=reason)
-    return clip(f"{escape(line)}: {escape(request.summary)}", MAX_NOTIFICATION)
+    line = escape(decided_line(decision))
+    return clip(f"{line}: {escape(decision.request.summary)}", MAX_NOTIFICATION)
 
 
 def modal_view(approval_id: uuid.UUID, kind: ids.ModalKind) -> dict[str, Any]:
@@ -402,32 +393,26 @@ def incident_blocks(
     return blocks
 
 
-def closed_incident_blocks(
-    incident: IncidentInput,
-    *,
-    status: IncidentStatus,
-    by: str,
-    at: datetime,
-    note: str = "",
-    tickets: int = 1,
-) -> list[dict[str, Any]]:
+def closed_incident_blocks(change: IncidentStatusChange) -> list[dict[str, Any]]:
     """The incident message after an acknowledgement or the resolution: no button any more."""
-    if status is IncidentStatus.ACKNOWLEDGED:
+    incident, by, at = change.incident, change.actor, change.at
+    if change.status is IncidentStatus.ACKNOWLEDGED:
         line = f"👀 Acknowledged by {by} at {hhmm(at)}"
-    elif status is IncidentStatus.RESOLVED:
-        line = f"✅ Resolved by {by} at {hhmm(at)}" + (f": {note.strip()}" if note else "")
+    elif change.status is IncidentStatus.RESOLVED:
+        note = f": {change.note.strip()}" if change.note else ""
+        line = f"✅ Resolved by {by} at {hhmm(at)}{note}"
     else:
         raise ValueError("an open incident is not closed")
     return [
         {
             "type": "header",
             "text": plain(
-                f"{incident.priority.value} incident {status.value} · {incident.title}",
+                f"{incident.priority.value} incident {change.status.value} · {incident.title}",
                 MAX_HEADER,
             ),
         },
         section(f"*{escape(line)}*", block_id="outcome"),
-        *_summary(incident, tickets=tickets),
+        *_summary(incident, tickets=change.tickets),
     ]
 
 

@@ -1,7 +1,8 @@
 """The deterministic rules triager: keyword and regex rules in place of an LLM.
 
 This module is the public API (``triage_by_rules``, ``RULES_VERSION``, the injection detector,
-the tables); the rules themselves live one module per concern, listed below.
+the tables, and the severity ladder's tables as ``severity``); the rules themselves live one
+module per concern, listed below.
 
 It is the embedded default (no LLM configured) and the fallback when the LLM fails. Every
 category has a table of weighted patterns; the best-scoring category wins and the margin over
@@ -41,6 +42,7 @@ A new category's rules go in a new module here, registered in ``engine.CATEGORY_
 
 from __future__ import annotations
 
+from kruxt.agents.triage_rules import severity
 from kruxt.agents.triage_rules.engine import (
     ANSWER_ONLY_CATEGORIES,
     CATEGORY_RULES,
@@ -58,16 +60,6 @@ from kruxt.agents.triage_rules.engine import (
 from kruxt.agents.triage_rules.injection import INJECTION_RULES, strip_injections
 from kruxt.agents.triage_rules.out_of_scope import NO_PLAYBOOK_RULES, OUT_OF_SCOPE_RULES
 from kruxt.agents.triage_rules.rules import CategoryText, Hint, Rule
-from kruxt.agents.triage_rules.severity import (
-    SEVERITY_FAILURE,
-    SEVERITY_HARD_FAILURE,
-    SEVERITY_MANY_USERS,
-    SEVERITY_NO_WORKAROUND,
-    SEVERITY_P1,
-    SEVERITY_P2,
-    SEVERITY_QUESTION,
-    SEVERITY_WORKAROUND,
-)
 from kruxt.agents.triage_rules.text import SHORT_SUBJECT_CHARS, SNIPPET_CHARS, normalize, view
 
 __all__ = [
@@ -85,14 +77,6 @@ __all__ = [
     "OUT_OF_SCOPE_RULES",
     "RULES_VERSION",
     "SATURATION_SCORE",
-    "SEVERITY_FAILURE",
-    "SEVERITY_HARD_FAILURE",
-    "SEVERITY_MANY_USERS",
-    "SEVERITY_NO_WORKAROUND",
-    "SEVERITY_P1",
-    "SEVERITY_P2",
-    "SEVERITY_QUESTION",
-    "SEVERITY_WORKAROUND",
     "SHORT_SUBJECT_CHARS",
     "SNIPPET_CHARS",
     "SUBJECT_BOOST",
@@ -100,6 +84,7 @@ __all__ = [
     "Hint",
     "Rule",
     "normalize",
+    "severity",
     "strip_injections",
     "triage_by_rules",
     "view",

@@ -1,7 +1,4 @@
-"""The ``auth_login`` category: its weighted patterns and the texts it writes.
-
-Fragments other tables share come from ``fragments``; the ones only this table spells stay here.
-"""
+"""The ``auth_login`` category: its weighted patterns and the texts it writes."""
 
 from __future__ import annotations
 

@@ -47,6 +47,7 @@ from kruxt.starter.console.auth_routes import auth_router, csrf_refused_page
 from kruxt.starter.console.context import ConsoleContext
 from kruxt.starter.console.pages import console_router
 from kruxt.starter.console.staff_api import staff_api_router
+from kruxt.starter.console.templating import error_page, wants_page
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
 
 T = TypeVar("T")
@@ -179,8 +180,10 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
 
     # Starlette's own exception: the router's 404 (no such route) and 405 (wrong method) too.
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def http_error(request: Request, exc: StarletteHTTPException) -> Response:
         body = exc.detail if isinstance(exc.detail, dict) else _routing_error(request, exc)
+        if wants_page(request) and exc.status_code not in (401, 303):
+            return error_page(request, exc.status_code, body)
         return JSONResponse(status_code=exc.status_code, content=body, headers=exc.headers)
 
     def require_token(

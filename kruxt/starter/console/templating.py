@@ -28,9 +28,11 @@ __all__ = [
     "STATIC_DIR",
     "TEMPLATES_DIR",
     "countdown",
+    "error_page",
     "render",
     "since",
     "templates",
+    "wants_page",
 ]
 
 TEMPLATES_DIR = Path(__file__).parent / "templates"
@@ -126,3 +128,28 @@ def render(
     )
     assert isinstance(response, HTMLResponse)
     return response
+
+
+_TITLES = {404: "Not found", 403: "Not allowed", 409: "Already done", 422: "Cannot do that"}
+
+
+def wants_page(request: Request) -> bool:
+    """True for a browser's own request of a console page (not htmx, not the JSON API), which
+    should get an error as a page rather than as JSON."""
+    return (
+        request.url.path.startswith("/console")
+        and not request.headers.get("hx-request")
+        and "text/html" in request.headers.get("accept", "")
+    )
+
+
+def error_page(request: Request, status_code: int, detail: object) -> HTMLResponse:
+    """An error of a console page as a page: what went wrong and the way back to the queue."""
+    text = detail.get("detail") if isinstance(detail, dict) else detail
+    return render(
+        request,
+        "error.html",
+        status_code=status_code,
+        title=_TITLES.get(status_code, "Something went wrong"),
+        detail=str(text or "That did not work."),
+    )
