@@ -284,6 +284,19 @@ def intake(
     )
 
 
+def ticket_body(**overrides: Any) -> dict[str, Any]:
+    """The JSON body of ``POST /v1/tickets`` (a data-export question), with fields overridden."""
+    body: dict[str, Any] = {
+        "external_id": f"app-{uuid.uuid4().hex[:10]}",
+        "requester": {"id": "u-42", "email": "ana@example.com", "name": "Ana Lima"},
+        "account_id": "acct-42",
+        "subject": "Where is my data export?",
+        "body": "I requested a data export of my account last week, what is the status?",
+    }
+    body.update(overrides)
+    return body
+
+
 def locked_ticket(**kw: Any) -> TicketIntake:
     """A ticket from a member whose demo account (``u-locked``) is locked: auth_login plans."""
     ticket = intake(

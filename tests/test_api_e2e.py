@@ -22,7 +22,7 @@ from kruxt.models.tickets import RoutingPolicy, StaffResolve, ticket_id_for
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import build_worker
-from tests.support import bound_socket, eventually, refusing_port
+from tests.support import bound_socket, eventually, refusing_port, ticket_body
 
 pytestmark = pytest.mark.e2e
 
@@ -85,18 +85,6 @@ async def stack(
     finally:
         server.should_exit = True
         await task
-
-
-def ticket_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "external_id": f"app-{uuid.uuid4().hex[:10]}",
-        "requester": {"id": "u-42", "email": "ana@example.com", "name": "Ana Lima"},
-        "account_id": "acct-42",
-        "subject": "Where is my data export?",
-        "body": "I requested a data export of my account last week, what is the status?",
-    }
-    body.update(overrides)
-    return body
 
 
 async def _triaged(stack: Stack, ticket_id: str) -> dict[str, Any]:

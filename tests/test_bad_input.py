@@ -41,7 +41,15 @@ from kruxt.starter.intake import IntakeService
 from kruxt.workers.composition import WORKFLOWS, build_worker, workflow_runner
 from kruxt.workflows.ticket import TicketWorkflow
 from tests import test_incidents
-from tests.support import TicketRig, asgi_client, eventually, intake, resolve, until_status
+from tests.support import (
+    TicketRig,
+    asgi_client,
+    eventually,
+    intake,
+    resolve,
+    ticket_body,
+    until_status,
+)
 from tests.test_incidents import Env
 
 # The incident tests' worker (real activities, fake Slack, outbox mail) for the incident case.
@@ -109,19 +117,8 @@ async def api(
         yield Api(http, ts_env.client, pool)
 
 
-def ticket_body(**overrides: Any) -> dict[str, Any]:
-    body: dict[str, Any] = {
-        "external_id": f"app-{uuid.uuid4().hex[:10]}",
-        "requester": {"id": "u-42", "email": "ana@example.com", "name": "Ana Lima"},
-        "account_id": "acct-42",
-        **PRIVACY,
-    }
-    body.update(overrides)
-    return body
-
-
 def with_bad(field: str, value: str) -> dict[str, Any]:
-    body = ticket_body()
+    body = ticket_body(**PRIVACY)
     match field.split("."):
         case ["requester", key]:
             body["requester"][key] = value
@@ -164,7 +161,7 @@ async def test_a_bad_character_in_a_new_ticket_is_422_naming_the_field(
 
 
 async def test_a_bad_follow_up_is_422_and_the_ticket_goes_on(api: Api) -> None:
-    r = await api.post("/v1/tickets", ticket_body())
+    r = await api.post("/v1/tickets", ticket_body(**PRIVACY))
     assert r.status_code == 202
     ticket_id = r.json()["ticket_id"]
     handle = api.client.get_workflow_handle(r.json()["workflow_id"])

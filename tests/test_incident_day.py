@@ -12,12 +12,11 @@ from datetime import timedelta
 from typing import Any
 
 import asyncpg
-from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
 from kruxt.adapters.email import SendGridMailer
-from kruxt.adapters.slack import ACTION_INCIDENT_ACK, SlackIncidents
+from kruxt.adapters.slack import ACTION_INCIDENT_ACK
 from kruxt.models.enums import Priority, TicketStatus
 from kruxt.models.incidents import EscalationLevel, EscalationPolicy
 from kruxt.models.sla import ClockKind
@@ -25,7 +24,7 @@ from kruxt.models.tickets import TicketState
 from kruxt.workers.composition import Outside, build_worker
 from tests.fakes.sendgrid_server import FakeSendGridServer
 from tests.fakes.slack_server import FakeSlackServer
-from tests.support import intake, start_ticket, state_where
+from tests.support import intake, slack_incidents, start_ticket, state_where
 
 CHANNEL = "C-INCIDENTS"
 ONCALL = "oncall@kruxt.app"
@@ -79,10 +78,7 @@ async def test_a_day_of_tickets_pages_only_for_the_cluster_and_the_outage(
     sendgrid: FakeSendGridServer,
 ) -> None:
     outside = Outside(
-        incident_slack=SlackIncidents(
-            AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url),
-            incident_channel=CHANNEL,
-        ),
+        incident_slack=slack_incidents(slack_server, incident_channel=CHANNEL),
         mailer=SendGridMailer(sendgrid.api_key, "autopilot@kruxt.app", host=sendgrid.base_url),
         escalation=POLICY,
     )

@@ -47,7 +47,7 @@ from kruxt.models.enums import Category
 from kruxt.models.records import DraftReply, DraftReplyInput
 from kruxt.models.tickets import TicketIntake
 from tests.conftest import KNOWLEDGE
-from tests.fakes.openai_server import FakeOpenAIServer, status, valid
+from tests.fakes.openai_server import Behaviour, FakeOpenAIServer, status, valid
 from tests.support import intake
 
 MODEL = "gpt-test-reply"
@@ -128,6 +128,20 @@ def knowledge(
     """The knowledge activities on ``index`` (the LLM ``writer``, or templates only), recording
     their runs in the test's database."""
     return KnowledgeActivities(index=index, runs=AutomationRunStore(pool), writer=writer, **options)
+
+
+async def draft_garmin(
+    pool: Pool,
+    index: KnowledgeIndex,
+    writer: OpenAIReplyWriter,
+    server: FakeOpenAIServer,
+    answer: Behaviour,
+) -> tuple[TicketIntake, DraftReply | None]:
+    """The stored Garmin ticket and the reply drafted for it while the model gives ``answer``."""
+    ticket = await seed_ticket(pool, **GARMIN)
+    server.script(answer)
+    draft = await draft_for(knowledge(pool, index, writer), ticket, Category.INTEGRATION_SYNC)
+    return ticket, draft
 
 
 async def draft_for(
@@ -503,11 +517,8 @@ async def test_a_template_linking_outside_the_help_domains_is_refused(
 async def test_llm_reply_is_used_and_recorded(
     pool: Pool, index: KnowledgeIndex, server: FakeOpenAIServer, writer: OpenAIReplyWriter
 ) -> None:
-    ticket = await seed_ticket(pool, **GARMIN)
-    activities = knowledge(pool, index, writer)
-    server.script(valid(reply_answer(GOOD_SYNC_REPLY, "kb-integration-sync"), usage=(812, 96)))
-
-    draft = await draft_for(activities, ticket, Category.INTEGRATION_SYNC)
+    answer = valid(reply_answer(GOOD_SYNC_REPLY, "kb-integration-sync"), usage=(812, 96))
+    ticket, draft = await draft_garmin(pool, index, writer, server, answer)
 
     assert draft == DraftReply(
         body=GOOD_SYNC_REPLY, article_ids=["kb-integration-sync"], model=MODEL
@@ -585,11 +596,7 @@ async def test_an_unsafe_llm_reply_falls_back_to_the_template(
     answer: dict[str, Any],
     reason: str,
 ) -> None:
-    ticket = await seed_ticket(pool, **GARMIN)
-    activities = knowledge(pool, index, writer)
-    server.script(valid(answer))
-
-    draft = await draft_for(activities, ticket, Category.INTEGRATION_SYNC)
+    ticket, draft = await draft_garmin(pool, index, writer, server, valid(answer))
 
     assert draft is not None
     assert draft.model == TEMPLATE_MODEL
@@ -622,11 +629,8 @@ async def test_a_refused_llm_reply_is_kept_for_a_person(
     body: str,
     refusal: str,
 ) -> None:
-    ticket = await seed_ticket(pool, **GARMIN)
-    activities = knowledge(pool, index, writer)
-    server.script(valid(reply_answer(body, "kb-integration-sync"), usage=(700, 40)))
-
-    draft = await draft_for(activities, ticket, Category.INTEGRATION_SYNC)
+    answer = valid(reply_answer(body, "kb-integration-sync"), usage=(700, 40))
+    ticket, draft = await draft_garmin(pool, index, writer, server, answer)
 
     # Not swapped for the template: what the model wrote, and why it may not be sent.
     assert draft == DraftReply(
@@ -646,11 +650,7 @@ async def test_a_refused_llm_reply_is_kept_for_a_person(
 async def test_an_llm_outage_falls_back_to_the_template(
     pool: Pool, index: KnowledgeIndex, server: FakeOpenAIServer, writer: OpenAIReplyWriter
 ) -> None:
-    ticket = await seed_ticket(pool, **GARMIN)
-    activities = knowledge(pool, index, writer)
-    server.script(status(500))
-
-    draft = await draft_for(activities, ticket, Category.INTEGRATION_SYNC)
+    ticket, draft = await draft_garmin(pool, index, writer, server, status(500))
 
     assert draft is not None
     assert draft.model == TEMPLATE_MODEL

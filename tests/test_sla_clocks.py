@@ -23,7 +23,6 @@ from temporalio import workflow
 
 with workflow.unsafe.imports_passed_through():
     import asyncpg
-    from slack_sdk.web.async_client import AsyncWebClient
     from temporalio.client import WorkflowHandle
     from temporalio.testing import WorkflowEnvironment
     from temporalio.worker import Worker
@@ -32,7 +31,6 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.adapters.email import OutboxMailer
     from kruxt.adapters.postgres.incidents import SlaEventStore
     from kruxt.adapters.postgres.tickets import TicketStore
-    from kruxt.adapters.slack import SlackIncidents
     from kruxt.models import search_attributes as sa
     from kruxt.models.enums import Priority
     from kruxt.models.incidents import EscalationLevel, EscalationPolicy
@@ -54,7 +52,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workers.composition import workflow_runner
     from kruxt.workflows.sla import SlaTracker
     from tests.fakes.slack_server import FakeSlackServer
-    from tests.support import eventually, intake
+    from tests.support import eventually, intake, slack_incidents
 
 T0 = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 TABLE = {  # DESIGN.md: first response, resolution (minutes)
@@ -423,11 +421,7 @@ async def probe(
     outbox = tmp_path / "outbox"
     activities = SlaActivities(
         SlaEventStore(pool),
-        chat=SlackIncidents(
-            AsyncWebClient(token=slack_server.token, base_url=slack_server.api_url),
-            incident_channel=INCIDENTS,
-            warning_channel=APPROVALS,
-        ),
+        chat=slack_incidents(slack_server, incident_channel=INCIDENTS, warning_channel=APPROVALS),
         mailer=OutboxMailer(outbox),
         policy=POLICY,
         public_url="http://kruxt.test",

@@ -37,6 +37,7 @@ from tests.support import (
     slack_approvals,
     start_ticket,
     state_where,
+    ticket_body,
 )
 
 TOKEN = "test-intake-token"
@@ -90,13 +91,7 @@ async def test_one_ticket_is_one_trace_from_intake_to_postgres(
         health_checks={},
     )
     app = create_app(deps)
-    body = {
-        "external_id": "trace-1",
-        "requester": {"id": "u-42", "email": "ana@example.com", "name": "Ana Lima"},
-        "account_id": "acct-42",
-        "subject": "Where is my data export?",
-        "body": "I requested a data export of my account last week, what is the status?",
-    }
+    body = ticket_body(external_id="trace-1")
     async with (
         build_worker(dev_client, task_queue=task_queue, pool=pool),
         asgi_client(app, headers={"Authorization": f"Bearer {TOKEN}"}) as http,

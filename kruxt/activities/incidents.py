@@ -187,14 +187,10 @@ class IncidentActivities:
         if first.ticket_id == fallback.ticket_id:
             first = fallback  # the caller knows its own workflow id and summary best
         return IncidentInput(
+            **record.model_dump(include={"key", "priority", "category", "title", "opened_at"}),
             incident_id=record.id,
-            key=record.key,
-            priority=record.priority,
-            category=record.category,
-            title=record.title,
             first_ticket=first,
             policy=self._policy,
-            opened_at=record.opened_at,
         )
 
     @activity.defn
@@ -314,14 +310,7 @@ class IncidentActivities:
     @bad_data_is_final
     async def record_incident_event(self, event: IncidentEvent) -> None:
         """One timeline line, with its audit entry."""
-        await self._store.record_event(
-            incident_id=event.incident_id,
-            action=event.action,
-            entry=event.entry,
-            actor=event.actor,
-            at=event.at,
-            idempotency_key=activity_key(),
-        )
+        await self._store.record_event(event, idempotency_key=activity_key())
 
     @activity.defn
     @bad_data_is_final
@@ -334,12 +323,8 @@ class IncidentActivities:
         incident = change.incident
         try:
             tickets = await self._store.set_status(
+                **change.model_dump(include={"status", "actor", "channel", "note", "at"}),
                 incident_id=incident.incident_id,
-                status=change.status,
-                actor=change.actor,
-                channel=change.channel,
-                note=change.note,
-                at=change.at,
                 idempotency_key=activity_key(),
             )
         except (IncidentNotFoundError, IncidentStateError) as exc:
@@ -377,10 +362,10 @@ class IncidentActivities:
             except NotifyError as exc:
                 raise notify_failure(exc) from exc
             where = f"Slack {self._slack.channel}"
-        await self._store.record_event(
+        event = IncidentEvent(
             incident_id=incident.incident_id,
             action="incident.timeline_posted",
             entry=f"timeline of {len(entries)} entries posted to {where}",
             at=post.at,
-            idempotency_key=key,
         )
+        await self._store.record_event(event, idempotency_key=key)

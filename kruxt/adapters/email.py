@@ -89,10 +89,6 @@ class MailError(Exception):
 class MailUnavailable(MailError, NotifyUnavailable):
     """The mail service is unreachable, overloaded or failing: retrying may work."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
-
 
 class MailRejected(MailError, NotifyRejected):
     """The mail service refused the request (bad key, bad sender, bad payload): do not retry."""

@@ -15,6 +15,8 @@ import httpx
 from githubkit import GitHub
 from githubkit.exception import RateLimitExceeded, RequestError, RequestFailed
 
+from kruxt.adapters.errors import RetryLater
+
 __all__ = ["GitHubError", "GitHubIssues", "GitHubRefused", "GitHubUnavailable", "Issue"]
 
 DEFAULT_API_URL = "https://api.github.com"
@@ -28,12 +30,8 @@ class GitHubError(Exception):
     """Base of the client's errors."""
 
 
-class GitHubUnavailable(GitHubError):
+class GitHubUnavailable(GitHubError, RetryLater):
     """Unreachable, 5xx or rate-limited: retrying later may help (after ``retry_after`` s)."""
-
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class GitHubRefused(GitHubError):

@@ -26,6 +26,7 @@ import pydantic
 from openai.types.chat import ChatCompletionMessageParam
 from pydantic import BaseModel, Field
 
+from kruxt.adapters.errors import ReasonedError, RetryLater
 from kruxt.adapters.prompts import Prompt
 from kruxt.models.catalog import PLAYBOOK_IDS, playbook_for
 from kruxt.models.enums import Category, Priority
@@ -101,28 +102,16 @@ class LlmUnavailable(LlmError):
     """The server could not be reached, timed out or failed (5xx): retrying may help."""
 
 
-class LlmRateLimited(LlmError):
+class LlmRateLimited(LlmError, RetryLater):
     """429: retry after ``retry_after`` seconds (None when the server did not say)."""
 
-    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
-
-class LlmRejected(LlmError):
+class LlmRejected(LlmError, ReasonedError):
     """The server or the model refused the request; retrying the same request cannot help."""
 
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
-
-class LlmInvalidOutput(LlmError):
+class LlmInvalidOutput(LlmError, ReasonedError):
     """The answer does not parse or does not match the schema; not retried."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 def build_openai_client(

@@ -12,6 +12,7 @@ from typing import Protocol
 
 from pydantic import BaseModel, ConfigDict
 
+from kruxt.adapters.errors import RetryLater
 from kruxt.models.approvals import ApprovalRequest, CloseApproval
 from kruxt.models.incidents import IncidentInput, IncidentStatusChange, TimelineEntry
 from kruxt.models.sla import SlaNotice
@@ -32,13 +33,8 @@ class NotifyError(Exception):
     """A notification did not go out."""
 
 
-class NotifyUnavailable(NotifyError):
+class NotifyUnavailable(NotifyError, RetryLater):
     """The channel is unreachable, overloaded or rate limited: retrying may work."""
-
-    def __init__(self, *args: object, retry_after: float | None = None) -> None:
-        super().__init__(*args)
-        # Seconds the channel asked us to wait, if it said.
-        self.retry_after = retry_after
 
 
 class NotifyRejected(NotifyError):

@@ -67,6 +67,8 @@ __all__ = [
 # When, in an approval's window, approvers are reminded and the next level is asked.
 REMIND_AT = 0.5
 ESCALATE_AT = 0.75
+# What of a decided approval the database records as the workflow holds it.
+_RECORDED = {"request", "status", "decided_by", "reason", "channel", "correction", "os_user"}
 
 
 def refusal(state: ApprovalState | None, decision: Decision, now: datetime) -> str | None:
@@ -366,16 +368,7 @@ class ApprovalGate:
             accepted = state.correction is None
         await workflow.execute_activity_method(
             ApprovalActivities.record_approval,
-            ApprovalRecord(
-                request=state.request,
-                status=state.status,
-                decided_by=state.decided_by,
-                reason=state.reason,
-                channel=state.channel,
-                correction=state.correction,
-                triage_accepted=accepted,
-                os_user=state.os_user,
-            ),
+            ApprovalRecord(**state.model_dump(include=_RECORDED), triage_accepted=accepted),
             start_to_close_timeout=DB_TIMEOUT,
             retry_policy=DB_RETRY,
             summary=f"Record the decision: {state.status.value}",
@@ -387,11 +380,8 @@ class ApprovalGate:
             await workflow.execute_activity_method(
                 NotificationActivities.close_approval_messages,
                 CloseApproval(
-                    request=state.request,
-                    status=state.status,
-                    decided_by=state.decided_by,
+                    **state.model_dump(include={"request", "status", "decided_by", "reason"}),
                     decided_at=state.decided_at or workflow.now(),
-                    reason=state.reason,
                 ),
                 start_to_close_timeout=NOTIFY_TIMEOUT,
                 retry_policy=NOTIFY_RETRY,

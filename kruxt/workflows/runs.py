@@ -117,11 +117,8 @@ class RunLedger:
         await workflow.execute_activity_method(
             PlaybookActivities.record_run,
             RunRecord(
+                **run.model_dump(include={"run_id", "plan", "status", "approved_by"}),
                 ticket_id=self._ticket_id,
-                run_id=run.run_id,
-                plan=run.plan,
-                status=run.status,
-                approved_by=run.approved_by,
                 reason=reason,
             ),
             start_to_close_timeout=DB_TIMEOUT,

@@ -148,15 +148,11 @@ class SlaTracker:
         self._clocks = mark_events(self._clocks, events)
         for event in events:
             notice = SlaNotice(
+                **event.model_dump(exclude={"kind", "at"}),
+                event=event.kind,
                 ticket_id=self._ticket_id,
                 summary=summary,
                 priority=self._priority,
-                clock=event.clock,
-                event=event.kind,
-                deadline=event.deadline,
-                target_seconds=event.target_seconds,
-                elapsed_seconds=event.elapsed_seconds,
-                overdue_seconds=event.overdue_seconds,
             )
             if event.kind is SlaEventKind.BREACH:
                 workflow.upsert_search_attributes([sa.SLA_BREACHED.value_set(True)])

@@ -32,14 +32,8 @@ LLM_NOT_CONFIGURED = "llm not configured (OPENAI_API_KEY is unset)"
 
 async def triage(intake: TicketIntake) -> TriageOutcome:
     """Triage the ticket; never fails for a reason a person could handle instead."""
-    inp = TriageInput(
-        ticket_id=intake.ticket_id,
-        channel=intake.channel,
-        account_id=intake.account_id,
-        subject=intake.subject,
-        body=intake.body,
-    )
-    return await _with_agents(inp)
+    fields = {"ticket_id", "channel", "account_id", "subject", "body"}
+    return await _with_agents(TriageInput(**intake.model_dump(include=fields)))
 
 
 async def _with_agents(inp: TriageInput) -> TriageOutcome:

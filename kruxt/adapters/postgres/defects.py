@@ -142,16 +142,8 @@ class DefectStore:
                 """,
                 fingerprint,
             )
-        return StoredDefect(
-            fingerprint=row["fingerprint"],
-            category=row["category"],
-            root_cause=row["root_cause"],
-            component=row["component"],
-            severity=row["severity"],
-            issue_number=row["issue_number"],
-            issue_url=row["issue_url"],
-            issue_state=row["issue_state"],
-            occurrences=[Occurrence(**dict(r)) for r in rows],
+        return StoredDefect.model_validate(
+            {**dict(row), "occurrences": [Occurrence(**dict(r)) for r in rows]}
         )
 
     async def issue_synced(

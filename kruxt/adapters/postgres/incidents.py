@@ -20,6 +20,7 @@ from kruxt.models.incidents import (
     DEFAULT_INCIDENT_CLUSTER,
     AttachTicket,
     IncidentCluster,
+    IncidentEvent,
     IncidentRecord,
     IncidentStatus,
     OpenIncidentInput,
@@ -437,28 +438,18 @@ class IncidentStore:
             )
         return found is not None
 
-    async def record_event(
-        self,
-        *,
-        incident_id: uuid.UUID,
-        action: str,
-        entry: str,
-        idempotency_key: str,
-        actor: str = SYSTEM_ACTOR,
-        at: datetime | None = None,
-        details: dict[str, Any] | None = None,
-    ) -> bool:
+    async def record_event(self, event: IncidentEvent, *, idempotency_key: str) -> bool:
         """Add a timeline entry with its audit entry; False when it was recorded before."""
         async with self._pool.acquire() as conn, conn.transaction():
             return await self._log(
                 conn,
-                incident_id=incident_id,
-                entry=entry,
-                action=action,
+                incident_id=event.incident_id,
+                entry=event.entry,
+                action=event.action,
                 idempotency_key=idempotency_key,
-                actor=actor,
-                at=at,
-                details={"entry": entry, **(details or {})},
+                actor=event.actor,
+                at=event.at,
+                details={"entry": event.entry},
             )
 
     async def record_refused_ack(

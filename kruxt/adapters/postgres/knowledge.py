@@ -197,16 +197,7 @@ class KnowledgeIndex:
                 CATEGORY_FLOOR,
                 MIN_SHARED_WORDS,
             )
-        return [
-            ArticleHit(
-                id=row["id"],
-                title=row["title"],
-                category=Category(row["category"]),
-                rank=row["rank"],
-                text_rank=row["text_rank"],
-            )
-            for row in rows
-        ]
+        return [ArticleHit(**dict(row)) for row in rows]
 
     async def get(self, ids: Iterable[str]) -> list[Article]:
         """The indexed articles with these ids, in the order asked; unknown ids are skipped."""

@@ -40,14 +40,45 @@ _AUTOMATIC_SPLIT = (
 
 def _latency_sql(view: str) -> str:
     return f"""
-        SELECT priority, count(*) AS n,
-               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS p50,
-               percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds) AS p90,
-               max(target_seconds) AS target,
-               count(*) FILTER (WHERE within_target) AS within
+        SELECT priority, count(*) AS count,
+               percentile_cont(0.5) WITHIN GROUP (ORDER BY seconds) AS median_seconds,
+               percentile_cont(0.9) WITHIN GROUP (ORDER BY seconds) AS p90_seconds,
+               max(target_seconds) AS target_seconds,
+               count(*) FILTER (WHERE within_target) AS within_target
         FROM {view} WHERE {_PERIOD}
         GROUP BY priority ORDER BY priority
     """
+
+
+# The period's totals, one row each.
+_TRIAGE = f"""
+    SELECT count(*) AS reviewed, count(*) FILTER (WHERE accepted) AS accepted
+    FROM kpi_triage_reviews WHERE {_PERIOD}
+"""
+_OPENED = f"""
+    SELECT count(*) AS opened, count(*) FILTER (WHERE handed_off) AS handed_off
+    FROM kpi_tickets_opened WHERE {_PERIOD}
+"""
+_SOLVED = f"""
+    SELECT count(*) AS solved,
+           count(*) FILTER (WHERE reopened) AS reopened,
+           count(*) FILTER (WHERE automatic_kept AND how = 'confirmed') AS confirmed,
+           count(*) FILTER (WHERE automatic_kept AND how = 'assumed') AS assumed,
+           count(*) FILTER (WHERE automatic AND reopened) AS deducted
+    FROM kpi_solved WHERE {_PERIOD}
+"""
+_ANSWERS = f"""
+    SELECT (SELECT count(*) FROM kpi_auto_replies WHERE {_PERIOD}) AS auto_replies,
+           count(*) AS graded, count(*) FILTER (WHERE good) AS good
+    FROM kpi_review_grades WHERE {_PERIOD}
+"""
+
+
+async def _totals(conn: Conn, sql: str, since: datetime, until: datetime) -> asyncpg.Record:
+    """The one row an aggregate without GROUP BY answers."""
+    row: asyncpg.Record | None = await conn.fetchrow(sql, since, until)
+    assert row is not None
+    return row
 
 
 def _ratio(part: int, whole: int) -> float | None:
@@ -102,34 +133,9 @@ class KpiStore:
                     until,
                 )
             ]
-            triage = await conn.fetchrow(
-                f"""
-                SELECT count(*) AS reviewed, count(*) FILTER (WHERE accepted) AS accepted
-                FROM kpi_triage_reviews WHERE {_PERIOD}
-                """,
-                since,
-                until,
-            )
-            opened = await conn.fetchrow(
-                f"""
-                SELECT count(*) AS opened, count(*) FILTER (WHERE handed_off) AS handed_off
-                FROM kpi_tickets_opened WHERE {_PERIOD}
-                """,
-                since,
-                until,
-            )
-            solved = await conn.fetchrow(
-                f"""
-                SELECT count(*) AS solved,
-                       count(*) FILTER (WHERE reopened) AS reopened,
-                       count(*) FILTER (WHERE automatic_kept AND how = 'confirmed') AS confirmed,
-                       count(*) FILTER (WHERE automatic_kept AND how = 'assumed') AS assumed,
-                       count(*) FILTER (WHERE automatic AND reopened) AS deducted
-                FROM kpi_solved WHERE {_PERIOD}
-                """,
-                since,
-                until,
-            )
+            triage = await _totals(conn, _TRIAGE, since, until)
+            opened = await _totals(conn, _OPENED, since, until)
+            solved = await _totals(conn, _SOLVED, since, until)
             outcomes = {
                 r["outcome"]: r["n"]
                 for r in await conn.fetch(
@@ -141,15 +147,7 @@ class KpiStore:
                     until,
                 )
             }
-            answers = await conn.fetchrow(
-                f"""
-                SELECT (SELECT count(*) FROM kpi_auto_replies WHERE {_PERIOD}) AS auto_replies,
-                       count(*) AS graded, count(*) FILTER (WHERE good) AS good
-                FROM kpi_review_grades WHERE {_PERIOD}
-                """,
-                since,
-                until,
-            )
+            answers = await _totals(conn, _ANSWERS, since, until)
             recurring = [
                 RecurringCause(**dict(r))
                 for r in await conn.fetch(
@@ -167,8 +165,6 @@ class KpiStore:
                     RECURRING_LIMIT,
                 )
             ]
-        assert triage is not None and opened is not None and solved is not None
-        assert answers is not None
         playbooks = PlaybookOutcomes(**outcomes)
         report = KpiReport(
             since=since,
@@ -193,17 +189,8 @@ class KpiStore:
     async def _latencies(
         conn: Conn, view: str, since: datetime, until: datetime
     ) -> list[LatencyByPriority]:
-        return [
-            LatencyByPriority(
-                priority=r["priority"],
-                count=r["n"],
-                median_seconds=r["p50"],
-                p90_seconds=r["p90"],
-                target_seconds=r["target"],
-                within_target=r["within"],
-            )
-            for r in await conn.fetch(_latency_sql(view), since, until)
-        ]
+        rows = await conn.fetch(_latency_sql(view), since, until)
+        return [LatencyByPriority(**dict(r)) for r in rows]
 
 
 def _figures(report: KpiReport, *, opened: asyncpg.Record, solved: asyncpg.Record) -> list[Figure]:

@@ -390,33 +390,7 @@ class PlaybookRunStore:
 
 
 def _view(row: asyncpg.Record, steps: list[asyncpg.Record]) -> PlaybookRunView:
-    return PlaybookRunView(
-        run_id=row["id"],
-        ticket_id=row["ticket_id"],
-        plan_id=row["plan_id"],
-        playbook=row["playbook"],
-        status=RunStatus(row["status"]),
-        plan=PlaybookPlan.model_validate(row["plan"]),
-        approved_by=row["approved_by"],
-        reason=row["reason"],
-        created_at=row["created_at"],
-        updated_at=row["updated_at"],
-        steps=[
-            PlaybookStepRecord(
-                step_id=s["step_id"],
-                action=s["action"],
-                target=s["target"],
-                status=StepStatus(s["status"]),
-                before=s["before"],
-                after=s["after"],
-                replayed=s["replayed"],
-                compensation=s["compensation"],
-                compensation_status=CompensationStatus(s["compensation_status"]),
-                compensation_result=s["compensation_result"],
-                error=s["error"],
-                created_at=s["created_at"],
-                updated_at=s["updated_at"],
-            )
-            for s in sorted(steps, key=lambda s: _step_key(s["step_id"]))
-        ],
+    ordered = sorted(steps, key=lambda s: _step_key(s["step_id"]))
+    return PlaybookRunView.model_validate(
+        {**dict(row), "run_id": row["id"], "steps": [dict(s) for s in ordered]}
     )

@@ -203,39 +203,8 @@ class ReviewStore:
         and all of them when there are fewer than ``size``. The review row must exist.
         """
         async with self._pool.acquire() as conn, conn.transaction():
-            await conn.execute(
-                """
-                INSERT INTO support_review_samples (id, week, kind, source_id, ticket_id,
-                                                    category, summary, article_ids)
-                SELECT gen_random_uuid(), $1, 'auto_reply', m.id::text, m.ticket_id,
-                       t.category, left(m.body, 600), m.article_ids
-                FROM support_ticket_messages m JOIN support_tickets t ON t.id = m.ticket_id
-                WHERE m.kind = 'auto_reply' AND m.created_at >= $2 AND m.created_at < $3
-                ORDER BY md5($1 || m.id::text) LIMIT $4
-                ON CONFLICT (week, kind, source_id) DO NOTHING
-                """,
-                week,
-                since,
-                until,
-                size,
-            )
-            await conn.execute(
-                """
-                INSERT INTO support_review_samples (id, week, kind, source_id, ticket_id,
-                                                    category, summary)
-                SELECT gen_random_uuid(), $1, 'triage', e.id::text, e.ticket_id, e.category,
-                       concat_ws(' · ', e.priority, e.category,
-                                 'confidence ' || (e.details->>'confidence'), t.subject)
-                FROM support_kpi_events e LEFT JOIN support_tickets t ON t.id = e.ticket_id
-                WHERE e.event = 'triaged' AND e.occurred_at >= $2 AND e.occurred_at < $3
-                ORDER BY md5($1 || e.id::text) LIMIT $4
-                ON CONFLICT (week, kind, source_id) DO NOTHING
-                """,
-                week,
-                since,
-                until,
-                size,
-            )
+            for query in (_SAMPLE_AUTO_REPLIES, _SAMPLE_TRIAGES):
+                await conn.execute(query, week, since, until, size)
         return await self.samples(week)
 
     async def samples(self, week: str) -> list[ReviewSample]:
@@ -307,6 +276,29 @@ class ReviewStore:
         return sample
 
 
+# The week's automatic decisions to sample, each kind by ``md5(week || id)``: $1 the week,
+# $2 and $3 the period, $4 how many of each kind at most.
+_SAMPLE_AUTO_REPLIES = """
+    INSERT INTO support_review_samples (id, week, kind, source_id, ticket_id,
+                                        category, summary, article_ids)
+    SELECT gen_random_uuid(), $1, 'auto_reply', m.id::text, m.ticket_id,
+           t.category, left(m.body, 600), m.article_ids
+    FROM support_ticket_messages m JOIN support_tickets t ON t.id = m.ticket_id
+    WHERE m.kind = 'auto_reply' AND m.created_at >= $2 AND m.created_at < $3
+    ORDER BY md5($1 || m.id::text) LIMIT $4
+    ON CONFLICT (week, kind, source_id) DO NOTHING
+"""
+_SAMPLE_TRIAGES = """
+    INSERT INTO support_review_samples (id, week, kind, source_id, ticket_id,
+                                        category, summary)
+    SELECT gen_random_uuid(), $1, 'triage', e.id::text, e.ticket_id, e.category,
+           concat_ws(' · ', e.priority, e.category,
+                     'confidence ' || (e.details->>'confidence'), t.subject)
+    FROM support_kpi_events e LEFT JOIN support_tickets t ON t.id = e.ticket_id
+    WHERE e.event = 'triaged' AND e.occurred_at >= $2 AND e.occurred_at < $3
+    ORDER BY md5($1 || e.id::text) LIMIT $4
+    ON CONFLICT (week, kind, source_id) DO NOTHING
+"""
 _SAMPLE_FIELDS = (
     "id, week, kind, ticket_id, category, summary, article_ids, grade, note, graded_by, graded_at"
 )
@@ -356,7 +348,7 @@ async def _breaches(conn: Conn, since: datetime, until: datetime) -> list[Breach
     rows = await conn.fetch(
         """
         SELECT ticket_id, priority, coalesce(details->>'clock', '-') AS clock,
-               coalesce(value_seconds, 0) AS overdue, occurred_at
+               coalesce(value_seconds, 0) AS overdue_seconds, occurred_at AS at
         FROM support_kpi_events
         WHERE event = 'sla_breached' AND occurred_at >= $1 AND occurred_at < $2
         ORDER BY occurred_at
@@ -364,16 +356,7 @@ async def _breaches(conn: Conn, since: datetime, until: datetime) -> list[Breach
         since,
         until,
     )
-    return [
-        BreachRow(
-            ticket_id=r["ticket_id"],
-            priority=r["priority"],
-            clock=r["clock"],
-            overdue_seconds=r["overdue"],
-            at=r["occurred_at"],
-        )
-        for r in rows
-    ]
+    return [BreachRow(**dict(r)) for r in rows]
 
 
 async def _incidents(conn: Conn, since: datetime, until: datetime) -> list[IncidentRow]:

@@ -12,7 +12,6 @@ from typing import Any
 
 import asyncpg
 
-from kruxt.models.approvals import TriageCorrection
 from kruxt.models.routing import Route
 from kruxt.models.simulation import Happened, StoredTicket
 from kruxt.models.triage import TriageResult
@@ -24,7 +23,8 @@ __all__ = ["SimulationReader"]
 # not it found something to plan), its incident and the latest correction of its triage.
 # $2 picks the period's meaning: tickets created since $1, or corrections decided since $1.
 _TICKETS = """
-SELECT t.id, t.created_at, t.channel, t.account_id, t.subject, m.body,
+SELECT t.id AS ticket_id, t.created_at, t.channel, t.account_id, t.subject,
+       coalesce(m.body, '') AS body,
        r.output, r.model, r.prompt_version,
        (SELECT count(*) FROM support_ticket_messages o
         WHERE o.ticket_id = t.id AND o.kind = 'auto_reply') AS auto_replies,
@@ -79,18 +79,8 @@ class SimulationReader:
 
 
 def _stored(row: asyncpg.Record) -> StoredTicket:
-    return StoredTicket(
-        ticket_id=row["id"],
-        created_at=row["created_at"],
-        channel=row["channel"],
-        account_id=row["account_id"],
-        subject=row["subject"],
-        body=row["body"] or "",
-        happened=_happened(row) if row["output"] is not None else None,
-        correction=TriageCorrection.model_validate(row["correction"])
-        if row["correction"] is not None
-        else None,
-    )
+    happened = _happened(row) if row["output"] is not None else None
+    return StoredTicket.model_validate({**dict(row), "happened": happened})
 
 
 def _happened(row: asyncpg.Record) -> Happened:

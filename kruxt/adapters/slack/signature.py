@@ -6,18 +6,16 @@ from collections.abc import Mapping
 
 from slack_sdk.signature import Clock, SignatureVerifier
 
+from kruxt.adapters.errors import ReasonedError
+
 __all__ = ["MAX_SKEW_S", "SlackSignatureError", "verify_slack_request"]
 
 # Requests from Slack older (or newer) than this are refused: a replay guard.
 MAX_SKEW_S = 5 * 60
 
 
-class SlackSignatureError(Exception):
+class SlackSignatureError(ReasonedError):
     """A request claiming to come from Slack failed verification; ``reason`` says why."""
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        self.reason = reason
 
 
 class _FixedClock(Clock):
