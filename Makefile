@@ -31,7 +31,8 @@ format: $(STAMP)
 test: lint
 	$(BIN)/pytest
 
-# The long fault loops (marked slow, left out of `make test`): 20 worker kills mid-saga.
+# The long fault tests (marked slow, left out of `make test`; .ci/run runs them after it):
+# 20 worker kills mid-saga, and the Temporal dev server restarted under waiting approvals.
 test-slow: $(STAMP)
 	$(BIN)/pytest -m slow
 

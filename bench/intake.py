@@ -1,31 +1,35 @@
 """HTTP intake against raw ``start_workflow`` on the same dev server, same run; then the
 acknowledgement latency at half the intake's maximum rate.
 
-The API is served by uvicorn on a local port (access log off, as a bench's output); the load
-comes from this process with CONCURRENCY requests in flight. Raw starts are the same
-TicketWorkflow started with the client the API uses, at the same concurrency: the ratio is
-what the HTTP layer, validation and the intake's bookkeeping cost. No worker polls the
-queue, so neither side competes with the tickets it started.
+The API is ``kruxt api`` in a process of its own, as deployed (uvicorn, access log, the
+settings from the environment); the load comes from this process with CONCURRENCY requests
+in flight. Raw starts are the same TicketWorkflow started from this process with a client of
+the same settings, at the same concurrency: the ratio is what the HTTP layer, validation and
+the intake's bookkeeping cost. (With the API in this process too, the load generator's own
+HTTP client took as much of the one event loop as the API did: about a third each, in a
+py-spy profile.) No worker polls the queue, so neither side competes with the tickets it
+started.
 """
 
 from __future__ import annotations
 
 import asyncio
-import socket
+import os
+import secrets
+import subprocess
+import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
-import uvicorn
 
 from bench.pipeline import export_question
 from bench.stack import Stack, on_own_stack, percentile, start_ticket, until, verdict
-from kruxt.adapters.postgres.tickets import TicketStore
-from kruxt.models.tickets import RoutingPolicy
-from kruxt.starter.api.app import ApiDeps, create_app
-from kruxt.starter.intake import IntakeService
+from kruxt.adapters.settings import PROJECT_ROOT
+from kruxt.adapters.temporal_dev_server import unused_port
 
 RATIO_GOAL = 0.9
 P99_GOAL_MS = 100.0
@@ -76,34 +80,59 @@ async def open_loop(n: int, rate: float, call: Callable[[], Awaitable[None]]) ->
     return latencies
 
 
+@asynccontextmanager
+async def api_process(stack: Stack, queue: str) -> AsyncIterator[str]:
+    """``kruxt api`` in a process of its own, as deployed (its settings from the environment,
+    access log on), intake on ``queue``; its base URL once ``/healthz`` answers 200."""
+    port = unused_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "DATABASE_URL": stack.dsn,
+        "TEMPORAL_ADDRESS": stack.server.address,
+        "KRUXT_TASK_QUEUE": queue,
+        "KRUXT_INTAKE_TOKEN": TOKEN,
+        "KRUXT_PAYLOAD_KEY": stack.payload_key,
+        "KRUXT_AUDIT_KEY": secrets.token_hex(32),
+        "KRUXT_API_PORT": str(port),
+    }
+    # Its log lines (one per request) are not the bench's output.
+    quiet = subprocess.DEVNULL
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "kruxt", "api", env=env, stdout=quiet, stderr=quiet
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as probe:
+
+            async def healthy() -> bool:
+                if proc.returncode is not None:
+                    raise RuntimeError(f"kruxt api exited with {proc.returncode}")
+                try:
+                    return (await probe.get("/healthz")).status_code == 200
+                except httpx.TransportError:
+                    return False
+
+            await until(healthy, timeout=60)
+        yield base
+    finally:
+        proc.terminate()
+        await proc.wait()
+
+
 async def measure(stack: Stack, n: int) -> list[str]:
     """Both rates, then the latency at half the HTTP rate; the report lines."""
     queue = f"bench-intake-{uuid.uuid4().hex[:8]}"
-    deps = ApiDeps(
-        intake=IntakeService(stack.client, task_queue=queue, policy=RoutingPolicy()),
-        tickets=TicketStore(stack.pool),
-        intake_token=TOKEN,
-        health_checks={},
-    )
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(create_app(deps), log_level="warning", access_log=False)
-    server = uvicorn.Server(config)
-    serving = asyncio.create_task(server.serve(sockets=[sock]))
     limits = httpx.Limits(max_connections=CONCURRENCY * 4, max_keepalive_connections=CONCURRENCY)
-    http = httpx.AsyncClient(
-        base_url=f"http://127.0.0.1:{port}",
-        headers={"Authorization": f"Bearer {TOKEN}"},
-        limits=limits,
-        timeout=30,
-    )
-    try:
-
-        async def started() -> bool:
-            return server.started
-
-        await until(started, timeout=30)
+    async with (
+        api_process(stack, queue) as base,
+        httpx.AsyncClient(
+            base_url=base,
+            headers={"Authorization": f"Bearer {TOKEN}"},
+            limits=limits,
+            timeout=30,
+        ) as http,
+    ):
 
         async def post() -> None:
             r = await http.post("/v1/tickets", json=ticket_body())
@@ -119,10 +148,6 @@ async def measure(stack: Stack, n: int) -> list[str]:
         http_rate = await closed_loop(n, post)
         half = http_rate / 2
         latencies = await open_loop(n, half, post)
-    finally:
-        await http.aclose()
-        server.should_exit = True
-        await serving
     ratio = http_rate / raw_rate
     p50 = percentile(latencies, 50) * 1e3
     p99 = percentile(latencies, 99) * 1e3

@@ -15,7 +15,10 @@ import secrets
 import subprocess
 import sys
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import NamedTuple
 
 from bench.stack import Stack, in_app_ticket, on_own_stack, start_tickets, until_tickets, verdict
 from kruxt.adapters.settings import PROJECT_ROOT
@@ -42,8 +45,17 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-async def measure(stack: Stack, n: int, cache: int) -> str:
-    """Open n tickets in tenths, reading the worker's RSS after each; the report line."""
+class ScaleWorker(NamedTuple):
+    """The worker process a bench runs tickets on: its task queue and its pid."""
+
+    queue: str
+    pid: int
+
+
+@asynccontextmanager
+async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
+    """``bench.scale_worker`` in a process of its own, its cache at ``cache``, until the
+    block ends."""
     queue = f"bench-scale-{uuid.uuid4().hex[:8]}"
     env = {
         **os.environ,
@@ -67,18 +79,35 @@ async def measure(stack: Stack, n: int, cache: int) -> str:
         assert proc.stdout is not None
         if await proc.stdout.readline() != b"ready\n":
             raise RuntimeError(f"the worker did not start (exit {proc.returncode})")
-        samples = [(0, rss_mb(proc.pid))]
-        step = max(1, n // 10)
-        opened = 0
-        while opened < n:
-            batch = min(step, n - opened)
-            await start_tickets(stack, batch, locked_ticket, queue)
-            opened += batch
-            await until_tickets(stack, "awaiting_approval", opened, timeout=1800)
-            samples.append((opened, rss_mb(proc.pid)))
+        yield ScaleWorker(queue, proc.pid)
     finally:
         proc.terminate()
-        await asyncio.wait_for(proc.wait(), timeout=60)
+        try:
+            await asyncio.wait_for(proc.wait(), timeout=60)
+        except TimeoutError:
+            proc.kill()  # a worker stuck in a burst may not get to its shutdown
+            await proc.wait()
+
+
+async def measure(stack: Stack, n: int, cache: int) -> str:
+    """Open n tickets in tenths, reading the worker's RSS after each; the report line."""
+    async with scale_worker(stack, cache) as worker:
+        samples = [(0, rss_mb(worker.pid))]
+        step = max(1, n // 10)
+        opened, next_sample = 0, min(n, step)
+        while opened < n:
+            # At most half the cache in flight at once: a burst of tickets being triaged and
+            # planned beyond the cache makes every workflow task a replay (bench.burst);
+            # this measures the memory of tickets waiting, not that.
+            batch = min(next_sample - opened, max(1, cache // 2))
+            await start_tickets(stack, batch, locked_ticket, worker.queue)
+            opened += batch
+            await until_tickets(stack, "awaiting_approval", opened, timeout=1800)
+            if opened == next_sample:
+                samples.append((opened, rss_mb(worker.pid)))
+                next_sample = min(n, next_sample + step)
+                # As it goes (stderr): a run cut short still tells how far it got.
+                print(f"  scale: {opened:,} open, RSS {samples[-1][1]:,.0f} MB", file=sys.stderr)
     (n0, first), (n1, last) = samples[1], samples[-1]
     per_1000 = (last - first) / max(1, n1 - n0) * 1000
     curve = ", ".join(f"{k:,}: {mb:,.0f}" for k, mb in samples)

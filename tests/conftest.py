@@ -95,12 +95,17 @@ async def template_db(pg_admin_dsn: str) -> AsyncIterator[str]:
     """A migrated database that per-test databases are cloned from."""
     name = f"kruxt_template_{uuid.uuid4().hex[:8]}"
     async with scratch_database(pg_admin_dsn, name) as dsn:
-        async with connection(dsn) as conn:
-            await migrations.ensure_runtime_role(conn, RUNTIME_PASSWORD)
-            await migrations.apply(conn, MIGRATIONS)
-        async with pool_on(runtime(dsn), max_size=1) as pool:
-            await index_knowledge(pool, KNOWLEDGE)  # as `kruxt migrate` does
+        await migrate(dsn)
         yield name
+
+
+async def migrate(dsn: str) -> None:
+    """Migrate an empty database and index the knowledge base, as `kruxt migrate` does."""
+    async with connection(dsn) as conn:
+        await migrations.ensure_runtime_role(conn, RUNTIME_PASSWORD)
+        await migrations.apply(conn, MIGRATIONS)
+    async with pool_on(runtime(dsn), max_size=1) as pool:
+        await index_knowledge(pool, KNOWLEDGE)
 
 
 @pytest.fixture

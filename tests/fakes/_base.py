@@ -3,10 +3,11 @@ request handler that reads and answers, and the queue of scripted answers."""
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 from collections import deque
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Generic, Self, TypeVar
@@ -84,6 +85,17 @@ class ThreadedHTTPFake:
         self.stop()
 
 
+class ScriptedFailures(ThreadedHTTPFake):
+    """A fake whose valid requests take their failures from ``_failures`` (a ``None`` there:
+    that request succeeds), scripted a whole outage at a time."""
+
+    _failures: Script[Failure] | Script[Failure | None]
+
+    def fail_with(self, failures: Iterable[Failure]) -> None:
+        """Answer the next valid requests with these failures, in order (see ``outage``)."""
+        self._failures.extend(failures)
+
+
 class FakeHandler(BaseHTTPRequestHandler):
     """A fake's request handler: HTTP/1.1, the body read whole, answers written, no log lines."""
 
@@ -155,6 +167,12 @@ def json_handler(
     for method in methods:
         setattr(Handler, f"do_{method}", Handler.answer)
     return Handler
+
+
+def outage(failures: Sequence[T], requests: int) -> list[T]:
+    """A service down for a while: its next ``requests`` answers, ``failures`` taking turns
+    (a 503, then a 429 with its wait, ...). Hand them to a fake's scripted failures."""
+    return list(itertools.islice(itertools.cycle(failures), requests))
 
 
 class Script(Generic[T]):

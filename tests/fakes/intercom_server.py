@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes._base import Failure, RecordedRequest, Script, ThreadedHTTPFake, json_handler
+from tests.fakes._base import Failure, RecordedRequest, Script, ScriptedFailures, json_handler
 
 __all__ = ["TEST_ADMIN_ID", "TEST_TOKEN", "FakeIntercomServer", "IntercomPart"]
 
@@ -55,7 +55,7 @@ class _Conversation:
     parts: list[IntercomPart] = field(default_factory=list)
 
 
-class FakeIntercomServer(ThreadedHTTPFake):
+class FakeIntercomServer(ScriptedFailures):
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; a context manager."""
 
     def __init__(self, *, token: str, admin_ids: set[str]) -> None:

@@ -25,7 +25,7 @@ from tests.fakes._base import (
     FakeHandler,
     RecordedRequest,
     Script,
-    ThreadedHTTPFake,
+    ScriptedFailures,
     json_or_text,
 )
 
@@ -44,7 +44,7 @@ _MESSAGES = {
 }
 
 
-class FakeSendGridServer(ThreadedHTTPFake):
+class FakeSendGridServer(ScriptedFailures):
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; a context manager."""
 
     def __init__(self, *, api_key: str) -> None:

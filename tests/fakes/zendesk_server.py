@@ -23,7 +23,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from tests.fakes._base import Failure, RecordedRequest, Script, ThreadedHTTPFake, json_handler
+from tests.fakes._base import Failure, RecordedRequest, Script, ScriptedFailures, json_handler
 
 __all__ = ["FakeZendeskServer", "ZendeskComment", "ZendeskRequest"]
 
@@ -54,7 +54,7 @@ class _Ticket:
     comments: list[ZendeskComment] = field(default_factory=list)
 
 
-class FakeZendeskServer(ThreadedHTTPFake):
+class FakeZendeskServer(ScriptedFailures):
     """A ``ThreadingHTTPServer`` on 127.0.0.1 in a background thread; a context manager."""
 
     # The API user's id: the author of every comment posted through the API.

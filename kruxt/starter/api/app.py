@@ -118,7 +118,13 @@ def get_deps(request: Request) -> ApiDeps:
     return deps
 
 
-Deps = Annotated[ApiDeps, Depends(get_deps)]
+async def _deps(request: Request) -> ApiDeps:
+    # Async on purpose, as is require_token: FastAPI runs a plain ``def`` dependency in its
+    # thread pool, a thread hop on every request for an attribute read (py-spy, intake bench).
+    return get_deps(request)
+
+
+Deps = Annotated[ApiDeps, Depends(_deps)]
 
 
 def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
@@ -186,7 +192,7 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
             return error_page(request, exc.status_code, body)
         return JSONResponse(status_code=exc.status_code, content=body, headers=exc.headers)
 
-    def require_token(
+    async def require_token(
         deps: Deps,
         request: Request,
         # Declared for the OpenAPI security scheme; the in-app channel does the check.
