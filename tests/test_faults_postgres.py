@@ -45,9 +45,10 @@ from tests.support import (
     intake,
     pool_on,
     start_ticket,
+    ticket_body,
     until_status,
 )
-from tests.test_api_e2e import TOKEN, _deps, _serve, ticket_body
+from tests.test_api_e2e import TOKEN, _deps, _serve
 from tests.test_faults_worker_kills import NEVER, ONE_SAGA, app_state, dying, plan_three_steps
 
 pytestmark = pytest.mark.e2e

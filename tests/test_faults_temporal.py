@@ -27,8 +27,8 @@ from kruxt.starter.api.app import create_app
 from kruxt.workers.composition import Outside, build_worker
 from tests.conftest import run_payload_codec
 from tests.scenarios import APPROVERS
-from tests.support import approve_first, connection, resolve, until_status
-from tests.test_api_e2e import TOKEN, _deps, _serve, ticket_body
+from tests.support import approve_first, connection, resolve, ticket_body, until_status
+from tests.test_api_e2e import TOKEN, _deps, _serve
 from tests.test_faults_postgres import ledger
 
 pytestmark = pytest.mark.e2e
