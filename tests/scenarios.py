@@ -10,7 +10,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 import asyncpg
 from temporalio.client import Client, WorkflowHandle
@@ -48,7 +48,6 @@ from kruxt.models.tickets import (
     StaffAssign,
     StaffMessage,
     StaffPriorityChange,
-    StaffResolve,
     TicketIntake,
     TicketOutcome,
     TicketState,
@@ -91,20 +90,29 @@ APPROVERS = ApproverDirectory(
 
 
 # What the ticket scenarios ask: a question the knowledge base answers, a lockout a plan fixes.
-EXPORT = {
+class _Ticket(TypedDict):
+    subject: str
+    body: str
+
+
+EXPORT: _Ticket = {
     "subject": "Data export status",
     "body": "I requested a data export of my KRUXT account last week. What is the status?",
 }
-LOCKED_OUT = {
+LOCKED_OUT: _Ticket = {
     "subject": "Locked out",
     "body": "I cannot log in, the app says my account is locked.",
 }
 
 
 async def _start(
-    client: Client, queue: str, subject: str, body: str
+    client: Client, queue: str, subject: str, body: str, *, until: TicketStatus | None = None
 ) -> WorkflowHandle[Any, TicketOutcome]:
-    return await start_ticket(client, intake(subject=subject, body=body), task_queue=queue)
+    """A ticket started (and, with ``until``, waited on until it reaches that status)."""
+    handle = await start_ticket(client, intake(subject=subject, body=body), task_queue=queue)
+    if until is not None:
+        await until_status(handle, until)
+    return handle
 
 
 async def _resolved_at(
@@ -128,8 +136,7 @@ async def auto_reply_follow_up_resolve(
     client: Client, queue: str
 ) -> WorkflowHandle[Any, TicketOutcome]:
     """Privacy question answered automatically, the customer writes back, staff resolves."""
-    handle = await _start(client, queue, **EXPORT)
-    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+    handle = await _start(client, queue, **EXPORT, until=TicketStatus.AWAITING_CUSTOMER)
     await handle.signal(
         TicketWorkflow.customer_message,
         CustomerMessage(
@@ -229,11 +236,9 @@ async def reassigned_and_reprioritized(
     client: Client, queue: str
 ) -> WorkflowHandle[Any, TicketOutcome]:
     """Staff gives a ticket in the human queue to someone and raises its priority."""
-    handle = await _start(client, queue, **LOCKED_OUT)
-    await until_status(handle, TicketStatus.AWAITING_HUMAN)
-    await handle.signal(
-        TicketWorkflow.reassign, StaffAssign(actor="lead@kruxt.app", assignee="maya@kruxt.app")
-    )
+    handle = await _start(client, queue, **LOCKED_OUT, until=TicketStatus.AWAITING_HUMAN)
+    assignment = StaffAssign(actor="lead@kruxt.app", assignee="maya@kruxt.app")
+    await handle.signal(TicketWorkflow.reassign, assignment)
     await handle.signal(
         TicketWorkflow.change_priority,
         StaffPriorityChange(actor="lead@kruxt.app", priority=Priority.P2, reason="gym owner"),
@@ -246,8 +251,7 @@ async def reassigned_and_reprioritized(
 async def staff_replied_and_noted(client: Client, queue: str) -> WorkflowHandle[Any, TicketOutcome]:
     """From the staff console: a note for the team and a reply to the customer on a ticket in
     the human queue (it then waits on the customer), then the resolution."""
-    handle = await _start(client, queue, **LOCKED_OUT)
-    await until_status(handle, TicketStatus.AWAITING_HUMAN)
+    handle = await _start(client, queue, **LOCKED_OUT, until=TicketStatus.AWAITING_HUMAN)
     console = DecisionChannel.CONSOLE
     await handle.signal(
         TicketWorkflow.staff_note,
@@ -262,10 +266,7 @@ async def staff_replied_and_noted(client: Client, queue: str) -> WorkflowHandle[
         ),
     )
     await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
-    await handle.signal(
-        TicketWorkflow.resolve, StaffResolve(actor="maya@kruxt.app", channel=console)
-    )
-    await handle.result()
+    await resolve(handle, actor="maya@kruxt.app", channel=console)
     return handle
 
 

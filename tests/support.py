@@ -54,6 +54,7 @@ from kruxt.models.playbooks import ApproverRole
 from kruxt.models.tickets import (
     Requester,
     RoutingPolicy,
+    StaffChannel,
     StaffResolve,
     TicketIntake,
     TicketOutcome,
@@ -356,10 +357,16 @@ async def approve_first(handle: WorkflowHandle[Any, Any], state: TicketState) ->
 
 
 async def resolve(
-    handle: WorkflowHandle[Any, TicketOutcome], *, actor: str = "lead@kruxt.app", note: str = ""
+    handle: WorkflowHandle[Any, TicketOutcome],
+    *,
+    actor: str = "lead@kruxt.app",
+    note: str = "",
+    channel: StaffChannel = None,
 ) -> TicketOutcome:
-    """Staff resolve the ticket; its outcome once the workflow ended."""
-    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor=actor, note=note))
+    """Staff resolve the ticket (``channel``: where they acted); its outcome once the
+    workflow ended."""
+    resolution = StaffResolve(actor=actor, note=note, channel=channel)
+    await handle.signal(TicketWorkflow.resolve, resolution)
     return await handle.result()
 
 

@@ -18,6 +18,7 @@ the occurrences wait, unposted, for the first sync once it is configured.
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import timedelta
 
 from temporalio import activity
@@ -66,25 +67,20 @@ GITHUB_MAX_ATTEMPTS = 8
 _TITLE_MAX = 120
 
 
+@dataclass(frozen=True)
 class GitHubIssueActivities:
     """The defect store, and the repository's issues when GitHub is configured (else None);
     the LLM that drafts prevention notes when configured (else None)."""
 
-    def __init__(
-        self,
-        store: DefectStore,
-        github: GitHubIssues | None,
-        drafter: OpenAIPreventionDrafter | None = None,
-    ) -> None:
-        self._store = store
-        self._github = github
-        self._drafter = drafter
+    store: DefectStore
+    github: GitHubIssues | None
+    drafter: OpenAIPreventionDrafter | None = None
 
     @activity.defn
     @bad_data_is_final
     async def report_defect(self, report: DefectReport) -> None:
         """Record the resolution under its defect and wake the defect's workflow."""
-        added = await self._store.record(report)
+        added = await self.store.record(report)
         log.info(
             "defect %s: %s %s recorded (new: %s)",
             report.fingerprint,
@@ -113,15 +109,15 @@ class GitHubIssueActivities:
             ApplicationError: typed as the LLM error (the retry policy knows which are final);
                 the workflow then files the triage's recommended action as the draft.
         """
-        if self._drafter is None or self._github is None:
+        if self.drafter is None or self.github is None:
             return PreventionDraft()
-        defect = await self._store.get(inp.fingerprint)
+        defect = await self.store.get(inp.fingerprint)
         if defect is None or defect.issue_number is not None:
             return PreventionDraft()
         if any(o.prevention for o in defect.occurrences):
             return PreventionDraft()
         try:
-            drafted = await self._drafter.draft(
+            drafted = await self.drafter.draft(
                 category=defect.category,
                 severity=defect.severity,
                 root_cause=redact_personal(defect.root_cause),
@@ -133,7 +129,7 @@ class GitHubIssueActivities:
             delay = timedelta(seconds=wait) if wait is not None else None
             kind = type(exc).__name__  # LLM_RETRY lists the final ones
             raise ApplicationError(str(exc), type=kind, next_retry_delay=delay) from None
-        await self._store.audit_event(
+        await self.store.audit_event(
             inp.fingerprint,
             action="defect.prevention_drafted",
             details={
@@ -148,12 +144,12 @@ class GitHubIssueActivities:
     @activity.defn
     async def sync_defect_issue(self, inp: DefectSync) -> DefectSyncResult:
         """File the defect's issue, or tell it of the occurrences it has not shown yet."""
-        defect = await self._store.get(inp.fingerprint)
+        defect = await self.store.get(inp.fingerprint)
         if defect is None or not defect.pending:
             return DefectSyncResult(action="nothing", issue_number=defect and defect.issue_number)
         count = len(defect.occurrences)
-        if self._github is None:
-            await self._store.audit_event(
+        if self.github is None:
+            await self.store.audit_event(
                 inp.fingerprint,
                 action="defect.issue_would_create"
                 if defect.issue_number is None
@@ -164,7 +160,7 @@ class GitHubIssueActivities:
             log.info("GitHub not configured: would file defect %s (%d)", inp.fingerprint, count)
             return DefectSyncResult(action="would_create", occurrences=count)
         try:
-            issue, action = await self._update_issue(self._github, defect, inp.prevention_draft)
+            issue, action = await self._update_issue(self.github, defect, inp.prevention_draft)
         except GitHubRefused as exc:
             await self._give_up(defect, str(exc))
             raise ApplicationError(str(exc), type="GitHubRefused", non_retryable=True) from None
@@ -179,7 +175,7 @@ class GitHubIssueActivities:
                 non_retryable=last,
                 next_retry_delay=timedelta(seconds=wait) if wait is not None else None,
             ) from None
-        await self._store.issue_synced(
+        await self.store.issue_synced(
             inp.fingerprint,
             number=issue.number,
             url=issue.url,
@@ -221,7 +217,7 @@ class GitHubIssueActivities:
     async def _give_up(self, defect: StoredDefect, reason: str) -> None:
         """A person is told: the audit names the defect and why; nothing is marked posted."""
         log.error("defect issue %s not updated on GitHub: %s", defect.fingerprint, reason)
-        await self._store.audit_event(
+        await self.store.audit_event(
             defect.fingerprint,
             action="defect.issue_failed",
             details={"reason": reason, "pending": len(defect.pending)},

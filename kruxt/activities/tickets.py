@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 from temporalio import activity
@@ -57,29 +58,26 @@ _CONFIRMABLE = frozenset(
 CONFIRM_PROMPT = "Did this solve it? Confirm here and we will close the ticket:"
 
 
+@dataclass(frozen=True)
 class TicketActivities:
     """Writes to the support schema; each one transaction with its audit entry and KPIs.
+
+    An input's fields are the store method's arguments; the activity adds its own key.
 
     A write the database refuses as data (NUL, an unpaired surrogate...) fails at once as
     ``BadTicketData``; the workflow sends the ticket to a person instead of retrying forever.
     """
 
-    def __init__(
-        self,
-        store: TicketStore,
-        channels: ChannelRegistry,
-        confirm_links: ConfirmLinks | None = None,
-    ) -> None:
-        """``confirm_links``: end answers that wait on the customer with a confirm link."""
-        self._store = store
-        self._channels = channels
-        self._confirm_links = confirm_links
+    store: TicketStore
+    channels: ChannelRegistry
+    # End answers that wait on the customer with a confirm link.
+    confirm_links: ConfirmLinks | None = None
 
     @activity.defn
     @bad_data_is_final
     async def persist_ticket(self, inp: PersistTicketInput) -> PersistTicketResult:
         """Store the ticket and its first message (a retry writes nothing twice)."""
-        created = await self._store.persist_ticket(
+        created = await self.store.persist_ticket(
             intake=inp.intake, workflow_id=inp.workflow_id, idempotency_key=activity_key()
         )
         return PersistTicketResult(created=created)
@@ -88,7 +86,7 @@ class TicketActivities:
     @bad_data_is_final
     async def record_triage(self, inp: RecordTriageInput) -> str:
         """Record a triage run in ``support_automation_runs`` and apply it to the ticket."""
-        run_id = await self._store.record_triage(
+        run_id = await self.store.record_triage(
             ticket_id=inp.ticket_id, outcome=inp.outcome, idempotency_key=activity_key()
         )
         return str(run_id)
@@ -97,12 +95,8 @@ class TicketActivities:
     @bad_data_is_final
     async def record_inbound_message(self, inp: InboundMessageInput) -> bool:
         """Store a customer's follow-up message."""
-        return await self._store.record_inbound_message(
-            ticket_id=inp.ticket_id,
-            message_id=inp.message_id,
-            author=inp.author,
-            body=inp.body,
-            idempotency_key=activity_key(),
+        return await self.store.record_inbound_message(
+            **inp.model_dump(), idempotency_key=activity_key()
         )
 
     @activity.defn
@@ -113,8 +107,8 @@ class TicketActivities:
         The workflow never names the channel: it is read from the ticket here, and the
         registry picks the implementation (the in-app thread today; Zendesk, Intercom next).
         """
-        if self._confirm_links is not None and inp.kind in _CONFIRMABLE and inp.confirmable:
-            link = self._confirm_links.url(inp.ticket_id)
+        if self.confirm_links is not None and inp.kind in _CONFIRMABLE and inp.confirmable:
+            link = self.confirm_links.url(inp.ticket_id)
             inp = inp.model_copy(update={"body": f"{inp.body}\n\n{CONFIRM_PROMPT} {link}"})
         delivered = await self._deliver(inp.ticket_id, _delivery(DeliveryKind.PUBLIC_REPLY, inp))
         if delivered is None:
@@ -133,9 +127,9 @@ class TicketActivities:
         """
         # One column, not the whole thread: this runs for every message the autopilot sends.
         # A ticket not stored yet cannot happen after persist_ticket; the thread refuses it.
-        channel = await self._store.channel_of(ticket_id) or Channel.IN_APP
+        channel = await self.store.channel_of(ticket_id) or Channel.IN_APP
         try:
-            return await self._channels[channel].deliver(
+            return await self.channels[channel].deliver(
                 ChannelTicket(ticket_id=ticket_id, channel=channel), delivery
             )
         except DeliveryRefused as exc:
@@ -172,7 +166,7 @@ class TicketActivities:
             author=delivery.author,
             article_ids=delivery.article_ids,
         )
-        await self._store.record_internal_note(
+        await self.store.record_internal_note(
             note,
             idempotency_key=f"{delivery.idempotency_key}:refused",
             action="channel.delivery_refused",
@@ -195,38 +189,20 @@ class TicketActivities:
     @bad_data_is_final
     async def assign(self, inp: AssignInput) -> None:
         """Store who on the support team owns the ticket now."""
-        await self._store.assign(
-            ticket_id=inp.ticket_id,
-            assignee=inp.assignee,
-            actor=inp.actor,
-            via=inp.via,
-            idempotency_key=activity_key(),
-        )
+        await self.store.assign(**inp.model_dump(), idempotency_key=activity_key())
 
     @activity.defn
     @bad_data_is_final
     async def change_priority(self, inp: PriorityChangeInput) -> None:
         """Store a staff member's priority change."""
-        await self._store.change_priority(
-            ticket_id=inp.ticket_id,
-            priority=inp.priority.value,
-            actor=inp.actor,
-            reason=inp.reason,
-            via=inp.via,
-            idempotency_key=activity_key(),
-        )
+        await self.store.change_priority(**inp.model_dump(), idempotency_key=activity_key())
 
     @activity.defn
     @bad_data_is_final
     async def change_status(self, inp: StatusChangeInput) -> StatusChangeResult:
         """Move the ticket to a new status, with an audit entry and a KPI event."""
-        changed_at = await self._store.change_status(
-            ticket_id=inp.ticket_id,
-            status=inp.status,
-            actor=inp.actor,
-            reason=inp.reason,
-            via=inp.via,
-            idempotency_key=activity_key(),
+        changed_at = await self.store.change_status(
+            **inp.model_dump(), idempotency_key=activity_key()
         )
         metrics.ticket_status(inp.status.value)
         if inp.status in _ANNOUNCED:

@@ -31,7 +31,7 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -233,11 +233,39 @@ def _verified(
     return claims
 
 
-class ApprovalTokens:
-    """Issue and verify approval-link tokens with one secret."""
+class _LinkTokens(Generic[C]):
+    """Issue and verify one kind of link, with a key derived from the secret for it alone.
+
+    A kind names its key's ``context``, how it reads its claims (``_claims``) and the error
+    of an expired link (``expired``).
+    """
+
+    context: ClassVar[bytes]
+    expired: ClassVar[type[_LinkExpired[Any]]]
 
     def __init__(self, secret: bytes) -> None:
-        self._key = _derive_key(secret, _KEY_CONTEXT)
+        self._key = _derive_key(secret, self.context)
+
+    def verify(self, token: str, *, now: datetime) -> C:
+        """The claims of a genuine, unexpired link.
+
+        Raises:
+            TokenInvalid: not signed with this secret for this kind of link (``forged``), or
+                not a token at all (``malformed``).
+            TokenError: genuine, but ``now`` is past its expiry (the kind's ``expired``).
+        """
+        return _verified(self._key, token, now=now, read=self._claims, expired=self.expired)
+
+    @staticmethod
+    def _claims(body: Mapping[str, object]) -> C:
+        raise NotImplementedError
+
+
+class ApprovalTokens(_LinkTokens[TokenClaims]):
+    """Issue and verify approval-link tokens with one secret."""
+
+    context = _KEY_CONTEXT
+    expired = TokenExpired
 
     def issue(
         self,
@@ -257,16 +285,6 @@ class ApprovalTokens:
         }
         body = _stamped(claims, expires_at=expires_at, issued_at=issued_at)
         return IssuedToken(token=_seal(self._key, body), claims=self._claims(body))
-
-    def verify(self, token: str, *, now: datetime) -> TokenClaims:
-        """The claims of a genuine, unexpired token.
-
-        Raises:
-            TokenInvalid: not signed with this secret (``forged``) or not a token at all
-                (``malformed``).
-            TokenExpired: genuine, but ``now`` is past its expiry.
-        """
-        return _verified(self._key, token, now=now, read=self._claims, expired=TokenExpired)
 
     @staticmethod
     def _claims(body: Mapping[str, object]) -> TokenClaims:
@@ -294,11 +312,11 @@ class IncidentAckExpired(_LinkExpired[IncidentAckClaims]):
     link = "acknowledgement link"
 
 
-class IncidentAckTokens:
+class IncidentAckTokens(_LinkTokens[IncidentAckClaims]):
     """Issue and verify incident acknowledgement links (``/incidents/ack/<token>``)."""
 
-    def __init__(self, secret: bytes) -> None:
-        self._key = _derive_key(secret, _INCIDENT_ACK_KEY_CONTEXT)
+    context = _INCIDENT_ACK_KEY_CONTEXT
+    expired = IncidentAckExpired
 
     def issue(
         self,
@@ -311,16 +329,6 @@ class IncidentAckTokens:
         """A token letting ``person_email`` acknowledge one incident until ``expires_at``."""
         claims = {"n": str(incident_id), "e": person_email.strip().lower()}
         return _seal(self._key, _stamped(claims, expires_at=expires_at, issued_at=issued_at))
-
-    def verify(self, token: str, *, now: datetime) -> IncidentAckClaims:
-        """The claims of a genuine, unexpired acknowledgement link.
-
-        Raises:
-            TokenInvalid: not signed with this secret for acknowledgements (``forged``), or
-                not a token at all (``malformed``).
-            IncidentAckExpired: genuine, but ``now`` is past its expiry.
-        """
-        return _verified(self._key, token, now=now, read=self._claims, expired=IncidentAckExpired)
 
     @staticmethod
     def _claims(body: Mapping[str, object]) -> IncidentAckClaims:
@@ -341,11 +349,11 @@ class ConfirmExpired(_LinkExpired[ConfirmClaims]):
     link = "confirm link"
 
 
-class ConfirmTokens:
+class ConfirmTokens(_LinkTokens[ConfirmClaims]):
     """Issue and verify customers' confirm links (``/v1/tickets/{id}/confirm/<token>``)."""
 
-    def __init__(self, secret: bytes) -> None:
-        self._key = _derive_key(secret, _CONFIRM_KEY_CONTEXT)
+    context = _CONFIRM_KEY_CONTEXT
+    expired = ConfirmExpired
 
     def issue(
         self, *, ticket_id: uuid.UUID, expires_at: datetime, issued_at: datetime | None = None
@@ -353,16 +361,6 @@ class ConfirmTokens:
         """A token confirming that one ticket's answer worked, until ``expires_at``."""
         claims = {"t": str(ticket_id)}
         return _seal(self._key, _stamped(claims, expires_at=expires_at, issued_at=issued_at))
-
-    def verify(self, token: str, *, now: datetime) -> ConfirmClaims:
-        """The claims of a genuine, unexpired confirm link.
-
-        Raises:
-            TokenInvalid: not signed with this secret for confirm links (``forged``), or not
-                a token at all (``malformed``).
-            ConfirmExpired: genuine, but ``now`` is past its expiry.
-        """
-        return _verified(self._key, token, now=now, read=self._claims, expired=ConfirmExpired)
 
     @staticmethod
     def _claims(body: Mapping[str, object]) -> ConfirmClaims:
@@ -501,12 +499,15 @@ class ConsoleStateClaims(_Stamped):
     next_path: str
 
 
-class SignInTokens:
+class SignInTokens(_LinkTokens[SignInClaims]):
     """Issue and verify the console's sign-in links (``/console/sign-in/<token>``), and seal
     its OpenID Connect state cookie; each with a key derived for it alone."""
 
+    context = _SIGN_IN_KEY_CONTEXT
+    expired = SignInExpired
+
     def __init__(self, secret: bytes) -> None:
-        self._key = _derive_key(secret, _SIGN_IN_KEY_CONTEXT)
+        super().__init__(secret)
         self._state_key = _derive_key(secret, _OIDC_STATE_KEY_CONTEXT)
 
     def issue(
@@ -516,16 +517,6 @@ class SignInTokens:
         claims = {"j": secrets.token_urlsafe(12), "e": email.strip().lower()}
         body = _stamped(claims, expires_at=expires_at, issued_at=issued_at)
         return _seal(self._key, body), self._claims(body)
-
-    def verify(self, token: str, *, now: datetime) -> SignInClaims:
-        """The claims of a genuine, unexpired sign-in link.
-
-        Raises:
-            TokenInvalid: not signed with this secret for sign-in links (``forged``), or not a
-                token at all (``malformed``).
-            SignInExpired: genuine, but ``now`` is past its expiry.
-        """
-        return _verified(self._key, token, now=now, read=self._claims, expired=SignInExpired)
 
     def seal_state(
         self,

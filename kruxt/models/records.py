@@ -92,33 +92,36 @@ class OutboundMessageResult(BaseModel):
     )
 
 
-class StatusChangeInput(BaseModel):
+class TicketChangeInput(BaseModel):
+    """A change to one ticket: by whom, and where a staff member made it (``via``)."""
+
+    ticket_id: uuid.UUID
+    actor: str
+    via: StaffChannel = None
+
+
+class ReasonedChangeInput(TicketChangeInput):
+    """A change whose audit entry keeps why it was made."""
+
+    reason: str = ""
+
+
+class StatusChangeInput(ReasonedChangeInput):
     """Input of ``change_status``."""
 
-    ticket_id: uuid.UUID
     status: TicketStatus
-    actor: str
-    reason: str = ""
-    via: StaffChannel = None
 
 
-class PriorityChangeInput(BaseModel):
+class PriorityChangeInput(ReasonedChangeInput):
     """Input of ``change_priority``: a staff member's new priority for a ticket."""
 
-    ticket_id: uuid.UUID
     priority: Priority
-    actor: str
-    reason: str = ""
-    via: StaffChannel = None
 
 
-class AssignInput(BaseModel):
+class AssignInput(TicketChangeInput):
     """Input of ``assign``: a ticket's new owner on the support team."""
 
-    ticket_id: uuid.UUID
     assignee: str
-    actor: str
-    via: StaffChannel = None
 
 
 class StatusChangeResult(BaseModel):

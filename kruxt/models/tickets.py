@@ -232,18 +232,23 @@ class TicketWorkflowInput(BaseModel):
     history_limit: HistoryLimit = None
 
 
-class TicketState(BaseModel):
-    """Answer of the ``state`` query: what an operator needs at a glance."""
+class TicketStanding(BaseModel):
+    """Where a ticket stands: its status and, once resolved, by whom and when."""
 
     ticket_id: uuid.UUID
     status: TicketStatus
+    resolved_by: str | None = None
+    resolved_at: datetime | None = None
+
+
+class TicketState(TicketStanding):
+    """Answer of the ``state`` query: what an operator needs at a glance."""
+
     priority: Priority | None = None
     category: Category | None = None
     playbook: str | None = None
     triage: TriageResult | None = None
     first_response_at: datetime | None = None
-    resolved_at: datetime | None = None
-    resolved_by: str | None = None
     messages_received: int = 0
     approvals: list[ApprovalState] = Field(default_factory=list)
     runs: list[RunState] = Field(default_factory=list)
@@ -261,22 +266,13 @@ def ticket_state(
     """The ``state`` query's answer for a workflow in ``state`` (``sla``: its clocks now)."""
     triage = state.triage
     return TicketState(
+        # What the state and the answer both hold, under the same names.
+        **state.model_dump(include=set(TicketState.model_fields)),
         ticket_id=ticket_id,
-        status=state.status,
         priority=triage.severity if triage else None,
         category=triage.category if triage else None,
         playbook=triage.playbook if triage else None,
-        triage=triage,
-        first_response_at=state.first_response_at,
-        resolved_at=state.resolved_at,
-        resolved_by=state.resolved_by,
-        messages_received=state.messages_received,
-        approvals=list(state.approvals),
-        runs=list(state.runs),
-        plans=list(state.plans),
         sla=sla,
-        incident_id=state.incident_id,
-        lifecycle=state.lifecycle,
     )
 
 
@@ -297,13 +293,8 @@ class StaffPriorityChange(BaseModel):
     channel: StaffChannel = None
 
 
-class TicketOutcome(BaseModel):
+class TicketOutcome(TicketStanding):
     """Result of a completed TicketWorkflow."""
-
-    ticket_id: uuid.UUID
-    status: TicketStatus
-    resolved_by: str | None = None
-    resolved_at: datetime | None = None
 
 
 class TicketMessage(BaseModel):

@@ -29,6 +29,20 @@ STAFF_HELP = "your staff e-mail, as in the approvers directory (KRUXT_APPROVERS)
 ID_HELP = "its UUID, or the first 8 characters or more (the reference customers see)"
 
 
+def _command_group(
+    subparsers: argparse._SubParsersAction[Any],
+    name: str,
+    help: str,
+    *,
+    dest: str = "",
+    metavar: str = "ACTION",
+) -> argparse._SubParsersAction[Any]:
+    """A command whose subcommands are its actions; the one chosen is in ``dest`` (by
+    default ``<name>_command``), and one must be chosen."""
+    command: argparse.ArgumentParser = subparsers.add_parser(name, help=help)
+    return command.add_subparsers(dest=dest or f"{name}_command", required=True, metavar=metavar)
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The CLI's grammar."""
     parser = argparse.ArgumentParser(
@@ -46,9 +60,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="install the kruxt_admin functions into APP_DATABASE_URL (no demo data)",
     )
 
-    ticket = sub.add_parser("ticket", help="open, show, list and resolve tickets").add_subparsers(
-        dest="ticket_command", required=True, metavar="ACTION"
-    )
+    ticket = _command_group(sub, "ticket", "open, show, list and resolve tickets")
     new = ticket.add_parser("new", help="open a ticket and wait for its triage")
     new.add_argument("--email", required=True, help="requester's email")
     new.add_argument("--subject", required=True)
@@ -78,9 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     resolve.add_argument("--note", default="", help="for the team: never sent to the customer")
     _defect_options(resolve)
 
-    approvals = sub.add_parser("approvals", help="pending approvals and decisions").add_subparsers(
-        dest="approvals_command", required=True, metavar="ACTION"
-    )
+    approvals = _command_group(sub, "approvals", "pending approvals and decisions")
     approvals.add_parser("list", help="pending approvals, with age and deadline")
     decide = approvals.add_parser("decide", help="approve or reject as a configured approver")
     decide.add_argument("approval_id", metavar="ID", help=ID_HELP)
@@ -90,9 +100,7 @@ def build_parser() -> argparse.ArgumentParser:
     decide.add_argument("--category", choices=[c.value for c in Category], help="triage was wrong")
     decide.add_argument("--severity", choices=[p.value for p in Priority], help="triage was wrong")
 
-    playbook = sub.add_parser("playbook", help="playbook runs").add_subparsers(
-        dest="playbook_command", required=True, metavar="ACTION"
-    )
+    playbook = _command_group(sub, "playbook", "playbook runs")
     rollback = playbook.add_parser("rollback", help="request the rollback of a completed run")
     rollback.add_argument("run_id", metavar="RUN_ID", help=ID_HELP)
     rollback.add_argument("--as", dest="actor", required=True, metavar="EMAIL", help=STAFF_HELP)
@@ -105,9 +113,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_review_parsers(sub)
     add_console_parser(sub)
 
-    audit_cmd = sub.add_parser("audit", help="the audit trail").add_subparsers(
-        dest="audit_command", required=True, metavar="ACTION"
-    )
+    audit_cmd = _command_group(sub, "audit", "the audit trail")
     audit_cmd.add_parser(
         "verify", help="walk the keyed hash chain and check its anchors; non-zero exit if broken"
     )
@@ -127,9 +133,12 @@ def _staff_action(
 
 def add_eval_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``eval triage`` to the ``kruxt`` command's subparsers."""
-    evaluation = subparsers.add_parser(
-        "eval", help="score the triager on a labeled dataset; export corrections as one"
-    ).add_subparsers(dest="eval_command", required=True, metavar="TARGET")
+    evaluation = _command_group(
+        subparsers,
+        "eval",
+        "score the triager on a labeled dataset; export corrections as one",
+        metavar="TARGET",
+    )
     triage = evaluation.add_parser(
         "triage", help="category, severity and routing accuracy of the triager"
     )
@@ -154,29 +163,28 @@ def add_eval_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def add_review_parsers(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``review run|show`` and ``schedules apply`` to the ``kruxt`` command."""
-    review = subparsers.add_parser("review", help="the weekly support review").add_subparsers(
-        dest="review_command", required=True, metavar="ACTION"
-    )
+    review = _command_group(subparsers, "review", "the weekly support review")
     run = review.add_parser("run", help="run the weekly review now and deliver it")
     run.add_argument("--now", action="store_true", required=True, help="run it now")
     run.add_argument("--week", help="the ISO week to review, e.g. 2026-W48 (default: last week)")
     show = review.add_parser("show", help="reprint a stored weekly review")
     show.add_argument("--week", help="the ISO week, e.g. 2026-W48 (default: the latest)")
     show.add_argument("--html", action="store_true", help="print the HTML report")
-    schedules = subparsers.add_parser("schedules", help="the Temporal Schedules").add_subparsers(
-        dest="schedules_command", required=True, metavar="ACTION"
-    )
+    schedules = _command_group(subparsers, "schedules", "the Temporal Schedules")
     schedules.add_parser("apply", help="create or update the schedules (idempotent)")
 
 
 def add_console_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``console token create|list|revoke`` (``kruxt/starter/console/console_cli.py``)."""
-    console = subparsers.add_parser(
-        "console", help="the staff console: personal tokens for its JSON API"
-    ).add_subparsers(dest="console_group", required=True, metavar="ACTION")
-    token = console.add_parser(
-        "token", help="personal tokens for /v1/staff (Authorization: Bearer)"
-    ).add_subparsers(dest="console_action", required=True, metavar="ACTION")
+    console = _command_group(
+        subparsers, "console", "the staff console: personal tokens for its JSON API"
+    )
+    token = _command_group(
+        console,
+        "token",
+        "personal tokens for /v1/staff (Authorization: Bearer)",
+        dest="console_action",
+    )
     create = token.add_parser("create", help="a new token, printed once")
     create.add_argument("--as", dest="actor", required=True, metavar="EMAIL", help=STAFF_HELP)
     create.add_argument("--name", default="", metavar="LABEL", help="what the token is for")
@@ -258,9 +266,7 @@ def add_simulate_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
 
 def add_incident_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     """Add ``incident list|show|ack|resolve`` to the ``kruxt`` command's subparsers."""
-    incident = subparsers.add_parser(
-        "incident", help="incidents: list, show, acknowledge, resolve"
-    ).add_subparsers(dest="incident_command", required=True, metavar="ACTION")
+    incident = _command_group(subparsers, "incident", "incidents: list, show, acknowledge, resolve")
     lst = incident.add_parser("list", help="open and acknowledged incidents, most severe first")
     lst.add_argument("--json", action="store_true", help="print JSON")
     show = incident.add_parser("show", help="an incident with its tickets and timeline")

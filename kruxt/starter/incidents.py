@@ -70,12 +70,6 @@ class IncidentService:
         self._store = store
         self._responders = responders
 
-    def _check_responder(self, who: str) -> None:
-        if self._responders is not None and who.strip().lower() not in self._responders:
-            raise IncidentRefusedError(
-                f"{who} is neither on the escalation policy nor a configured approver"
-            )
-
     async def acknowledge(
         self, incident_id: uuid.UUID, *, by: str, channel: DecisionChannel
     ) -> Acknowledged:
@@ -122,6 +116,12 @@ class IncidentService:
                 channel=channel,
             ),
         )
+
+    def _check_responder(self, who: str) -> None:
+        if self._responders is not None and who.strip().lower() not in self._responders:
+            raise IncidentRefusedError(
+                f"{who} is neither on the escalation policy nor a configured approver"
+            )
 
     async def _update(
         self,

@@ -7,7 +7,7 @@ what its workflow knows is ``kruxt.starter.live_state``'s.
 from __future__ import annotations
 
 import uuid
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 from typing import cast
 
@@ -73,21 +73,15 @@ class FollowUpAccepted:
     follows: uuid.UUID | None = None
 
 
+@dataclass(frozen=True)
 class IntakeService:
     """Starts one TicketWorkflow per ticket and routes signals to it."""
 
-    def __init__(
-        self,
-        client: Client,
-        *,
-        task_queue: str,
-        policy: RoutingPolicy,
-        sla: SlaTargets | None = None,
-    ) -> None:
-        self._client = client
-        self._task_queue = task_queue
-        self._policy = policy
-        self._sla = sla or SlaTargets()
+    client: Client
+    _: KW_ONLY
+    task_queue: str
+    policy: RoutingPolicy
+    sla: SlaTargets = field(default_factory=SlaTargets)
 
     async def open_ticket(
         self,
@@ -141,11 +135,11 @@ class IntakeService:
         )
         try:
             with unavailable_as_error():
-                await self._client.start_workflow(
+                await self.client.start_workflow(
                     TicketWorkflow.run,
-                    TicketWorkflowInput(intake=intake, policy=self._policy, sla=self._sla),
+                    TicketWorkflowInput(intake=intake, policy=self.policy, sla=self.sla),
                     id=workflow_id,
-                    task_queue=self._task_queue,
+                    task_queue=self.task_queue,
                     id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
                     id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
                     search_attributes=TypedSearchAttributes(
@@ -180,7 +174,7 @@ class IntakeService:
         message_id = inbound_message_id_for(ticket_id, external_id)
         message = CustomerMessage(message_id=message_id, body=body, received_at=datetime.now(UTC))
         try:
-            await signal_ticket(self._client, ticket_id, TicketWorkflow.customer_message, message)
+            await signal_ticket(self.client, ticket_id, TicketWorkflow.customer_message, message)
         except TicketClosedError:
             previous = await self._intake_of(ticket_id)
             accepted = await self.open_ticket(
@@ -198,11 +192,11 @@ class IntakeService:
 
     async def _intake_of(self, ticket_id: uuid.UUID) -> TicketIntake:
         """The ticket as its (finished) workflow's last run was started with."""
-        handle = self._client.get_workflow_handle(workflow_id_for(ticket_id))
+        handle = self.client.get_workflow_handle(workflow_id_for(ticket_id))
         with unavailable_as_error():
             async for event in handle.fetch_history_events(page_size=1):
                 payloads = event.workflow_execution_started_event_attributes.input.payloads
-                decoded = await self._client.data_converter.decode(payloads, [TicketWorkflowInput])
+                decoded = await self.client.data_converter.decode(payloads, [TicketWorkflowInput])
                 return cast(TicketWorkflowInput, decoded[0]).intake
         raise UnknownTicketError(str(ticket_id))
 
@@ -248,12 +242,12 @@ class IntakeService:
 
     async def state(self, ticket_id: uuid.UUID) -> TicketState:
         """The live state of the ticket's workflow (see :func:`live_state.ticket_state`)."""
-        return await ticket_state(self._client, ticket_id)
+        return await ticket_state(self.client, ticket_id)
 
     async def with_live_state(self, view: TicketView, *, timeout: float = 2.0) -> TicketView:
         """The stored ticket plus what only its workflow knows (see
         :func:`live_state.with_live_state`)."""
-        return await with_live_state(self._client, view, timeout=timeout)
+        return await with_live_state(self.client, view, timeout=timeout)
 
 
 async def signal_ticket(client: Client, ticket_id: uuid.UUID, signal: object, arg: object) -> None:

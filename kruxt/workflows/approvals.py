@@ -47,12 +47,11 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.models.triage import TriageResult
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import (
-        DB_RETRY,
-        DB_TIMEOUT,
         LOCAL_RETRY,
         LOCAL_TIMEOUT,
         NOTIFY_RETRY,
         NOTIFY_TIMEOUT,
+        db_activity,
     )
 
 __all__ = [
@@ -335,12 +334,10 @@ class ApprovalGate:
 
     async def _announce(self, state: ApprovalState) -> None:
         """Record a new approval request and send it to the first level of approvers."""
-        await workflow.execute_activity_method(
+        await db_activity(
             ApprovalActivities.record_approval,
             ApprovalRecord(request=state.request, status=ApprovalStatus.PENDING),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Request approval ({state.request.kind.value})",
+            f"Request approval ({state.request.kind.value})",
         )
         if state.status is ApprovalStatus.PENDING:
             state.phase = ApprovalPhase.ANNOUNCED
@@ -366,12 +363,10 @@ class ApprovalGate:
             ApprovalStatus.REJECTED,
         ):
             accepted = state.correction is None
-        await workflow.execute_activity_method(
+        await db_activity(
             ApprovalActivities.record_approval,
             ApprovalRecord(**state.model_dump(include=_RECORDED), triage_accepted=accepted),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Record the decision: {state.status.value}",
+            f"Record the decision: {state.status.value}",
         )
         await self._close_messages(state)
 

@@ -34,12 +34,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import (
-        DB_RETRY,
-        DB_TIMEOUT,
         LLM_DEADLINE,
         LLM_RETRY,
         LLM_TIMEOUT,
         NON_RETRYABLE,
+        db_activity,
     )
 
 __all__ = [
@@ -73,12 +72,10 @@ GITHUB_RETRY = RetryPolicy(
 async def report_defect(report: DefectReport) -> None:
     """From a resolving workflow: store the defect's occurrence and wake its issue's workflow
     (which runs on its own: the resolution does not wait for GitHub)."""
-    await workflow.execute_activity_method(
+    await db_activity(
         GitHubIssueActivities.report_defect,
         report,
-        start_to_close_timeout=DB_TIMEOUT,
-        retry_policy=DB_RETRY,
-        summary="Report the product defect",
+        "Report the product defect",
     )
 
 

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
+from typing import Any, TypeVar
 
+from temporalio import workflow
 from temporalio.common import RetryPolicy
 
 from kruxt.models.text import BAD_DATA_ERROR
@@ -31,6 +34,19 @@ NON_RETRYABLE = ["TicketNotFoundError", BAD_DATA_ERROR]
 # dropped while Postgres is briefly away; the backoff keeps a long outage cheap.
 DB_TIMEOUT = timedelta(seconds=30)
 DB_RETRY = _backoff(timedelta(seconds=1), timedelta(minutes=1), NON_RETRYABLE)
+
+ArgT = TypeVar("ArgT")
+OutT = TypeVar("OutT")
+
+
+async def db_activity(
+    activity: Callable[[Any, ArgT], Awaitable[OutT]], arg: ArgT, summary: str
+) -> OutT:
+    """Run a database activity (one transaction, with its audit entry) on the terms above."""
+    return await workflow.execute_activity_method(
+        activity, arg, start_to_close_timeout=DB_TIMEOUT, retry_policy=DB_RETRY, summary=summary
+    )
+
 
 # Pure computations (rules triage, drafting from loaded articles): fast and local. A few
 # attempts only: what fails here on every try (a ticket the code chokes on) must surface,

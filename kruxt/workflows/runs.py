@@ -22,7 +22,7 @@ with workflow.unsafe.imports_passed_through():
         StepRun,
     )
     from kruxt.models.records import MessageKind
-    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
+    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, db_activity
     from kruxt.workflows.saga import compensate, run_plan
     from kruxt.workflows.ticket_steps import TicketSteps
 
@@ -56,12 +56,10 @@ class RunLedger:
             TicketStatus.IN_PROGRESS, f"running plan {plan.plan_id}", actor=approved_by
         )
         await self._record(run, "approved")
-        check = await workflow.execute_activity_method(
+        check = await db_activity(
             PlaybookActivities.check_preconditions,
             PreconditionCheck(ticket_id=self._ticket_id, plan=plan),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary="Check the plan's preconditions",
+            "Check the plan's preconditions",
         )
         if not check.ok:
             run.status = RunStatus.REFUSED

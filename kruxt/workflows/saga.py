@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from temporalio import workflow
+from temporalio.common import RetryPolicy
 from temporalio.exceptions import ActivityError
 
 with workflow.unsafe.imports_passed_through():
@@ -18,6 +21,8 @@ with workflow.unsafe.imports_passed_through():
         STEP_RETRY,
         STEP_TIMEOUT,
     )
+
+OutT = TypeVar("OutT")
 
 
 @dataclass
@@ -43,15 +48,8 @@ async def run_plan(ticket_id: uuid.UUID, run_id: uuid.UUID, plan: PlaybookPlan) 
         run = StepRun(ticket_id=ticket_id, plan_id=plan.plan_id, run_id=run_id, step=step)
         registered.append(run)
         try:
-            applied.append(
-                await workflow.execute_activity_method(
-                    PlaybookActivities.run_step,
-                    run,
-                    start_to_close_timeout=STEP_TIMEOUT,
-                    retry_policy=STEP_RETRY,
-                    summary=f"{step.step_id}: {step.description}"[:200],
-                )
-            )
+            doing = f"{step.step_id}: {step.description}"
+            applied.append(await _on_the_app(PlaybookActivities.run_step, run, STEP_RETRY, doing))
         except ActivityError as err:
             compensated = await compensate_shielded(registered)
             return SagaResult(
@@ -72,16 +70,24 @@ async def compensate(runs: list[StepRun]) -> bool:
     all_ok = True
     for run in reversed(runs):
         try:
-            await workflow.execute_activity_method(
-                PlaybookActivities.compensate_step,
-                run,
-                start_to_close_timeout=STEP_TIMEOUT,
-                retry_policy=COMPENSATION_RETRY,
-                summary=f"undo {run.step.step_id}: {run.step.description}"[:200],
-            )
+            undo = f"undo {run.step.step_id}: {run.step.description}"
+            await _on_the_app(PlaybookActivities.compensate_step, run, COMPENSATION_RETRY, undo)
         except ActivityError:
             all_ok = False  # recorded by the activity; a person takes it from here
     return all_ok
+
+
+async def _on_the_app(
+    activity: Callable[[PlaybookActivities, StepRun], Awaitable[OutT]],
+    run: StepRun,
+    retry: RetryPolicy,
+    what: str,
+) -> OutT:
+    """Run a step's activity (or its undo) against the app; ``what`` it does is its summary,
+    cut to 200 characters for the Web UI."""
+    return await workflow.execute_activity_method(
+        activity, run, start_to_close_timeout=STEP_TIMEOUT, retry_policy=retry, summary=what[:200]
+    )
 
 
 async def compensate_shielded(runs: list[StepRun]) -> bool:

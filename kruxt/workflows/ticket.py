@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import contextlib
 import uuid
+from collections.abc import Iterator
 from datetime import timedelta
+from typing import TypeVar
 
 from temporalio import workflow
 from temporalio.common import Priority as TaskPriority
@@ -65,7 +67,7 @@ with workflow.unsafe.imports_passed_through():
         report_defect,
     )
     from kruxt.workflows.failures import failure_reason
-    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
+    from kruxt.workflows.policies import db_activity
     from kruxt.workflows.runs import RunLedger
     from kruxt.workflows.sla import SlaTracker
     from kruxt.workflows.ticket_details import render_details
@@ -76,6 +78,14 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.ticket_routing import route
     from kruxt.workflows.ticket_steps import AUTOPILOT, TicketSteps
     from kruxt.workflows.ticket_triage import triage as triage_ticket
+
+T = TypeVar("T")
+
+
+def _drain(queue: list[T]) -> Iterator[T]:
+    """The items of ``queue`` oldest first, each taken off as it comes (signals may add more)."""
+    while queue:
+        yield queue.pop(0)
 
 
 @workflow.defn
@@ -333,9 +343,8 @@ class TicketWorkflow:
             workflow.upsert_search_attributes([sa.SLA_AT_RISK.value_set(True)])
 
     async def _apply_priority_changes(self) -> None:
-        while self._priority_changes:
-            change = self._priority_changes.pop(0)
-            await workflow.execute_activity_method(
+        for change in _drain(self._priority_changes):
+            await db_activity(
                 TicketActivities.change_priority,
                 PriorityChangeInput(
                     ticket_id=self._intake.ticket_id,
@@ -344,9 +353,7 @@ class TicketWorkflow:
                     reason=change.reason,
                     via=change.channel,
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
-                summary=f"Set priority {change.priority.value}",
+                f"Set priority {change.priority.value}",
             )
             if self._state.triage is not None:
                 self._state.triage = self._state.triage.model_copy(
@@ -356,26 +363,24 @@ class TicketWorkflow:
             workflow.upsert_search_attributes([sa.TICKET_PRIORITY.value_set(change.priority.value)])
 
     async def _apply_assignments(self) -> None:
-        while self._assignments:
-            assignment = self._assignments.pop(0)
-            await workflow.execute_activity_method(
+        for assignment in _drain(self._assignments):
+            assignee = str(assignment.assignee)
+            await db_activity(
                 TicketActivities.assign,
                 AssignInput(
                     ticket_id=self._intake.ticket_id,
-                    assignee=str(assignment.assignee),
+                    assignee=assignee,
                     actor=assignment.actor,
                     via=assignment.channel,
                 ),
-                start_to_close_timeout=DB_TIMEOUT,
-                retry_policy=DB_RETRY,
-                summary=f"Assign to {assignment.assignee}",
+                f"Assign to {assignment.assignee}",
             )
-            self._state.assignee = str(assignment.assignee)
+            self._state.assignee = assignee
 
     async def _open_or_join_incident(self, triage: TriageResult) -> None:
         """A P1 opens an incident, or joins the open one with the same cause; a P2 joins it,
         or counts toward its cause's cluster (``IncidentStore.place`` decides)."""
-        join = await workflow.execute_activity_method(
+        join = await db_activity(
             IncidentActivities.open_or_join_incident,
             OpenIncidentInput(
                 ticket_id=self._intake.ticket_id,
@@ -386,9 +391,7 @@ class TicketWorkflow:
                 title=triage.summary,
                 at=workflow.now(),
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Open or join the {triage.severity.value} incident",
+            f"Open or join the {triage.severity.value} incident",
         )
         self._state.incident_id = join.incident_id
 
@@ -433,23 +436,17 @@ class TicketWorkflow:
         return refused
 
     async def _store_intake(self) -> None:
-        await workflow.execute_activity_method(
+        await db_activity(
             TicketActivities.persist_ticket,
             PersistTicketInput(intake=self._intake, workflow_id=workflow.info().workflow_id),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary="Store the ticket and its first message",
+            "Store the ticket and its first message",
         )
 
     async def _to_a_person_unread(self, refused: str) -> None:
         """A ticket whose text was repaired is not triaged on it: a person reads it first."""
-        await self._steps.send_text(
-            MessageKind.HOLDING,
+        await self._steps.hold_for_a_person(
             "Thanks for your message. A member of the KRUXT team will read it and get back to "
             "you here.",
-        )
-        await self._steps.set_status(
-            TicketStatus.AWAITING_HUMAN,
             f"routed to a person: the ticket's text could not be stored as sent ({refused}); "
             "the characters refused were replaced with U+FFFD",
         )
@@ -459,12 +456,10 @@ class TicketWorkflow:
         self._steps.announce("triaging")
         intake = intake or self._intake
         outcome = await triage_ticket(intake)
-        await workflow.execute_activity_method(
+        await db_activity(
             TicketActivities.record_triage,
             RecordTriageInput(ticket_id=intake.ticket_id, outcome=outcome),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary="Record the triage run",
+            "Record the triage run",
         )
         triage = outcome.result
         self._state.triage = triage
@@ -524,13 +519,9 @@ class TicketWorkflow:
     async def _expire_overdue_approvals(self) -> None:
         async for state in self._gate.expire_overdue():
             if state.request.kind is ApprovalKind.PLAN:
-                await self._steps.send_text(
-                    MessageKind.HOLDING,
+                await self._steps.hold_for_a_person(
                     "Thanks for your patience. A member of the KRUXT team is handling your "
                     "request and will get back to you here.",
-                )
-                await self._steps.set_status(
-                    TicketStatus.AWAITING_HUMAN,
                     f"approval {state.request.approval_id} expired without a decision",
                 )
 
@@ -564,7 +555,7 @@ class TicketWorkflow:
         while self._staff_messages:
             kind, message = self._staff_messages.pop(0)
             if kind is MessageKind.STAFF_NOTE:
-                await workflow.execute_activity_method(
+                await db_activity(
                     TicketActivities.attach_draft,  # an internal note, as drafts are kept
                     OutboundMessageInput(
                         ticket_id=self._intake.ticket_id,
@@ -574,9 +565,7 @@ class TicketWorkflow:
                         author=message.actor,
                         via=message.channel,
                     ),
-                    start_to_close_timeout=DB_TIMEOUT,
-                    retry_policy=DB_RETRY,
-                    summary="Keep a staff note",
+                    "Keep a staff note",
                 )
                 continue
             await self._steps.send(
@@ -591,7 +580,7 @@ class TicketWorkflow:
                 )
 
     async def _record_inbound(self, message_id: uuid.UUID, body: str) -> None:
-        await workflow.execute_activity_method(
+        await db_activity(
             TicketActivities.record_inbound_message,
             InboundMessageInput(
                 ticket_id=self._intake.ticket_id,
@@ -599,9 +588,7 @@ class TicketWorkflow:
                 author=str(self._intake.requester.email),
                 body=body,
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary="Record the customer's follow-up",
+            "Record the customer's follow-up",
         )
 
     async def _resolve(self, request: StaffResolve) -> TicketOutcome:

@@ -25,7 +25,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from kruxt.models.sla import ClockKind
     from kruxt.models.tickets import StaffMessage, TicketWorkflowState
-    from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
+    from kruxt.workflows.policies import db_activity
     from kruxt.workflows.sla import SlaTracker
 
 __all__ = ["AUTOPILOT", "DELIVERY_REFUSED", "TicketSteps"]
@@ -86,14 +86,12 @@ class TicketSteps:
         """
         if status is TicketStatus.AWAITING_CUSTOMER and self._undelivered is not None:
             return
-        await workflow.execute_activity_method(
+        await db_activity(
             TicketActivities.change_status,
             StatusChangeInput(
                 ticket_id=self._ticket_id, status=status, actor=actor, reason=reason, via=via
             ),
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Set status {status.value}",
+            f"Set status {status.value}",
         )
         previous, self._state.status = self._state.status, status
         self._state.next_step = _NEXT_STEP.get(status, status.value)
@@ -103,6 +101,11 @@ class TicketSteps:
             self._sla.pause()
         elif previous is TicketStatus.AWAITING_CUSTOMER:
             self._sla.resume()
+
+    async def hold_for_a_person(self, note: str, reason: str) -> None:
+        """Tell the customer a person will answer (``note``), and send the ticket to one."""
+        await self.send_text(MessageKind.HOLDING, note)
+        await self.set_status(TicketStatus.AWAITING_HUMAN, reason)
 
     async def send_text(self, kind: MessageKind, body: str, *, confirmable: bool = True) -> None:
         """Send a fixed text (no knowledge articles) to the customer."""
@@ -131,12 +134,10 @@ class TicketSteps:
         )
         if staff is not None:
             message = message.model_copy(update={"author": staff.actor, "via": staff.channel})
-        sent = await workflow.execute_activity_method(
+        sent = await db_activity(
             TicketActivities.send_customer_message,
             message,
-            start_to_close_timeout=DB_TIMEOUT,
-            retry_policy=DB_RETRY,
-            summary=f"Send the {kind.value.replace('_', ' ')} to the customer",
+            f"Send the {kind.value.replace('_', ' ')} to the customer",
         )
         if sent.refused is not None and workflow.patched(DELIVERY_REFUSED):
             self._undelivered = sent.refused

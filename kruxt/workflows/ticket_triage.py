@@ -16,13 +16,12 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.models.triage import TriageInput, TriageOutcome, TriageResult
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import (
-        DB_RETRY,
-        DB_TIMEOUT,
         LLM_DEADLINE,
         LLM_RETRY,
         LLM_TIMEOUT,
         LOCAL_RETRY,
         LOCAL_TIMEOUT,
+        db_activity,
     )
 
 __all__ = ["LLM_NOT_CONFIGURED", "triage"]
@@ -38,12 +37,10 @@ async def triage(intake: TicketIntake) -> TriageOutcome:
 
 async def _with_agents(inp: TriageInput) -> TriageOutcome:
     """Context, then the LLM; the rules triager answers whenever the LLM cannot."""
-    context = await workflow.execute_activity_method(
+    context = await db_activity(
         ContextActivities.gather_context,
         ContextInput(ticket_id=inp.ticket_id, account_id=inp.account_id),
-        start_to_close_timeout=DB_TIMEOUT,
-        retry_policy=DB_RETRY,
-        summary="Gather account context and recent incidents",
+        "Gather account context and recent incidents",
     )
     inp = inp.model_copy(update={"context": context})
     try:

@@ -187,16 +187,14 @@ class TicketStore:
     ) -> bool:
         """Store a customer's follow-up once; False when it was stored before."""
         async with self._pool.acquire() as conn, conn.transaction():
-            inserted = await _insert_message(
-                conn,
-                message_id=message_id,
+            message = ThreadMessage(
                 ticket_id=ticket_id,
-                direction=MessageDirection.INBOUND,
+                message_id=message_id,
                 kind=MessageKind.CUSTOMER,
-                author=author,
                 body=body,
-                article_ids=[],
+                author=author,
             )
+            inserted = await _insert_thread_message(conn, message, MessageDirection.INBOUND)
             if inserted is None:
                 return False
             await conn.execute(
@@ -378,17 +376,13 @@ class TicketStore:
             )
             if before is None:
                 raise TicketNotFoundError(str(ticket_id))
+            change = {"from": before["status"], "to": status.value}
             done = await audit.append(
                 conn,
                 actor=actor,
                 action="ticket.status_changed",
                 ticket_id=ticket_id,
-                details={
-                    "from": before["status"],
-                    "to": status.value,
-                    "reason": reason,
-                    **_via(via),
-                },
+                details={**change, "reason": reason, **_via(via)},
                 idempotency_key=idempotency_key,
             )
             if not done:  # a retry of a change that committed
@@ -420,7 +414,7 @@ class TicketStore:
                 priority=before["priority"],
                 category=before["category"],
                 value_seconds=(now - before["created_at"]).total_seconds() if resolved else None,
-                details={"from": before["status"], "to": status.value},
+                details=change,
             )
             return now
 
@@ -431,7 +425,8 @@ class TicketStore:
         async with self._pool.acquire() as conn:
             urgent = await conn.fetch(
                 """
-                SELECT id, priority, category, subject, created_at FROM support_tickets
+                SELECT id AS ticket_id, priority, category, subject, created_at
+                FROM support_tickets
                 WHERE priority IN ('P1', 'P2') AND status <> 'resolved' AND id <> $1
                   AND created_at > now() - interval '7 days'
                 ORDER BY priority, created_at DESC LIMIT $2
@@ -448,16 +443,7 @@ class TicketStore:
                 exclude,
             )
         return (
-            [
-                RecentTicket(
-                    ticket_id=r["id"],
-                    priority=r["priority"],
-                    category=r["category"],
-                    subject=r["subject"],
-                    created_at=r["created_at"],
-                )
-                for r in urgent
-            ],
+            [RecentTicket.model_validate(dict(r)) for r in urgent],
             {r["category"]: r["n"] for r in counts},
         )
 
@@ -473,65 +459,7 @@ class TicketStore:
         """A ticket with its messages and latest triage, or None."""
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow("SELECT * FROM support_tickets WHERE id = $1", ticket_id)
-            if row is None:
-                return None
-            messages = await conn.fetch(
-                "SELECT id, direction, kind, author, body, created_at "
-                "FROM support_ticket_messages WHERE ticket_id = $1 ORDER BY created_at, id",
-                ticket_id,
-            )
-            run = await conn.fetchrow(
-                "SELECT id, agent, model, prompt_version, output, fallback_reason, latency_ms, "
-                "created_at FROM support_automation_runs WHERE ticket_id = $1 AND agent = 'triage' "
-                "ORDER BY created_at DESC LIMIT 1",
-                ticket_id,
-            )
-        return TicketView(
-            ticket_id=row["id"],
-            workflow_id=row["workflow_id"],
-            channel=row["channel"],
-            external_id=row["external_id"],
-            requester=Requester(
-                id=row["requester_id"], email=row["requester_email"], name=row["requester_name"]
-            ),
-            account_id=row["account_id"],
-            subject=row["subject"],
-            status=row["status"],
-            priority=row["priority"],
-            category=row["category"],
-            playbook=row["playbook"],
-            assignee=row["assignee"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            first_response_at=row["first_response_at"],
-            resolved_at=row["resolved_at"],
-            previous_ticket_id=row["previous_ticket_id"],
-            messages=[
-                TicketMessage(
-                    id=m["id"],
-                    direction=MessageDirection(m["direction"]),
-                    author=m["author"],
-                    body=m["body"],
-                    kind=m["kind"],
-                    created_at=m["created_at"],
-                )
-                for m in messages
-            ],
-            triage=(
-                TriageRecord(
-                    id=run["id"],
-                    agent=run["agent"],
-                    model=run["model"],
-                    prompt_version=run["prompt_version"],
-                    result=run["output"],
-                    fallback_reason=run["fallback_reason"],
-                    latency_ms=run["latency_ms"],
-                    created_at=run["created_at"],
-                )
-                if run
-                else None
-            ),
-        )
+            return await _view(conn, row) if row is not None else None
 
     async def list(
         self, *, status: TicketStatus | None = None, limit: int = 50
@@ -540,7 +468,8 @@ class TicketStore:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch(
                 """
-                SELECT id, subject, requester_email, status, priority, category, created_at
+                SELECT id AS ticket_id, subject, requester_email, status, priority, category,
+                    created_at
                 FROM support_tickets
                 WHERE $1::text IS NULL OR status = $1
                 ORDER BY created_at DESC LIMIT $2
@@ -548,18 +477,34 @@ class TicketStore:
                 status.value if status else None,
                 limit,
             )
-        return [
-            TicketSummary(
-                ticket_id=r["id"],
-                subject=r["subject"],
-                requester_email=r["requester_email"],
-                status=r["status"],
-                priority=r["priority"],
-                category=r["category"],
-                created_at=r["created_at"],
-            )
-            for r in rows
-        ]
+        return [TicketSummary.model_validate(dict(r)) for r in rows]
+
+
+async def _view(conn: Conn, row: asyncpg.Record) -> TicketView:
+    """A ``support_tickets`` row with its thread and latest triage, as the API shows it."""
+    messages = await conn.fetch(
+        "SELECT id, direction, kind, author, body, created_at "
+        "FROM support_ticket_messages WHERE ticket_id = $1 ORDER BY created_at, id",
+        row["id"],
+    )
+    run = await conn.fetchrow(
+        "SELECT id, agent, model, prompt_version, output AS result, fallback_reason, "
+        "latency_ms, created_at FROM support_automation_runs "
+        "WHERE ticket_id = $1 AND agent = 'triage' ORDER BY created_at DESC LIMIT 1",
+        row["id"],
+    )
+    # The row's columns are the view's fields, but for the id and the requester.
+    return TicketView.model_validate(
+        {
+            **dict(row),
+            "ticket_id": row["id"],
+            "requester": Requester(
+                id=row["requester_id"], email=row["requester_email"], name=row["requester_name"]
+            ),
+            "messages": [TicketMessage.model_validate(dict(m)) for m in messages],
+            "triage": TriageRecord.model_validate(dict(run)) if run else None,
+        }
+    )
 
 
 async def _set_by_staff(
@@ -623,30 +568,6 @@ def _via(via: DecisionChannel | None) -> dict[str, str]:
 async def _insert_thread_message(
     conn: Conn, message: ThreadMessage, direction: MessageDirection
 ) -> datetime | None:
-    """Insert a reply or note once; its ``created_at``, or None if it was there before."""
-    return await _insert_message(
-        conn,
-        message_id=message.message_id,
-        ticket_id=message.ticket_id,
-        direction=direction,
-        kind=message.kind,
-        author=message.author,
-        body=message.body,
-        article_ids=message.article_ids,
-    )
-
-
-async def _insert_message(
-    conn: Conn,
-    *,
-    message_id: uuid.UUID,
-    ticket_id: uuid.UUID,
-    direction: MessageDirection,
-    kind: MessageKind,
-    author: str,
-    body: str,
-    article_ids: list[str],
-) -> datetime | None:
     """Insert a thread message once; its ``created_at``, or None if it was there before."""
     created_at: datetime | None = await conn.fetchval(
         """
@@ -656,12 +577,12 @@ async def _insert_message(
         ON CONFLICT (id) DO NOTHING
         RETURNING created_at
         """,
-        message_id,
-        ticket_id,
+        message.message_id,
+        message.ticket_id,
         direction.value,
-        kind.value,
-        author,
-        body,
-        article_ids,
+        message.kind.value,
+        message.author,
+        message.body,
+        message.article_ids,
     )
     return created_at
