@@ -6,7 +6,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install run test test-slow lint format bench clean
+.PHONY: install run test test-slow screenshots lint format bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,11 @@ format: $(STAMP)
 
 test: lint
 	$(BIN)/pytest
+
+# The README's two console pictures, retaken by the browser test (a plain `make test` keeps its
+# screenshots with the test's artefacts and leaves docs/ as it is).
+screenshots: $(STAMP)
+	KRUXT_README_SCREENSHOTS=1 $(BIN)/pytest tests/test_console_browser.py
 
 # The long fault tests (marked slow, left out of `make test`; .ci/run runs them after it):
 # 20 worker kills mid-saga, and the Temporal dev server restarted under waiting approvals.

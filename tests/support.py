@@ -22,6 +22,7 @@ from urllib.parse import urlencode
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from fastapi import APIRouter, FastAPI
 from slack_sdk.web.async_client import AsyncWebClient
 from temporalio.client import Client, WorkflowHandle
@@ -470,20 +471,55 @@ class ServedChannel(WebhookChannel, Protocol):
     async def aclose(self) -> None: ...
 
 
+# The intake token of the tests' own API stacks (``api_deps``).
+API_TOKEN = "test-intake-token"
+
+
+async def serve_app(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
+    """Serve ``app`` on a free loopback port; returns the server, its task and its base URL."""
+    # A socket bound before the server starts: its port cannot be taken in between.
+    sock = bound_socket()
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    task = asyncio.create_task(server.serve(sockets=[sock]))
+    while not server.started:
+        await asyncio.sleep(0.05)
+    return server, task, f"http://127.0.0.1:{port}"
+
+
+# The dev server runs in real time: a solved ticket's reopen window lasts two seconds here.
+QUICK_WINDOW = RoutingPolicy(reopen_window_seconds=2)
+
+
+def api_deps(client: Client, pool: asyncpg.Pool[Any], task_queue: str) -> ApiDeps:
+    """The API's dependencies on a test's client, pool and queue, with ``API_TOKEN``."""
+
+    async def postgres_ok() -> None:
+        async with pool.acquire() as conn:
+            await conn.fetchval("SELECT 1")
+
+    async def temporal_ok() -> None:
+        await client.service_client.check_health()
+
+    return ApiDeps(
+        intake=IntakeService(client, task_queue=task_queue, policy=QUICK_WINDOW),
+        tickets=TicketStore(pool),
+        intake_token=API_TOKEN,
+        health_checks={"temporal": temporal_ok, "postgres": postgres_ok},
+    )
+
+
 @asynccontextmanager
 async def serve_channel(
     client: Client, pool: asyncpg.Pool[Any], task_queue: str, connected: ServedChannel
 ) -> AsyncIterator[ChannelStack]:
     """The API taking ``connected``'s webhook (``ApiDeps`` names it after its channel) and a
     worker delivering through it, until the block ends; then its API client is closed."""
-    # Imported here: tests.test_api_e2e imports this module.
-    from tests.test_api_e2e import _deps, _serve
-
-    deps = _deps(client, pool, task_queue)
+    deps = api_deps(client, pool, task_queue)
     setattr(deps, connected.channel.value, connected)
     outside = Outside(channels={connected.channel: connected})  # type: ignore[dict-item]
     worker = build_worker(client, task_queue=task_queue, pool=pool, outside=outside)
-    server, task, base = await _serve(create_app(deps))
+    server, task, base = await serve_app(create_app(deps))
     try:
         async with worker, httpx.AsyncClient(base_url=base, timeout=30) as http:
             yield ChannelStack(http=http, client=client, pool=pool, deps=deps)

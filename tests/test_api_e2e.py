@@ -12,21 +12,16 @@ from typing import Any
 import asyncpg
 import httpx
 import pytest
-import uvicorn
 from temporalio.client import Client
 from temporalio.contrib.pydantic import pydantic_data_converter
 
-from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models.enums import Channel
-from kruxt.models.tickets import RoutingPolicy, StaffResolve, ticket_id_for
-from kruxt.starter.api.app import ApiDeps, create_app
-from kruxt.starter.intake import IntakeService
+from kruxt.models.tickets import StaffResolve, ticket_id_for
+from kruxt.starter.api.app import create_app
 from kruxt.workers.composition import build_worker
-from tests.support import bound_socket, eventually, refusing_port, ticket_body
+from tests.support import API_TOKEN, api_deps, eventually, refusing_port, serve_app, ticket_body
 
 pytestmark = pytest.mark.e2e
-
-TOKEN = "test-intake-token"
 
 
 @dataclass
@@ -36,49 +31,18 @@ class Stack:
     pool: asyncpg.Pool[Any]
 
 
-async def _serve(app: Any) -> tuple[uvicorn.Server, asyncio.Task[None], str]:
-    # A socket bound before the server starts: its port cannot be taken in between.
-    sock = bound_socket()
-    port = sock.getsockname()[1]
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    task = asyncio.create_task(server.serve(sockets=[sock]))
-    while not server.started:
-        await asyncio.sleep(0.05)
-    return server, task, f"http://127.0.0.1:{port}"
-
-
-# The dev server runs in real time: a solved ticket's reopen window lasts two seconds here.
-QUICK_WINDOW = RoutingPolicy(reopen_window_seconds=2)
-
-
-def _deps(client: Client, pool: asyncpg.Pool[Any], task_queue: str) -> ApiDeps:
-    async def postgres_ok() -> None:
-        async with pool.acquire() as conn:
-            await conn.fetchval("SELECT 1")
-
-    async def temporal_ok() -> None:
-        await client.service_client.check_health()
-
-    return ApiDeps(
-        intake=IntakeService(client, task_queue=task_queue, policy=QUICK_WINDOW),
-        tickets=TicketStore(pool),
-        intake_token=TOKEN,
-        health_checks={"temporal": temporal_ok, "postgres": postgres_ok},
-    )
-
-
 @pytest.fixture
 async def stack(
     dev_client: Client, pool: asyncpg.Pool[Any], task_queue: str
 ) -> AsyncIterator[Stack]:
-    app = create_app(_deps(dev_client, pool, task_queue))
+    app = create_app(api_deps(dev_client, pool, task_queue))
     worker = build_worker(dev_client, task_queue=task_queue, pool=pool)
-    server, task, base = await _serve(app)
+    server, task, base = await serve_app(app)
     try:
         async with (
             worker,
             httpx.AsyncClient(
-                base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30
+                base_url=base, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30
             ) as http,
         ):
             yield Stack(http=http, client=dev_client, pool=pool)
@@ -294,9 +258,9 @@ async def test_healthz_names_what_failed(
     async def postgres_down() -> None:
         await asyncpg.connect(f"postgresql://nobody@127.0.0.1:{refusing_port()}/x", timeout=1)
 
-    deps = _deps(dev_client, pool, task_queue)
+    deps = api_deps(dev_client, pool, task_queue)
     deps.health_checks["postgres"] = postgres_down
-    server, task, base = await _serve(create_app(deps))
+    server, task, base = await serve_app(create_app(deps))
     try:
         async with httpx.AsyncClient(base_url=base) as http:
             r = await http.get("/healthz")
@@ -314,11 +278,11 @@ async def test_temporal_down_is_503_and_the_retry_succeeds(
     unreachable = await Client.connect(
         f"127.0.0.1:{refusing_port()}", lazy=True, data_converter=pydantic_data_converter
     )
-    server, task, base = await _serve(create_app(_deps(unreachable, pool, task_queue)))
+    server, task, base = await serve_app(create_app(api_deps(unreachable, pool, task_queue)))
     body = ticket_body()
     try:
         async with httpx.AsyncClient(
-            base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60
+            base_url=base, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=60
         ) as http:
             r = await http.post("/v1/tickets", json=body)
     finally:

@@ -23,14 +23,13 @@ from temporalio.client import Client
 from kruxt.adapters.email_tokens import ConfirmTokens, TokenError
 from kruxt.adapters.slack.signature import SlackSignatureError, verify_slack_request
 from kruxt.starter.api.app import create_app
-from tests.support import asgi_client, slack_signature
-from tests.test_api_e2e import TOKEN, _deps
+from tests.support import API_TOKEN, api_deps, asgi_client, slack_signature
 
 pytestmark = pytest.mark.e2e
 
 # Examples per operation: enough to reach every parameter's edges, few enough to stay fast.
 EXAMPLES = 12
-BEARER = {"Authorization": f"Bearer {TOKEN}"}
+BEARER = {"Authorization": f"Bearer {API_TOKEN}"}
 QUICK = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -57,7 +56,7 @@ def _cases(schema: Any) -> list[Any]:
 async def test_no_generated_request_earns_a_5xx(
     dev_client: Client, pool: asyncpg.Pool[Any], task_queue: str
 ) -> None:
-    app = create_app(_deps(dev_client, pool, task_queue))
+    app = create_app(api_deps(dev_client, pool, task_queue))
     schema = schemathesis.openapi.from_dict(app.openapi())
     cases = _cases(schema)
     assert len(cases) > EXAMPLES  # every operation, not one

@@ -1,13 +1,15 @@
 """The staff console in a real browser (Debian's chromium, driven by Playwright) against the
 stack ``kruxt dev`` runs: sign in through the link it prints, watch a new ticket arrive in the
 queue without reloading, open it, approve its plan, watch the playbook run and the ticket move
-on. On a desktop window and on a 375 px phone, side by side; the screenshots the README shows
-are made here (``docs/screenshots/``) and kept with the test's artefacts.
+on. On a desktop window and on a 375 px phone, side by side. Its screenshots are kept with the
+test's artefacts; ``make screenshots`` (``KRUXT_README_SCREENSHOTS=1``) also writes the two the
+README shows to ``docs/screenshots/`` (a plain test run leaves the tree as it found it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import shutil
 import tempfile
 import time
@@ -114,7 +116,7 @@ async def shoot(page: Any, name: str, artefacts: Path, *, readme: bool = False) 
     # As the page is: Playwright's caret and animation hiding would inject a <style>, which
     # the console's CSP refuses (and the browser reports, failing the test's console check).
     shot = await page.screenshot(path=artefacts / name, caret="initial", animations="allow")
-    if readme:
+    if readme and os.environ.get("KRUXT_README_SCREENSHOTS") == "1":
         SCREENSHOTS.mkdir(parents=True, exist_ok=True)
         (SCREENSHOTS / name).write_bytes(shot)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import re
 import signal
@@ -80,8 +81,17 @@ async def kruxt_dev(home: Path) -> AsyncIterator[RunningStack]:
         yield RunningStack(proc, output, api.group(1), token.group(1), pids)
     finally:
         if proc.returncode is None:
-            proc.kill()
-            await proc.wait()
+            # As a person stops it (Ctrl-C), so it stops what it started; a SIGKILL would leave
+            # its Temporal server and PostgreSQL running with nobody to stop them.
+            proc.send_signal(signal.SIGINT)
+            try:
+                await asyncio.wait_for(proc.wait(), 30)
+            except TimeoutError:
+                proc.kill()
+                await proc.wait()
+        for leftover in _processes_using(home):
+            with contextlib.suppress(psutil.Error):
+                leftover.kill()
 
 
 def _processes_using(home: Path) -> list[Any]:

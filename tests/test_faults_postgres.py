@@ -38,17 +38,19 @@ from kruxt.workers.composition import activity_executor, build_worker
 from tests.conftest import migrate, runtime
 from tests.sagas import StandIns, worker_with_stand_ins
 from tests.support import (
+    API_TOKEN,
+    api_deps,
     approve_first,
     connection,
     demo_app,
     eventually,
     intake,
     pool_on,
+    serve_app,
     start_ticket,
     ticket_body,
     until_status,
 )
-from tests.test_api_e2e import TOKEN, _deps, _serve
 from tests.test_faults_worker_kills import NEVER, ONE_SAGA, app_state, dying, plan_three_steps
 
 pytestmark = pytest.mark.e2e
@@ -299,9 +301,9 @@ async def test_postgres_restarted_mid_intake(
     """Tickets posted while their first writes wait on PostgreSQL, and more while it is down:
     every one is accepted (the API needs only Temporal), stored once with its one message,
     triaged once and answered once, once PostgreSQL is back."""
-    app = create_app(_deps(dev_client, stack.pool, task_queue))
-    server, serving, base = await _serve(app)
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    app = create_app(api_deps(dev_client, stack.pool, task_queue))
+    server, serving, base = await serve_app(app)
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
     bodies = [ticket_body() for _ in range(8)]
     try:
         async with (

@@ -27,8 +27,16 @@ from kruxt.starter.api.app import create_app
 from kruxt.workers.composition import Outside, build_worker
 from tests.conftest import run_payload_codec
 from tests.scenarios import APPROVERS
-from tests.support import approve_first, connection, resolve, ticket_body, until_status
-from tests.test_api_e2e import TOKEN, _deps, _serve
+from tests.support import (
+    API_TOKEN,
+    api_deps,
+    approve_first,
+    connection,
+    resolve,
+    serve_app,
+    ticket_body,
+    until_status,
+)
 from tests.test_faults_postgres import ledger
 
 pytestmark = pytest.mark.e2e
@@ -91,8 +99,8 @@ async def test_temporal_restarted_while_tickets_wait_on_approval(
     ticket and approval once, one run of each workflow."""
     client: Client = await connect(own_temporal.address, payload_codec=run_payload_codec())
     outside = Outside(app=app, approvers=APPROVERS)
-    server, serving, base = await _serve(create_app(_deps(client, pool, task_queue)))
-    auth = {"Authorization": f"Bearer {TOKEN}"}
+    server, serving, base = await serve_app(create_app(api_deps(client, pool, task_queue)))
+    auth = {"Authorization": f"Bearer {API_TOKEN}"}
     try:
         async with (
             build_worker(client, task_queue=task_queue, pool=pool, outside=outside),

@@ -25,6 +25,7 @@ from kruxt.workers.composition import build_worker
 from tests.conftest import run_payload_codec
 from tests.fakes.zendesk_server import FakeZendeskServer
 from tests.support import (
+    API_TOKEN,
     ZD_EMAIL,
     ZD_TOKEN,
     TicketRig,
@@ -36,7 +37,6 @@ from tests.support import (
     state_where,
     until_status,
 )
-from tests.test_api_e2e import TOKEN as API_TOKEN
 from tests.test_zendesk import SECRET, envelope, signed
 
 BREACHED = ClockState.BREACHED
