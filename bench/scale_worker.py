@@ -1,12 +1,22 @@
 """The worker the scale bench measures, in a process of its own so its RSS is its alone:
 ``python -m bench.scale_worker`` with BENCH_DSN, BENCH_TEMPORAL, BENCH_QUEUE, BENCH_CACHE,
-KRUXT_PAYLOAD_KEY and KRUXT_AUDIT_KEY in the environment. Runs until SIGTERM."""
+KRUXT_PAYLOAD_KEY and KRUXT_AUDIT_KEY in the environment. Runs until SIGTERM.
+
+Optional, to compare worker settings: BENCH_WF_SLOTS (workflow-task slots), BENCH_STICKY_FIRST
+(0: the SDK's first-come slots; or ``quiet,max_wait`` seconds), BENCH_WF_POLLS and
+BENCH_STICKY_RATIO (workflow pollers, the share on the normal queue), BENCH_METRICS_PORT (the
+SDK's Prometheus metrics on 127.0.0.1)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+from collections.abc import Mapping
+from typing import Any
+
+from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.worker import CustomSlotSupplier, FixedSizeSlotSupplier
 
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
@@ -16,6 +26,7 @@ from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.temporal_client import connect
 from kruxt.models.playbooks import ApproverRole
 from kruxt.workers.composition import Outside, build_worker
+from kruxt.workers.slots import StickyFirstSlots
 
 # Who the plans wait on: nobody decides during the bench.
 APPROVERS = ApproverDirectory(
@@ -28,6 +39,9 @@ async def main() -> None:
     audit.use_keyring(audit.AuditKeyring.of(env["KRUXT_AUDIT_KEY"]))
     pool = await create_pool(env["BENCH_DSN"], max_size=10)
     app_pool = await create_pool(env["BENCH_DSN"], max_size=3, role=SUPPORT_ROLE)
+    if "BENCH_METRICS_PORT" in env:
+        metrics = PrometheusConfig(bind_address=f"127.0.0.1:{env['BENCH_METRICS_PORT']}")
+        Runtime.set_default(Runtime(telemetry=TelemetryConfig(metrics=metrics)))
     codec = EncryptionCodec.from_settings_text(env["KRUXT_PAYLOAD_KEY"])
     client = await connect(env["BENCH_TEMPORAL"], payload_codec=codec)
     stop = asyncio.Event()
@@ -38,12 +52,37 @@ async def main() -> None:
         pool=pool,
         outside=Outside(app=KruxtApp(app_pool), approvers=APPROVERS),
         max_cached_workflows=int(env["BENCH_CACHE"]),
+        workflow_slots=workflow_slots(env),
+        **pollers(env),
     )
     async with worker:
         print("ready", flush=True)
         await stop.wait()
     await app_pool.close()
     await pool.close()
+
+
+def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | CustomSlotSupplier:
+    """BENCH_WF_SLOTS slots (100), sticky first unless BENCH_STICKY_FIRST is 0, else its
+    ``quiet,max_wait`` seconds when given."""
+    slots = int(env.get("BENCH_WF_SLOTS", "100"))
+    first = env.get("BENCH_STICKY_FIRST", "")
+    if first == "0":
+        return FixedSizeSlotSupplier(slots)
+    if first:
+        quiet, max_wait = (float(part) for part in first.split(","))
+        return StickyFirstSlots(slots, quiet=quiet, max_wait=max_wait)
+    return StickyFirstSlots(slots)
+
+
+def pollers(env: Mapping[str, str]) -> dict[str, Any]:
+    """The workflow-poller settings the environment asks for (none: the SDK's defaults)."""
+    options: dict[str, Any] = {}
+    if "BENCH_WF_POLLS" in env:
+        options["max_concurrent_workflow_task_polls"] = int(env["BENCH_WF_POLLS"])
+    if "BENCH_STICKY_RATIO" in env:
+        options["nonsticky_to_sticky_poll_ratio"] = float(env["BENCH_STICKY_RATIO"])
+    return options
 
 
 if __name__ == "__main__":

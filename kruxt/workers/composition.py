@@ -11,7 +11,7 @@ from typing import Any
 
 import asyncpg
 from temporalio.client import Client
-from temporalio.worker import Worker
+from temporalio.worker import CustomSlotSupplier, FixedSizeSlotSupplier, Worker, WorkerTuner
 from temporalio.worker.workflow_sandbox import SandboxedWorkflowRunner, SandboxRestrictions
 
 from kruxt.activities.approvals import ApprovalActivities
@@ -38,6 +38,7 @@ from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.bootstrap import Outside
+from kruxt.workers.slots import StickyFirstSlots
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
@@ -223,6 +224,8 @@ def build_worker(
     outside: Outside | None = None,
     max_concurrent_activities: int = 50,
     max_cached_workflows: int = 1000,
+    workflow_slots: FixedSizeSlotSupplier | CustomSlotSupplier | None = None,
+    **options: Any,
 ) -> ExecutorWorker:
     """A worker for the task queue with all workflows and activities registered.
 
@@ -231,6 +234,11 @@ def build_worker(
 
     Its thread pool has one thread per activity slot, as the SDK expects: a sync activity
     never waits for a thread once it has a slot (its timeout would run while it waited).
+
+    ``workflow_slots`` hands out the workflow-task slots; by default 100 (the SDK's number),
+    to the tickets the worker already runs before new ones (``kruxt.workers.slots``), so a
+    burst larger than the cache does not make every task a replay. ``options`` go to the
+    SDK's ``Worker`` as they are (the bench's poller settings).
     """
     executor = activity_executor(max_concurrent_activities)
     return ExecutorWorker(
@@ -239,8 +247,15 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=build_activities(pool=pool, outside=outside, executor=executor),
         activity_executor=executor,
-        max_concurrent_activities=max_concurrent_activities,
+        tuner=WorkerTuner.create_composite(
+            workflow_supplier=workflow_slots or StickyFirstSlots(100),
+            activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
+            # The SDK's defaults: the project runs no local activities or Nexus operations.
+            local_activity_supplier=FixedSizeSlotSupplier(100),
+            nexus_supplier=FixedSizeSlotSupplier(100),
+        ),
         max_cached_workflows=max_cached_workflows,
         workflow_runner=workflow_runner(),
         interceptors=[TaskPriorityInterceptor()],
+        **options,
     )
