@@ -17,8 +17,8 @@ import sys
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
 
 from bench.stack import Stack, in_app_ticket, on_own_stack, start_tickets, until_tickets, verdict
 from kruxt.adapters.settings import PROJECT_ROOT
@@ -45,11 +45,14 @@ def rss_mb(pid: int) -> float:
     raise RuntimeError(f"no VmRSS for {pid}")
 
 
-class ScaleWorker(NamedTuple):
-    """The worker process a bench runs tickets on: its task queue and its pid."""
+@dataclass
+class ScaleWorker:
+    """The worker process a bench runs tickets on: its task queue, its pid, and (once it has
+    stopped) how many times its watchdog replaced a wedged worker."""
 
     queue: str
     pid: int
+    replaced: int = 0
 
 
 @asynccontextmanager
@@ -79,7 +82,8 @@ async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
         assert proc.stdout is not None
         if await proc.stdout.readline() != b"ready\n":
             raise RuntimeError(f"the worker did not start (exit {proc.returncode})")
-        yield ScaleWorker(queue, proc.pid)
+        worker = ScaleWorker(queue, proc.pid)
+        yield worker
     finally:
         proc.terminate()
         try:
@@ -87,6 +91,9 @@ async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
         except TimeoutError:
             proc.kill()  # a worker stuck in a burst may not get to its shutdown
             await proc.wait()
+    # Its last line: "replaced N" (bench.scale_worker), when it shut down on its own.
+    last = (await proc.stdout.read()).decode().split()
+    worker.replaced = int(last[-1]) if last[-2:-1] == ["replaced"] else 0
 
 
 async def measure(stack: Stack, n: int, cache: int) -> str:
@@ -109,12 +116,13 @@ async def measure(stack: Stack, n: int, cache: int) -> str:
                 # As it goes (stderr): a run cut short still tells how far it got.
                 print(f"  scale: {opened:,} open, RSS {samples[-1][1]:,.0f} MB", file=sys.stderr)
     (n0, first), (n1, last) = samples[1], samples[-1]
+    replaced = f"; wedged worker replaced {worker.replaced} times" if worker.replaced else ""
     per_1000 = (last - first) / max(1, n1 - n0) * 1000
     curve = ", ".join(f"{k:,}: {mb:,.0f}" for k, mb in samples)
     return (
         f"scale: {n:,} tickets waiting on approval, cache {cache:,} workflows -> worker RSS "
         f"{last:,.0f} MB (start {samples[0][1]:,.0f} MB), +{per_1000:,.1f} MB per 1,000 "
-        f"tickets; goal < {RSS_GOAL_MB:.0f} MB {verdict(last < RSS_GOAL_MB)}\n"
+        f"tickets; goal < {RSS_GOAL_MB:.0f} MB {verdict(last < RSS_GOAL_MB)}{replaced}\n"
         f"  RSS MB by tickets open: {curve}"
     )
 

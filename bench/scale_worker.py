@@ -5,18 +5,20 @@ KRUXT_PAYLOAD_KEY and KRUXT_AUDIT_KEY in the environment. Runs until SIGTERM.
 Optional, to compare worker settings: BENCH_WF_SLOTS (workflow-task slots), BENCH_STICKY_FIRST
 (0: the SDK's first-come slots; or ``quiet,max_wait`` seconds), BENCH_WF_POLLS and
 BENCH_STICKY_RATIO (workflow pollers, the share on the normal queue), BENCH_METRICS_PORT (the
-SDK's Prometheus metrics on 127.0.0.1)."""
+SDK's Prometheus metrics on 127.0.0.1), BENCH_SLOTS_LOG (a file the sticky-first slots' counts
+are appended to every 5 s)."""
 
 from __future__ import annotations
 
 import asyncio
 import os
 import signal
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
-from temporalio.worker import CustomSlotSupplier, FixedSizeSlotSupplier
+from temporalio.worker import FixedSizeSlotSupplier
 
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
@@ -27,6 +29,7 @@ from kruxt.adapters.temporal_client import connect
 from kruxt.models.playbooks import ApproverRole
 from kruxt.workers.composition import Outside, build_worker
 from kruxt.workers.slots import StickyFirstSlots
+from kruxt.workers.watchdog import supervise
 
 # Who the plans wait on: nobody decides during the bench.
 APPROVERS = ApproverDirectory(
@@ -46,23 +49,52 @@ async def main() -> None:
     client = await connect(env["BENCH_TEMPORAL"], payload_codec=codec)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    worker = build_worker(
-        client,
-        task_queue=env["BENCH_QUEUE"],
-        pool=pool,
-        outside=Outside(app=KruxtApp(app_pool), approvers=APPROVERS),
-        max_cached_workflows=int(env["BENCH_CACHE"]),
-        workflow_slots=workflow_slots(env),
-        **pollers(env),
-    )
-    async with worker:
-        print("ready", flush=True)
-        await stop.wait()
+    announced = False
+
+    async def run_one(slots: FixedSizeSlotSupplier | StickyFirstSlots, done: asyncio.Event) -> None:
+        nonlocal announced
+        worker = build_worker(
+            client,
+            task_queue=env["BENCH_QUEUE"],
+            pool=pool,
+            outside=Outside(app=KruxtApp(app_pool), approvers=APPROVERS),
+            max_cached_workflows=int(env["BENCH_CACHE"]),
+            workflow_slots=slots,
+            **pollers(env),
+        )
+        async with worker:
+            if not announced:
+                print("ready", flush=True)
+                announced = True
+            logging = None
+            if "BENCH_SLOTS_LOG" in env and isinstance(slots, StickyFirstSlots):
+                logging = asyncio.create_task(log_slots(slots, env["BENCH_SLOTS_LOG"]))
+            await done.wait()
+            if logging is not None:
+                logging.cancel()
+
+    slots = workflow_slots(env)
+    if isinstance(slots, StickyFirstSlots):  # supervised, as ``kruxt worker`` runs it
+        replaced = await supervise(
+            run_one, client, env["BENCH_QUEUE"], stop, slots=lambda: sticky_slots(env)
+        )
+        print(f"replaced {replaced}", flush=True)
+    else:
+        await run_one(slots, stop)
     await app_pool.close()
     await pool.close()
 
 
-def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | CustomSlotSupplier:
+async def log_slots(slots: StickyFirstSlots, path: str) -> None:
+    """Every 5 s, a line of the slots reserved and the sticky ones busy (a stall's evidence)."""
+    with await asyncio.to_thread(open, path, "a", 1) as out:
+        while True:
+            reserved, sticky = slots.counts()
+            out.write(f"{time.strftime('%H:%M:%S')} reserved={reserved} sticky_busy={sticky}\n")
+            await asyncio.sleep(5)
+
+
+def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | StickyFirstSlots:
     """BENCH_WF_SLOTS slots (100), sticky first unless BENCH_STICKY_FIRST is 0, else its
     ``quiet,max_wait`` seconds when given."""
     slots = int(env.get("BENCH_WF_SLOTS", "100"))
@@ -73,6 +105,13 @@ def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | CustomSlot
         quiet, max_wait = (float(part) for part in first.split(","))
         return StickyFirstSlots(slots, quiet=quiet, max_wait=max_wait)
     return StickyFirstSlots(slots)
+
+
+def sticky_slots(env: Mapping[str, str]) -> StickyFirstSlots:
+    """The sticky-first slots ``workflow_slots`` chooses (it chose them before)."""
+    slots = workflow_slots(env)
+    assert isinstance(slots, StickyFirstSlots)
+    return slots
 
 
 def pollers(env: Mapping[str, str]) -> dict[str, Any]:

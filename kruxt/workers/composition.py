@@ -38,7 +38,7 @@ from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.bootstrap import Outside
-from kruxt.workers.slots import StickyFirstSlots
+from kruxt.workers.slots import WORKFLOW_SLOTS, StickyFirstSlots
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
@@ -248,7 +248,7 @@ def build_worker(
         activities=build_activities(pool=pool, outside=outside, executor=executor),
         activity_executor=executor,
         tuner=WorkerTuner.create_composite(
-            workflow_supplier=workflow_slots or StickyFirstSlots(100),
+            workflow_supplier=workflow_slots or StickyFirstSlots(WORKFLOW_SLOTS),
             activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
             # The SDK's defaults: the project runs no local activities or Nexus operations.
             local_activity_supplier=FixedSizeSlotSupplier(100),

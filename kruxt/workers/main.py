@@ -14,6 +14,8 @@ from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.settings import Settings
 from kruxt.bootstrap import bootstrap
 from kruxt.workers.composition import build_worker
+from kruxt.workers.slots import StickyFirstSlots
+from kruxt.workers.watchdog import supervise
 
 log = logging.getLogger(__name__)
 
@@ -28,28 +30,35 @@ async def run_worker(settings: Settings) -> None:
     try:
         synced = await index_knowledge(boot.pool, settings.knowledge_dir)
         log.info("knowledge index: %s", synced)
-        worker = build_worker(
-            boot.client,
-            task_queue=settings.task_queue,
-            pool=boot.pool,
-            outside=boot.outside,
-            max_cached_workflows=settings.max_cached_workflows,
-        )
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        async with worker:
-            if await ensure_schedule(
+
+        async def run_one(slots: StickyFirstSlots, done: asyncio.Event) -> None:
+            worker = build_worker(
                 boot.client,
                 task_queue=settings.task_queue,
-                every=timedelta(minutes=settings.audit_anchor_minutes),
-            ):
-                log.info("audit anchors: every %d min", settings.audit_anchor_minutes)
-            log.info(
-                "worker polling task queue %s on %s", settings.task_queue, settings.temporal_address
+                pool=boot.pool,
+                outside=boot.outside,
+                max_cached_workflows=settings.max_cached_workflows,
+                workflow_slots=slots,
             )
-            await stop.wait()
-            log.info("worker stopping: finishing the tasks in hand")
+            async with worker:
+                log.info(
+                    "worker polling task queue %s on %s",
+                    settings.task_queue,
+                    settings.temporal_address,
+                )
+                await done.wait()
+                log.info("worker stopping: finishing the tasks in hand")
+
+        if await ensure_schedule(
+            boot.client,
+            task_queue=settings.task_queue,
+            every=timedelta(minutes=settings.audit_anchor_minutes),
+        ):
+            log.info("audit anchors: every %d min", settings.audit_anchor_minutes)
+        await supervise(run_one, boot.client, settings.task_queue, stop)
     finally:
         await boot.close()

@@ -28,6 +28,8 @@ from temporalio.worker import (
 )
 
 RECHECK_SECONDS = 0.01
+# Workflow tasks at once: the SDK's default number of workflow-task slots.
+WORKFLOW_SLOTS = 100
 
 
 class _Permit(SlotPermit):
@@ -49,6 +51,7 @@ class StickyFirstSlots(CustomSlotSupplier):
         self._reserved = 0
         self._sticky_busy = 0
         self._sticky_seen = 0.0  # when a sticky task last finished
+        self._used_at = time.monotonic()  # when a task last started (the watchdog's pulse)
 
     async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
         """Wait for a free slot; a non-sticky poll also waits for the sticky work to pause."""
@@ -66,6 +69,7 @@ class StickyFirstSlots(CustomSlotSupplier):
 
     def mark_slot_used(self, ctx: SlotMarkUsedContext) -> None:
         """Count the sticky tasks being processed."""
+        self._used_at = time.monotonic()
         info = ctx.slot_info
         if (
             isinstance(ctx.permit, _Permit)
@@ -84,6 +88,15 @@ class StickyFirstSlots(CustomSlotSupplier):
                 ctx.permit.sticky = False
                 self._sticky_busy -= 1
                 self._sticky_seen = time.monotonic()
+
+    def seconds_since_used(self) -> float:
+        """Seconds since a workflow task last started on a slot of this supplier."""
+        return time.monotonic() - self._used_at
+
+    def counts(self) -> tuple[int, int]:
+        """Slots reserved now, and how many of them sticky tasks are using (for diagnostics)."""
+        with self._lock:
+            return self._reserved, self._sticky_busy
 
     def _grant(self, *, wait_for_quiet: bool) -> _Permit | None:
         with self._lock:

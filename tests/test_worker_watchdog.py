@@ -1,0 +1,147 @@
+"""A worker that stops taking workflow tasks while they queue is found and replaced."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from datetime import timedelta
+
+from temporalio import activity, workflow
+
+# The sandbox re-imports this module for its workflow: third-party modules pass through.
+with workflow.unsafe.imports_passed_through():
+    from prometheus_client import REGISTRY
+    from temporalio.client import Client
+    from temporalio.worker import (
+        FixedSizeSlotSupplier,
+        SlotPermit,
+        SlotReserveContext,
+        Worker,
+        WorkerTuner,
+    )
+
+    from kruxt.workers.slots import StickyFirstSlots
+    from kruxt.workers.watchdog import (
+        WatchdogSettings,
+        supervise,
+        until_wedged,
+        workflow_backlog_age,
+    )
+
+QUICK = WatchdogSettings(stall_after=timedelta(seconds=1), check_every=timedelta(seconds=0.2))
+
+
+class WedgedSlots(StickyFirstSlots):
+    """Slots that are never granted: the worker polls nothing, as the wedged one did."""
+
+    async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+
+@activity.defn
+async def echo(text: str) -> str:
+    return text
+
+
+@workflow.defn
+class Echo:
+    @workflow.run
+    async def run(self, text: str) -> str:
+        return await workflow.execute_activity(
+            echo, text, start_to_close_timeout=timedelta(seconds=10)
+        )
+
+
+def worker_on(client: Client, queue: str, slots: StickyFirstSlots) -> Worker:
+    return Worker(
+        client,
+        task_queue=queue,
+        workflows=[Echo],
+        activities=[echo],
+        tuner=WorkerTuner.create_composite(
+            workflow_supplier=slots,
+            activity_supplier=FixedSizeSlotSupplier(5),
+            local_activity_supplier=FixedSizeSlotSupplier(1),
+            nexus_supplier=FixedSizeSlotSupplier(1),
+        ),
+        graceful_shutdown_timeout=timedelta(seconds=1),
+    )
+
+
+def restarts() -> float:
+    return REGISTRY.get_sample_value("kruxt_worker_restarts_total") or 0.0
+
+
+async def test_the_backlog_age_is_read_from_the_server(dev_client: Client) -> None:
+    """The server caches its queue statistics for about 5 s: the age shows up within 15."""
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    assert await workflow_backlog_age(dev_client, queue) == timedelta(0)
+    await dev_client.start_workflow(Echo.run, "hi", id=f"echo-{queue}", task_queue=queue)
+    for _ in range(30):
+        age = await workflow_backlog_age(dev_client, queue)
+        if age >= timedelta(seconds=1):
+            break
+        await asyncio.sleep(0.5)
+    assert timedelta(seconds=1) <= age < timedelta(seconds=30)
+
+
+async def test_an_idle_worker_is_not_wedged(dev_client: Client) -> None:
+    """Nothing used for longer than ``stall_after``, but nothing waits either."""
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    watching = until_wedged(dev_client, queue, StickyFirstSlots(10), QUICK)
+    done, _ = await asyncio.wait({asyncio.ensure_future(watching)}, timeout=3)
+    assert not done
+
+
+async def test_a_wedged_worker_is_replaced_and_the_ticket_finishes(dev_client: Client) -> None:
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    suppliers: list[StickyFirstSlots] = [WedgedSlots(10), StickyFirstSlots(10)]
+    before = restarts()
+
+    async def run_one(slots: StickyFirstSlots, done: asyncio.Event) -> None:
+        async with worker_on(dev_client, queue, slots):
+            await done.wait()
+
+    stop = asyncio.Event()
+    supervising = asyncio.create_task(
+        supervise(run_one, dev_client, queue, stop, slots=lambda: suppliers.pop(0), settings=QUICK)
+    )
+    answer = await asyncio.wait_for(
+        dev_client.execute_workflow(Echo.run, "after", id=f"echo-{queue}", task_queue=queue),
+        timeout=30,
+    )
+    stop.set()
+    assert answer == "after"
+    assert await asyncio.wait_for(supervising, timeout=30) == 1
+    assert suppliers == []
+    assert restarts() == before + 1
+
+
+async def test_a_healthy_worker_is_kept(dev_client: Client) -> None:
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    built: list[StickyFirstSlots] = []
+
+    def slots() -> StickyFirstSlots:
+        built.append(StickyFirstSlots(10))
+        return built[-1]
+
+    async def run_one(slots: StickyFirstSlots, done: asyncio.Event) -> None:
+        async with worker_on(dev_client, queue, slots):
+            await done.wait()
+
+    stop = asyncio.Event()
+    supervising = asyncio.create_task(
+        supervise(run_one, dev_client, queue, stop, slots=slots, settings=QUICK)
+    )
+    for turn in range(3):
+        assert (
+            await dev_client.execute_workflow(
+                Echo.run, f"turn {turn}", id=f"echo-{queue}-{turn}", task_queue=queue
+            )
+            == f"turn {turn}"
+        )
+        await asyncio.sleep(1.2)  # idle past stall_after, with nothing queued
+    stop.set()
+    assert await asyncio.wait_for(supervising, timeout=30) == 0
+    assert len(built) == 1
