@@ -1,7 +1,7 @@
 """The auto-answer pipeline's throughput against the floor workflow, same server, same run.
 
 Both run on one embedded stack (PostgreSQL, the Temporal dev server) with workers of the same
-settings (activity slots, workflow cache, sandbox). The tickets are data-export questions the
+settings (slots, sticky first; workflow cache; sandbox). The tickets are data-export questions the
 rules triager answers from the knowledge base; the floor runs as many no-op activities as one
 ticket scheduled before it waited (counted from a warm-up ticket's history), then waits for a
 signal as the ticket waits for its customer. Throughput is taken from the histories: workflows
@@ -31,7 +31,7 @@ from bench.stack import (
     verdict,
 )
 from kruxt.models.tickets import TicketIntake
-from kruxt.workers.composition import Outside, build_worker, workflow_runner
+from kruxt.workers.composition import Outside, build_worker, worker_tuner, workflow_runner
 
 GOAL = 0.8
 SLOTS = 50  # activity slots of both workers
@@ -91,7 +91,7 @@ async def measure(stack: Stack, n: int) -> str:
         task_queue=floor_queue,
         workflows=[FloorWorkflow],
         activities=[noop],
-        max_concurrent_activities=SLOTS,
+        tuner=worker_tuner(SLOTS),
         max_cached_workflows=CACHE,
         workflow_runner=workflow_runner(),
     )

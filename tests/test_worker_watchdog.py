@@ -12,14 +12,9 @@ from temporalio import activity, workflow
 with workflow.unsafe.imports_passed_through():
     from prometheus_client import REGISTRY
     from temporalio.client import Client
-    from temporalio.worker import (
-        FixedSizeSlotSupplier,
-        SlotPermit,
-        SlotReserveContext,
-        Worker,
-        WorkerTuner,
-    )
+    from temporalio.worker import SlotPermit, SlotReserveContext, Worker
 
+    from kruxt.workers.composition import worker_tuner
     from kruxt.workers.slots import StickyFirstSlots
     from kruxt.workers.watchdog import (
         WatchdogSettings,
@@ -59,12 +54,7 @@ def worker_on(client: Client, queue: str, slots: StickyFirstSlots) -> Worker:
         task_queue=queue,
         workflows=[Echo],
         activities=[echo],
-        tuner=WorkerTuner.create_composite(
-            workflow_supplier=slots,
-            activity_supplier=FixedSizeSlotSupplier(5),
-            local_activity_supplier=FixedSizeSlotSupplier(1),
-            nexus_supplier=FixedSizeSlotSupplier(1),
-        ),
+        tuner=worker_tuner(5, slots),
         graceful_shutdown_timeout=timedelta(seconds=1),
     )
 

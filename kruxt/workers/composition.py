@@ -55,6 +55,7 @@ __all__ = [
     "build_activities",
     "build_worker",
     "weekly_review_activities",
+    "worker_tuner",
     "workflow_runner",
 ]
 
@@ -216,6 +217,21 @@ def activity_executor(max_workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kruxt-activity")
 
 
+def worker_tuner(
+    max_concurrent_activities: int,
+    workflow_slots: FixedSizeSlotSupplier | CustomSlotSupplier | None = None,
+) -> WorkerTuner:
+    """The slots of a worker: ``workflow_slots`` (sticky first, 100, by default) and
+    ``max_concurrent_activities`` activity slots."""
+    return WorkerTuner.create_composite(
+        workflow_supplier=workflow_slots or StickyFirstSlots(WORKFLOW_SLOTS),
+        activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
+        # The SDK's defaults: the project runs no local activities or Nexus operations.
+        local_activity_supplier=FixedSizeSlotSupplier(100),
+        nexus_supplier=FixedSizeSlotSupplier(100),
+    )
+
+
 def build_worker(
     client: Client,
     *,
@@ -247,13 +263,7 @@ def build_worker(
         workflows=list(WORKFLOWS),
         activities=build_activities(pool=pool, outside=outside, executor=executor),
         activity_executor=executor,
-        tuner=WorkerTuner.create_composite(
-            workflow_supplier=workflow_slots or StickyFirstSlots(WORKFLOW_SLOTS),
-            activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
-            # The SDK's defaults: the project runs no local activities or Nexus operations.
-            local_activity_supplier=FixedSizeSlotSupplier(100),
-            nexus_supplier=FixedSizeSlotSupplier(100),
-        ),
+        tuner=worker_tuner(max_concurrent_activities, workflow_slots),
         max_cached_workflows=max_cached_workflows,
         workflow_runner=workflow_runner(),
         interceptors=[TaskPriorityInterceptor()],
