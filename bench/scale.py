@@ -5,6 +5,7 @@ nobody is; the worker, in a process of its own (``bench.scale_worker``), has a b
 workflow cache, so past it the waiting tickets live in Temporal's history, not in the
 worker. Its RSS is read from /proc at the start and after each tenth of the tickets; the
 growth per 1,000 is the slope from the first tenth to the last (past the start-up's imports).
+``BENCH_WORKER_LOG``: a file the worker's log is appended to (unset: dropped).
 """
 
 from __future__ import annotations
@@ -70,13 +71,11 @@ async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
         "KRUXT_PAYLOAD_KEY": stack.payload_key,
         "KRUXT_AUDIT_KEY": secrets.token_hex(32),
     }
+    # Its log has a line per approval nobody can be told of: kept only when asked for.
+    log_path = os.environ.get("BENCH_WORKER_LOG")
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115, ASYNC230
     proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.scale_worker",
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,  # a line per approval nobody can be told of
+        sys.executable, "-m", "bench.scale_worker", env=env, stdout=subprocess.PIPE, stderr=log
     )
     try:
         assert proc.stdout is not None
@@ -91,6 +90,8 @@ async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
         except TimeoutError:
             proc.kill()  # a worker stuck in a burst may not get to its shutdown
             await proc.wait()
+        if not isinstance(log, int):
+            log.close()
     # Its last line: "replaced N" (bench.scale_worker), when it shut down on its own.
     last = (await proc.stdout.read()).decode().split()
     worker.replaced = int(last[-1]) if last[-2:-1] == ["replaced"] else 0
