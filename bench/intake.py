@@ -8,7 +8,8 @@ the same settings, at the same concurrency: the ratio is what the HTTP layer, va
 the intake's bookkeeping cost. (With the API in this process too, the load generator's own
 HTTP client took as much of the one event loop as the API did: about a third each, in a
 py-spy profile.) No worker polls the queue, so neither side competes with the tickets it
-started.
+started. The CPU each ticket cost each process (this one, the API's, the dev server,
+PostgreSQL) is printed with the rates.
 """
 
 from __future__ import annotations
@@ -27,7 +28,15 @@ from typing import Any
 import httpx
 
 from bench.pipeline import export_question
-from bench.stack import Stack, on_own_stack, percentile, start_ticket, until, verdict
+from bench.stack import (
+    Stack,
+    cpu_per_workflow,
+    on_own_stack,
+    percentile,
+    start_ticket,
+    until,
+    verdict,
+)
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_dev_server import unused_port
 
@@ -81,9 +90,9 @@ async def open_loop(n: int, rate: float, call: Callable[[], Awaitable[None]]) ->
 
 
 @asynccontextmanager
-async def api_process(stack: Stack, queue: str) -> AsyncIterator[str]:
+async def api_process(stack: Stack, queue: str) -> AsyncIterator[tuple[str, int]]:
     """``kruxt api`` in a process of its own, as deployed (its settings from the environment,
-    access log on), intake on ``queue``; its base URL once ``/healthz`` answers 200."""
+    access log on), intake on ``queue``; its base URL and pid once ``/healthz`` answers 200."""
     port = unused_port()
     env = {
         **os.environ,
@@ -114,7 +123,7 @@ async def api_process(stack: Stack, queue: str) -> AsyncIterator[str]:
                     return False
 
             await until(healthy, timeout=60)
-        yield base
+        yield base, proc.pid
     finally:
         proc.terminate()
         await proc.wait()
@@ -125,7 +134,7 @@ async def measure(stack: Stack, n: int) -> list[str]:
     queue = f"bench-intake-{uuid.uuid4().hex[:8]}"
     limits = httpx.Limits(max_connections=CONCURRENCY * 4, max_keepalive_connections=CONCURRENCY)
     async with (
-        api_process(stack, queue) as base,
+        api_process(stack, queue) as (base, api_pid),
         httpx.AsyncClient(
             base_url=base,
             headers={"Authorization": f"Bearer {TOKEN}"},
@@ -144,8 +153,12 @@ async def measure(stack: Stack, n: int) -> list[str]:
 
         await closed_loop(CONCURRENCY, post)  # warm-up: connections, first imports
         await closed_loop(CONCURRENCY, raw)
+        api = {"API process": api_pid}
+        before_raw = stack.cpu_seconds(api)
         raw_rate = await closed_loop(n, raw)
+        before_http = stack.cpu_seconds(api)
         http_rate = await closed_loop(n, post)
+        after_http = stack.cpu_seconds(api)
         half = http_rate / 2
         latencies = await open_loop(n, half, post)
     ratio = http_rate / raw_rate
@@ -155,6 +168,8 @@ async def measure(stack: Stack, n: int) -> list[str]:
         f"intake: HTTP {http_rate:,.0f} tickets/s vs raw start_workflow {raw_rate:,.0f}/s "
         f"({n} each, {CONCURRENCY} in flight) -> ratio {ratio:.2f}; goal >= {RATIO_GOAL} "
         f"{verdict(ratio >= RATIO_GOAL)}",
+        f"  CPU per HTTP ticket: {cpu_per_workflow(before_http, after_http, n)}",
+        f"  CPU per raw start: {cpu_per_workflow(before_raw, before_http, n)}",
         f"intake ack at half the max rate ({half:,.0f}/s, {n} requests): p50 {p50:,.0f} ms, "
         f"p99 {p99:,.0f} ms; goal p99 < {P99_GOAL_MS:.0f} ms {verdict(p99 < P99_GOAL_MS)}",
     ]

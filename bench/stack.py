@@ -9,12 +9,13 @@ Everything is started in this process's run and stopped at the end; nothing of a
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
 import shutil
 import statistics
 import tempfile
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -22,6 +23,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import asyncpg
+import psutil
 from temporalio.client import Client, WorkflowHandle
 
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp, install_app_schema
@@ -58,6 +60,43 @@ class Stack:
     server: TemporalDevServer
     client: Client
     payload_key: str
+    pgdata: Path
+
+    def cpu_seconds(self, others: Mapping[str, int] | None = None) -> dict[str, float]:
+        """CPU seconds used so far by this process (workers, load), ``others`` (name: pid),
+        the dev server and PostgreSQL (its postmaster, its backends, live and reaped)."""
+        assert self.server.process is not None
+        postmasters = [
+            p
+            for p in psutil.process_iter(["cmdline"])
+            if str(self.pgdata) in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid()
+        ]
+        backends = [c for p in postmasters for c in p.children(recursive=True)]
+        return {
+            "bench process": _cpu(psutil.Process(), reaped=False),
+            **{
+                name: _cpu(psutil.Process(pid), reaped=False)
+                for name, pid in (others or {}).items()
+            },
+            "Temporal server": _cpu(psutil.Process(self.server.process.pid), reaped=False),
+            "PostgreSQL": sum(_cpu(p, reaped=True) for p in postmasters)
+            + sum(_cpu(p, reaped=False) for p in backends),
+        }
+
+
+def _cpu(process: psutil.Process, *, reaped: bool) -> float:
+    """A process's CPU seconds; with ``reaped``, its finished children's too."""
+    try:
+        times = process.cpu_times()
+    except psutil.NoSuchProcess:  # a backend that ended since it was listed
+        return 0.0
+    own = times.user + times.system
+    return own + (times.children_user + times.children_system if reaped else 0.0)
+
+
+def cpu_per_workflow(before: dict[str, float], after: dict[str, float], n: int) -> str:
+    """ "name X ms" for each process: CPU per workflow between two ``cpu_seconds``."""
+    return ", ".join(f"{name} {(after[name] - before[name]) / n * 1000:.1f} ms" for name in after)
 
 
 @asynccontextmanager
@@ -82,7 +121,7 @@ async def embedded_stack(*, pool_size: int = 20) -> AsyncIterator[Stack]:
             server.address, payload_codec=EncryptionCodec.from_settings_text(key)
         )
         try:
-            yield Stack(dsn, pool, KruxtApp(app_pool), server, client, key)
+            yield Stack(dsn, pool, KruxtApp(app_pool), server, client, key, pg.pgdata)
         finally:
             await app_pool.close()
             await pool.close()
