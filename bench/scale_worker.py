@@ -17,6 +17,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import FixedSizeSlotSupplier
 
@@ -51,7 +52,9 @@ async def main() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     announced = False
 
-    async def run_one(slots: FixedSizeSlotSupplier | StickyFirstSlots, done: asyncio.Event) -> None:
+    async def run_one(
+        client: Client, slots: FixedSizeSlotSupplier | StickyFirstSlots, done: asyncio.Event
+    ) -> None:
         nonlocal announced
         worker = build_worker(
             client,
@@ -76,11 +79,16 @@ async def main() -> None:
     slots = workflow_slots(env)
     if isinstance(slots, StickyFirstSlots):  # supervised, as ``kruxt worker`` runs it
         replaced = await supervise(
-            run_one, client, env["BENCH_QUEUE"], stop, slots=lambda: sticky_slots(env)
+            run_one,
+            client,
+            env["BENCH_QUEUE"],
+            stop,
+            reconnect=lambda: connect(env["BENCH_TEMPORAL"], payload_codec=codec),
+            slots=lambda: sticky_slots(env),
         )
         print(f"replaced {replaced}", flush=True)
     else:
-        await run_one(slots, stop)
+        await run_one(client, slots, stop)
     await app_pool.close()
     await pool.close()
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from collections.abc import Awaitable, Callable
 from datetime import timedelta
 
 from temporalio import activity, workflow
@@ -14,6 +15,8 @@ with workflow.unsafe.imports_passed_through():
     from temporalio.client import Client
     from temporalio.worker import SlotPermit, SlotReserveContext, Worker
 
+    from kruxt.adapters.temporal_client import connect as temporal_connect
+    from kruxt.adapters.temporal_dev_server import TemporalDevServer
     from kruxt.workers.composition import worker_tuner
     from kruxt.workers.slots import StickyFirstSlots
     from kruxt.workers.watchdog import (
@@ -22,8 +25,13 @@ with workflow.unsafe.imports_passed_through():
         until_wedged,
         workflow_backlog_age,
     )
+    from tests.conftest import run_payload_codec
 
-QUICK = WatchdogSettings(stall_after=timedelta(seconds=1), check_every=timedelta(seconds=0.2))
+QUICK = WatchdogSettings(
+    stall_after=timedelta(seconds=1),
+    check_every=timedelta(seconds=0.2),
+    shutdown_grace=timedelta(seconds=0.5),
+)
 
 
 class WedgedSlots(StickyFirstSlots):
@@ -59,6 +67,11 @@ def worker_on(client: Client, queue: str, slots: StickyFirstSlots) -> Worker:
     )
 
 
+def reconnect(server: TemporalDevServer) -> Callable[[], Awaitable[Client]]:
+    """New clients of the dev server, as ``kruxt worker`` makes them."""
+    return lambda: temporal_connect(server.address, payload_codec=run_payload_codec())
+
+
 def restarts() -> float:
     return REGISTRY.get_sample_value("kruxt_worker_restarts_total") or 0.0
 
@@ -84,18 +97,28 @@ async def test_an_idle_worker_is_not_wedged(dev_client: Client) -> None:
     assert not done
 
 
-async def test_a_wedged_worker_is_replaced_and_the_ticket_finishes(dev_client: Client) -> None:
+async def test_a_wedged_worker_is_replaced_and_the_ticket_finishes(
+    dev_server: TemporalDevServer, dev_client: Client
+) -> None:
     queue = f"tq-{uuid.uuid4().hex[:8]}"
     suppliers: list[StickyFirstSlots] = [WedgedSlots(10), StickyFirstSlots(10)]
     before = restarts()
 
-    async def run_one(slots: StickyFirstSlots, done: asyncio.Event) -> None:
-        async with worker_on(dev_client, queue, slots):
+    async def run_one(client: Client, slots: StickyFirstSlots, done: asyncio.Event) -> None:
+        async with worker_on(client, queue, slots):
             await done.wait()
 
     stop = asyncio.Event()
     supervising = asyncio.create_task(
-        supervise(run_one, dev_client, queue, stop, slots=lambda: suppliers.pop(0), settings=QUICK)
+        supervise(
+            run_one,
+            dev_client,
+            queue,
+            stop,
+            reconnect=reconnect(dev_server),
+            slots=lambda: suppliers.pop(0),
+            settings=QUICK,
+        )
     )
     answer = await asyncio.wait_for(
         dev_client.execute_workflow(Echo.run, "after", id=f"echo-{queue}", task_queue=queue),
@@ -108,7 +131,41 @@ async def test_a_wedged_worker_is_replaced_and_the_ticket_finishes(dev_client: C
     assert restarts() == before + 1
 
 
-async def test_a_healthy_worker_is_kept(dev_client: Client) -> None:
+async def test_a_wedged_worker_that_never_stops_is_left_behind(
+    dev_server: TemporalDevServer, dev_client: Client
+) -> None:
+    """Its shutdown waits on tasks its core holds: a new worker starts beside it."""
+    queue = f"tq-{uuid.uuid4().hex[:8]}"
+    suppliers: list[StickyFirstSlots] = [WedgedSlots(10), StickyFirstSlots(10)]
+
+    async def run_one(client: Client, slots: StickyFirstSlots, done: asyncio.Event) -> None:
+        async with worker_on(client, queue, slots):
+            await done.wait()
+            if isinstance(slots, WedgedSlots):
+                await asyncio.Event().wait()  # a shutdown that never ends
+
+    stop = asyncio.Event()
+    supervising = asyncio.create_task(
+        supervise(
+            run_one,
+            dev_client,
+            queue,
+            stop,
+            reconnect=reconnect(dev_server),
+            slots=lambda: suppliers.pop(0),
+            settings=QUICK,
+        )
+    )
+    answer = await asyncio.wait_for(
+        dev_client.execute_workflow(Echo.run, "beside", id=f"echo-{queue}", task_queue=queue),
+        timeout=30,
+    )
+    stop.set()
+    assert answer == "beside"
+    assert await asyncio.wait_for(supervising, timeout=30) == 1
+
+
+async def test_a_healthy_worker_is_kept(dev_server: TemporalDevServer, dev_client: Client) -> None:
     queue = f"tq-{uuid.uuid4().hex[:8]}"
     built: list[StickyFirstSlots] = []
 
@@ -116,13 +173,21 @@ async def test_a_healthy_worker_is_kept(dev_client: Client) -> None:
         built.append(StickyFirstSlots(10))
         return built[-1]
 
-    async def run_one(slots: StickyFirstSlots, done: asyncio.Event) -> None:
-        async with worker_on(dev_client, queue, slots):
+    async def run_one(client: Client, slots: StickyFirstSlots, done: asyncio.Event) -> None:
+        async with worker_on(client, queue, slots):
             await done.wait()
 
     stop = asyncio.Event()
     supervising = asyncio.create_task(
-        supervise(run_one, dev_client, queue, stop, slots=slots, settings=QUICK)
+        supervise(
+            run_one,
+            dev_client,
+            queue,
+            stop,
+            reconnect=reconnect(dev_server),
+            slots=slots,
+            settings=QUICK,
+        )
     )
     for turn in range(3):
         assert (

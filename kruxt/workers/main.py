@@ -7,12 +7,14 @@ import logging
 import signal
 from datetime import timedelta
 
+from temporalio.client import Client
+
 from kruxt.activities.audit_anchor import ensure_schedule
 from kruxt.adapters.metrics import serve_metrics
 from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.settings import Settings
-from kruxt.bootstrap import bootstrap
+from kruxt.bootstrap import bootstrap, temporal_from
 from kruxt.workers.composition import build_worker
 from kruxt.workers.slots import StickyFirstSlots
 from kruxt.workers.watchdog import supervise
@@ -35,9 +37,9 @@ async def run_worker(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
 
-        async def run_one(slots: StickyFirstSlots, done: asyncio.Event) -> None:
+        async def run_one(client: Client, slots: StickyFirstSlots, done: asyncio.Event) -> None:
             worker = build_worker(
-                boot.client,
+                client,
                 task_queue=settings.task_queue,
                 pool=boot.pool,
                 outside=boot.outside,
@@ -59,6 +61,12 @@ async def run_worker(settings: Settings) -> None:
             every=timedelta(minutes=settings.audit_anchor_minutes),
         ):
             log.info("audit anchors: every %d min", settings.audit_anchor_minutes)
-        await supervise(run_one, boot.client, settings.task_queue, stop)
+        await supervise(
+            run_one,
+            boot.client,
+            settings.task_queue,
+            stop,
+            reconnect=lambda: temporal_from(settings, boot.codec),
+        )
     finally:
         await boot.close()

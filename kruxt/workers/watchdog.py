@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -39,6 +39,8 @@ class WatchdogSettings:
 
     stall_after: timedelta = timedelta(minutes=2)
     check_every: timedelta = timedelta(seconds=30)
+    # How long a wedged worker gets to shut down before a new one starts beside it.
+    shutdown_grace: timedelta = timedelta(seconds=30)
 
 
 async def workflow_backlog_age(client: Client, task_queue: str) -> timedelta:
@@ -82,33 +84,51 @@ async def until_wedged(
 
 
 async def supervise(
-    run_worker: Callable[[StickyFirstSlots, asyncio.Event], Coroutine[Any, Any, None]],
+    run_worker: Callable[[Client, StickyFirstSlots, asyncio.Event], Coroutine[Any, Any, None]],
     client: Client,
     task_queue: str,
     stop: asyncio.Event,
     *,
+    reconnect: Callable[[], Awaitable[Client]],
     slots: Callable[[], StickyFirstSlots] = lambda: StickyFirstSlots(WORKFLOW_SLOTS),
     settings: WatchdogSettings = WatchdogSettings(),
 ) -> int:
     """Run workers one after another until ``stop`` is set; how many were replaced.
 
-    ``run_worker(slots, done)`` runs a worker on ``slots`` until ``done`` is set; a worker
-    found wedged is told to stop and a new one, on new slots, takes its place.
+    ``run_worker(client, slots, done)`` runs a worker of ``client`` on ``slots`` until
+    ``done`` is set. A worker found wedged is told to stop and a new one, on new slots and a
+    client of ``reconnect``'s, takes its place; beside it if it has not stopped within
+    ``shutdown_grace`` (the SDK refuses a second worker of a queue on one client).
     """
     replaced = 0
+    abandoned: list[asyncio.Task[None]] = []
     while not stop.is_set():
         supplier = slots()
         done = asyncio.Event()
-        running = asyncio.create_task(run_worker(supplier, done))
+        running = asyncio.create_task(run_worker(client, supplier, done))
         watching = asyncio.create_task(until_wedged(client, task_queue, supplier, settings))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
         for task in (watching, stopping):
             task.cancel()
-        if watching.done() and not watching.cancelled():
-            replaced += 1
-            metrics.worker_replaced()
-            log.error("worker wedged (%s): replacing it", watching.result())
         done.set()
-        await running  # a worker that failed on its own ends supervise with its error
+        if not watching.done() or watching.cancelled():
+            await running  # stopped, or failed on its own: supervise ends with it
+            continue
+        replaced += 1
+        metrics.worker_replaced()
+        log.error("worker wedged (%s): replacing it", watching.result())
+        # Its shutdown waits for the tasks its core holds, which may never end (seen in the
+        # scale bench): past the grace it is left behind, with its memory, and a new worker
+        # starts beside it.
+        finished, _ = await asyncio.wait({running}, timeout=settings.shutdown_grace.total_seconds())
+        if not finished:
+            log.error(
+                "the wedged worker did not shut down in %.0f s: leaving it behind",
+                settings.shutdown_grace.total_seconds(),
+            )
+            abandoned.append(running)
+        client = await reconnect()
+    for left in abandoned:
+        left.cancel()
     return replaced
