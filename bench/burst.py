@@ -3,9 +3,10 @@
 ``--burst N`` locked-account tickets are started at once on the scale bench's worker (a
 process of its own, ``bench.scale_worker``) with its cache at ``--cache``; the figure is how
 many reached "awaiting approval" and when, within ``--burst-for`` seconds. With the SDK's
-first-come workflow slots (``BENCH_STICKY_FIRST=0``) a burst larger than the cache made nearly
-every workflow task a full replay; the worker's sticky-first slots (``kruxt.workers.slots``)
-keep it near the time the same burst takes with ``--burst-cache 1000``.
+first-come workflow slots (the default) a burst larger than the cache makes nearly every
+workflow task a full replay; the sticky-first slots of ``kruxt.workers.slots``
+(``BENCH_STICKY_FIRST=1``) keep it near the time the same burst takes with
+``--burst-cache 1000``.
 """
 
 from __future__ import annotations

@@ -2,11 +2,11 @@
 ``python -m bench.scale_worker`` with BENCH_DSN, BENCH_TEMPORAL, BENCH_QUEUE, BENCH_CACHE,
 KRUXT_PAYLOAD_KEY and KRUXT_AUDIT_KEY in the environment. Runs until SIGTERM.
 
-Optional, to compare worker settings: BENCH_WF_SLOTS (workflow-task slots), BENCH_STICKY_FIRST
-(0: the SDK's first-come slots; or ``quiet,max_wait`` seconds), BENCH_WF_POLLS and
-BENCH_STICKY_RATIO (workflow pollers, the share on the normal queue), BENCH_METRICS_PORT (the
-SDK's Prometheus metrics on 127.0.0.1), BENCH_SLOTS_LOG (a file the sticky-first slots' counts
-are appended to every 5 s)."""
+Optional, to compare worker settings: BENCH_WF_SLOTS (workflow-task slots),
+BENCH_STICKY_FIRST (1: the sticky-first slots of ``kruxt.workers.slots``; or their
+``quiet,max_wait`` seconds), BENCH_WF_POLLS and BENCH_STICKY_RATIO (workflow pollers, the share
+on the normal queue), BENCH_METRICS_PORT (the SDK's Prometheus metrics on 127.0.0.1),
+BENCH_SLOTS_LOG (a file the sticky-first slots' counts are appended to every 5 s)."""
 
 from __future__ import annotations
 
@@ -52,12 +52,12 @@ async def main() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     announced = False
 
-    async def run_one(
-        client: Client, slots: FixedSizeSlotSupplier | StickyFirstSlots, done: asyncio.Event
-    ) -> None:
+    async def run_one(client: Client, identity: str, done: asyncio.Event) -> None:
         nonlocal announced
+        slots = workflow_slots(env)
         worker = build_worker(
             client,
+            identity=identity,
             task_queue=env["BENCH_QUEUE"],
             pool=pool,
             outside=Outside(app=KruxtApp(app_pool), approvers=APPROVERS),
@@ -76,19 +76,15 @@ async def main() -> None:
             if logging is not None:
                 logging.cancel()
 
-    slots = workflow_slots(env)
-    if isinstance(slots, StickyFirstSlots):  # supervised, as ``kruxt worker`` runs it
-        replaced = await supervise(
-            run_one,
-            client,
-            env["BENCH_QUEUE"],
-            stop,
-            reconnect=lambda: connect(env["BENCH_TEMPORAL"], payload_codec=codec),
-            slots=lambda: sticky_slots(env),
-        )
-        print(f"replaced {replaced}", flush=True)
-    else:
-        await run_one(client, slots, stop)
+    # Supervised, as ``kruxt worker`` runs it.
+    replaced = await supervise(
+        run_one,
+        client,
+        env["BENCH_QUEUE"],
+        stop,
+        reconnect=lambda: connect(env["BENCH_TEMPORAL"], payload_codec=codec),
+    )
+    print(f"replaced {replaced}", flush=True)
     await app_pool.close()
     await pool.close()
 
@@ -103,23 +99,16 @@ async def log_slots(slots: StickyFirstSlots, path: str) -> None:
 
 
 def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | StickyFirstSlots:
-    """BENCH_WF_SLOTS slots (100), sticky first unless BENCH_STICKY_FIRST is 0, else its
-    ``quiet,max_wait`` seconds when given."""
+    """BENCH_WF_SLOTS slots (100): the SDK's first come, first served unless
+    BENCH_STICKY_FIRST is set (1: the defaults; else its ``quiet,max_wait`` seconds)."""
     slots = int(env.get("BENCH_WF_SLOTS", "100"))
-    first = env.get("BENCH_STICKY_FIRST", "")
+    first = env.get("BENCH_STICKY_FIRST", "0")
     if first == "0":
         return FixedSizeSlotSupplier(slots)
-    if first:
-        quiet, max_wait = (float(part) for part in first.split(","))
-        return StickyFirstSlots(slots, quiet=quiet, max_wait=max_wait)
-    return StickyFirstSlots(slots)
-
-
-def sticky_slots(env: Mapping[str, str]) -> StickyFirstSlots:
-    """The sticky-first slots ``workflow_slots`` chooses (it chose them before)."""
-    slots = workflow_slots(env)
-    assert isinstance(slots, StickyFirstSlots)
-    return slots
+    if first == "1":
+        return StickyFirstSlots(slots)
+    quiet, max_wait = (float(part) for part in first.split(","))
+    return StickyFirstSlots(slots, quiet=quiet, max_wait=max_wait)
 
 
 def pollers(env: Mapping[str, str]) -> dict[str, Any]:

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from datetime import timedelta
+from typing import Any
 
 from temporalio import activity, workflow
 
@@ -19,12 +20,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.adapters.temporal_dev_server import TemporalDevServer
     from kruxt.workers.composition import worker_tuner
     from kruxt.workers.slots import StickyFirstSlots
-    from kruxt.workers.watchdog import (
-        WatchdogSettings,
-        supervise,
-        until_wedged,
-        workflow_backlog_age,
-    )
+    from kruxt.workers.watchdog import WatchdogSettings, supervise, until_wedged, workflow_queue
     from tests.conftest import run_payload_codec
 
 QUICK = WatchdogSettings(
@@ -35,7 +31,7 @@ QUICK = WatchdogSettings(
 
 
 class WedgedSlots(StickyFirstSlots):
-    """Slots that are never granted: the worker polls nothing, as the wedged one did."""
+    """Slots that are never granted: the worker polls nothing, as the wedged ones did."""
 
     async def reserve_slot(self, ctx: SlotReserveContext) -> SlotPermit:
         await asyncio.Event().wait()
@@ -56,10 +52,13 @@ class Echo:
         )
 
 
-def worker_on(client: Client, queue: str, slots: StickyFirstSlots) -> Worker:
+def worker_on(
+    client: Client, queue: str, identity: str, slots: StickyFirstSlots | None = None
+) -> Worker:
     return Worker(
         client,
         task_queue=queue,
+        identity=identity,
         workflows=[Echo],
         activities=[echo],
         tuner=worker_tuner(5, slots),
@@ -76,23 +75,46 @@ def restarts() -> float:
     return REGISTRY.get_sample_value("kruxt_worker_restarts_total") or 0.0
 
 
-async def test_the_backlog_age_is_read_from_the_server(dev_client: Client) -> None:
-    """The server caches its queue statistics for about 5 s: the age shows up within 15."""
+def first_wedged(
+    queue: str, *, hang: bool = False
+) -> Callable[[Client, str, asyncio.Event], Coroutine[Any, Any, None]]:
+    """Workers of which the first never polls (and, with ``hang``, never shuts down)."""
+    started: list[str] = []
+
+    async def run_one(client: Client, identity: str, done: asyncio.Event) -> None:
+        wedged = not started
+        started.append(identity)
+        async with worker_on(client, queue, identity, WedgedSlots(10) if wedged else None):
+            await done.wait()
+            if wedged and hang:
+                await asyncio.Event().wait()  # a shutdown that never ends
+
+    return run_one
+
+
+async def test_the_queue_is_seen_as_the_server_sees_it(dev_client: Client) -> None:
+    """The backlog's age (statistics cached about 5 s: it shows within 15) and who polls."""
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    assert await workflow_backlog_age(dev_client, queue) == timedelta(0)
+    view = await workflow_queue(dev_client, queue)
+    assert view.backlog_age == timedelta(0) and view.last_polls == {}
     await dev_client.start_workflow(Echo.run, "hi", id=f"echo-{queue}", task_queue=queue)
     for _ in range(30):
-        age = await workflow_backlog_age(dev_client, queue)
-        if age >= timedelta(seconds=1):
+        view = await workflow_queue(dev_client, queue)
+        if view.backlog_age >= timedelta(seconds=1):
             break
         await asyncio.sleep(0.5)
-    assert timedelta(seconds=1) <= age < timedelta(seconds=30)
+    assert timedelta(seconds=1) <= view.backlog_age < timedelta(seconds=30)
+    async with worker_on(dev_client, queue, "poller-1"):
+        await asyncio.sleep(1)
+        view = await workflow_queue(dev_client, queue)
+    assert view.polled_within("poller-1", timedelta(seconds=10))
+    assert not view.polled_within("poller-2", timedelta(seconds=10))
 
 
 async def test_an_idle_worker_is_not_wedged(dev_client: Client) -> None:
-    """Nothing used for longer than ``stall_after``, but nothing waits either."""
+    """Its last poll may be old, but nothing waits."""
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    watching = until_wedged(dev_client, queue, StickyFirstSlots(10), QUICK)
+    watching = until_wedged(dev_client, queue, "never-polled", QUICK)
     done, _ = await asyncio.wait({asyncio.ensure_future(watching)}, timeout=3)
     assert not done
 
@@ -101,22 +123,15 @@ async def test_a_wedged_worker_is_replaced_and_the_ticket_finishes(
     dev_server: TemporalDevServer, dev_client: Client
 ) -> None:
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    suppliers: list[StickyFirstSlots] = [WedgedSlots(10), StickyFirstSlots(10)]
     before = restarts()
-
-    async def run_one(client: Client, slots: StickyFirstSlots, done: asyncio.Event) -> None:
-        async with worker_on(client, queue, slots):
-            await done.wait()
-
     stop = asyncio.Event()
     supervising = asyncio.create_task(
         supervise(
-            run_one,
+            first_wedged(queue),
             dev_client,
             queue,
             stop,
             reconnect=reconnect(dev_server),
-            slots=lambda: suppliers.pop(0),
             settings=QUICK,
         )
     )
@@ -127,7 +142,6 @@ async def test_a_wedged_worker_is_replaced_and_the_ticket_finishes(
     stop.set()
     assert answer == "after"
     assert await asyncio.wait_for(supervising, timeout=30) == 1
-    assert suppliers == []
     assert restarts() == before + 1
 
 
@@ -136,23 +150,14 @@ async def test_a_wedged_worker_that_never_stops_is_left_behind(
 ) -> None:
     """Its shutdown waits on tasks its core holds: a new worker starts beside it."""
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    suppliers: list[StickyFirstSlots] = [WedgedSlots(10), StickyFirstSlots(10)]
-
-    async def run_one(client: Client, slots: StickyFirstSlots, done: asyncio.Event) -> None:
-        async with worker_on(client, queue, slots):
-            await done.wait()
-            if isinstance(slots, WedgedSlots):
-                await asyncio.Event().wait()  # a shutdown that never ends
-
     stop = asyncio.Event()
     supervising = asyncio.create_task(
         supervise(
-            run_one,
+            first_wedged(queue, hang=True),
             dev_client,
             queue,
             stop,
             reconnect=reconnect(dev_server),
-            slots=lambda: suppliers.pop(0),
             settings=QUICK,
         )
     )
@@ -167,27 +172,16 @@ async def test_a_wedged_worker_that_never_stops_is_left_behind(
 
 async def test_a_healthy_worker_is_kept(dev_server: TemporalDevServer, dev_client: Client) -> None:
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    built: list[StickyFirstSlots] = []
+    started: list[str] = []
 
-    def slots() -> StickyFirstSlots:
-        built.append(StickyFirstSlots(10))
-        return built[-1]
-
-    async def run_one(client: Client, slots: StickyFirstSlots, done: asyncio.Event) -> None:
-        async with worker_on(client, queue, slots):
+    async def run_one(client: Client, identity: str, done: asyncio.Event) -> None:
+        started.append(identity)
+        async with worker_on(client, queue, identity):
             await done.wait()
 
     stop = asyncio.Event()
     supervising = asyncio.create_task(
-        supervise(
-            run_one,
-            dev_client,
-            queue,
-            stop,
-            reconnect=reconnect(dev_server),
-            slots=slots,
-            settings=QUICK,
-        )
+        supervise(run_one, dev_client, queue, stop, reconnect=reconnect(dev_server), settings=QUICK)
     )
     for turn in range(3):
         assert (
@@ -199,4 +193,4 @@ async def test_a_healthy_worker_is_kept(dev_server: TemporalDevServer, dev_clien
         await asyncio.sleep(1.2)  # idle past stall_after, with nothing queued
     stop.set()
     assert await asyncio.wait_for(supervising, timeout=30) == 0
-    assert len(built) == 1
+    assert len(started) == 1

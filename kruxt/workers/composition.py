@@ -38,7 +38,7 @@ from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.bootstrap import Outside
-from kruxt.workers.slots import WORKFLOW_SLOTS, StickyFirstSlots
+from kruxt.workers.slots import WORKFLOW_SLOTS
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
@@ -221,10 +221,10 @@ def worker_tuner(
     max_concurrent_activities: int,
     workflow_slots: FixedSizeSlotSupplier | CustomSlotSupplier | None = None,
 ) -> WorkerTuner:
-    """The slots of a worker: ``workflow_slots`` (sticky first, 100, by default) and
-    ``max_concurrent_activities`` activity slots."""
+    """The slots of a worker: ``workflow_slots`` (by default the SDK's 100, first come first
+    served) and ``max_concurrent_activities`` activity slots."""
     return WorkerTuner.create_composite(
-        workflow_supplier=workflow_slots or StickyFirstSlots(WORKFLOW_SLOTS),
+        workflow_supplier=workflow_slots or FixedSizeSlotSupplier(WORKFLOW_SLOTS),
         activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
         # The SDK's defaults: the project runs no local activities or Nexus operations.
         local_activity_supplier=FixedSizeSlotSupplier(100),
@@ -251,10 +251,9 @@ def build_worker(
     Its thread pool has one thread per activity slot, as the SDK expects: a sync activity
     never waits for a thread once it has a slot (its timeout would run while it waited).
 
-    ``workflow_slots`` hands out the workflow-task slots; by default 100 (the SDK's number),
-    to the tickets the worker already runs before new ones (``kruxt.workers.slots``), so a
-    burst larger than the cache does not make every task a replay. ``options`` go to the
-    SDK's ``Worker`` as they are (the bench's poller settings).
+    ``workflow_slots`` hands out the workflow-task slots: by default the SDK's 100, first come
+    first served (``kruxt.workers.slots`` has a sticky-first supplier the benches compare).
+    ``options`` go to the SDK's ``Worker`` as they are (its identity, the bench's pollers).
     """
     executor = activity_executor(max_concurrent_activities)
     return ExecutorWorker(

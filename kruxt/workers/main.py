@@ -16,7 +16,6 @@ from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.settings import Settings
 from kruxt.bootstrap import bootstrap, temporal_from
 from kruxt.workers.composition import build_worker
-from kruxt.workers.slots import StickyFirstSlots
 from kruxt.workers.watchdog import supervise
 
 log = logging.getLogger(__name__)
@@ -37,14 +36,14 @@ async def run_worker(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
 
-        async def run_one(client: Client, slots: StickyFirstSlots, done: asyncio.Event) -> None:
+        async def run_one(client: Client, identity: str, done: asyncio.Event) -> None:
             worker = build_worker(
                 client,
+                identity=identity,
                 task_queue=settings.task_queue,
                 pool=boot.pool,
                 outside=boot.outside,
                 max_cached_workflows=settings.max_cached_workflows,
-                workflow_slots=slots,
             )
             async with worker:
                 log.info(

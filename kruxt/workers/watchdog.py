@@ -1,15 +1,15 @@
 """A worker that has stopped taking workflow tasks while they queue up is found and replaced.
 
-Under a long burst (``bench.scale``: thousands of tickets against a bounded cache) the SDK's
-worker was seen to stop polling its workflow queue for good: no poller on the server, nothing
-running in Python, one ticket's task timed out and thousands queued behind it, while
-activities still ran. A new worker on the same queue takes the queue over (Temporal keeps
-every ticket's state), so ``kruxt worker`` watches for that and replaces its worker in
-process; the logs and ``kruxt_worker_restarts_total`` say when it did.
+Under a long burst (``bench.scale``: thousands of tickets against a bounded cache) a worker was
+seen to stop polling its workflow queue for good: no poller on the server, nothing running in
+Python, one ticket's task timed out and thousands queued behind it, while activities still
+ran. A new worker on the same queue takes the queue over (Temporal keeps every ticket's
+state), so ``kruxt worker`` watches for that and replaces its worker in process; the logs and
+``kruxt_worker_restarts_total`` say when it did.
 
-Wedged means both, for ``stall_after``: the worker started no workflow task (its slot
-supplier saw none used), and the oldest workflow task of its queue has waited that long.
-An idle worker has no backlog; a busy one keeps starting tasks.
+Wedged means both, for ``stall_after``, as the server sees it: the worker's identity has not
+polled the workflow queue, and the oldest workflow task of the queue has waited that long. An
+idle worker has no backlog; a busy one keeps polling.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from temporalio.api.enums.v1 import TaskQueueKind, TaskQueueType
@@ -28,7 +28,6 @@ from temporalio.client import Client
 from temporalio.service import RPCError
 
 from kruxt.adapters import metrics
-from kruxt.workers.slots import WORKFLOW_SLOTS, StickyFirstSlots
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +42,23 @@ class WatchdogSettings:
     shutdown_grace: timedelta = timedelta(seconds=30)
 
 
-async def workflow_backlog_age(client: Client, task_queue: str) -> timedelta:
-    """How long the oldest workflow task of ``task_queue`` has waited (0: none waits)."""
+@dataclass(frozen=True)
+class QueueView:
+    """The server's view of a workflow task queue: its oldest task's wait, and when each
+    poller identity last polled it."""
+
+    backlog_age: timedelta
+    last_polls: dict[str, datetime]
+
+    def polled_within(self, identity: str, window: timedelta) -> bool:
+        """Whether ``identity`` polled the queue in the last ``window``."""
+        last = self.last_polls.get(identity)
+        return last is not None and datetime.now(UTC) - last < window
+
+
+async def workflow_queue(client: Client, task_queue: str) -> QueueView:
+    """What the server says of ``task_queue``'s workflow tasks (its statistics are cached
+    for a few seconds)."""
     response = await client.workflow_service.describe_task_queue(
         DescribeTaskQueueRequest(
             namespace=client.namespace,
@@ -53,60 +67,67 @@ async def workflow_backlog_age(client: Client, task_queue: str) -> timedelta:
             report_stats=True,
         )
     )
-    if response.stats.approximate_backlog_count == 0:
-        return timedelta(0)
-    return response.stats.approximate_backlog_age.ToTimedelta()
+    waited = (
+        response.stats.approximate_backlog_age.ToTimedelta()
+        if response.stats.approximate_backlog_count
+        else timedelta(0)
+    )
+    polls = {
+        p.identity: p.last_access_time.ToDatetime(tzinfo=UTC)
+        for p in response.pollers
+        if p.HasField("last_access_time")
+    }
+    return QueueView(backlog_age=waited, last_polls=polls)
 
 
 async def until_wedged(
     client: Client,
     task_queue: str,
-    slots: StickyFirstSlots,
+    identity: str,
     settings: WatchdogSettings = WatchdogSettings(),
 ) -> str:
-    """Return, with what was seen, once the worker owning ``slots`` is wedged."""
-    stall = settings.stall_after.total_seconds()
+    """Return, with what was seen, once the worker of ``identity`` is wedged."""
     while True:
         await asyncio.sleep(settings.check_every.total_seconds())
-        idle = slots.seconds_since_used()
-        if idle < stall:
-            continue
         try:
-            waited = await workflow_backlog_age(client, task_queue)
+            view = await workflow_queue(client, task_queue)
         except RPCError as exc:  # Temporal away: not this worker's fault, look again later
             log.warning("watchdog: cannot read task queue %s: %s", task_queue, exc.message)
             continue
-        if waited.total_seconds() >= stall:
+        if view.backlog_age >= settings.stall_after and not view.polled_within(
+            identity, settings.stall_after
+        ):
+            last = view.last_polls.get(identity)
+            when = f"last at {last:%H:%M:%S} UTC" if last else "not at all"
             return (
-                f"no workflow task started for {idle:.0f} s while the oldest queued one "
-                f"has waited {waited.total_seconds():.0f} s"
+                f"worker {identity} polled its workflow queue {when} while the oldest queued "
+                f"task has waited {view.backlog_age.total_seconds():.0f} s"
             )
 
 
 async def supervise(
-    run_worker: Callable[[Client, StickyFirstSlots, asyncio.Event], Coroutine[Any, Any, None]],
+    run_worker: Callable[[Client, str, asyncio.Event], Coroutine[Any, Any, None]],
     client: Client,
     task_queue: str,
     stop: asyncio.Event,
     *,
     reconnect: Callable[[], Awaitable[Client]],
-    slots: Callable[[], StickyFirstSlots] = lambda: StickyFirstSlots(WORKFLOW_SLOTS),
     settings: WatchdogSettings = WatchdogSettings(),
 ) -> int:
     """Run workers one after another until ``stop`` is set; how many were replaced.
 
-    ``run_worker(client, slots, done)`` runs a worker of ``client`` on ``slots`` until
-    ``done`` is set. A worker found wedged is told to stop and a new one, on new slots and a
-    client of ``reconnect``'s, takes its place; beside it if it has not stopped within
+    ``run_worker(client, identity, done)`` runs a worker of ``client`` named ``identity``
+    until ``done`` is set. A worker found wedged is told to stop and a new one, on a client
+    of ``reconnect``'s, takes its place; beside it if it has not stopped within
     ``shutdown_grace`` (the SDK refuses a second worker of a queue on one client).
     """
     replaced = 0
     abandoned: list[asyncio.Task[None]] = []
     while not stop.is_set():
-        supplier = slots()
+        identity = f"{client.identity}#{replaced + 1}"
         done = asyncio.Event()
-        running = asyncio.create_task(run_worker(client, supplier, done))
-        watching = asyncio.create_task(until_wedged(client, task_queue, supplier, settings))
+        running = asyncio.create_task(run_worker(client, identity, done))
+        watching = asyncio.create_task(until_wedged(client, task_queue, identity, settings))
         stopping = asyncio.create_task(stop.wait())
         await asyncio.wait({running, watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
         for task in (watching, stopping):
