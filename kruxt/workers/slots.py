@@ -11,10 +11,11 @@ normal poll is only granted while no sticky task is being processed (nor was for
 seconds), or after it waited ``max_wait``: new tickets are taken when the worker has room for
 them, the rest wait in the server's queue (same bench: 38-45 s at cache 100 and at 1000).
 
-Not the default (``build_worker`` keeps the SDK's slots): in the 10,000-ticket scale run it
-counted 100 slots reserved while the SDK reported 56 in use and polled nothing, as if the core
-dropped permits without releasing them, and the worker wedged. The benches take it with
-``BENCH_STICKY_FIRST=1``.
+Not the default (``build_worker`` keeps the SDK's slots): in the 10,000-ticket scale run the
+worker wedged with it (100 slots reserved, the SDK reporting 56 in use, no poller), and its
+replacement within seconds. The SDK's own slots wedged in another run of it (``kruxt.workers
+.watchdog`` replaces a wedged worker), so it is not shown to be the cause, nor shown safe.
+The benches take it with ``BENCH_STICKY_FIRST=1``.
 """
 
 from __future__ import annotations
