@@ -24,6 +24,7 @@ from pathlib import Path
 from bench.stack import Stack, in_app_ticket, on_own_stack, start_tickets, until_tickets, verdict
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.models.tickets import TicketIntake
+from kruxt.workers.main import WEDGED_EXIT_CODE
 
 RSS_GOAL_MB = 400.0
 
@@ -48,8 +49,8 @@ def rss_mb(pid: int) -> float:
 
 @dataclass
 class ScaleWorker:
-    """The worker process a bench runs tickets on: its task queue, its pid, and (once it has
-    stopped) how many times its watchdog replaced a wedged worker."""
+    """The worker process a bench runs tickets on: its task queue, its pid (the current one),
+    and how many times it wedged and was restarted."""
 
     queue: str
     pid: int
@@ -74,16 +75,34 @@ async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
     # Its log has a line per approval nobody can be told of: kept only when asked for.
     log_path = os.environ.get("BENCH_WORKER_LOG")
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115, ASYNC230
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "bench.scale_worker", env=env, stdout=subprocess.PIPE, stderr=log
-    )
+
+    async def spawn() -> asyncio.subprocess.Process:
+        started = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "bench.scale_worker", env=env, stdout=subprocess.PIPE, stderr=log
+        )
+        assert started.stdout is not None
+        if await started.stdout.readline() != b"ready\n":
+            raise RuntimeError(f"the worker did not start (exit {started.returncode})")
+        return started
+
+    proc = await spawn()
+    worker = ScaleWorker(queue, proc.pid)
+
+    async def keep_alive() -> None:
+        """A worker that wedged exits (WEDGED_EXIT_CODE): start another, as a supervisor
+        of ``kruxt worker`` would."""
+        nonlocal proc
+        while await proc.wait() == WEDGED_EXIT_CODE:
+            worker.replaced += 1
+            print(f"  scale: worker wedged, restarted ({worker.replaced})", file=sys.stderr)
+            proc = await spawn()
+            worker.pid = proc.pid
+
+    keeping = asyncio.create_task(keep_alive())
     try:
-        assert proc.stdout is not None
-        if await proc.stdout.readline() != b"ready\n":
-            raise RuntimeError(f"the worker did not start (exit {proc.returncode})")
-        worker = ScaleWorker(queue, proc.pid)
         yield worker
     finally:
+        keeping.cancel()
         proc.terminate()
         try:
             await asyncio.wait_for(proc.wait(), timeout=60)
@@ -92,9 +111,6 @@ async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
             await proc.wait()
         if not isinstance(log, int):
             log.close()
-    # Its last line: "replaced N" (bench.scale_worker), when it shut down on its own.
-    last = (await proc.stdout.read()).decode().split()
-    worker.replaced = int(last[-1]) if last[-2:-1] == ["replaced"] else 0
 
 
 async def measure(stack: Stack, n: int, cache: int) -> str:
@@ -117,7 +133,7 @@ async def measure(stack: Stack, n: int, cache: int) -> str:
                 # As it goes (stderr): a run cut short still tells how far it got.
                 print(f"  scale: {opened:,} open, RSS {samples[-1][1]:,.0f} MB", file=sys.stderr)
     (n0, first), (n1, last) = samples[1], samples[-1]
-    replaced = f"; wedged worker replaced {worker.replaced} times" if worker.replaced else ""
+    replaced = f"; wedged worker restarted {worker.replaced} times" if worker.replaced else ""
     per_1000 = (last - first) / max(1, n1 - n0) * 1000
     curve = ", ".join(f"{k:,}: {mb:,.0f}" for k, mb in samples)
     return (

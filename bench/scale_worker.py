@@ -17,7 +17,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from temporalio.client import Client
 from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
 from temporalio.worker import FixedSizeSlotSupplier
 
@@ -29,8 +28,9 @@ from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.temporal_client import connect
 from kruxt.models.playbooks import ApproverRole
 from kruxt.workers.composition import Outside, build_worker
+from kruxt.workers.main import WEDGED_EXIT_CODE
 from kruxt.workers.slots import StickyFirstSlots
-from kruxt.workers.watchdog import supervise
+from kruxt.workers.watchdog import WorkerWedged, supervise
 
 # Who the plans wait on: nobody decides during the bench.
 APPROVERS = ApproverDirectory(
@@ -52,7 +52,7 @@ async def main() -> None:
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
     announced = False
 
-    async def run_one(client: Client, identity: str, done: asyncio.Event) -> None:
+    async def run_one(identity: str, done: asyncio.Event) -> None:
         nonlocal announced
         slots = workflow_slots(env)
         worker = build_worker(
@@ -76,15 +76,12 @@ async def main() -> None:
             if logging is not None:
                 logging.cancel()
 
-    # Supervised, as ``kruxt worker`` runs it.
-    replaced = await supervise(
-        run_one,
-        client,
-        env["BENCH_QUEUE"],
-        stop,
-        reconnect=lambda: connect(env["BENCH_TEMPORAL"], payload_codec=codec),
-    )
-    print(f"replaced {replaced}", flush=True)
+    # Supervised, as ``kruxt worker`` runs it: a wedged worker ends the process (code 3) and
+    # the bench starts another.
+    try:
+        await supervise(run_one, client, env["BENCH_QUEUE"], stop)
+    except WorkerWedged:
+        os._exit(WEDGED_EXIT_CODE)  # its SDK worker may never let the process end
     await app_pool.close()
     await pool.close()
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
 
@@ -12,16 +12,19 @@ from temporalio import activity, workflow
 
 # The sandbox re-imports this module for its workflow: third-party modules pass through.
 with workflow.unsafe.imports_passed_through():
-    from prometheus_client import REGISTRY
+    import pytest
     from temporalio.client import Client
     from temporalio.worker import SlotPermit, SlotReserveContext, Worker
 
-    from kruxt.adapters.temporal_client import connect as temporal_connect
-    from kruxt.adapters.temporal_dev_server import TemporalDevServer
     from kruxt.workers.composition import worker_tuner
     from kruxt.workers.slots import StickyFirstSlots
-    from kruxt.workers.watchdog import WatchdogSettings, supervise, until_wedged, workflow_queue
-    from tests.conftest import run_payload_codec
+    from kruxt.workers.watchdog import (
+        WatchdogSettings,
+        WorkerWedged,
+        supervise,
+        until_wedged,
+        workflow_queue,
+    )
 
 QUICK = WatchdogSettings(
     stall_after=timedelta(seconds=1),
@@ -66,30 +69,20 @@ def worker_on(
     )
 
 
-def reconnect(server: TemporalDevServer) -> Callable[[], Awaitable[Client]]:
-    """New clients of the dev server, as ``kruxt worker`` makes them."""
-    return lambda: temporal_connect(server.address, payload_codec=run_payload_codec())
+def wedged_worker(
+    client: Client, queue: str, *, hang: bool = False
+) -> tuple[Callable[[str, asyncio.Event], Coroutine[Any, Any, None]], list[str]]:
+    """A worker that never polls (with ``hang``, nor shuts down), and the names it ran as."""
+    names: list[str] = []
 
-
-def restarts() -> float:
-    return REGISTRY.get_sample_value("kruxt_worker_restarts_total") or 0.0
-
-
-def first_wedged(
-    queue: str, *, hang: bool = False
-) -> Callable[[Client, str, asyncio.Event], Coroutine[Any, Any, None]]:
-    """Workers of which the first never polls (and, with ``hang``, never shuts down)."""
-    started: list[str] = []
-
-    async def run_one(client: Client, identity: str, done: asyncio.Event) -> None:
-        wedged = not started
-        started.append(identity)
-        async with worker_on(client, queue, identity, WedgedSlots(10) if wedged else None):
+    async def run_one(identity: str, done: asyncio.Event) -> None:
+        names.append(identity)
+        async with worker_on(client, queue, identity, WedgedSlots(10)):
             await done.wait()
-            if wedged and hang:
+            if hang:
                 await asyncio.Event().wait()  # a shutdown that never ends
 
-    return run_one
+    return run_one, names
 
 
 async def test_the_queue_is_seen_as_the_server_sees_it(dev_client: Client) -> None:
@@ -119,70 +112,38 @@ async def test_an_idle_worker_is_not_wedged(dev_client: Client) -> None:
     assert not done
 
 
-async def test_a_wedged_worker_is_replaced_and_the_ticket_finishes(
-    dev_server: TemporalDevServer, dev_client: Client
-) -> None:
+async def test_a_wedged_worker_is_stopped_and_named(dev_client: Client) -> None:
+    """Its process is to exit (``kruxt worker``: code 3) for a fresh one to take over."""
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    before = restarts()
-    stop = asyncio.Event()
-    supervising = asyncio.create_task(
-        supervise(
-            first_wedged(queue),
-            dev_client,
-            queue,
-            stop,
-            reconnect=reconnect(dev_server),
-            settings=QUICK,
+    run_one, names = wedged_worker(dev_client, queue)
+    await dev_client.start_workflow(Echo.run, "waits", id=f"echo-{queue}", task_queue=queue)
+    with pytest.raises(WorkerWedged, match="polled its workflow queue not at all") as wedged:
+        await asyncio.wait_for(
+            supervise(run_one, dev_client, queue, asyncio.Event(), settings=QUICK), timeout=30
         )
-    )
-    answer = await asyncio.wait_for(
-        dev_client.execute_workflow(Echo.run, "after", id=f"echo-{queue}", task_queue=queue),
-        timeout=30,
-    )
-    stop.set()
-    assert answer == "after"
-    assert await asyncio.wait_for(supervising, timeout=30) == 1
-    assert restarts() == before + 1
+    assert len(names) == 1 and f"worker {names[0]} " in str(wedged.value)
 
 
-async def test_a_wedged_worker_that_never_stops_is_left_behind(
-    dev_server: TemporalDevServer, dev_client: Client
-) -> None:
-    """Its shutdown waits on tasks its core holds: a new worker starts beside it."""
+async def test_a_wedged_worker_that_never_stops_is_given_up_on(dev_client: Client) -> None:
+    """Its shutdown waits on tasks its core holds: after the grace, WorkerWedged all the same."""
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    stop = asyncio.Event()
-    supervising = asyncio.create_task(
-        supervise(
-            first_wedged(queue, hang=True),
-            dev_client,
-            queue,
-            stop,
-            reconnect=reconnect(dev_server),
-            settings=QUICK,
+    run_one, _ = wedged_worker(dev_client, queue, hang=True)
+    await dev_client.start_workflow(Echo.run, "waits", id=f"echo-{queue}", task_queue=queue)
+    with pytest.raises(WorkerWedged):
+        await asyncio.wait_for(
+            supervise(run_one, dev_client, queue, asyncio.Event(), settings=QUICK), timeout=30
         )
-    )
-    answer = await asyncio.wait_for(
-        dev_client.execute_workflow(Echo.run, "beside", id=f"echo-{queue}", task_queue=queue),
-        timeout=30,
-    )
-    stop.set()
-    assert answer == "beside"
-    assert await asyncio.wait_for(supervising, timeout=30) == 1
 
 
-async def test_a_healthy_worker_is_kept(dev_server: TemporalDevServer, dev_client: Client) -> None:
+async def test_a_healthy_worker_is_kept(dev_client: Client) -> None:
     queue = f"tq-{uuid.uuid4().hex[:8]}"
-    started: list[str] = []
 
-    async def run_one(client: Client, identity: str, done: asyncio.Event) -> None:
-        started.append(identity)
-        async with worker_on(client, queue, identity):
+    async def run_one(identity: str, done: asyncio.Event) -> None:
+        async with worker_on(dev_client, queue, identity):
             await done.wait()
 
     stop = asyncio.Event()
-    supervising = asyncio.create_task(
-        supervise(run_one, dev_client, queue, stop, reconnect=reconnect(dev_server), settings=QUICK)
-    )
+    supervising = asyncio.create_task(supervise(run_one, dev_client, queue, stop, settings=QUICK))
     for turn in range(3):
         assert (
             await dev_client.execute_workflow(
@@ -191,6 +152,6 @@ async def test_a_healthy_worker_is_kept(dev_server: TemporalDevServer, dev_clien
             == f"turn {turn}"
         )
         await asyncio.sleep(1.2)  # idle past stall_after, with nothing queued
+    assert not supervising.done()
     stop.set()
-    assert await asyncio.wait_for(supervising, timeout=30) == 0
-    assert len(started) == 1
+    await asyncio.wait_for(supervising, timeout=30)

@@ -44,11 +44,6 @@ WEBHOOK_REFUSALS = Counter(
     "tampered, stale), by channel and our own reason; counted by the API.",
     ["channel", "reason"],
 )
-WORKER_RESTARTS = Counter(
-    "kruxt_worker_restarts",
-    "Workers replaced in process after they stopped taking workflow tasks while some waited "
-    "(kruxt.workers.watchdog).",
-)
 
 
 def ticket_status(status: str) -> None:
@@ -77,11 +72,6 @@ def webhook_refused(channel: str, reason: str) -> None:
     """The API refused a webhook request to ``channel`` (``reason``: one of the channel's
     fixed refusal texts, never the sender's)."""
     WEBHOOK_REFUSALS.labels(channel=channel, reason=reason).inc()
-
-
-def worker_replaced() -> None:
-    """The worker's watchdog replaced a wedged worker."""
-    WORKER_RESTARTS.inc()
 
 
 def serve_metrics(

@@ -7,18 +7,19 @@ import logging
 import signal
 from datetime import timedelta
 
-from temporalio.client import Client
-
 from kruxt.activities.audit_anchor import ensure_schedule
 from kruxt.adapters.metrics import serve_metrics
 from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.settings import Settings
-from kruxt.bootstrap import bootstrap, temporal_from
+from kruxt.bootstrap import bootstrap
 from kruxt.workers.composition import build_worker
-from kruxt.workers.watchdog import supervise
+from kruxt.workers.watchdog import WorkerWedged, supervise
 
 log = logging.getLogger(__name__)
+
+# The exit code of a worker that wedged (kruxt.workers.watchdog): restart it.
+WEDGED_EXIT_CODE = 3
 
 
 async def run_worker(settings: Settings) -> None:
@@ -36,9 +37,9 @@ async def run_worker(settings: Settings) -> None:
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
 
-        async def run_one(client: Client, identity: str, done: asyncio.Event) -> None:
+        async def run_one(identity: str, done: asyncio.Event) -> None:
             worker = build_worker(
-                client,
+                boot.client,
                 identity=identity,
                 task_queue=settings.task_queue,
                 pool=boot.pool,
@@ -60,12 +61,10 @@ async def run_worker(settings: Settings) -> None:
             every=timedelta(minutes=settings.audit_anchor_minutes),
         ):
             log.info("audit anchors: every %d min", settings.audit_anchor_minutes)
-        await supervise(
-            run_one,
-            boot.client,
-            settings.task_queue,
-            stop,
-            reconnect=lambda: temporal_from(settings, boot.codec),
-        )
+        try:
+            await supervise(run_one, boot.client, settings.task_queue, stop)
+        except WorkerWedged:
+            log.error("exiting so that a fresh worker process takes the queue over")
+            raise SystemExit(WEDGED_EXIT_CODE) from None
     finally:
         await boot.close()

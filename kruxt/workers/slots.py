@@ -14,7 +14,7 @@ them, the rest wait in the server's queue (same bench: 38-45 s at cache 100 and 
 Not the default (``build_worker`` keeps the SDK's slots): in the 10,000-ticket scale run the
 worker wedged with it (100 slots reserved, the SDK reporting 56 in use, no poller), and its
 replacement within seconds. The SDK's own slots wedged in another run of it (``kruxt.workers
-.watchdog`` replaces a wedged worker), so it is not shown to be the cause, nor shown safe.
+.watchdog`` ends a wedged worker's process), so it is not shown to be the cause, nor shown safe.
 The benches take it with ``BENCH_STICKY_FIRST=1``.
 """
 

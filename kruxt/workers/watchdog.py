@@ -3,9 +3,10 @@
 Under a long burst (``bench.scale``: thousands of tickets against a bounded cache) a worker was
 seen to stop polling its workflow queue for good: no poller on the server, nothing running in
 Python, one ticket's task timed out and thousands queued behind it, while activities still
-ran. A new worker on the same queue takes the queue over (Temporal keeps every ticket's
-state), so ``kruxt worker`` watches for that and replaces its worker in process; the logs and
-``kruxt_worker_restarts_total`` say when it did.
+ran. A new worker process on the same queue takes the queue over (Temporal keeps every
+ticket's state), so ``kruxt worker`` watches for that and exits (code 3) with the reason in
+its log, for its supervisor to start a fresh one. A new worker inside the same process was
+tried first: it wedged within seconds, as if the stuck state were the process's.
 
 Wedged means both, for ``stall_after``, as the server sees it: the worker's identity has not
 polled the workflow queue, and the oldest workflow task of the queue has waited that long. An
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Coroutine
+import uuid
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,8 +28,6 @@ from temporalio.api.taskqueue.v1 import TaskQueue
 from temporalio.api.workflowservice.v1 import DescribeTaskQueueRequest
 from temporalio.client import Client
 from temporalio.service import RPCError
-
-from kruxt.adapters import metrics
 
 log = logging.getLogger(__name__)
 
@@ -105,51 +105,45 @@ async def until_wedged(
             )
 
 
+class WorkerWedged(RuntimeError):
+    """The worker stopped taking workflow tasks while they queued (see the module doc)."""
+
+
 async def supervise(
-    run_worker: Callable[[Client, str, asyncio.Event], Coroutine[Any, Any, None]],
+    run_worker: Callable[[str, asyncio.Event], Coroutine[Any, Any, None]],
     client: Client,
     task_queue: str,
     stop: asyncio.Event,
     *,
-    reconnect: Callable[[], Awaitable[Client]],
     settings: WatchdogSettings = WatchdogSettings(),
-) -> int:
-    """Run workers one after another until ``stop`` is set; how many were replaced.
+) -> None:
+    """Run the worker until ``stop`` is set; raise WorkerWedged if it wedges.
 
-    ``run_worker(client, identity, done)`` runs a worker of ``client`` named ``identity``
-    until ``done`` is set. A worker found wedged is told to stop and a new one, on a client
-    of ``reconnect``'s, takes its place; beside it if it has not stopped within
-    ``shutdown_grace`` (the SDK refuses a second worker of a queue on one client).
+    ``run_worker(identity, done)`` runs a worker of ``client`` named ``identity`` until
+    ``done`` is set. A wedged worker is told to stop and given ``shutdown_grace`` (its
+    shutdown waits for the tasks its core holds, which may never end); then WorkerWedged
+    ends the process's work. A new worker in the same process wedged within seconds in the
+    scale run, so the cure is a new process: the caller exits and its supervisor (the
+    container's restart policy, systemd) starts one.
     """
-    replaced = 0
-    abandoned: list[asyncio.Task[None]] = []
-    while not stop.is_set():
-        identity = f"{client.identity}#{replaced + 1}"
-        done = asyncio.Event()
-        running = asyncio.create_task(run_worker(client, identity, done))
-        watching = asyncio.create_task(until_wedged(client, task_queue, identity, settings))
-        stopping = asyncio.create_task(stop.wait())
-        await asyncio.wait({running, watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
-        for task in (watching, stopping):
-            task.cancel()
-        done.set()
-        if not watching.done() or watching.cancelled():
-            await running  # stopped, or failed on its own: supervise ends with it
-            continue
-        replaced += 1
-        metrics.worker_replaced()
-        log.error("worker wedged (%s): replacing it", watching.result())
-        # Its shutdown waits for the tasks its core holds, which may never end (seen in the
-        # scale bench): past the grace it is left behind, with its memory, and a new worker
-        # starts beside it.
-        finished, _ = await asyncio.wait({running}, timeout=settings.shutdown_grace.total_seconds())
-        if not finished:
-            log.error(
-                "the wedged worker did not shut down in %.0f s: leaving it behind",
-                settings.shutdown_grace.total_seconds(),
-            )
-            abandoned.append(running)
-        client = await reconnect()
-    for left in abandoned:
-        left.cancel()
-    return replaced
+    identity = f"{client.identity}#{uuid.uuid4().hex[:6]}"
+    done = asyncio.Event()
+    running = asyncio.create_task(run_worker(identity, done))
+    watching = asyncio.create_task(until_wedged(client, task_queue, identity, settings))
+    stopping = asyncio.create_task(stop.wait())
+    await asyncio.wait({running, watching, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    for task in (watching, stopping):
+        task.cancel()
+    done.set()
+    if not watching.done() or watching.cancelled():
+        await running  # stopped, or failed on its own: supervise ends with it
+        return
+    reason = watching.result()
+    log.error("worker wedged (%s): stopping it", reason)
+    finished, _ = await asyncio.wait({running}, timeout=settings.shutdown_grace.total_seconds())
+    if not finished:
+        running.cancel()
+        log.error(
+            "the wedged worker did not shut down in %.0f s", settings.shutdown_grace.total_seconds()
+        )
+    raise WorkerWedged(reason)
