@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import signal
 from datetime import timedelta
 
@@ -65,6 +66,9 @@ async def run_worker(settings: Settings) -> None:
             await supervise(run_one, boot.client, settings.task_queue, stop)
         except WorkerWedged:
             log.error("exiting so that a fresh worker process takes the queue over")
-            raise SystemExit(WEDGED_EXIT_CODE) from None
+            # Not SystemExit: the wedged SDK worker may hold the interpreter's exit forever
+            # (its shutdown did, in the scale run); the pools' sockets close with the process.
+            logging.shutdown()
+            os._exit(WEDGED_EXIT_CODE)
     finally:
         await boot.close()
