@@ -1,13 +1,13 @@
 """The auto-answer pipeline's throughput against the floor workflow, same server, same run.
 
 Both run on one embedded stack (PostgreSQL, the Temporal dev server) with workers of the same
-settings (slots, sticky first; workflow cache; sandbox). The tickets are data-export questions the
-rules triager answers from the knowledge base; the floor runs as many no-op activities as one
-ticket scheduled before it waited (counted from a warm-up ticket's history), then waits for a
-signal as the ticket waits for its customer. Throughput is taken from the histories: workflows
-over the span from the first start to the last event, so polling adds nothing to it. The CPU
-each workflow cost this process (worker and starter), the dev server and PostgreSQL is printed
-with it: it says where a ticket's extra time goes.
+settings (``worker_tuner``'s slots, workflow cache, sandbox). The tickets are data-export
+questions the rules triager answers from the knowledge base; the floor runs as many no-op
+activities as one ticket scheduled before it waited (counted from a warm-up ticket's history),
+then waits for a signal as the ticket waits for its customer. Throughput is taken from the
+histories: workflows over the span from the first start to the last event, so polling adds
+nothing to it. The CPU each workflow cost this process (worker and starter), the dev server
+and PostgreSQL is printed with it: it says where a ticket's extra time goes.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from pathlib import Path
 from bench.stack import Stack, in_app_ticket, on_own_stack, start_tickets, until_tickets, verdict
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.models.tickets import TicketIntake
-from kruxt.workers.main import WEDGED_EXIT_CODE
+from kruxt.workers.watchdog import WEDGED_EXIT_CODE
 
 RSS_GOAL_MB = 400.0
 
@@ -54,7 +54,7 @@ class ScaleWorker:
 
     queue: str
     pid: int
-    replaced: int = 0
+    restarts: int = 0
 
 
 @asynccontextmanager
@@ -93,8 +93,8 @@ async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
         of ``kruxt worker`` would."""
         nonlocal proc
         while await proc.wait() == WEDGED_EXIT_CODE:
-            worker.replaced += 1
-            print(f"  scale: worker wedged, restarted ({worker.replaced})", file=sys.stderr)
+            worker.restarts += 1
+            print(f"  scale: worker wedged, restarted ({worker.restarts})", file=sys.stderr)
             proc = await spawn()
             worker.pid = proc.pid
 
@@ -133,13 +133,13 @@ async def measure(stack: Stack, n: int, cache: int) -> str:
                 # As it goes (stderr): a run cut short still tells how far it got.
                 print(f"  scale: {opened:,} open, RSS {samples[-1][1]:,.0f} MB", file=sys.stderr)
     (n0, first), (n1, last) = samples[1], samples[-1]
-    replaced = f"; wedged worker restarted {worker.replaced} times" if worker.replaced else ""
+    restarts = f"; wedged worker restarted {worker.restarts} times" if worker.restarts else ""
     per_1000 = (last - first) / max(1, n1 - n0) * 1000
     curve = ", ".join(f"{k:,}: {mb:,.0f}" for k, mb in samples)
     return (
         f"scale: {n:,} tickets waiting on approval, cache {cache:,} workflows -> worker RSS "
         f"{last:,.0f} MB (start {samples[0][1]:,.0f} MB), +{per_1000:,.1f} MB per 1,000 "
-        f"tickets; goal < {RSS_GOAL_MB:.0f} MB {verdict(last < RSS_GOAL_MB)}{replaced}\n"
+        f"tickets; goal < {RSS_GOAL_MB:.0f} MB {verdict(last < RSS_GOAL_MB)}{restarts}\n"
         f"  RSS MB by tickets open: {curve}"
     )
 

@@ -27,10 +27,9 @@ from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.temporal_client import connect
 from kruxt.models.playbooks import ApproverRole
-from kruxt.workers.composition import Outside, build_worker
-from kruxt.workers.main import WEDGED_EXIT_CODE
+from kruxt.workers.composition import WORKFLOW_SLOTS, Outside, build_worker
 from kruxt.workers.slots import StickyFirstSlots
-from kruxt.workers.watchdog import WorkerWedged, supervise
+from kruxt.workers.watchdog import exit_when_wedged, supervise
 
 # Who the plans wait on: nobody decides during the bench.
 APPROVERS = ApproverDirectory(
@@ -50,10 +49,8 @@ async def main() -> None:
     client = await connect(env["BENCH_TEMPORAL"], payload_codec=codec)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
-    announced = False
 
     async def run_one(identity: str, done: asyncio.Event) -> None:
-        nonlocal announced
         slots = workflow_slots(env)
         worker = build_worker(
             client,
@@ -66,9 +63,7 @@ async def main() -> None:
             **pollers(env),
         )
         async with worker:
-            if not announced:
-                print("ready", flush=True)
-                announced = True
+            print("ready", flush=True)
             logging = None
             if "BENCH_SLOTS_LOG" in env and isinstance(slots, StickyFirstSlots):
                 logging = asyncio.create_task(log_slots(slots, env["BENCH_SLOTS_LOG"]))
@@ -78,10 +73,7 @@ async def main() -> None:
 
     # Supervised, as ``kruxt worker`` runs it: a wedged worker ends the process (code 3) and
     # the bench starts another.
-    try:
-        await supervise(run_one, client, env["BENCH_QUEUE"], stop)
-    except WorkerWedged:
-        os._exit(WEDGED_EXIT_CODE)  # its SDK worker may never let the process end
+    await exit_when_wedged(supervise(run_one, client, env["BENCH_QUEUE"], stop))
     await app_pool.close()
     await pool.close()
 
@@ -98,7 +90,7 @@ async def log_slots(slots: StickyFirstSlots, path: str) -> None:
 def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | StickyFirstSlots:
     """BENCH_WF_SLOTS slots (100): the SDK's first come, first served unless
     BENCH_STICKY_FIRST is set (1: the defaults; else its ``quiet,max_wait`` seconds)."""
-    slots = int(env.get("BENCH_WF_SLOTS", "100"))
+    slots = int(env.get("BENCH_WF_SLOTS", str(WORKFLOW_SLOTS)))
     first = env.get("BENCH_STICKY_FIRST", "0")
     if first == "0":
         return FixedSizeSlotSupplier(slots)

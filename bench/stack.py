@@ -9,7 +9,6 @@ Everything is started in this process's run and stopped at the end; nothing of a
 from __future__ import annotations
 
 import asyncio
-import os
 import secrets
 import shutil
 import statistics
@@ -66,12 +65,9 @@ class Stack:
         """CPU seconds used so far by this process (workers, load), ``others`` (name: pid),
         the dev server and PostgreSQL (its postmaster, its backends, live and reaped)."""
         assert self.server.process is not None
-        postmasters = [
-            p
-            for p in psutil.process_iter(["cmdline"])
-            if str(self.pgdata) in " ".join(p.info["cmdline"] or []) and p.pid != os.getpid()
-        ]
-        backends = [c for p in postmasters for c in p.children(recursive=True)]
+        # The postmaster's pid is the first line of its pid file.
+        postmaster = psutil.Process(int((self.pgdata / "postmaster.pid").read_text().split()[0]))
+        backends = postmaster.children(recursive=True)
         return {
             "bench process": _cpu(psutil.Process(), reaped=False),
             **{
@@ -79,7 +75,7 @@ class Stack:
                 for name, pid in (others or {}).items()
             },
             "Temporal server": _cpu(psutil.Process(self.server.process.pid), reaped=False),
-            "PostgreSQL": sum(_cpu(p, reaped=True) for p in postmasters)
+            "PostgreSQL": _cpu(postmaster, reaped=True)
             + sum(_cpu(p, reaped=False) for p in backends),
         }
 

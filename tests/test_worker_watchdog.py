@@ -1,4 +1,4 @@
-"""A worker that stops taking workflow tasks while they queue is found and replaced."""
+"""A worker that stops taking workflow tasks while they queue is found and stopped."""
 
 from __future__ import annotations
 

@@ -38,7 +38,6 @@ from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.bootstrap import Outside
-from kruxt.workers.slots import WORKFLOW_SLOTS
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
@@ -49,6 +48,7 @@ from kruxt.workflows.weekly_review import WeeklyReviewWorkflow
 __all__ = [
     "SANDBOX_PASSTHROUGH",
     "WORKFLOWS",
+    "WORKFLOW_SLOTS",
     "ExecutorWorker",
     "Outside",
     "activity_executor",
@@ -66,6 +66,9 @@ WORKFLOWS: Sequence[type] = (
     DefectIssueWorkflow,
     WeeklyReviewWorkflow,
 )
+
+# Workflow tasks at once: the SDK's default number of workflow-task slots.
+WORKFLOW_SLOTS = 100
 
 # Pydantic validates e-mail addresses inside workflow code by importing these lazily; they are
 # deterministic and side-effect free, so they are shared with the sandbox instead of re-imported.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import signal
 from datetime import timedelta
 
@@ -15,12 +14,9 @@ from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.settings import Settings
 from kruxt.bootstrap import bootstrap
 from kruxt.workers.composition import build_worker
-from kruxt.workers.watchdog import WorkerWedged, supervise
+from kruxt.workers.watchdog import exit_when_wedged, supervise
 
 log = logging.getLogger(__name__)
-
-# The exit code of a worker that wedged (kruxt.workers.watchdog): restart it.
-WEDGED_EXIT_CODE = 3
 
 
 async def run_worker(settings: Settings) -> None:
@@ -62,13 +58,6 @@ async def run_worker(settings: Settings) -> None:
             every=timedelta(minutes=settings.audit_anchor_minutes),
         ):
             log.info("audit anchors: every %d min", settings.audit_anchor_minutes)
-        try:
-            await supervise(run_one, boot.client, settings.task_queue, stop)
-        except WorkerWedged:
-            log.error("exiting so that a fresh worker process takes the queue over")
-            # Not SystemExit: the wedged SDK worker may hold the interpreter's exit forever
-            # (its shutdown did, in the scale run); the pools' sockets close with the process.
-            logging.shutdown()
-            os._exit(WEDGED_EXIT_CODE)
+        await exit_when_wedged(supervise(run_one, boot.client, settings.task_queue, stop))
     finally:
         await boot.close()

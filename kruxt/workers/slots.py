@@ -34,8 +34,6 @@ from temporalio.worker import (
 )
 
 RECHECK_SECONDS = 0.01
-# Workflow tasks at once: the SDK's default number of workflow-task slots.
-WORKFLOW_SLOTS = 100
 
 
 class _Permit(SlotPermit):

@@ -1,4 +1,4 @@
-"""A worker that has stopped taking workflow tasks while they queue up is found and replaced.
+"""A worker that has stopped taking workflow tasks while they queue up is found and stopped.
 
 Under a long burst (``bench.scale``: thousands of tickets against a bounded cache) a worker was
 seen to stop polling its workflow queue for good: no poller on the server, nothing running in
@@ -17,8 +17,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import uuid
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -31,6 +32,9 @@ from temporalio.service import RPCError
 
 log = logging.getLogger(__name__)
 
+# The exit code of a worker process whose worker wedged: restart it.
+WEDGED_EXIT_CODE = 3
+
 
 @dataclass(frozen=True)
 class WatchdogSettings:
@@ -38,7 +42,7 @@ class WatchdogSettings:
 
     stall_after: timedelta = timedelta(minutes=2)
     check_every: timedelta = timedelta(seconds=30)
-    # How long a wedged worker gets to shut down before a new one starts beside it.
+    # How long a wedged worker gets to shut down before its process gives up on it.
     shutdown_grace: timedelta = timedelta(seconds=30)
 
 
@@ -147,3 +151,18 @@ async def supervise(
             "the wedged worker did not shut down in %.0f s", settings.shutdown_grace.total_seconds()
         )
     raise WorkerWedged(reason)
+
+
+async def exit_when_wedged(supervising: Awaitable[None]) -> None:
+    """Await ``supervising`` (a ``supervise``); if its worker wedged, end the process with
+    WEDGED_EXIT_CODE for its supervisor to start a fresh one.
+
+    Not SystemExit: the wedged SDK worker may hold the interpreter's exit forever (its
+    shutdown did, in the scale run); the process's sockets close with it.
+    """
+    try:
+        await supervising
+    except WorkerWedged:
+        log.error("exiting so that a fresh worker process takes the queue over")
+        logging.shutdown()
+        os._exit(WEDGED_EXIT_CODE)
