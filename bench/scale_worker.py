@@ -6,7 +6,8 @@ Optional, to compare worker settings: BENCH_WF_SLOTS (workflow-task slots),
 BENCH_STICKY_FIRST (1: the sticky-first slots of ``kruxt.workers.slots``; or their
 ``quiet,max_wait`` seconds), BENCH_WF_POLLS and BENCH_STICKY_RATIO (workflow pollers, the share
 on the normal queue), BENCH_METRICS_PORT (the SDK's Prometheus metrics on 127.0.0.1),
-BENCH_SLOTS_LOG (a file the sticky-first slots' counts are appended to every 5 s)."""
+BENCH_SLOTS_LOG (a file the sticky-first slots' counts are appended to every 5 s),
+BENCH_CORE_LOG (the SDK core's log level on stderr, e.g. DEBUG; unset: WARN)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,13 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from temporalio.runtime import PrometheusConfig, Runtime, TelemetryConfig
+from temporalio.runtime import (
+    LoggingConfig,
+    PrometheusConfig,
+    Runtime,
+    TelemetryConfig,
+    TelemetryFilter,
+)
 from temporalio.worker import FixedSizeSlotSupplier
 
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
@@ -39,12 +46,15 @@ APPROVERS = ApproverDirectory(
 
 async def main() -> None:
     env = os.environ
+    # Standard output tells the bench "ready" and nothing else: core's console log (which
+    # writes to fd 1) goes to standard error with the rest of the log.
+    ready = os.fdopen(os.dup(1), "w")
+    os.dup2(2, 1)
     audit.use_keyring(audit.AuditKeyring.of(env["KRUXT_AUDIT_KEY"]))
     pool = await create_pool(env["BENCH_DSN"], max_size=10)
     app_pool = await create_pool(env["BENCH_DSN"], max_size=3, role=SUPPORT_ROLE)
-    if "BENCH_METRICS_PORT" in env:
-        metrics = PrometheusConfig(bind_address=f"127.0.0.1:{env['BENCH_METRICS_PORT']}")
-        Runtime.set_default(Runtime(telemetry=TelemetryConfig(metrics=metrics)))
+    if "BENCH_METRICS_PORT" in env or "BENCH_CORE_LOG" in env:
+        Runtime.set_default(Runtime(telemetry=telemetry(env)))
     codec = EncryptionCodec.from_settings_text(env["KRUXT_PAYLOAD_KEY"])
     client = await connect(env["BENCH_TEMPORAL"], payload_codec=codec)
     stop = asyncio.Event()
@@ -63,7 +73,7 @@ async def main() -> None:
             **pollers(env),
         )
         async with worker:
-            print("ready", flush=True)
+            print("ready", file=ready, flush=True)
             logging = None
             if "BENCH_SLOTS_LOG" in env and isinstance(slots, StickyFirstSlots):
                 logging = asyncio.create_task(log_slots(slots, env["BENCH_SLOTS_LOG"]))
@@ -85,6 +95,17 @@ async def log_slots(slots: StickyFirstSlots, path: str) -> None:
             reserved, sticky = slots.counts()
             out.write(f"{time.strftime('%H:%M:%S')} reserved={reserved} sticky_busy={sticky}\n")
             await asyncio.sleep(5)
+
+
+def telemetry(env: Mapping[str, str]) -> TelemetryConfig:
+    """The SDK runtime's telemetry: Prometheus metrics on BENCH_METRICS_PORT, core's log at
+    BENCH_CORE_LOG."""
+    metrics = None
+    if "BENCH_METRICS_PORT" in env:
+        metrics = PrometheusConfig(bind_address=f"127.0.0.1:{env['BENCH_METRICS_PORT']}")
+    level = env.get("BENCH_CORE_LOG", "WARN")
+    filter = TelemetryFilter(core_level=level, other_level="WARN")
+    return TelemetryConfig(metrics=metrics, logging=LoggingConfig(filter=filter))
 
 
 def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | StickyFirstSlots:

@@ -48,6 +48,7 @@ from kruxt.models.tickets import (
     StaffAssign,
     StaffMessage,
     StaffPriorityChange,
+    StaffResolve,
     TicketIntake,
     TicketOutcome,
     TicketState,
@@ -337,10 +338,16 @@ async def p2_cluster_then_p1_escalates(rig: Rig) -> Recorded:
     await incident.execute_update(
         IncidentWorkflow.resolve, ResolveIncident(by="founder@kruxt.app", note="API fixed")
     )
+    everyone = (*tickets, outage)
+    # All told of the fix before anything awaits a result: awaiting one lets the test server
+    # skip time, and a ticket waiting on its customer would be solved by its timer meanwhile.
+    for handle in everyone:
+        await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+    for handle in everyone:
+        await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="founder@kruxt.app"))
     await incident.result()
-    for handle in (*tickets, outage):
-        await until_status(handle, TicketStatus.AWAITING_CUSTOMER)  # told of the fix
-        await resolve(handle, actor="founder@kruxt.app")
+    for handle in everyone:
+        await handle.result()
     return {"first": tickets[0], "third": tickets[2], "outage": outage, "incident": incident}
 
 

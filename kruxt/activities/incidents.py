@@ -6,6 +6,7 @@ records nothing twice; a page that was recorded is not sent again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import uuid
 from datetime import timedelta
@@ -43,6 +44,8 @@ from kruxt.models.incidents import (
     OpenIncidentInput,
     PageInput,
     PageResult,
+    TellTickets,
+    TicketsTold,
     TimelinePost,
 )
 
@@ -61,6 +64,11 @@ INCIDENT_WORKFLOW = "IncidentWorkflow"
 ATTACH_SIGNAL = "attach_ticket"
 # TicketWorkflow's: its cluster opened an incident after it was triaged.
 TICKET_ATTACHED_SIGNAL = "incident_attached"
+# TicketWorkflow's: its incident was resolved (payload: IncidentResolved).
+INCIDENT_RESOLVED_SIGNAL = "incident_resolved"
+# Telling a large outage's tickets: read this many at a time, signal this many at once.
+TELL_PAGE = 200
+TELL_AT_ONCE = 20
 # E-mailed "Acknowledge" links: served by kruxt.starter.api.incident_routes.
 INCIDENT_ACK_PATH = "/incidents/ack/"
 ACK_LINK_TTL = timedelta(hours=24)
@@ -122,6 +130,9 @@ class IncidentActivities:
             workflow_id=inp.ticket_workflow_id,
             priority=inp.priority,
             summary=inp.title,
+            # Read after the join committed: never more than the incident has, and a retry
+            # reads as many or more, so the workflow counts by the largest it heard.
+            attached=await self._store.ticket_count(join.incident_id),
         )
         incident = await self._incident_input(join.incident_id, fallback=ticket)
         try:
@@ -149,7 +160,11 @@ class IncidentActivities:
         )
         if join.created:
             attached = await self._store.tickets(join.incident_id)
-            earlier = [t for t in attached if t.ticket_id != ticket.ticket_id]
+            earlier = [
+                t.model_copy(update={"attached": ticket.attached})
+                for t in attached
+                if t.ticket_id != ticket.ticket_id
+            ]
             await self._tell_cluster(handle, answer, earlier)
         return answer
 
@@ -179,10 +194,10 @@ class IncidentActivities:
     async def _incident_input(
         self, incident_id: uuid.UUID, *, fallback: AttachTicket
     ) -> IncidentInput:
-        record = await self._store.get(incident_id)
+        record = await self._store.get(incident_id, ticket_ids=False)
         if record is None:
             raise ApplicationError(f"no incident {incident_id}", type="IncidentNotFound")
-        tickets = await self._store.tickets(incident_id)
+        tickets = await self._store.tickets(incident_id, limit=1)
         first = tickets[0] if tickets else fallback
         if first.ticket_id == fallback.ticket_id:
             first = fallback  # the caller knows its own workflow id and summary best
@@ -203,11 +218,12 @@ class IncidentActivities:
         if await self._store.recorded(key):
             return result  # this page went out and was recorded by an earlier attempt
         tickets = inp.tickets or [incident.first_ticket]
+        count = max(inp.ticket_count, len(tickets))
         # Each channel on its own: a broken Slack must not keep the on-call's phone quiet.
         errors: list[NotifyError] = []
         if self._slack is not None:
             try:
-                await self._post_page(inp, level, tickets=len(tickets))
+                await self._post_page(inp, level, tickets=count)
                 result.slack_posted = True
             except NotifyError as exc:
                 errors.append(exc)
@@ -222,6 +238,7 @@ class IncidentActivities:
                             level=level,
                             loop=inp.loop,
                             tickets=tickets,
+                            ticket_count=count,
                             public_url=self._public_url,
                             slack_channel=self._slack.channel if self._slack else None,
                             ack_url=self._ack_url(inp, str(person)),
@@ -323,23 +340,81 @@ class IncidentActivities:
         incident = change.incident
         try:
             tickets = await self._store.set_status(
-                **change.model_dump(include={"status", "actor", "channel", "note", "at"}),
+                **change.model_dump(
+                    include={"status", "actor", "channel", "note", "at", "list_tickets"}
+                ),
                 incident_id=incident.incident_id,
                 idempotency_key=activity_key(),
             )
         except (IncidentNotFoundError, IncidentStateError) as exc:
             raise ApplicationError(str(exc), type="IncidentStateError", non_retryable=True) from exc
+        count = len(tickets) or await self._store.ticket_count(incident.incident_id)
         if self._slack is not None:
             posted = await self._posted(incident.incident_id)
             if posted is not None:
                 try:
                     # The message counts every ticket, also one whose signal is on its way.
-                    counted = max(change.tickets, len(tickets))
+                    counted = max(change.tickets, count)
                     await self._slack.close(posted, change.model_copy(update={"tickets": counted}))
                 except NotifyError as exc:
                     # The status is recorded; a stale button only leads to a refused ack.
                     log.warning("incident %s: Slack update failed: %s", incident.incident_id, exc)
-        return IncidentStatusResult(tickets=tickets)
+        return IncidentStatusResult(tickets=tickets, ticket_count=count)
+
+    @activity.defn
+    async def tell_incident_tickets(self, inp: TellTickets) -> TicketsTold:
+        """Signal every ticket of the resolved incident, in the order they joined, and record
+        each in the timeline; returns how many were told and how many were closed.
+
+        A large outage has thousands of tickets: they are read a page at a time and told a
+        few at once, and the activity heartbeats how far it got, so a retry resumes there.
+        A ticket told twice (its page cut short by a crash) hears it once: TicketWorkflow
+        keeps one piece of news per incident. Resolving locked out new joins, so the list
+        does not change while this runs.
+        """
+        incident_id = inp.resolved.incident_id
+        details = activity.info().heartbeat_details
+        progress = TicketsTold.model_validate(details[0]) if details else TicketsTold()
+        key = activity_key()
+        while True:
+            done = progress.told + progress.not_told
+            page = await self._store.tickets(incident_id, offset=done, limit=TELL_PAGE)
+            for start in range(0, len(page), TELL_AT_ONCE):
+                batch = page[start : start + TELL_AT_ONCE]
+                told = await asyncio.gather(
+                    *(self._tell_one(t, inp, key=f"{key}:{t.ticket_id}") for t in batch)
+                )
+                progress.told += sum(told)
+                progress.not_told += len(told) - sum(told)
+                activity.heartbeat(progress.model_dump(mode="json"))
+            if len(page) < TELL_PAGE:
+                return progress
+
+    async def _tell_one(self, ticket: AttachTicket, inp: TellTickets, *, key: str) -> bool:
+        """Signal one ticket's workflow and record it; False when the workflow is closed."""
+        handle = activity.client().get_workflow_handle(ticket.workflow_id)
+        try:
+            await handle.signal(INCIDENT_RESOLVED_SIGNAL, inp.resolved)
+        except RPCError as exc:
+            if exc.status is not RPCStatusCode.NOT_FOUND:
+                raise  # Temporal unreachable: the retry resumes from the last heartbeat
+            # Resolved on its own (or the incident's end reached it another way).
+            action = "incident.ticket_not_told"
+            entry = f"ticket {ticket.ticket_id} not told (its workflow is closed)"
+            told = False
+        else:
+            action = "incident.ticket_told"
+            entry = f"ticket {ticket.ticket_id} told of the resolution"
+            told = True
+        event = IncidentEvent(
+            incident_id=inp.resolved.incident_id,
+            action=action,
+            entry=entry,
+            at=inp.at,
+            ticket_id=ticket.ticket_id,
+        )
+        await self._store.record_event(event, idempotency_key=key)
+        return told
 
     @activity.defn
     async def post_timeline(self, post: TimelinePost) -> None:

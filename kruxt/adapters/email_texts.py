@@ -40,6 +40,8 @@ def action_title(request: ApprovalRequest) -> str:
 
 
 _PREVIEW_ORDER = {"before": 0, "after": 1}
+# A page names at most this many of the incident's tickets (the latest): an outage has more.
+PAGE_TICKETS = 20
 
 
 def preview_lines(preview: list[dict[str, Any]]) -> list[str]:
@@ -242,12 +244,21 @@ def render_page_email(
     public_url: str,
     slack_channel: str | None,
     ack_url: str | None = None,
+    ticket_count: int = 0,
 ) -> EmailMessage:
     """The page as a mail: what is broken, how to acknowledge, the tickets.
 
     With ``ack_url`` (a signed link for this person) the mail leads with it; the CLI
-    command is always there as the fallback.
+    command is always there as the fallback. A large outage's incident has thousands of
+    tickets: the mail names the last ``PAGE_TICKETS`` of ``ticket_count``.
     """
+    count = max(ticket_count, len(tickets))
+    tickets = tickets[-PAGE_TICKETS:]
+    heading = (
+        f"Tickets ({count})"
+        if count == len(tickets)
+        else (f"Tickets ({count}, the last {len(tickets)} here)")
+    )
     ack = f"kruxt incident ack {incident.incident_id} --as {to}"
     again = f" (round {loop + 1})" if loop else ""
     subject = f"[{incident.priority.value}] Incident: {incident.title}"[:140] + " (please ack)"
@@ -274,7 +285,7 @@ def render_page_email(
             "",
             f"You are paged as {level.name}{again}.",
             "",
-            f"Tickets ({len(tickets)}):",
+            f"{heading}:",
             *ticket_lines,
             "",
             f"Incident {incident.incident_id}, opened {format_utc(incident.opened_at)}, "
@@ -312,7 +323,7 @@ def render_page_email(
         f'<pre style="background:#f4f4f4;padding:8px">{e(ack)}</pre>'
         f"{slack_line}"
         f"<p>You are paged as {e(level.name)}{e(again)}.</p>"
-        f"<h3>Tickets ({len(tickets)})</h3><ul>{items}</ul>"
+        f"<h3>{e(heading)}</h3><ul>{items}</ul>"
         f'<p style="color:#555;font-size:13px">Incident {e(str(incident.incident_id))}, '
         f"opened {e(format_utc(incident.opened_at))}.</p></body></html>"
     )

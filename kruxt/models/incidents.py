@@ -68,6 +68,8 @@ __all__ = [
     "PageRecord",
     "PageResult",
     "ResolveIncident",
+    "TellTickets",
+    "TicketsTold",
     "TimelineEntry",
     "TimelinePost",
     "default_escalation_policy",
@@ -254,6 +256,12 @@ class AttachTicket(BaseModel):
     workflow_id: str
     priority: Priority
     summary: str
+    attached: int = Field(
+        default=0,
+        ge=0,
+        description="How many tickets the incident had in the database once this one joined "
+        "(0: not known); the workflow counts by it, so a repeated signal counts once",
+    )
 
 
 class IncidentInput(BaseModel):
@@ -278,7 +286,10 @@ class IncidentCarryOver(BaseModel):
 
     status: IncidentStatus
     priority: Priority
-    tickets: list[AttachTicket]
+    tickets: list[AttachTicket] = Field(
+        description="The tickets attached last (all of them, from runs before the count)"
+    )
+    ticket_count: int = Field(default=0, description="How many are attached (0: len(tickets))")
     ack: Acknowledged | None = None
     level: int = Field(default=0, description="The level paged last, or to page next")
     loop: int = 0
@@ -342,7 +353,10 @@ class PageInput(BaseModel):
     incident: IncidentInput
     level: int = Field(ge=0, description="Index into incident.policy.levels")
     loop: int = Field(ge=0)
-    tickets: list[AttachTicket] = Field(default_factory=list)
+    tickets: list[AttachTicket] = Field(
+        default_factory=list, description="The tickets attached last (the page names them)"
+    )
+    ticket_count: int = Field(default=0, description="How many are attached (0: len(tickets))")
     at: datetime
     repost: bool = Field(
         default=False, description="The incident escalated: post it anew, then thread under it"
@@ -367,6 +381,7 @@ class IncidentEvent(BaseModel):
     entry: str
     actor: str = "autopilot"
     at: datetime
+    ticket_id: uuid.UUID | None = Field(default=None, description="The ticket it concerns")
 
 
 class IncidentStatusChange(BaseModel):
@@ -379,12 +394,33 @@ class IncidentStatusChange(BaseModel):
     channel: DecisionChannel | None = None
     note: str = ""
     at: datetime
+    list_tickets: bool = Field(
+        default=True,
+        description="Return every ticket (runs that tell them one by one); False: the count",
+    )
 
 
 class IncidentStatusResult(BaseModel):
     """The incident's tickets after the change (what a resolution must tell)."""
 
-    tickets: list[AttachTicket] = Field(default_factory=list)
+    tickets: list[AttachTicket] = Field(
+        default_factory=list, description="Every ticket, when the change asked for the list"
+    )
+    ticket_count: int = 0
+
+
+class TellTickets(BaseModel):
+    """Input of ``tell_incident_tickets``: the resolution, for every ticket of the incident."""
+
+    resolved: IncidentResolved
+    at: datetime
+
+
+class TicketsTold(BaseModel):
+    """How many of the incident's tickets heard of its resolution; the rest were closed."""
+
+    told: int = 0
+    not_told: int = 0
 
 
 class TimelinePost(BaseModel):
@@ -434,7 +470,11 @@ class IncidentState(BaseModel):
     acknowledged_at: datetime | None = None
     resolved_by: str | None = None
     resolved_at: datetime | None = None
-    tickets: list[AttachTicket] = Field(default_factory=list)
+    tickets: list[AttachTicket] = Field(
+        default_factory=list, description="The tickets attached last (the database has all)"
+    )
+    ticket_count: int = Field(default=0, description="How many tickets are attached")
+    told: TicketsTold | None = Field(default=None, description="Once resolved: who was told")
     pages: list[PageRecord] = Field(default_factory=list)
     timeline: list[TimelineEntry] = Field(default_factory=list)
 
@@ -447,7 +487,11 @@ class IncidentOutcome(BaseModel):
     acknowledged_by: str | None = None
     resolved_by: str
     resolved_at: datetime
-    tickets_told: list[uuid.UUID] = Field(default_factory=list)
+    tickets_told: list[uuid.UUID] = Field(
+        default_factory=list, description="Runs that told tickets one by one: which"
+    )
+    told: int = Field(default=0, description="How many tickets heard of the resolution")
+    not_told: int = Field(default=0, description="How many were closed, so not told")
 
 
 class IncidentRecord(BaseModel):

@@ -184,9 +184,11 @@ async def _connected(command: str, args: argparse.Namespace, settings: Settings,
             defect=args.defect,
             prevention=args.prevention,
         )
+        told = state.told.told if state.told else len(state.tickets)
+        closed = state.told.not_told if state.told else 0
         print(
-            f"incident {incident_id}: resolved by {state.resolved_by}; "
-            f"{len(state.tickets)} ticket(s) told"
+            f"incident {incident_id}: resolved by {state.resolved_by}; {told} ticket(s) told"
+            + (f" ({closed} closed, not told)" if closed else "")
         )
         return EXIT_OK
     except CliError as exc:

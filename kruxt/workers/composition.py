@@ -173,6 +173,7 @@ def build_activities(
         incidents.record_incident_event,
         incidents.set_incident_status,
         incidents.post_timeline,
+        incidents.tell_incident_tickets,
         sla.notify_sla,
         sla.record_sla_met,
         defects.report_defect,

@@ -16,6 +16,11 @@ posted anew in the channel.
 A long incident (many attached tickets, many pages) continues-as-new before its history
 grows large, carrying its whole state: the escalation resumes at the same level and loop,
 with the same deadline.
+
+A large outage brings thousands of tickets, so the workflow's state does not grow with
+them: it counts its tickets (by the database's count each join carries) and keeps only the
+last few, for the pages and the query; the database has every one, and the timeline of
+each join. On resolution one activity tells them all, a page at a time.
 """
 
 from __future__ import annotations
@@ -42,9 +47,12 @@ with workflow.unsafe.imports_passed_through():
         IncidentState,
         IncidentStatus,
         IncidentStatusChange,
+        IncidentStatusResult,
         PageInput,
         PageRecord,
         ResolveIncident,
+        TellTickets,
+        TicketsTold,
         TimelineEntry,
         TimelinePost,
     )
@@ -60,6 +68,15 @@ INCIDENT_RESOLVED_SIGNAL = "incident_resolved"
 AUTOPILOT = "autopilot"
 # workflow.patched: a more severe ticket re-titles the incident and restarts its paging.
 ESCALATES_WITH_WORST_TICKET = "incident-escalates-with-worst-ticket"
+# workflow.patched: the incident counts its tickets and keeps the last RECENT_TICKETS; one
+# activity tells them all. Runs from before kept every ticket and signalled each one.
+COUNTS_ITS_TICKETS = "incident-counts-its-tickets"
+RECENT_TICKETS = 20
+# What a continued run keeps of the timeline (the database has all of it).
+TIMELINE_CARRIED = 100
+# Telling thousands of tickets takes a while; the activity heartbeats each batch.
+TELL_TIMEOUT = timedelta(minutes=30)
+TELL_HEARTBEAT = timedelta(minutes=1)
 
 
 @workflow.defn
@@ -76,6 +93,11 @@ class IncidentWorkflow:
         self._status = carry.status
         self._priority = carry.priority
         self._tickets: dict[uuid.UUID, AttachTicket] = {t.ticket_id: t for t in carry.tickets}
+        self._ticket_count = max(
+            carry.ticket_count, len(self._tickets), *(t.attached for t in carry.tickets)
+        )
+        self._counts: bool | None = None  # see _counting
+        self._told_tally: TicketsTold | None = None  # once resolved
         self._ack: Acknowledged | None = carry.ack
         self._resolve_request: ResolveIncident | None = None
         self._resolved_at: datetime | None = None
@@ -127,10 +149,21 @@ class IncidentWorkflow:
     @workflow.signal
     def attach_ticket(self, ticket: AttachTicket) -> None:
         """A ticket with the same probable root cause joined (sent by open_or_join)."""
+        counting = self._counting()
+        if counting:
+            # The database's count once this ticket joined: a repeated signal counts once.
+            self._ticket_count = max(self._ticket_count, ticket.attached)
         if ticket.ticket_id in self._tickets:
             return
         self._tickets[ticket.ticket_id] = ticket
-        self._note(f"ticket {ticket.ticket_id} ({ticket.priority.value}) attached")
+        if counting:
+            if not ticket.attached:
+                self._ticket_count += 1  # sent by a worker from before the count
+            while len(self._tickets) > RECENT_TICKETS:
+                del self._tickets[next(iter(self._tickets))]
+        else:
+            self._ticket_count = len(self._tickets)
+            self._note(f"ticket {ticket.ticket_id} ({ticket.priority.value}) attached")
         if ticket.priority.rank < self._priority.rank:
             if workflow.patched(ESCALATES_WITH_WORST_TICKET):
                 self._escalate_to(ticket)
@@ -208,6 +241,18 @@ class IncidentWorkflow:
             by = self._resolve_request.by
             raise ValueError(f"incident {self._inp.incident_id} is already resolved by {by}")
 
+    def _counting(self) -> bool:
+        """True when this run counts its tickets and keeps the last few (COUNTS_ITS_TICKETS);
+        asked once, where it is first needed, so a replay asks at the same point."""
+        if self._counts is None:
+            self._counts = workflow.patched(COUNTS_ITS_TICKETS)
+        return self._counts
+
+    def _recent(self) -> list[AttachTicket]:
+        """The tickets the workflow holds: the last few, or (runs from before) every one."""
+        tickets = list(self._tickets.values())
+        return tickets[-RECENT_TICKETS:] if self._counts else tickets
+
     @workflow.query
     def state(self) -> IncidentState:
         """Where the incident stands."""
@@ -227,7 +272,9 @@ class IncidentWorkflow:
             if self._status is IncidentStatus.RESOLVED and self._resolve_request
             else None,
             resolved_at=self._resolved_at,
-            tickets=list(self._tickets.values()),
+            tickets=self._recent(),
+            ticket_count=self._ticket_count,
+            told=self._told_tally,
             pages=list(self._pages),
             timeline=list(self._timeline),
         )
@@ -306,7 +353,8 @@ class IncidentWorkflow:
                     incident=self._inp,
                     level=index,
                     loop=loop,
-                    tickets=list(self._tickets.values()),
+                    tickets=self._recent(),
+                    ticket_count=self._ticket_count,
                     at=record.at,
                     repost=repost,
                 ),
@@ -331,13 +379,17 @@ class IncidentWorkflow:
     # -- resolution ----------------------------------------------------------------------
 
     async def _resolve(self, request: ResolveIncident) -> IncidentOutcome:
+        counting = self._counting()
         result = await self._set_status(
             IncidentStatus.RESOLVED, request.by, channel=request.channel, note=request.note
         )
-        # The database's list is complete (joins are locked out while resolving); the
-        # signals received are merged in for tickets whose join raced the resolution.
-        for ticket in result:
-            self._tickets.setdefault(ticket.ticket_id, ticket)
+        if counting:
+            self._ticket_count = max(self._ticket_count, result.ticket_count)
+        else:
+            # The database's list is complete (joins are locked out while resolving); the
+            # signals received are merged in for tickets whose join raced the resolution.
+            for ticket in result.tickets:
+                self._tickets.setdefault(ticket.ticket_id, ticket)
         self._note(f"resolved by {request.by}" + (f": {request.note}" if request.note else ""))
         resolved = IncidentResolved(
             incident_id=self._inp.incident_id,
@@ -345,7 +397,24 @@ class IncidentWorkflow:
             by=request.by,
             customer_note=request.customer_note,
         )
-        await self._tell_tickets(resolved)
+        told = TicketsTold()
+        if counting:
+            # From the database, which has every ticket (joins are locked out now).
+            told = await workflow.execute_activity_method(
+                IncidentActivities.tell_incident_tickets,
+                TellTickets(resolved=resolved, at=workflow.now()),
+                start_to_close_timeout=TELL_TIMEOUT,
+                heartbeat_timeout=TELL_HEARTBEAT,
+                retry_policy=DB_RETRY,
+                summary=f"Tell the {self._ticket_count} ticket(s)",
+            )
+            self._told_tally = told
+            self._note(
+                f"{told.told} ticket(s) told of the resolution"
+                + (f"; {told.not_told} closed, not told" if told.not_told else "")
+            )
+        else:
+            await self._tell_tickets(resolved)
         await workflow.execute_activity_method(
             IncidentActivities.post_timeline,
             TimelinePost(
@@ -368,8 +437,13 @@ class IncidentWorkflow:
         self._status = IncidentStatus.RESOLVED
         self._publish()
         await workflow.wait_condition(workflow.all_handlers_finished)
-        # A ticket that attached while the handlers finished is told too.
-        await self._tell_tickets(resolved)
+        if not counting:
+            # A ticket that attached while the handlers finished is told too.
+            await self._tell_tickets(resolved)
+            told = TicketsTold(
+                told=len(self._told), not_told=len(self._attempted) - len(self._told)
+            )
+            self._told_tally = told
         return IncidentOutcome(
             incident_id=self._inp.incident_id,
             status=self._status,
@@ -377,6 +451,8 @@ class IncidentWorkflow:
             resolved_by=request.by,
             resolved_at=self._resolved_at,
             tickets_told=list(self._told),
+            told=told.told,
+            not_told=told.not_told,
         )
 
     async def _tell_tickets(self, resolved: IncidentResolved) -> None:
@@ -401,19 +477,21 @@ class IncidentWorkflow:
     # -- helpers -------------------------------------------------------------------------
 
     def _continuation(self) -> IncidentInput:
+        counting = self._counting()
         return self._inp.model_copy(
             update={
                 "carry_over": IncidentCarryOver(
                     status=self._status,
                     priority=self._priority,
-                    tickets=list(self._tickets.values()),
+                    tickets=self._recent(),
+                    ticket_count=self._ticket_count,
                     ack=self._ack,
                     level=self._level,
                     loop=self._loop,
                     next_level_at=self._next_level_at,
                     exhausted=self._exhausted,
                     pages=self._pages,
-                    timeline=self._timeline,
+                    timeline=self._timeline[-TIMELINE_CARRIED:] if counting else self._timeline,
                     repost=self._repost,
                 )
             }
@@ -426,12 +504,13 @@ class IncidentWorkflow:
         *,
         channel: DecisionChannel | None = None,
         note: str = "",
-    ) -> list[AttachTicket]:
-        result = await workflow.execute_activity_method(
+    ) -> IncidentStatusResult:
+        return await workflow.execute_activity_method(
             IncidentActivities.set_incident_status,
             IncidentStatusChange(
                 incident=self._inp,
-                tickets=len(self._tickets),
+                tickets=self._ticket_count,
+                list_tickets=not self._counting(),
                 status=status,
                 # Text from acks and resolutions is stored, never retried forever: what the
                 # database refuses (NUL) is replaced rather than failing every attempt.
@@ -444,7 +523,6 @@ class IncidentWorkflow:
             retry_policy=DB_RETRY,
             summary=f"Set incident {status.value}",
         )
-        return result.tickets
 
     async def _record(self, action: str, entry: str) -> None:
         await workflow.execute_activity_method(
@@ -469,7 +547,7 @@ class IncidentWorkflow:
         level = policy.levels[self._level]
         lines = [
             f"**{self._priority.value} incident — {self._status.value}:** {self._inp.title}",
-            f"**Tickets:** {len(self._tickets)}",
+            f"**Tickets:** {self._ticket_count}",
         ]
         if self._ack is not None:
             lines.append(

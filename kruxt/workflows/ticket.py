@@ -72,7 +72,11 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.sla import SlaTracker
     from kruxt.workflows.ticket_details import render_details
     from kruxt.workflows.ticket_lifecycle import CLOSING_TEXT, Due, Lifecycle
-    from kruxt.workflows.ticket_news import INCIDENT_NEWS_AS_IT_IS, tell_incident_news
+    from kruxt.workflows.ticket_news import (
+        INCIDENT_NEWS_AS_IT_IS,
+        ONE_NEWS_PER_INCIDENT,
+        tell_incident_news,
+    )
     from kruxt.workflows.ticket_priority import PRIORITY_BY_SEVERITY, task_priority
     from kruxt.workflows.ticket_repair import bad_data, repaired
     from kruxt.workflows.ticket_routing import route
@@ -114,6 +118,7 @@ class TicketWorkflow:
         self._priority_changes: list[StaffPriorityChange] = []
         self._assignments: list[StaffAssign] = []
         self._incident_news: list[IncidentResolved] = []
+        self._news_heard: set[uuid.UUID] = set()
         self._inbox: list[CustomerMessage] = []
         # Staff replies (to the customer) and internal notes, in the order they were written.
         self._staff_messages: list[tuple[MessageKind, StaffMessage]] = []
@@ -224,6 +229,9 @@ class TicketWorkflow:
     @workflow.signal
     def incident_resolved(self, news: IncidentResolved) -> None:
         """The incident this ticket is attached to was resolved."""
+        if news.incident_id in self._news_heard and workflow.patched(ONE_NEWS_PER_INCIDENT):
+            return
+        self._news_heard.add(news.incident_id)
         self._incident_news.append(news)
 
     @workflow.signal

@@ -25,6 +25,9 @@ __all__ = ["INCIDENT_NEWS_AS_IT_IS", "incident_news_text", "tell_incident_news"]
 # workflow.patched: incident news only where it is true, with the customer note alone (before,
 # every attached ticket was told, with the team's note glued in).
 INCIDENT_NEWS_AS_IT_IS = "incident-news-only-where-true"
+# workflow.patched: an incident's resolution heard twice (its telling retried a batch) is
+# told to the customer once.
+ONE_NEWS_PER_INCIDENT = "incident-news-once"
 
 
 def incident_news_text(news: IncidentResolved) -> str:

@@ -41,14 +41,15 @@ __all__ = [
 
 SYSTEM_ACTOR = "autopilot"
 
-_COLUMNS = """
+_HEAD_COLUMNS = """
     i.id, i.key, i.status, i.priority, i.category, i.title, i.workflow_id, i.opened_at,
     i.acknowledged_at, i.acknowledged_by, i.resolved_at, i.resolved_by,
-    i.escalation_level, i.escalation_loop,
+    i.escalation_level, i.escalation_loop"""
+_COLUMNS = f"""{_HEAD_COLUMNS},
     coalesce(
         (SELECT array_agg(t.ticket_id ORDER BY t.attached_at, t.ticket_id)
          FROM support_incident_tickets t WHERE t.incident_id = i.id),
-        '{}'
+        '{{}}'
     ) AS ticket_ids
 """
 
@@ -449,6 +450,7 @@ class IncidentStore:
                 idempotency_key=idempotency_key,
                 actor=event.actor,
                 at=event.at,
+                ticket_id=event.ticket_id,
                 details={"entry": event.entry},
             )
 
@@ -516,8 +518,10 @@ class IncidentStore:
         channel: DecisionChannel | None = None,
         note: str = "",
         at: datetime | None = None,
+        list_tickets: bool = True,
     ) -> list[AttachTicket]:
-        """Acknowledge or resolve the incident; returns its tickets (what a resolution tells).
+        """Acknowledge or resolve the incident; returns its tickets (what a resolution tells),
+        none unless ``list_tickets``.
 
         Resolving takes the key's advisory lock, so no ticket joins while it happens: every
         ticket attached before is in the returned list. A retry changes nothing again.
@@ -601,10 +605,12 @@ class IncidentStore:
                         ),
                         details={"incident_id": str(incident_id)},
                     )
-            return await self._tickets(conn, incident_id)
+            return await self._tickets(conn, incident_id) if list_tickets else []
 
     @staticmethod
-    async def _tickets(conn: Conn, incident_id: uuid.UUID) -> list[AttachTicket]:
+    async def _tickets(
+        conn: Conn, incident_id: uuid.UUID, *, offset: int = 0, limit: int | None = None
+    ) -> list[AttachTicket]:
         rows = await conn.fetch(
             """
             SELECT t.id AS ticket_id, t.workflow_id, coalesce(t.priority, i.priority) AS priority,
@@ -614,15 +620,30 @@ class IncidentStore:
             JOIN support_incidents i ON i.id = it.incident_id
             WHERE it.incident_id = $1
             ORDER BY it.attached_at, t.id
+            OFFSET $2 LIMIT $3
             """,
             incident_id,
+            offset,
+            limit,
         )
         return [AttachTicket.model_validate(dict(r)) for r in rows]
 
-    async def tickets(self, incident_id: uuid.UUID) -> list[AttachTicket]:
-        """The tickets attached to an incident, in the order they joined."""
+    async def tickets(
+        self, incident_id: uuid.UUID, *, offset: int = 0, limit: int | None = None
+    ) -> list[AttachTicket]:
+        """The tickets attached to an incident, in the order they joined (``limit`` of them
+        from ``offset``: an incident of a large outage has thousands)."""
         async with self._pool.acquire() as conn:
-            return await self._tickets(conn, incident_id)
+            return await self._tickets(conn, incident_id, offset=offset, limit=limit)
+
+    async def ticket_count(self, incident_id: uuid.UUID) -> int:
+        """How many tickets are attached to the incident."""
+        async with self._pool.acquire() as conn:
+            count: int = await conn.fetchval(
+                "SELECT count(*) FROM support_incident_tickets WHERE incident_id = $1",
+                incident_id,
+            )
+        return count
 
     async def set_slack_message(
         self,
@@ -670,11 +691,15 @@ class IncidentStore:
             )
         return [TimelineEntry.model_validate(dict(r)) for r in rows]
 
-    async def get(self, incident_id: uuid.UUID) -> IncidentRecord | None:
-        """One incident with its ticket ids."""
+    async def get(
+        self, incident_id: uuid.UUID, *, ticket_ids: bool = True
+    ) -> IncidentRecord | None:
+        """One incident with its ticket ids (unless ``ticket_ids`` is False: a large
+        outage's incident has thousands)."""
+        columns = _COLUMNS if ticket_ids else _HEAD_COLUMNS
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
-                f"SELECT {_COLUMNS} FROM support_incidents i WHERE i.id = $1", incident_id
+                f"SELECT {columns} FROM support_incidents i WHERE i.id = $1", incident_id
             )
         return _record(row) if row is not None else None
 
