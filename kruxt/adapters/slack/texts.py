@@ -435,10 +435,36 @@ def timeline_text(
 ) -> str:
     """The timeline posted when the incident is resolved (mrkdwn, a code block)."""
     head = f"✅ *Resolved by {escape(resolved_by)}*" + (f": {escape(note)}" if note else "")
-    lines = [f"{e.at.astimezone(UTC):%Y-%m-%d %H:%M} {e.what}" for e in entries]
-    body = escape("\n".join(lines)).replace("```", "`\u200b``")
+    lines = [
+        escape(f"{e.at.astimezone(UTC):%Y-%m-%d %H:%M} {e.what}").replace("```", "`\u200b``")
+        for e in entries
+    ]
     fence = "\n*Timeline (UTC)*\n```"
+    gap = f"… {{}} more lines: kruxt incident show {incident.incident_id}"
+    body = ends_of(lines, MAX_TEXT - len(head) - len(fence) - 3, gap=gap)
     return head + fence + clip(body, MAX_TEXT - len(head) - len(fence) - 3) + "```"
+
+
+def ends_of(lines: list[str], limit: int, *, gap: str) -> str:
+    """The lines joined, or when they run past ``limit`` characters, the first and the last
+    that fit around ``gap`` (formatted with how many were left out): how an incident began
+    and how it ended, however many tickets joined in between."""
+    whole = "\n".join(lines)
+    if len(whole) <= limit:
+        return whole
+    room = limit - len(gap.format(len(lines))) - 2
+    first: list[str] = []
+    last: list[str] = []
+    used = 0
+    # Alternate ends so both get about half the room.
+    for i in range(len(lines)):
+        line = lines[i // 2] if i % 2 == 0 else lines[len(lines) - 1 - i // 2]
+        if used + len(line) + 1 > room:
+            break
+        (first if i % 2 == 0 else last).append(line)
+        used += len(line) + 1
+    left_out = len(lines) - len(first) - len(last)
+    return "\n".join([*first, gap.format(left_out), *reversed(last)])
 
 
 def sla_text(notice: SlaNotice, *, mention_user_ids: list[str] | None = None) -> str:
