@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import sys
 import uuid
+from asyncio.subprocess import PIPE
 from collections.abc import Callable, Coroutine
 from datetime import timedelta
 from typing import Any
@@ -19,6 +21,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workers.composition import worker_tuner
     from kruxt.workers.slots import StickyFirstSlots
     from kruxt.workers.watchdog import (
+        WEDGED_EXIT_CODE,
         WatchdogSettings,
         WorkerWedged,
         supervise,
@@ -155,3 +158,32 @@ async def test_a_healthy_worker_is_kept(dev_client: Client) -> None:
     assert not supervising.done()
     stop.set()
     await asyncio.wait_for(supervising, timeout=30)
+
+
+EXITING = """
+import asyncio, sys
+from kruxt.workers.watchdog import WorkerWedged, exit_when_wedged
+
+async def supervised() -> None:
+    if sys.argv[1] == "wedged":
+        raise WorkerWedged("worker kruxt@host#abc123 wedged (test)")
+
+asyncio.run(exit_when_wedged(supervised()))
+print("returned")
+"""
+
+
+@pytest.mark.parametrize(("how", "code"), [("wedged", WEDGED_EXIT_CODE), ("stopped", 0)])
+async def test_a_wedged_worker_ends_its_process_for_a_fresh_one(how: str, code: int) -> None:
+    """``kruxt worker`` exits with WEDGED_EXIT_CODE, for its supervisor to start another;
+    a worker stopped on purpose returns as usual."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", EXITING, how, stdout=PIPE, stderr=PIPE
+    )
+    out, err = await proc.communicate()
+    assert proc.returncode == code, err.decode()
+    if how == "wedged":
+        assert out == b""
+        assert b"exiting so that a fresh worker process takes the queue over" in err
+    else:
+        assert out == b"returned\n"
