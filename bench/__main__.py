@@ -39,6 +39,13 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="scale: the worker's max_cached_workflows (KRUXT_MAX_CACHED_WORKFLOWS defaults "
         "to 1000; the bench opens at most half of it at a time)",
     )
+    parser.add_argument(
+        "--sla-minutes",
+        type=int,
+        default=scale.QUIET_SLA_MINUTES,
+        help="scale: the tickets' SLA targets (default: beyond the run; 0: the product's, "
+        "whose warnings and breaches wake every ticket at 11 and 15 minutes)",
+    )
     parser.add_argument("--burst", type=int, default=300, help="burst: tickets started at once")
     parser.add_argument(
         "--burst-cache", type=int, default=100, help="burst: the worker's max_cached_workflows"
@@ -70,7 +77,7 @@ async def main(args: argparse.Namespace) -> None:
     if "click" in chosen:
         print(await approval_click.run(args.clicks))
     if "scale" in chosen:
-        print(await scale.run(args.tickets, args.cache))
+        print(await scale.run(args.tickets, args.cache, args.sla_minutes))
     if "burst" in chosen:
         print(await burst.run(args.burst, args.burst_cache))
 

@@ -6,6 +6,13 @@ workflow cache, so past it the waiting tickets live in Temporal's history, not i
 worker. Its RSS is read from /proc at the start and after each tenth of the tickets; the
 growth per 1,000 is the slope from the first tenth to the last (past the start-up's imports).
 ``BENCH_WORKER_LOG``: a file the worker's log is appended to (unset: dropped).
+
+The tickets' SLA clocks are set beyond the run (``sla_minutes``, two days): with the product's
+targets (P2: 15 minutes to a first answer, and an acknowledgement is not one) every ticket
+would wake at 11 and 15 minutes for its SLA warning and breach, each a replay from history
+past the cache, and at the bench's pace (about 5 new tickets a second) those wake-ups alone
+fill one worker (see the README's Performance section). ``sla_minutes=0`` keeps the
+product's targets, to watch that.
 """
 
 from __future__ import annotations
@@ -23,10 +30,21 @@ from pathlib import Path
 
 from bench.stack import Stack, in_app_ticket, on_own_stack, start_tickets, until_tickets, verdict
 from kruxt.adapters.settings import PROJECT_ROOT
+from kruxt.models.enums import Priority
+from kruxt.models.sla import SlaTargets
 from kruxt.models.tickets import TicketIntake
 from kruxt.workers.watchdog import WEDGED_EXIT_CODE
 
 RSS_GOAL_MB = 400.0
+QUIET_SLA_MINUTES = 2 * 24 * 60
+
+
+def sla_targets(minutes: int) -> SlaTargets | None:
+    """Every clock at ``minutes`` for every priority; 0: None (the product's targets)."""
+    if not minutes:
+        return None
+    every = dict.fromkeys(Priority, minutes)
+    return SlaTargets(first_response_minutes=every, resolution_minutes=every)
 
 
 def locked_ticket() -> TicketIntake:
@@ -113,8 +131,9 @@ async def scale_worker(stack: Stack, cache: int) -> AsyncIterator[ScaleWorker]:
             log.close()
 
 
-async def measure(stack: Stack, n: int, cache: int) -> str:
+async def measure(stack: Stack, n: int, cache: int, sla_minutes: int) -> str:
     """Open n tickets in tenths, reading the worker's RSS after each; the report line."""
+    sla = sla_targets(sla_minutes)
     async with scale_worker(stack, cache) as worker:
         samples = [(0, rss_mb(worker.pid))]
         step = max(1, n // 10)
@@ -124,7 +143,7 @@ async def measure(stack: Stack, n: int, cache: int) -> str:
             # planned beyond the cache makes every workflow task a replay (bench.burst);
             # this measures the memory of tickets waiting, not that.
             batch = min(next_sample - opened, max(1, cache // 2))
-            await start_tickets(stack, batch, locked_ticket, worker.queue)
+            await start_tickets(stack, batch, locked_ticket, worker.queue, sla=sla)
             opened += batch
             await until_tickets(stack, "awaiting_approval", opened, timeout=1800)
             if opened == next_sample:
@@ -136,17 +155,19 @@ async def measure(stack: Stack, n: int, cache: int) -> str:
     restarts = f"; wedged worker restarted {worker.restarts} times" if worker.restarts else ""
     per_1000 = (last - first) / max(1, n1 - n0) * 1000
     curve = ", ".join(f"{k:,}: {mb:,.0f}" for k, mb in samples)
+    clocks = f"SLA clocks at {sla_minutes:,} min" if sla_minutes else "the product's SLA clocks"
     return (
-        f"scale: {n:,} tickets waiting on approval, cache {cache:,} workflows -> worker RSS "
+        f"scale: {n:,} tickets waiting on approval ({clocks}), cache {cache:,} workflows -> "
+        "worker RSS "
         f"{last:,.0f} MB (start {samples[0][1]:,.0f} MB), +{per_1000:,.1f} MB per 1,000 "
         f"tickets; goal < {RSS_GOAL_MB:.0f} MB {verdict(last < RSS_GOAL_MB)}{restarts}\n"
         f"  RSS MB by tickets open: {curve}"
     )
 
 
-async def run(n: int = 10_000, cache: int = 250) -> str:
+async def run(n: int = 10_000, cache: int = 250, sla_minutes: int = QUIET_SLA_MINUTES) -> str:
     """The scale bench on a stack of its own."""
-    return await on_own_stack(measure, n, cache)
+    return await on_own_stack(measure, n, cache, sla_minutes)
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_client import connect as temporal_connect
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.models.enums import Channel
+from kruxt.models.sla import SlaTargets
 from kruxt.models.tickets import (
     Requester,
     RoutingPolicy,
@@ -151,12 +152,13 @@ def in_app_ticket(
 
 
 async def start_ticket(
-    client: Client, ticket: TicketIntake, queue: str
+    client: Client, ticket: TicketIntake, queue: str, *, sla: SlaTargets | None = None
 ) -> WorkflowHandle[Any, Any]:
-    """Start the ticket's workflow as the intake does."""
+    """Start the ticket's workflow as the intake does (``sla``: its clocks' targets; None:
+    the defaults)."""
     return await client.start_workflow(
         TicketWorkflow.run,
-        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy()),
+        TicketWorkflowInput(intake=ticket, policy=RoutingPolicy(), sla=sla or SlaTargets()),
         id=workflow_id_for(ticket.ticket_id),
         task_queue=queue,
     )
@@ -185,10 +187,15 @@ async def until(test: Callable[[], Awaitable[bool]], *, timeout: float) -> None:
 
 
 async def start_tickets(
-    stack: Stack, n: int, make: Callable[[], TicketIntake], queue: str
+    stack: Stack,
+    n: int,
+    make: Callable[[], TicketIntake],
+    queue: str,
+    *,
+    sla: SlaTargets | None = None,
 ) -> list[WorkflowHandle[Any, Any]]:
     """Start ``n`` tickets of ``make``, at most STARTERS at a time."""
-    return await bounded(n, lambda: start_ticket(stack.client, make(), queue))
+    return await bounded(n, lambda: start_ticket(stack.client, make(), queue, sla=sla))
 
 
 async def until_tickets(stack: Stack, status: str, n: int, *, timeout: float) -> None:
