@@ -292,8 +292,11 @@ async def test_continue_as_new_with_a_pending_approval_loses_nothing(env: Playbo
             return run if run != first_run else None
 
         await eventually(continued)
-        # The first run, closed: what it handed over.
-        before: TicketState = await first.query(TicketWorkflow.state)
+        # The first run, closed: what it handed over. A closed run is replayed from its history
+        # to answer, which on a loaded machine can outlast the default query deadline.
+        before: TicketState = await first.query(
+            TicketWorkflow.state, rpc_timeout=timedelta(minutes=1)
+        )
         assert before.status is TicketStatus.AWAITING_APPROVAL
         assert before.sla is not None
         assert all(c.state is ClockState.RUNNING for c in before.sla.clocks)
