@@ -104,8 +104,8 @@ def telemetry(env: Mapping[str, str]) -> TelemetryConfig:
     if "BENCH_METRICS_PORT" in env:
         metrics = PrometheusConfig(bind_address=f"127.0.0.1:{env['BENCH_METRICS_PORT']}")
     level = env.get("BENCH_CORE_LOG", "WARN")
-    filter = TelemetryFilter(core_level=level, other_level="WARN")
-    return TelemetryConfig(metrics=metrics, logging=LoggingConfig(filter=filter))
+    levels = TelemetryFilter(core_level=level, other_level="WARN")
+    return TelemetryConfig(metrics=metrics, logging=LoggingConfig(filter=levels))
 
 
 def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | StickyFirstSlots:

@@ -50,7 +50,8 @@ from kruxt.models.approvals import (
     DecisionOutcome,
     Verdict,
 )
-from kruxt.models.enums import Channel, Priority, TicketStatus
+from kruxt.models.enums import Category, Channel, Priority, TicketStatus
+from kruxt.models.incidents import AttachTicket, IncidentInput, default_escalation_policy
 from kruxt.models.playbooks import ApproverRole
 from kruxt.models.tickets import (
     Requester,
@@ -682,3 +683,20 @@ async def eventually(
         if loop.time() > deadline:
             raise AssertionError(f"condition not met within {timeout}s")
         await asyncio.sleep(interval)
+
+
+def login_outage(*, opened_at: datetime, first_ticket: AttachTicket | None = None) -> IncidentInput:
+    """A P1 login incident as its workflow gets it (the default escalation policy)."""
+    return IncidentInput(
+        incident_id=uuid.uuid4(),
+        key="auth_login:login api",
+        priority=Priority.P1,
+        category=Category.AUTH_LOGIN,
+        title="Login API returns 500",
+        first_ticket=first_ticket
+        or AttachTicket(
+            ticket_id=uuid.uuid4(), workflow_id="ticket-x", priority=Priority.P1, summary="500s"
+        ),
+        policy=default_escalation_policy(),
+        opened_at=opened_at,
+    )

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -15,9 +14,8 @@ import pytest
 from kruxt.adapters.email import OutboxMailer, approval_link
 from kruxt.adapters.email_texts import render_approval_email, render_page_email
 from kruxt.adapters.settings import Settings
-from kruxt.models.enums import Category, Priority
-from kruxt.models.incidents import AttachTicket, IncidentInput, default_escalation_policy
 from kruxt.starter.dev import DevStack
+from tests.support import login_outage
 from tests.test_dev_stack import RunningStack, _stop, kruxt_dev
 from tests.test_email_approvals import make_request
 
@@ -50,18 +48,7 @@ async def test_links_print_labelled_with_whom_and_what(
 ) -> None:
     outbox = OutboxMailer(tmp_path / "outbox")
     ticket = await approval_mail(outbox)
-    incident = IncidentInput(
-        incident_id=uuid.uuid4(),
-        key="auth_login:login api",
-        priority=Priority.P1,
-        category=Category.AUTH_LOGIN,
-        title="Login API returns 500",
-        first_ticket=AttachTicket(
-            ticket_id=uuid.uuid4(), workflow_id="ticket-x", priority=Priority.P1, summary="500s"
-        ),
-        policy=default_escalation_policy(),
-        opened_at=NOW,
-    )
+    incident = login_outage(opened_at=NOW)
     page = render_page_email(
         incident,
         to="oncall@kruxt.dev",

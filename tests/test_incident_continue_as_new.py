@@ -86,6 +86,7 @@ async def test_escalation_continues_as_new_at_the_same_level_and_loop(env: Env) 
         second.ticket_id,
     ]
     assert after.priority is Priority.P2
+    assert after.ticket_count == 2
     assert after.timeline[: len(before.timeline)] == before.timeline
     assert after.status is IncidentStatus.OPEN
 

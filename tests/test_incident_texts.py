@@ -9,13 +9,9 @@ from datetime import UTC, datetime, timedelta
 from kruxt.adapters.email_texts import PAGE_TICKETS, render_page_email
 from kruxt.adapters.slack import timeline_text
 from kruxt.adapters.slack.blocks import MAX_TEXT
-from kruxt.models.enums import Category, Priority
-from kruxt.models.incidents import (
-    AttachTicket,
-    IncidentInput,
-    TimelineEntry,
-    default_escalation_policy,
-)
+from kruxt.models.enums import Priority
+from kruxt.models.incidents import AttachTicket, TimelineEntry
+from tests.support import login_outage
 
 NOW = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
 
@@ -26,16 +22,7 @@ def ticket(n: int) -> AttachTicket:
     )
 
 
-INCIDENT = IncidentInput(
-    incident_id=uuid.uuid4(),
-    key="auth_login:login api",
-    priority=Priority.P1,
-    category=Category.AUTH_LOGIN,
-    title="Login API returns 500",
-    first_ticket=ticket(0),
-    policy=default_escalation_policy(),
-    opened_at=NOW,
-)
+INCIDENT = login_outage(opened_at=NOW, first_ticket=ticket(0))
 
 
 def test_a_page_names_the_last_tickets_and_counts_them_all() -> None:

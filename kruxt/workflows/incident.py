@@ -32,7 +32,8 @@ from temporalio import workflow
 from temporalio.exceptions import ActivityError, ApplicationError, FailureError
 
 with workflow.unsafe.imports_passed_through():
-    from kruxt.activities.incidents import IncidentActivities
+    # The signal each attached ticket's workflow receives (payload: IncidentResolved).
+    from kruxt.activities.incidents import INCIDENT_RESOLVED_SIGNAL, IncidentActivities
     from kruxt.models.approvals import DecisionChannel
     from kruxt.models.defects import incident_defect
     from kruxt.models.incidents import (
@@ -63,8 +64,6 @@ with workflow.unsafe.imports_passed_through():
 
 __all__ = ["INCIDENT_RESOLVED_SIGNAL", "IncidentWorkflow"]
 
-# The signal each attached ticket's workflow receives (payload: IncidentResolved).
-INCIDENT_RESOLVED_SIGNAL = "incident_resolved"
 AUTOPILOT = "autopilot"
 # workflow.patched: a more severe ticket re-titles the incident and restarts its paging.
 ESCALATES_WITH_WORST_TICKET = "incident-escalates-with-worst-ticket"
