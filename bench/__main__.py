@@ -9,7 +9,6 @@ NAMEs: ``micro`` (triage, hostile text, reply guard, audit chain, CLI start), ``
 from __future__ import annotations
 
 import argparse
-import asyncio
 import os
 
 from bench import (
@@ -24,6 +23,7 @@ from bench import (
     rules_triage,
     scale,
 )
+from kruxt.adapters import event_loop
 
 NAMES = ("micro", "pipeline", "intake", "click", "scale", "burst")
 
@@ -88,4 +88,4 @@ def _ram_gb() -> float:
 
 
 if __name__ == "__main__":
-    asyncio.run(main(parse()))
+    event_loop.run(main(parse()))

@@ -9,7 +9,6 @@ the history afterwards, so the polling that finds it adds nothing to the figure.
 
 from __future__ import annotations
 
-import asyncio
 import re
 import secrets
 import shutil
@@ -27,6 +26,7 @@ from temporalio.client import WorkflowHandle
 from bench.scale import locked_ticket
 from bench.stack import Stack, on_own_stack, percentile, start_ticket, until, verdict
 from kruxt.activities.notifications import EmailApprovals
+from kruxt.adapters import event_loop
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.email import OutboxMailer
 from kruxt.adapters.email_tokens import ApprovalTokens
@@ -186,4 +186,4 @@ async def run(n: int = 50) -> str:
 
 
 if __name__ == "__main__":
-    print(asyncio.run(run(10)))
+    print(event_loop.run(run(10)))

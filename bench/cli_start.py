@@ -21,6 +21,7 @@ import time
 import uuid
 from pathlib import Path
 
+from kruxt.adapters import event_loop
 from kruxt.adapters.embedded_postgres import EmbeddedPostgres
 from kruxt.adapters.postgres.pool import connect
 
@@ -106,4 +107,4 @@ async def run() -> str:
 
 
 if __name__ == "__main__":
-    print(asyncio.run(run()))
+    print(event_loop.run(run()))

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench.stack import Stack, in_app_ticket, on_own_stack, start_tickets, until_tickets, verdict
+from kruxt.adapters import event_loop
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.models.enums import Priority
 from kruxt.models.sla import SlaTargets
@@ -171,4 +172,4 @@ async def run(n: int = 10_000, cache: int = 250, sla_minutes: int = QUIET_SLA_MI
 
 
 if __name__ == "__main__":
-    print(asyncio.run(run(200, 100)))
+    print(event_loop.run(run(200, 100)))

@@ -27,6 +27,7 @@ from temporalio.runtime import (
 )
 from temporalio.worker import FixedSizeSlotSupplier
 
+from kruxt.adapters import event_loop
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.payload_codec import EncryptionCodec
@@ -132,4 +133,4 @@ def pollers(env: Mapping[str, str]) -> dict[str, Any]:
 
 
 if __name__ == "__main__":
-    asyncio.run(main())
+    event_loop.run(main())

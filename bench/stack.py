@@ -16,7 +16,7 @@ import tempfile
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, TypeVar
@@ -94,6 +94,34 @@ def _cpu(process: psutil.Process, *, reaped: bool) -> float:
 def cpu_per_workflow(before: dict[str, float], after: dict[str, float], n: int) -> str:
     """ "name X ms" for each process: CPU per workflow between two ``cpu_seconds``."""
     return ", ".join(f"{name} {(after[name] - before[name]) / n * 1000:.1f} ms" for name in after)
+
+
+@dataclass
+class Tally:
+    """One side of an A/B comparison run in turns (A B B A): the server slows a little as
+    the workflows it holds pile up, so each side gets an early and a late turn."""
+
+    count: int = 0
+    seconds: float = 0.0
+    cpu: dict[str, float] = field(default_factory=dict)
+
+    def add(
+        self, count: int, seconds: float, before: dict[str, float], after: dict[str, float]
+    ) -> None:
+        """One turn: ``count`` workflows in ``seconds``, the ``cpu_seconds`` around it."""
+        self.count += count
+        self.seconds += seconds
+        for name in after:
+            self.cpu[name] = self.cpu.get(name, 0.0) + after[name] - before[name]
+
+    @property
+    def rate(self) -> float:
+        """Workflows per second over the turns."""
+        return self.count / self.seconds
+
+    def cpu_line(self) -> str:
+        """ "name X ms" for each process: CPU per workflow over the turns."""
+        return ", ".join(f"{name} {t / self.count * 1000:.1f} ms" for name, t in self.cpu.items())
 
 
 @asynccontextmanager

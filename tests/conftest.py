@@ -9,6 +9,7 @@ owner; the ``pool`` the code under test gets, and ``runtime_dsn``, use the runti
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 import sys
@@ -25,6 +26,7 @@ from temporalio.api.operatorservice.v1 import AddSearchAttributesRequest
 from temporalio.client import Client
 from temporalio.testing import WorkflowEnvironment
 
+from kruxt.adapters import event_loop
 from kruxt.adapters.app_db import KruxtApp
 from kruxt.adapters.embedded_postgres import EmbeddedPostgres, with_user
 from kruxt.adapters.payload_codec import EncryptionCodec
@@ -66,6 +68,12 @@ os.environ.setdefault("KRUXT_AUDIT_KEY", TEST_AUDIT_KEY)
 # workers in subprocesses), as KRUXT_PAYLOAD_KEY makes them in production.
 TEST_PAYLOAD_KEY = b"kruxt-test-payload-key-32-bytes!".hex()
 os.environ.setdefault("KRUXT_PAYLOAD_KEY", TEST_PAYLOAD_KEY)
+
+
+@pytest.fixture(scope="session")
+def event_loop_policy() -> asyncio.AbstractEventLoopPolicy:
+    """Every test runs on the event loop production runs on (``kruxt.adapters.event_loop``)."""
+    return event_loop.policy()
 
 
 def run_payload_codec() -> EncryptionCodec:

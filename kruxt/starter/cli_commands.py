@@ -10,7 +10,6 @@ first characters (:mod:`kruxt.starter.cli_ids`).
 from __future__ import annotations
 
 import argparse
-import asyncio
 import sys
 from collections.abc import Awaitable
 from datetime import UTC, datetime
@@ -18,6 +17,7 @@ from typing import TYPE_CHECKING, TypeVar
 
 import asyncpg
 
+from kruxt.adapters import event_loop
 from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.approvals import ApprovalStore
 from kruxt.adapters.postgres.defects import DefectStore
@@ -94,7 +94,7 @@ def dispatch(args: argparse.Namespace, settings: Settings) -> int:
 def run(coro: Awaitable[T]) -> T:
     """Run a coroutine, turning unreachable services into one clear line."""
     try:
-        return asyncio.run(coro)  # type: ignore[arg-type]
+        return event_loop.run(coro)  # type: ignore[arg-type]
     except BrokenPipeError:
         raise  # the reader of stdout went away: kruxt.starter.cli stops quietly
     except (asyncpg.PostgresConnectionError, asyncpg.InvalidCatalogNameError) as exc:

@@ -25,6 +25,7 @@ from urllib.parse import urlsplit, urlunsplit
 import asyncpg
 import httpx
 
+from kruxt.adapters import event_loop
 from kruxt.adapters.app_db import install_app_schema
 from kruxt.adapters.approvers import Approver, ApproversError, dump_approvers, load_approvers
 from kruxt.adapters.email import ABOUT_HEADER, LINK_HEADER
@@ -562,7 +563,7 @@ def run_dev(settings: Settings) -> int:
     """Run the embedded stack until Ctrl-C."""
     # Its own health polls are no news to the person at the terminal (httpx logs each at INFO).
     logging.getLogger("httpx").setLevel(logging.WARNING)
-    return asyncio.run(DevStack(settings).run())
+    return event_loop.run(DevStack(settings).run())
 
 
 __all__ = ["DevStack", "run_dev"]

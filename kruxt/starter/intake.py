@@ -9,7 +9,7 @@ from __future__ import annotations
 import uuid
 from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
-from typing import cast
+from typing import Any, cast
 
 from temporalio.client import Client, WorkflowExecutionStatus
 from temporalio.common import (
@@ -57,6 +57,28 @@ __all__ = [
     "routing_policy_from",
     "signal_ticket",
 ]
+
+
+def start_options(intake: TicketIntake) -> dict[str, Any]:
+    """How intake starts a ticket's workflow, beside its input and queue: the id and its
+    policies (USE_EXISTING answers a duplicate that arrives while the workflow runs,
+    REJECT_DUPLICATE one that arrives after it finished), the search attributes it is found
+    by from its first moment, and the summary and details the Web UI shows for it."""
+    return {
+        "id": workflow_id_for(intake.ticket_id),
+        "id_conflict_policy": WorkflowIDConflictPolicy.USE_EXISTING,
+        "id_reuse_policy": WorkflowIDReusePolicy.REJECT_DUPLICATE,
+        "search_attributes": TypedSearchAttributes(
+            [
+                SearchAttributePair(sa.CHANNEL, intake.channel.value),
+                SearchAttributePair(sa.TICKET_STATUS, TicketStatus.NEW.value),
+            ]
+        ),
+        "static_summary": _one_line(f"{intake.requester.email}: {intake.subject}"),
+        "static_details": (
+            f"Ticket {intake.ticket_id} from {intake.channel.value} ({intake.external_id})"
+        ),
+    }
 
 
 class TicketClosedError(Exception):
@@ -138,20 +160,10 @@ class IntakeService:
                 await self.client.start_workflow(
                     TicketWorkflow.run,
                     TicketWorkflowInput(intake=intake, policy=self.policy, sla=self.sla),
-                    id=workflow_id,
                     task_queue=self.task_queue,
-                    id_conflict_policy=WorkflowIDConflictPolicy.USE_EXISTING,
-                    id_reuse_policy=WorkflowIDReusePolicy.REJECT_DUPLICATE,
-                    search_attributes=TypedSearchAttributes(
-                        [
-                            SearchAttributePair(sa.CHANNEL, channel.value),
-                            SearchAttributePair(sa.TICKET_STATUS, TicketStatus.NEW.value),
-                        ]
-                    ),
-                    static_summary=_one_line(f"{requester.email}: {subject}"),
-                    static_details=f"Ticket {ticket_id} from {channel.value} ({external_id})",
                     start_signal=None if with_message is None else "customer_message",
                     start_signal_args=[] if with_message is None else [with_message],
+                    **start_options(intake),
                 )
         except WorkflowAlreadyStartedError as exc:
             if with_message is not None:

@@ -38,6 +38,7 @@ from kruxt.adapters.postgres.playbook_runs import PlaybookRunStore
 from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.bootstrap import Outside
+from kruxt.workers.bytecode import cache_workflow_bytecode
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
@@ -258,7 +259,11 @@ def build_worker(
     ``workflow_slots`` hands out the workflow-task slots: by default the SDK's 100, first come
     first served (``kruxt.workers.slots`` has a sticky-first supplier the benches compare).
     ``options`` go to the SDK's ``Worker`` as they are (its identity, the bench's pollers).
+
+    The workflows' modules get their bytecode written first (``kruxt.workers.bytecode``): the
+    sandbox imports them again for every run.
     """
+    cache_workflow_bytecode(WORKFLOWS)
     executor = activity_executor(max_concurrent_activities)
     return ExecutorWorker(
         client,

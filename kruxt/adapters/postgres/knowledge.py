@@ -10,6 +10,7 @@ rarely uses all the words of an article), so no character of it is parsed as que
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -209,7 +210,7 @@ class KnowledgeIndex:
                 "SELECT id, body, path FROM support_knowledge_articles WHERE id = ANY($1::text[])",
                 wanted,
             )
-        by_id = {row["id"]: parse_article(row["body"], row["path"] or row["id"]) for row in rows}
+        by_id = {row["id"]: _parsed(row["body"], row["path"] or row["id"]) for row in rows}
         return [by_id[article_id] for article_id in wanted if article_id in by_id]
 
     async def ids(self) -> list[str]:
@@ -217,6 +218,14 @@ class KnowledgeIndex:
         async with self._pool.acquire() as conn:
             rows = await conn.fetch("SELECT id FROM support_knowledge_articles ORDER BY id")
         return [row["id"] for row in rows]
+
+
+@functools.lru_cache(maxsize=512)
+def _parsed(body: str, path: str) -> Article:
+    """An indexed article, parsed once per text: every drafted reply reads its articles, and
+    parsing the YAML front matter cost more than the query. Articles are frozen; a changed
+    text is another key."""
+    return parse_article(body, path)
 
 
 async def index_knowledge(pool: asyncpg.Pool[Any], knowledge_dir: Path) -> IndexSync:

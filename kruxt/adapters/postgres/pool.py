@@ -19,25 +19,37 @@ async def _init_connection(conn: asyncpg.Connection[Any]) -> None:
         )
 
 
+async def _keep_session(conn: asyncpg.Connection[Any]) -> None:
+    """The pool's reset on release: nothing beyond asyncpg's own, which rolls back a
+    transaction left open and drops listeners.
+
+    asyncpg's default reset (``RESET ALL``, ``UNLISTEN *``, ``CLOSE ALL``, advisory unlock) is
+    one more round trip on every release, and would drop the role each time. Nothing here
+    keeps session state: settings are ``SET LOCAL``, advisory locks are ``_xact_``, cursors
+    live in their transaction (``tests/test_pool.py`` holds the sources to that).
+    """
+
+
 async def create_pool(
     dsn: str, *, max_size: int = 10, role: str | None = None
 ) -> asyncpg.Pool[Any]:
     """Open a pool whose connections decode json/jsonb as Python objects.
 
-    With ``role``, every session runs ``SET ROLE`` first: the login may hold more rights
-    (in `kruxt dev` it is the superuser) but the sessions act with that role's only.
+    With ``role``, each session runs ``SET ROLE`` once, when it opens: the login may hold more
+    rights (in `kruxt dev` it is the superuser) but the sessions act with that role's only.
     """
 
-    async def act_as_role(conn: PoolConnectionProxy[Any]) -> None:
-        # On every acquire: the pool's reset on release (RESET ALL) drops the role.
-        await conn.execute(f'SET ROLE "{role}"')
+    async def init(conn: asyncpg.Connection[Any]) -> None:
+        await _init_connection(conn)
+        if role is not None:
+            await conn.execute(f'SET ROLE "{role}"')
 
     pool = await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=max_size,
-        init=_init_connection,
-        setup=act_as_role if role is not None else None,
+        init=init,
+        reset=_keep_session,
         command_timeout=60,
     )
     assert pool is not None
