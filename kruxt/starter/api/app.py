@@ -135,6 +135,11 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
         version="0.1.0",
         lifespan=lifespan,
         responses={401: {"model": ErrorBody}, 422: {"model": ErrorBody}, 413: {"model": ErrorBody}},
+        # FastAPI's own OpenTelemetry is on whenever a tracer provider is installed (the worker
+        # and API always install one): spans per request, dependency and serialization that
+        # nothing exports unless OTLP is set, and then trace_app's instrumentation makes the
+        # request's span. One instrumentation, the OpenTelemetry project's, as for the rest.
+        telemetry={"tracing": False, "metrics": False, "logs": False, "operation_spans": False},
     )
     app.add_middleware(BodySizeLimit)
     trace_app(app)
