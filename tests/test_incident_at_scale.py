@@ -9,17 +9,20 @@ a page at a time, resuming where its last heartbeat said it got to.
 from __future__ import annotations
 
 import dataclasses
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import asyncpg
 import pytest
 from temporalio.client import WorkflowHandle
 from temporalio.testing import ActivityEnvironment
 
 from kruxt.activities import incidents as incident_activities
 from kruxt.activities.incidents import IncidentActivities
+from kruxt.adapters.postgres.incidents import IncidentStore, TimelineEnds
 from kruxt.models.enums import Priority
 from kruxt.models.incidents import (
+    RECENT_TICKETS_SHOWN,
     AttachTicket,
     IncidentOutcome,
     IncidentResolved,
@@ -28,6 +31,7 @@ from kruxt.models.incidents import (
     TicketsTold,
 )
 from kruxt.models.tickets import workflow_id_for
+from kruxt.starter.incident_cli import incident_page
 from kruxt.workflows.incident import RECENT_TICKETS, IncidentWorkflow
 from tests import test_incidents
 from tests.support import eventually
@@ -138,3 +142,37 @@ async def test_telling_resumes_after_the_tickets_its_last_heartbeat_counted(env:
     assert {line for line in lines if "not told" in line} == {
         f"ticket {i} not told (its workflow is closed)" for i in ids[5:]
     }
+
+
+async def test_an_incidents_pages_name_its_latest_tickets_and_both_ends_of_its_timeline(
+    pool: asyncpg.Pool[Any],
+) -> None:
+    store = IncidentStore(pool)
+    at = datetime(2026, 11, 30, 9, 0, tzinfo=UTC)
+    ids = []
+    for i in range(RECENT_TICKETS_SHOWN + 10):
+        ticket = await new_ticket(pool)
+        joined = await join(store, ticket, at=at + timedelta(seconds=i))
+        ids.append(ticket.ticket_id)
+    incident_id = joined.incident_id
+
+    record = await store.get(incident_id)
+    assert record is not None
+    assert record.ticket_count == RECENT_TICKETS_SHOWN + 10
+    assert record.recent_ticket_ids == ids[::-1][:RECENT_TICKETS_SHOWN]
+    assert [r for r in await store.list_open() if r.id == incident_id] == [record]
+
+    every = await store.timeline(incident_id)  # opened, then one line per join
+    assert len(every) == RECENT_TICKETS_SHOWN + 10
+    first, left_out, last = await store.timeline_ends(incident_id, head=3, tail=4)
+    assert (first, last, left_out) == (every[:3], every[-4:], len(every) - 7)
+    first, left_out, last = await store.timeline_ends(incident_id, head=50, tail=50)
+    assert (first + last, left_out) == (every, 0)
+
+    page = incident_page(record, await store.timeline_ends(incident_id, head=2, tail=2))
+    assert f"Tickets  {len(ids)} (the latest first)" in page
+    assert "  … 10 more: --all" in page
+    assert f"  … {len(every) - 4} more lines: --all" in page
+    assert page.count(" attached — ") == 3  # the opening line, then two joins at each end
+    whole = incident_page(record, TimelineEnds(every, 0, []), ids)
+    assert all(str(i) in whole for i in ids) and "more" not in whole

@@ -127,7 +127,8 @@ async def test_p2_tickets_of_one_cause_open_an_incident_together(pool: asyncpg.P
     assert isinstance(opened, JoinResult) and opened.created
     record = await store.get(opened.incident_id)
     assert record is not None
-    assert record.ticket_ids == [b.ticket_id, d.ticket_id, e.ticket_id]
+    assert record.ticket_count == 3
+    assert record.recent_ticket_ids == [e.ticket_id, d.ticket_id, b.ticket_id]
     assert record.priority is Priority.P2
     assert record.title == f"P2: {b.subject}"  # the first report's
     # A retry answers the same; the earlier tickets' retries find their incident.
@@ -157,7 +158,8 @@ async def test_a_p1_opens_alone_and_a_p1_joining_a_cluster_escalates_it(
     assert isinstance(opened, JoinResult) and opened.created
     record = await store.get(opened.incident_id)
     assert record is not None
-    assert record.ticket_ids == [outage.ticket_id]  # the lockout is not swept in
+    assert record.ticket_count == 1
+    assert record.recent_ticket_ids == [outage.ticket_id]  # the lockout is not swept in
     assert record.title == f"P1: {outage.subject}"
 
     # A P2 cluster of another cause, then a P1 of that cause: the incident takes its title.

@@ -210,7 +210,8 @@ async def test_tickets_with_one_key_within_the_window_share_one_incident(
 
     record = await store.get(first.incident_id)
     assert record is not None
-    assert record.ticket_ids == [a.ticket_id, b.ticket_id]
+    assert record.ticket_count == 2
+    assert record.recent_ticket_ids == [b.ticket_id, a.ticket_id]
     assert record.status is IncidentStatus.OPEN
     assert [r.id for r in await store.list_open()] != []
     async with pool.acquire() as conn:
@@ -604,7 +605,8 @@ async def test_two_tickets_join_one_incident_and_its_resolution_tells_both(env: 
     record = await env.store.get(join_1.incident_id)
     assert record is not None
     assert record.priority is Priority.P1
-    assert record.ticket_ids == [first.ticket_id, second.ticket_id]
+    assert record.ticket_count == 2
+    assert record.recent_ticket_ids == [second.ticket_id, first.ticket_id]
 
     resolved = await env.service().resolve(
         join_1.incident_id, by="maya@kruxt.app", note="login API rolled back"

@@ -194,7 +194,7 @@ class IncidentActivities:
     async def _incident_input(
         self, incident_id: uuid.UUID, *, fallback: AttachTicket
     ) -> IncidentInput:
-        record = await self._store.get(incident_id, ticket_ids=False)
+        record = await self._store.get(incident_id, tickets=False)
         if record is None:
             raise ApplicationError(f"no incident {incident_id}", type="IncidentNotFound")
         tickets = await self._store.tickets(incident_id, limit=1)

@@ -119,10 +119,19 @@ class ConsoleTicket(BaseModel):
 
 
 class ConsoleIncident(BaseModel):
-    """An incident's page: the record and its timeline."""
+    """An incident's page: the record and the two ends of its timeline (a large outage's
+    runs to thousands of lines)."""
 
     incident: IncidentRecord
-    timeline: list[TimelineEntry] = Field(default_factory=list)
+    timeline: list[TimelineEntry] = Field(
+        default_factory=list, description="The timeline's first lines, oldest first"
+    )
+    timeline_left_out: int = Field(
+        default=0, description="How many lines between the first and the last are not here"
+    )
+    timeline_last: list[TimelineEntry] = Field(
+        default_factory=list, description="The timeline's last lines, oldest first"
+    )
 
 
 class ConsoleReview(BaseModel):

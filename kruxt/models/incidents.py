@@ -435,6 +435,13 @@ class TimelinePost(BaseModel):
 # -- records and the query ---------------------------------------------------------------
 
 
+# How many of an incident's tickets its record names, and how many timeline lines of each end
+# its pages show (the console, `kruxt incident show`): a large outage has thousands of each.
+RECENT_TICKETS_SHOWN = 50
+TIMELINE_HEAD = 20
+TIMELINE_TAIL = 180
+
+
 class TimelineEntry(BaseModel):
     """One line of an incident's timeline."""
 
@@ -511,7 +518,10 @@ class IncidentRecord(BaseModel):
     resolved_by: str | None = None
     escalation_level: int = 0
     escalation_loop: int = 0
-    ticket_ids: list[uuid.UUID] = Field(default_factory=list)
+    # A large outage's incident holds thousands of tickets: the record counts them all and
+    # names the latest RECENT_TICKETS_SHOWN, newest first (IncidentStore.tickets pages them).
+    ticket_count: int = 0
+    recent_ticket_ids: list[uuid.UUID] = Field(default_factory=list)
 
 
 # The carry-over refers to models defined after it.

@@ -271,6 +271,12 @@ def add_incident_parser(subparsers: argparse._SubParsersAction[Any]) -> None:
     lst.add_argument("--json", action="store_true", help="print JSON")
     show = incident.add_parser("show", help="an incident with its tickets and timeline")
     show.add_argument("incident_id", metavar="ID", help=ID_HELP)
+    show.add_argument(
+        "--all",
+        action="store_true",
+        help="every ticket and timeline line (by default the latest tickets and both ends of "
+        "the timeline: a large outage has thousands of each)",
+    )
     ack = incident.add_parser("ack", help="acknowledge an incident: paging stops")
     ack.add_argument("incident_id", metavar="ID", help=ID_HELP)
     ack.add_argument("--as", dest="actor", required=True, metavar="EMAIL", help=STAFF_HELP)

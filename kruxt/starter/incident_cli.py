@@ -19,7 +19,7 @@ import asyncpg
 from pydantic import EmailStr, TypeAdapter, ValidationError
 from temporalio.service import RPCError
 
-from kruxt.adapters.postgres.incidents import IncidentStore
+from kruxt.adapters.postgres.incidents import IncidentStore, TimelineEnds
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.postgres.references import Kind, parse_prefix
 from kruxt.adapters.settings import ConfigurationError, Settings
@@ -64,7 +64,7 @@ def incident_table(rows: Sequence[IncidentRecord], *, now: datetime) -> str:
         who = f" (ack {r.acknowledged_by})" if r.acknowledged_by else ""
         out.append(
             f"{r.id!s:36}  {r.priority.value:3}  {r.status.value:12}  "
-            f"{_age(now - r.opened_at):>6}  {len(r.ticket_ids):>7}  {paged:9}  "
+            f"{_age(now - r.opened_at):>6}  {r.ticket_count:>7}  {paged:9}  "
             f"{r.title[:60]}{who}"
         )
     return terminal_safe("\n".join(out))
@@ -73,8 +73,13 @@ def incident_table(rows: Sequence[IncidentRecord], *, now: datetime) -> str:
 _WHEN = "%Y-%m-%d %H:%M:%S %Z"
 
 
-def incident_page(record: IncidentRecord, timeline: Sequence[TimelineEntry]) -> str:
-    """One incident: what it is, who took and closed it, its tickets, then its timeline."""
+def incident_page(
+    record: IncidentRecord,
+    timeline: TimelineEnds,
+    tickets: Sequence[uuid.UUID] | None = None,
+) -> str:
+    """One incident: what it is, who took and closed it, its tickets (``tickets``: every one;
+    by default the record's latest), then its timeline, with what was left out said."""
     lines = [
         f"Incident {record.id}",
         f"Title    {record.title}",
@@ -85,11 +90,23 @@ def incident_page(record: IncidentRecord, timeline: Sequence[TimelineEntry]) -> 
         lines.append(f"Acked    {record.acknowledged_at:{_WHEN}} by {record.acknowledged_by}")
     if record.resolved_at is not None:
         lines.append(f"Resolved {record.resolved_at:{_WHEN}} by {record.resolved_by}")
-    lines.append(f"Tickets  {len(record.ticket_ids)}")
-    lines += [f"  {ticket_id}" for ticket_id in record.ticket_ids]
-    lines += ["", f"Timeline ({len(timeline)})"]
-    lines += [f"  [{e.at:%Y-%m-%d %H:%M:%S}] {e.what} — {e.actor}" for e in timeline]
+    shown = record.recent_ticket_ids if tickets is None else tickets
+    latest = " (the latest first)" if tickets is None and shown else ""
+    lines.append(f"Tickets  {record.ticket_count}{latest}")
+    lines += [f"  {ticket_id}" for ticket_id in shown]
+    if len(shown) < record.ticket_count:
+        lines.append(f"  … {record.ticket_count - len(shown)} more: --all")
+    first, left_out, last = timeline
+    lines += ["", f"Timeline ({len(first) + left_out + len(last)})"]
+    lines += [_line(e) for e in first]
+    if left_out:
+        lines.append(f"  … {left_out} more lines: --all")
+    lines += [_line(e) for e in last]
     return terminal_safe("\n".join(lines))
+
+
+def _line(entry: TimelineEntry) -> str:
+    return f"  [{entry.at:%Y-%m-%d %H:%M:%S}] {entry.what} — {entry.actor}"
 
 
 def _age(delta: timedelta) -> str:
@@ -161,7 +178,12 @@ async def _connected(command: str, args: argparse.Namespace, settings: Settings,
         if record is None:
             return _fail(f"no incident {incident_id}")
         if command == "show":
-            print(incident_page(record, await store.timeline(incident_id)))
+            if getattr(args, "all", False):
+                every = await store.timeline(incident_id)
+                tickets = [t.ticket_id for t in await store.tickets(incident_id)]
+                print(incident_page(record, TimelineEnds(every, 0, []), tickets))
+            else:
+                print(incident_page(record, await store.timeline_ends(incident_id)))
             return EXIT_OK
         client = await temporal_from(settings)
         service = IncidentService(

@@ -18,6 +18,9 @@ from kruxt.models.approvals import DecisionChannel
 from kruxt.models.enums import Category, Priority
 from kruxt.models.incidents import (
     DEFAULT_INCIDENT_CLUSTER,
+    RECENT_TICKETS_SHOWN,
+    TIMELINE_HEAD,
+    TIMELINE_TAIL,
     AttachTicket,
     IncidentCluster,
     IncidentEvent,
@@ -37,6 +40,7 @@ __all__ = [
     "IncidentStore",
     "JoinResult",
     "SlaEventStore",
+    "TimelineEnds",
 ]
 
 SYSTEM_ACTOR = "autopilot"
@@ -46,12 +50,26 @@ _HEAD_COLUMNS = """
     i.acknowledged_at, i.acknowledged_by, i.resolved_at, i.resolved_by,
     i.escalation_level, i.escalation_loop"""
 _COLUMNS = f"""{_HEAD_COLUMNS},
+    (SELECT count(*) FROM support_incident_tickets t WHERE t.incident_id = i.id)
+        AS ticket_count,
     coalesce(
-        (SELECT array_agg(t.ticket_id ORDER BY t.attached_at, t.ticket_id)
-         FROM support_incident_tickets t WHERE t.incident_id = i.id),
+        (SELECT array_agg(r.ticket_id ORDER BY r.attached_at DESC, r.ticket_id DESC)
+         FROM (SELECT t.ticket_id, t.attached_at FROM support_incident_tickets t
+               WHERE t.incident_id = i.id
+               ORDER BY t.attached_at DESC, t.ticket_id DESC
+               LIMIT {RECENT_TICKETS_SHOWN}) r),
         '{{}}'
-    ) AS ticket_ids
+    ) AS recent_ticket_ids
 """
+
+
+class TimelineEnds(NamedTuple):
+    """An incident's timeline as its pages show it: the first and the last lines, and how
+    many between them were left out."""
+
+    first: list[TimelineEntry]
+    left_out: int
+    last: list[TimelineEntry]
 
 
 class IncidentNotFoundError(LookupError):
@@ -691,12 +709,35 @@ class IncidentStore:
             )
         return [TimelineEntry.model_validate(dict(r)) for r in rows]
 
-    async def get(
-        self, incident_id: uuid.UUID, *, ticket_ids: bool = True
-    ) -> IncidentRecord | None:
-        """One incident with its ticket ids (unless ``ticket_ids`` is False: a large
-        outage's incident has thousands)."""
-        columns = _COLUMNS if ticket_ids else _HEAD_COLUMNS
+    async def timeline_ends(
+        self, incident_id: uuid.UUID, *, head: int = TIMELINE_HEAD, tail: int = TIMELINE_TAIL
+    ) -> TimelineEnds:
+        """The timeline's first ``head`` and last ``tail`` lines, oldest first: how the
+        incident began and how it goes, however many tickets joined in between."""
+        async with self._pool.acquire() as conn:
+            rows = await conn.fetch(
+                """
+                SELECT at, what, actor, n, total FROM (
+                    SELECT at, entry AS what, actor,
+                           row_number() OVER (ORDER BY at, id) AS n, count(*) OVER () AS total
+                    FROM support_incident_timeline WHERE incident_id = $1
+                ) numbered
+                WHERE n <= $2 OR n > total - $3
+                ORDER BY n
+                """,
+                incident_id,
+                head,
+                tail,
+            )
+        entries = [TimelineEntry(at=r["at"], what=r["what"], actor=r["actor"]) for r in rows]
+        total = rows[0]["total"] if rows else 0
+        first = [e for e, r in zip(entries, rows, strict=True) if r["n"] <= head]
+        return TimelineEnds(first, total - len(entries), entries[len(first) :])
+
+    async def get(self, incident_id: uuid.UUID, *, tickets: bool = True) -> IncidentRecord | None:
+        """One incident with its ticket count and latest tickets (``tickets`` False: its
+        head only, no count)."""
+        columns = _COLUMNS if tickets else _HEAD_COLUMNS
         async with self._pool.acquire() as conn:
             row = await conn.fetchrow(
                 f"SELECT {columns} FROM support_incidents i WHERE i.id = $1", incident_id

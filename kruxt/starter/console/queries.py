@@ -278,8 +278,9 @@ class ConsoleQueries:
         record = await self._incidents.get(incident_id)
         if record is None:
             return None
+        first, left_out, last = await self._incidents.timeline_ends(incident_id)
         return ConsoleIncident(
-            incident=record, timeline=await self._incidents.timeline(incident_id)
+            incident=record, timeline=first, timeline_left_out=left_out, timeline_last=last
         )
 
     async def kpis(self, days: int = 7) -> KpiReport:
