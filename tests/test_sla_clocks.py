@@ -29,11 +29,11 @@ with workflow.unsafe.imports_passed_through():
 
     from kruxt.activities.sla import SlaActivities
     from kruxt.adapters.email import OutboxMailer
-    from kruxt.adapters.postgres.incidents import SlaEventStore
+    from kruxt.adapters.postgres.incidents import IncidentStore, SlaEventStore
     from kruxt.adapters.postgres.tickets import TicketStore
     from kruxt.models import search_attributes as sa
-    from kruxt.models.enums import Priority
-    from kruxt.models.incidents import EscalationLevel, EscalationPolicy
+    from kruxt.models.enums import Category, Priority
+    from kruxt.models.incidents import EscalationLevel, EscalationPolicy, IncidentStatus
     from kruxt.models.sla import (
         ClockKind,
         ClockState,
@@ -515,6 +515,56 @@ async def test_warning_then_breach_reaches_slack_email_kpis_and_the_search_attri
     kinds = [(e, c) for e, c, _ in await probe.kpis(ticket_id)]
     assert ("sla_met", "first_response") not in kinds
     assert kinds[-1] == ("sla_met", "resolution")
+
+
+async def test_a_ticket_in_an_open_incident_leaves_its_notices_to_the_incident(
+    probe: Probe,
+) -> None:
+    ticket_id, handle = await probe.start(Priority.P1)
+    store = IncidentStore(probe.pool)
+    joined = await store.open_or_join(
+        key="auth_login:login",
+        ticket_id=ticket_id,
+        priority=Priority.P1,
+        category=Category.AUTH_LOGIN,
+        title="Nobody can log in",
+        window=timedelta(minutes=30),
+        idempotency_key=f"join-{ticket_id}",
+        now=await probe.env.get_current_time(),
+    )
+    await probe.sleep(handle, 16)  # warned at 11.25 min, breached at 15
+    await probe.until_events(handle, 2)
+    # The incident is paging about the cause: no post and no mail per ticket on top.
+    assert probe.slack.calls_to("chat.postMessage") == []
+    assert probe.mails() == []
+    # Recorded all the same, saying where the notice went.
+    assert [(e, c) for e, c, _ in await probe.kpis(ticket_id)] == [
+        ("sla_warning", "first_response"),
+        ("sla_breached", "first_response"),
+    ]
+    async with probe.pool.acquire() as conn:
+        left_to = await conn.fetch(
+            "SELECT action, details->>'left_to_incident' AS incident, details->'notified' AS who"
+            " FROM support_audit_log WHERE ticket_id = $1 AND action LIKE 'sla.%' ORDER BY id",
+            ticket_id,
+        )
+    assert [(r["action"], r["incident"], r["who"]) for r in left_to] == [
+        ("sla.warning", str(joined.incident_id), []),
+        ("sla.breach", str(joined.incident_id), []),
+    ]
+
+    # Once the incident is resolved, the ticket's clocks speak for themselves again.
+    await store.set_status(
+        incident_id=joined.incident_id,
+        status=IncidentStatus.RESOLVED,
+        actor="maya@kruxt.app",
+        idempotency_key=f"resolve-{joined.incident_id}",
+        list_tickets=False,
+    )
+    await probe.send(handle, "respond")
+    await probe.sleep(handle, 4 * 60 * 0.75)  # the resolution clock's warning (P1: 4 h)
+    await probe.until_events(handle, 3)
+    assert len(probe.slack.calls_to("chat.postMessage")) == 1
 
 
 async def test_waiting_on_the_customer_pauses_and_a_reply_resumes(probe: Probe) -> None:

@@ -43,13 +43,25 @@ class SlaActivities:
 
     @activity.defn
     async def notify_sla(self, notice: SlaNotice) -> list[str]:
-        """Send the warning or breach and record it; returns who was told.
+        """Send the warning or breach and record it; returns who was told (nobody while the
+        ticket's incident is open: the notice is left to it).
 
         Recorded once per activity: a retry after the record is a no-op; a retry before it
         may repeat a Slack message, never the KPI event.
         """
         key = activity_key()
         if await self._store.recorded(key):
+            return []
+        incident_id = await self._store.open_incident_of(notice.ticket_id)
+        if incident_id is not None:
+            # The ticket's incident is paging people about the very cause that holds it up:
+            # thousands of tickets of one outage would each post their warning and breach on
+            # top. The notice is recorded (audit entry, KPI, metric) and left to the incident.
+            await self._store.record_notice(
+                notice=notice, recipients=[], idempotency_key=key, incident_id=incident_id
+            )
+            if notice.event is SlaEventKind.BREACH:
+                metrics.sla_breached(notice.clock.value, notice.priority.value)
             return []
         told: list[str] = []
         errors: list[NotifyError] = []

@@ -771,18 +771,40 @@ class SlaEventStore:
             )
         return found is not None
 
+    async def open_incident_of(self, ticket_id: uuid.UUID) -> uuid.UUID | None:
+        """The open (or acknowledged) incident the ticket is attached to, if any."""
+        async with self._pool.acquire() as conn:
+            found: uuid.UUID | None = await conn.fetchval(
+                """
+                SELECT i.id FROM support_incident_tickets t
+                JOIN support_incidents i ON i.id = t.incident_id
+                WHERE t.ticket_id = $1 AND i.status IN ('open', 'acknowledged')
+                ORDER BY i.opened_at DESC LIMIT 1
+                """,
+                ticket_id,
+            )
+        return found
+
     async def record_notice(
-        self, *, notice: SlaNotice, recipients: list[str], idempotency_key: str
+        self,
+        *,
+        notice: SlaNotice,
+        recipients: list[str],
+        idempotency_key: str,
+        incident_id: uuid.UUID | None = None,
     ) -> bool:
-        """KPI ``sla_warning`` / ``sla_breached`` (value: seconds overdue) and the audit entry."""
+        """KPI ``sla_warning`` / ``sla_breached`` (value: seconds overdue) and the audit entry
+        (``incident_id``: the open incident the notice was left to, instead of being sent)."""
         event = "sla_breached" if notice.event.value == "breach" else "sla_warning"
-        details = {
+        details: dict[str, Any] = {
             "clock": notice.clock.value,
             "deadline": notice.deadline.isoformat(),
             "target_seconds": notice.target_seconds,
             "elapsed_seconds": round(notice.elapsed_seconds, 3),
             "overdue_seconds": round(notice.overdue_seconds, 3),
         }
+        if incident_id is not None:
+            details["left_to_incident"] = str(incident_id)
         async with self._pool.acquire() as conn, conn.transaction():
             added = await audit.append(
                 conn,
