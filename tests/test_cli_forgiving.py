@@ -257,6 +257,18 @@ async def test_incident_show_by_reference_with_its_timeline(
     assert "Timeline (2)" in out
     assert "acknowledged — maya@kruxt.app" in out
 
+    # --all pages through the database: every ticket, every line (here, all there are).
+    async with connection(db_dsn) as db:
+        await db.execute(
+            "INSERT INTO support_incident_tickets (incident_id, ticket_id) VALUES ($1, $2)",
+            incident_id,
+            LONE,
+        )
+    assert await run("incident", "show", "1ACE1DEA", "--all") == 0
+    out = capsys.readouterr().out
+    assert f"Tickets  1\n  {LONE}\n" in out
+    assert "Timeline (2)" in out and "more" not in out
+
 
 def test_output_to_a_closed_pipe_ends_quietly(offline: pytest.MonkeyPatch, db_dsn: str) -> None:
     read, write = os.pipe()
