@@ -91,11 +91,6 @@ def _cpu(process: psutil.Process, *, reaped: bool) -> float:
     return own + (times.children_user + times.children_system if reaped else 0.0)
 
 
-def cpu_per_workflow(before: dict[str, float], after: dict[str, float], n: int) -> str:
-    """ "name X ms" for each process: CPU per workflow between two ``cpu_seconds``."""
-    return ", ".join(f"{name} {(after[name] - before[name]) / n * 1000:.1f} ms" for name in after)
-
-
 @dataclass
 class Tally:
     """One side of an A/B comparison run in turns (A B B A): the server slows a little as
