@@ -4,12 +4,11 @@ acknowledgement latency at half the intake's maximum rate.
 The API is ``kruxt api`` in a process of its own, as deployed (uvicorn, access log, the
 settings from the environment); the load comes from this process with CONCURRENCY requests
 in flight. Raw starts are the same TicketWorkflow started from this process with a client of
-the same settings and the intake's own start options (``start_options``: id policies, search
-attributes, Web UI summary), at the same concurrency, in turns with the HTTP side (raw, HTTP,
-HTTP, raw; the dev server slows as workflows pile up): the ratio is what the HTTP layer,
-authentication and validation cost. (With the API in this process too, the load generator's own
-HTTP client took as much of the one event loop as the API did: about a third each, in a
-py-spy profile.) No worker polls the queue, so neither side competes with the tickets it
+the same settings and the intake's own start options (``bench.stack.start_ticket``), at the
+same concurrency, in turns with the HTTP side (raw, HTTP, HTTP, raw): the ratio is what the
+HTTP layer, authentication and validation cost. (With the API in this process too, the load
+generator's own HTTP client took as much of the one event loop as the API did: about a third
+each, in a py-spy profile.) No worker polls the queue, so neither side competes with the tickets it
 started. The CPU each ticket cost each process (this one, the API's, the dev server,
 PostgreSQL) is printed with the rates.
 """
@@ -33,18 +32,16 @@ from bench.pipeline import export_question
 from bench.stack import (
     Stack,
     Tally,
+    in_turns,
     on_own_stack,
     percentile,
+    start_ticket,
     until,
     verdict,
 )
 from kruxt.adapters import event_loop
 from kruxt.adapters.settings import PROJECT_ROOT
 from kruxt.adapters.temporal_dev_server import unused_port
-from kruxt.models.sla import SlaTargets
-from kruxt.models.tickets import RoutingPolicy, TicketWorkflowInput
-from kruxt.starter.intake import start_options
-from kruxt.workflows.ticket import TicketWorkflow
 
 RATIO_GOAL = 0.9
 P99_GOAL_MS = 100.0
@@ -155,13 +152,7 @@ async def measure(stack: Stack, n: int) -> list[str]:
                 raise RuntimeError(f"intake answered {r.status_code}: {r.text[:200]}")
 
         async def raw() -> None:
-            intake = export_question()
-            await stack.client.start_workflow(
-                TicketWorkflow.run,
-                TicketWorkflowInput(intake=intake, policy=RoutingPolicy(), sla=SlaTargets()),
-                task_queue=queue,
-                **start_options(intake),
-            )
+            await start_ticket(stack.client, export_question(), queue)
 
         await closed_loop(CONCURRENCY, post)  # warm-up: connections, first imports
         await closed_loop(CONCURRENCY, raw)
@@ -173,13 +164,9 @@ async def measure(stack: Stack, n: int) -> list[str]:
             rate = await closed_loop(count, call)
             side.add(count, count / rate, before, stack.cpu_seconds(api))
 
-        # In turns (raw, HTTP, HTTP, raw): the dev server slows as the workflows it holds
-        # pile up, so a side run wholly second would pay for it.
-        early, late = n // 2, n - n // 2
-        await turn(starts, raw, early)
-        await turn(posts, post, early)
-        await turn(posts, post, late)
-        await turn(starts, raw, late)
+        await in_turns(
+            n, lambda count: turn(starts, raw, count), lambda count: turn(posts, post, count)
+        )
         raw_rate, http_rate = starts.rate, posts.rate
         half = http_rate / 2
         latencies = await open_loop(n, half, post)

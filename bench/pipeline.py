@@ -5,8 +5,7 @@ settings (``worker_tuner``'s slots, workflow cache, sandbox). The tickets are da
 questions the rules triager answers from the knowledge base; the floor runs as many no-op
 activities as one ticket scheduled before it waited (counted from a warm-up ticket's history),
 then waits for a signal as the ticket waits for its customer. They run in turns, half of each
-at a time (floor, tickets, tickets, floor): the dev server slows as the workflows it holds pile
-up (3-4% per 150 waiting, measured), so a side run wholly second would pay for it. Throughput
+at a time (floor, tickets, tickets, floor: ``bench.stack.in_turns``). Throughput
 is taken from the histories: workflows over the spans from the first start to the last event,
 so polling adds nothing to it. The CPU each workflow cost this process (worker and starter),
 the dev server and PostgreSQL is printed with it: it says where a ticket's extra time goes.
@@ -28,6 +27,7 @@ from bench.stack import (
     Tally,
     bounded,
     in_app_ticket,
+    in_turns,
     on_own_stack,
     start_ticket,
     start_tickets,
@@ -133,11 +133,7 @@ async def measure(stack: Stack, n: int) -> str:
             await asyncio.sleep(SETTLE_S)
             pipeline.add(count, await span_seconds(tickets), before, stack.cpu_seconds())
 
-    early, late = n // 2, n - n // 2
-    await floor_turn(early)
-    await ticket_turn(early)
-    await ticket_turn(late)
-    await floor_turn(late)
+    await in_turns(n, floor_turn, ticket_turn)
 
     ratio = pipeline.rate / floor.rate
     return (

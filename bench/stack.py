@@ -42,8 +42,8 @@ from kruxt.models.tickets import (
     TicketIntake,
     TicketWorkflowInput,
     ticket_id_for,
-    workflow_id_for,
 )
+from kruxt.starter.intake import start_options
 from kruxt.workflows.ticket import TicketWorkflow
 
 STARTERS = 20  # concurrent start calls
@@ -93,8 +93,7 @@ def _cpu(process: psutil.Process, *, reaped: bool) -> float:
 
 @dataclass
 class Tally:
-    """One side of an A/B comparison run in turns (A B B A): the server slows a little as
-    the workflows it holds pile up, so each side gets an early and a late turn."""
+    """One side of an A/B comparison run :func:`in_turns`."""
 
     count: int = 0
     seconds: float = 0.0
@@ -117,6 +116,19 @@ class Tally:
     def cpu_line(self) -> str:
         """ "name X ms" for each process: CPU per workflow over the turns."""
         return ", ".join(f"{name} {t / self.count * 1000:.1f} ms" for name, t in self.cpu.items())
+
+
+async def in_turns(
+    n: int, a: Callable[[int], Awaitable[None]], b: Callable[[int], Awaitable[None]]
+) -> None:
+    """Run the two sides of an A/B comparison in turns, half of ``n`` each time: A, B, B, A.
+    The dev server slows as the workflows it holds pile up (3-4% per 150 waiting, measured),
+    so a side run wholly second would pay for the first side's workflows."""
+    early, late = n // 2, n - n // 2
+    await a(early)
+    await b(early)
+    await b(late)
+    await a(late)
 
 
 @asynccontextmanager
@@ -183,13 +195,13 @@ def in_app_ticket(
 async def start_ticket(
     client: Client, ticket: TicketIntake, queue: str, *, sla: SlaTargets | None = None
 ) -> WorkflowHandle[Any, Any]:
-    """Start the ticket's workflow as the intake does (``sla``: its clocks' targets; None:
-    the defaults)."""
+    """Start the ticket's workflow as the intake does, with its start options (``sla``: its
+    clocks' targets; None: the defaults)."""
     return await client.start_workflow(
         TicketWorkflow.run,
         TicketWorkflowInput(intake=ticket, policy=RoutingPolicy(), sla=sla or SlaTargets()),
-        id=workflow_id_for(ticket.ticket_id),
         task_queue=queue,
+        **start_options(ticket),
     )
 
 

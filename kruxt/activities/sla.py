@@ -52,17 +52,24 @@ class SlaActivities:
         key = activity_key()
         if await self._store.recorded(key):
             return []
+        # While the ticket's incident is open it pages people about the very cause that holds
+        # the ticket up: thousands of tickets of one outage would each post their warning and
+        # breach on top. The notice is recorded all the same, and names the incident.
         incident_id = await self._store.open_incident_of(notice.ticket_id)
-        if incident_id is not None:
-            # The ticket's incident is paging people about the very cause that holds it up:
-            # thousands of tickets of one outage would each post their warning and breach on
-            # top. The notice is recorded (audit entry, KPI, metric) and left to the incident.
-            await self._store.record_notice(
-                notice=notice, recipients=[], idempotency_key=key, incident_id=incident_id
-            )
-            if notice.event is SlaEventKind.BREACH:
-                metrics.sla_breached(notice.clock.value, notice.priority.value)
-            return []
+        told = [] if incident_id is not None else await self._send(notice)
+        await self._store.record_notice(
+            notice=notice, recipients=told, idempotency_key=key, incident_id=incident_id
+        )
+        if notice.event is SlaEventKind.BREACH:
+            metrics.sla_breached(notice.clock.value, notice.priority.value)
+        return told
+
+    async def _send(self, notice: SlaNotice) -> list[str]:
+        """Post the notice to Slack and mail a breach to the first level; who was told.
+
+        Raises:
+            ApplicationError: nothing went out (retryable when a retry may help).
+        """
         told: list[str] = []
         errors: list[NotifyError] = []
         breach = notice.event is SlaEventKind.BREACH
@@ -91,9 +98,6 @@ class SlaActivities:
             # Nothing went out, so a retry repeats nothing: retry when it may help.
             cause = most_hopeful(errors)
             raise notify_failure(cause) from cause
-        await self._store.record_notice(notice=notice, recipients=told, idempotency_key=key)
-        if breach:
-            metrics.sla_breached(notice.clock.value, notice.priority.value)
         return told
 
     @activity.defn

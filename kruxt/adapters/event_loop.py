@@ -16,23 +16,19 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 
-def new_event_loop() -> asyncio.AbstractEventLoop:
-    """uvloop's loop; asyncio's own where uvloop has no build (Windows)."""
-    try:
-        import uvloop
-    except ImportError:
-        return asyncio.new_event_loop()
-    return uvloop.new_event_loop()
-
-
 def policy() -> asyncio.AbstractEventLoopPolicy:
-    """The policy whose loops are :func:`new_event_loop`'s (pytest-asyncio takes a policy)."""
+    """uvloop's policy; asyncio's own where uvloop has no build (Windows)."""
     try:
         import uvloop
     except ImportError:
         return asyncio.DefaultEventLoopPolicy()
     chosen: asyncio.AbstractEventLoopPolicy = uvloop.EventLoopPolicy()
     return chosen
+
+
+def new_event_loop() -> asyncio.AbstractEventLoop:
+    """A loop of :func:`policy`."""
+    return policy().new_event_loop()
 
 
 def run(main: Coroutine[Any, Any, T]) -> T:

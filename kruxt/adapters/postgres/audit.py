@@ -9,6 +9,7 @@ deleted tail visible too, which no chain can show by itself.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 import json
@@ -103,66 +104,49 @@ async def append(
     writers; it is held until the caller's transaction ends, like the trigger's always was.
     """
     ring = keyring or current_keyring()
-    if conn.is_in_transaction():
-        # The caller's transaction holds the lock to its end; a savepoint would add two round
-        # trips and guard nothing (an error here fails the caller's transaction anyway).
-        return await _append_in_transaction(
-            conn, ring, actor, action, ticket_id, details, idempotency_key
+    # Inside the caller's transaction the lock holds to its end; a savepoint of our own would
+    # cost two round trips and guard nothing (an error here fails that transaction anyway).
+    own = contextlib.nullcontext() if conn.is_in_transaction() else conn.transaction()
+    async with own:
+        await conn.execute(_LOCK)
+        head = await conn.fetchrow(
+            """
+            WITH n AS (
+                SELECT nextval('support_audit_log_id_seq') AS id,
+                       date_trunc('microseconds', clock_timestamp()) AS occurred_at
+                WHERE NOT EXISTS (SELECT 1 FROM support_audit_log WHERE idempotency_key = $5)
+            )
+            SELECT n.id, n.occurred_at,
+                   coalesce((SELECT hash FROM support_audit_log ORDER BY id DESC LIMIT 1),
+                            repeat('0', 64)) AS prev_hash,
+                   support_audit_canonical(n.id, n.occurred_at, $1, $2, $3, $4, $5) AS canonical
+            FROM n
+            """,
+            actor,
+            action,
+            ticket_id,
+            details or {},
+            idempotency_key,
         )
-    async with conn.transaction():
-        return await _append_in_transaction(
-            conn, ring, actor, action, ticket_id, details, idempotency_key
+        if head is None:
+            return False
+        await conn.execute(
+            """
+            INSERT INTO support_audit_log (id, occurred_at, actor, action, ticket_id, details,
+                                           idempotency_key, prev_hash, hash, key_id)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+            """,
+            head["id"],
+            head["occurred_at"],
+            actor,
+            action,
+            ticket_id,
+            details or {},
+            idempotency_key,
+            head["prev_hash"],
+            _mac(ring.current, head["prev_hash"] + head["canonical"]),
+            ring.key_id,
         )
-
-
-async def _append_in_transaction(
-    conn: Conn,
-    ring: AuditKeyring,
-    actor: str,
-    action: str,
-    ticket_id: uuid.UUID | None,
-    details: dict[str, Any] | None,
-    idempotency_key: str | None,
-) -> bool:
-    await conn.execute(_LOCK)
-    head = await conn.fetchrow(
-        """
-        WITH n AS (
-            SELECT nextval('support_audit_log_id_seq') AS id,
-                   date_trunc('microseconds', clock_timestamp()) AS occurred_at
-            WHERE NOT EXISTS (SELECT 1 FROM support_audit_log WHERE idempotency_key = $5)
-        )
-        SELECT n.id, n.occurred_at,
-               coalesce((SELECT hash FROM support_audit_log ORDER BY id DESC LIMIT 1),
-                        repeat('0', 64)) AS prev_hash,
-               support_audit_canonical(n.id, n.occurred_at, $1, $2, $3, $4, $5) AS canonical
-        FROM n
-        """,
-        actor,
-        action,
-        ticket_id,
-        details or {},
-        idempotency_key,
-    )
-    if head is None:
-        return False
-    await conn.execute(
-        """
-        INSERT INTO support_audit_log (id, occurred_at, actor, action, ticket_id, details,
-                                       idempotency_key, prev_hash, hash, key_id)
-        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-        """,
-        head["id"],
-        head["occurred_at"],
-        actor,
-        action,
-        ticket_id,
-        details or {},
-        idempotency_key,
-        head["prev_hash"],
-        _mac(ring.current, head["prev_hash"] + head["canonical"]),
-        ring.key_id,
-    )
     return True
 
 
