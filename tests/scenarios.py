@@ -403,7 +403,10 @@ async def continued_as_new(rig: Rig) -> Recorded:
     undo = plan.model_copy(update={"approval_id": rollback_id, "approver": "maya@kruxt.app"})
     await handle.execute_update(TicketWorkflow.decide, undo)
     await until_status(handle, TicketStatus.AWAITING_HUMAN)
-    await resolve(handle, actor="maya@kruxt.app")
+    await handle.signal(TicketWorkflow.resolve, StaffResolve(actor="maya@kruxt.app"))
+    # The start's handle follows the chain to its last run and skips the reopen window's time
+    # (a handle got by id waits for it in real time).
+    await first.result()
     return await _chain(client, first.id, first.result_run_id or "")
 
 

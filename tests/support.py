@@ -63,14 +63,13 @@ from kruxt.models.tickets import (
     TicketState,
     TicketWorkflowInput,
     ticket_id_for,
-    workflow_id_for,
 )
 from kruxt.starter.api.app import ApiDeps, create_app
 from kruxt.starter.api.channel_webhooks import WebhookChannel
 from kruxt.starter.api.slack_routes import SlackContext
 from kruxt.starter.approvals import ApprovalService, DecisionAttempt, DecisionRefusedError
 from kruxt.starter.cli import main as kruxt
-from kruxt.starter.intake import IntakeService
+from kruxt.starter.intake import IntakeService, start_options
 from kruxt.workers.composition import ExecutorWorker, Outside, build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.sendgrid_server import FakeSendGridServer
@@ -339,8 +338,8 @@ async def start_ticket(
         TicketWorkflowInput(
             intake=ticket, policy=policy or RoutingPolicy(), history_limit=history_limit
         ),
-        id=workflow_id_for(ticket.ticket_id),
         task_queue=task_queue,
+        **start_options(ticket),
     )
 
 

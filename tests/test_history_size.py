@@ -11,9 +11,11 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
+from kruxt.models import search_attributes as sa
 from kruxt.models.enums import TicketStatus
 from kruxt.workers.composition import Outside, build_worker
 from tests.scenarios import APPROVERS, EXPORT
@@ -42,6 +44,19 @@ async def _events(handle: WorkflowHandle[Any, Any]) -> int:
     return len((await handle.fetch_history()).events)
 
 
+async def _markers_and_upserts(handle: WorkflowHandle[Any, Any]) -> tuple[int, list[str]]:
+    """The history's markers, and the search attribute each upsert wrote."""
+    events = (await handle.fetch_history()).events
+    markers = sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED)
+    upserts = [
+        e.upsert_workflow_search_attributes_event_attributes.search_attributes
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    ]
+    upserted = [key for attributes in upserts for key in attributes.indexed_fields]
+    return markers, upserted
+
+
 async def test_the_auto_answer_path_stays_short(tickets: TicketRig) -> None:
     handle = await tickets.start(intake(subject=EXPORT["subject"], body=EXPORT["body"]))
     await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
@@ -51,6 +66,21 @@ async def test_the_auto_answer_path_stays_short(tickets: TicketRig) -> None:
     print(f"auto-answer: {waiting} events waiting, {closed} closed")
     assert waiting <= AUTO_ANSWER_WAITING, f"answered: {waiting} events"
     assert closed <= AUTO_ANSWER_CLOSED, f"answered and resolved: {closed} events"
+
+
+async def test_a_new_ticket_records_one_marker_and_no_upsert_its_start_made(
+    tickets: TicketRig,
+) -> None:
+    """Each marker and upsert is a visibility write and a billed action: a ticket started on
+    the current revision records the revision's marker alone (kruxt.workflows.revisions), and
+    its channel, set by the intake's start options, is not upserted again."""
+    handle = await tickets.start(intake(subject=EXPORT["subject"], body=EXPORT["body"]))
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+    await resolve(handle)
+    markers, upserted = await _markers_and_upserts(handle)
+    assert markers == 1
+    assert upserted.count("TemporalChangeVersion") == 1, upserted  # the SDK's, per marker
+    assert sa.CHANNEL.name not in upserted, upserted
 
 
 async def test_the_approval_path_stays_short(

@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from typing import Any, Literal
 
 import asyncpg
+import pytest
+from pydantic import ValidationError
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
 from temporalio.common import WorkerDeploymentVersion
@@ -20,8 +22,9 @@ from temporalio.worker import (
     SlotReleaseContext,
 )
 
+from kruxt.adapters.settings import Settings
 from kruxt.models.enums import TicketStatus
-from kruxt.workers.composition import Outside, build_worker
+from kruxt.workers.composition import Outside, build_worker, workflow_slot_supplier
 from kruxt.workers.slots import StickyFirstSlots
 from tests.scenarios import APPROVERS
 from tests.support import demo_app, eventually, locked_ticket, start_ticket
@@ -112,6 +115,19 @@ async def test_released_slots_are_handed_out_again() -> None:
     _release(slots, sticky)
     # No sticky task is left counted as running: a normal poll is served at once.
     await asyncio.wait_for(slots.reserve_slot(_Poll(is_sticky=False)), timeout=0.05)
+
+
+def test_kruxt_workflow_slots_chooses_the_supplier() -> None:
+    """``KRUXT_WORKFLOW_SLOTS`` picks the worker's workflow slots; a wrong name is refused
+    when the settings load, not when the worker starts."""
+    assert Settings().workflow_slots == "sdk"
+    assert isinstance(workflow_slot_supplier(Settings().workflow_slots), FixedSizeSlotSupplier)
+    chosen = Settings(KRUXT_WORKFLOW_SLOTS="sticky-first").workflow_slots
+    assert isinstance(workflow_slot_supplier(chosen), StickyFirstSlots)
+    with pytest.raises(ValidationError, match="KRUXT_WORKFLOW_SLOTS"):
+        Settings(KRUXT_WORKFLOW_SLOTS="sticky")
+    with pytest.raises(ValueError, match="no such workflow slot supplier"):
+        workflow_slot_supplier("fifo")
 
 
 async def test_a_normal_poll_waits_at_most_max_wait_under_constant_sticky_work() -> None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ipaddress
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 from pydantic import Field, SecretStr, ValidationInfo, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -54,6 +54,12 @@ class Settings(BaseSettings):
     # Workflows a worker keeps in memory between their tasks (an evicted one is replayed from
     # its history): what bounds the worker's memory with thousands of tickets open.
     max_cached_workflows: int = Field(default=1000, alias="KRUXT_MAX_CACHED_WORKFLOWS", ge=0)
+    # How a worker hands out its workflow-task slots: "sdk" (first come, first served) or
+    # "sticky-first" (the tickets it already runs first: kruxt.workers.slots, for bursts
+    # larger than the cache).
+    workflow_slots: Literal["sdk", "sticky-first"] = Field(
+        default="sdk", alias="KRUXT_WORKFLOW_SLOTS"
+    )
     # Ports of the dev server `kruxt dev` starts when TEMPORAL_ADDRESS is not set (0 = any
     # free port; `kruxt dev` prints it and writes it to .kruxt/dev.env).
     dev_temporal_port: int = Field(default=7233, alias="KRUXT_DEV_TEMPORAL_PORT", ge=0, le=65535)

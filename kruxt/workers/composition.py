@@ -39,6 +39,7 @@ from kruxt.adapters.postgres.reviews import ReviewStore
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.bootstrap import Outside
 from kruxt.workers.bytecode import cache_workflow_bytecode
+from kruxt.workers.slots import StickyFirstSlots
 from kruxt.workflows.audit_anchor import AuditAnchorWorkflow
 from kruxt.workflows.defect_issue import DefectIssueWorkflow
 from kruxt.workflows.incident import IncidentWorkflow
@@ -58,6 +59,7 @@ __all__ = [
     "weekly_review_activities",
     "worker_tuner",
     "workflow_runner",
+    "workflow_slot_supplier",
 ]
 
 WORKFLOWS: Sequence[type] = (
@@ -222,6 +224,16 @@ def activity_executor(max_workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kruxt-activity")
 
 
+def workflow_slot_supplier(kind: str) -> FixedSizeSlotSupplier | CustomSlotSupplier:
+    """The workflow-task slots ``KRUXT_WORKFLOW_SLOTS`` names: ``sdk`` (first come, first
+    served) or ``sticky-first`` (``kruxt.workers.slots``)."""
+    if kind == "sticky-first":
+        return StickyFirstSlots(WORKFLOW_SLOTS)
+    if kind == "sdk":
+        return FixedSizeSlotSupplier(WORKFLOW_SLOTS)
+    raise ValueError(f"no such workflow slot supplier: {kind!r} (sdk, sticky-first)")
+
+
 def worker_tuner(
     max_concurrent_activities: int,
     workflow_slots: FixedSizeSlotSupplier | CustomSlotSupplier | None = None,
@@ -257,7 +269,7 @@ def build_worker(
     never waits for a thread once it has a slot (its timeout would run while it waited).
 
     ``workflow_slots`` hands out the workflow-task slots: by default the SDK's 100, first come
-    first served (``kruxt.workers.slots`` has a sticky-first supplier the benches compare).
+    first served (``workflow_slot_supplier`` also makes the sticky-first ones).
     ``options`` go to the SDK's ``Worker`` as they are (its identity, the bench's pollers).
 
     The workflows' modules get their bytecode written first (``kruxt.workers.bytecode``): the

@@ -13,7 +13,7 @@ from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.knowledge import index_knowledge
 from kruxt.adapters.settings import Settings
 from kruxt.bootstrap import bootstrap
-from kruxt.workers.composition import build_worker
+from kruxt.workers.composition import build_worker, workflow_slot_supplier
 from kruxt.workers.watchdog import exit_when_wedged, supervise
 
 log = logging.getLogger(__name__)
@@ -42,6 +42,7 @@ async def run_worker(settings: Settings) -> None:
                 pool=boot.pool,
                 outside=boot.outside,
                 max_cached_workflows=settings.max_cached_workflows,
+                workflow_slots=workflow_slot_supplier(settings.workflow_slots),
             )
             async with worker:
                 log.info(

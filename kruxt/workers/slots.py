@@ -11,11 +11,12 @@ normal poll is only granted while no sticky task is being processed (nor was for
 seconds), or after it waited ``max_wait``: new tickets are taken when the worker has room for
 them, the rest wait in the server's queue (same bench: 38-45 s at cache 100 and at 1000).
 
-Not the default (``build_worker`` keeps the SDK's slots): in the 10,000-ticket scale run the
-worker wedged with it (100 slots reserved, the SDK reporting 56 in use, no poller), and its
-replacement within seconds. The SDK's own slots wedged in another run of it (``kruxt.workers
-.watchdog`` ends a wedged worker's process), so it is not shown to be the cause, nor shown safe.
-The benches take it with ``BENCH_STICKY_FIRST=1``.
+Not the default (``KRUXT_WORKFLOW_SLOTS=sticky-first`` turns it on): in an early
+10,000-ticket scale run the worker wedged with it (100 slots reserved, the SDK reporting 56 in
+use, no poller), and its replacement within seconds. The SDK's own slots wedged in another run
+(``kruxt.workers.watchdog`` ends a wedged worker's process), and a later 10,000-ticket run with
+it was clean, so it is not shown to be the cause, nor shown safe. The benches take it with
+``BENCH_STICKY_FIRST=1``.
 """
 
 from __future__ import annotations

@@ -23,6 +23,7 @@ with workflow.unsafe.imports_passed_through():
     )
     from kruxt.models.records import MessageKind
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, db_activity
+    from kruxt.workflows.revisions import Patches
     from kruxt.workflows.saga import compensate, run_plan
     from kruxt.workflows.ticket_steps import TicketSteps
 
@@ -41,11 +42,14 @@ _ROLLBACK_FALLBACK = (
 class RunLedger:
     """The playbook runs of one ticket, kept in its state and recorded at every change."""
 
-    def __init__(self, ticket_id: uuid.UUID, runs: list[RunState], steps: TicketSteps) -> None:
+    def __init__(
+        self, ticket_id: uuid.UUID, runs: list[RunState], steps: TicketSteps, patches: Patches
+    ) -> None:
         """``runs`` is the workflow state's own list (appended to in place)."""
         self._ticket_id = ticket_id
         self._runs = runs
         self._steps = steps
+        self._patches = patches
 
     async def execute(self, plan: PlaybookPlan, approved_by: str) -> None:
         """Run the approved plan exactly as approved, or refuse if the facts changed."""
@@ -106,7 +110,7 @@ class RunLedger:
         # Only a complete undo of something is told: after a partial one nobody knows what
         # still holds, and the person the ticket went to says it.
         undone = any(step.compensation for step in run.plan.steps if step.step_id in run.applied)
-        if done and undone and workflow.patched(ROLLBACK_TOLD):
+        if done and undone and self._patches.patched(ROLLBACK_TOLD):
             told = run.plan.rollback_update or _ROLLBACK_FALLBACK
             # Not "did this solve it?": nothing is solved, a person follows up.
             await self._steps.send_text(MessageKind.PLAYBOOK_UPDATE, told, confirmable=False)

@@ -68,10 +68,11 @@ with workflow.unsafe.imports_passed_through():
     )
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import db_activity
-    from kruxt.workflows.runs import RunLedger
+    from kruxt.workflows.revisions import Patches, Revision
+    from kruxt.workflows.runs import ROLLBACK_TOLD, RunLedger
     from kruxt.workflows.sla import SlaTracker
     from kruxt.workflows.ticket_details import render_details
-    from kruxt.workflows.ticket_lifecycle import CLOSING_TEXT, Due, Lifecycle
+    from kruxt.workflows.ticket_lifecycle import CLOSING_TEXT, TICKET_LIFECYCLE, Due, Lifecycle
     from kruxt.workflows.ticket_news import (
         INCIDENT_NEWS_AS_IT_IS,
         ONE_NEWS_PER_INCIDENT,
@@ -80,10 +81,33 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.ticket_priority import PRIORITY_BY_SEVERITY, task_priority
     from kruxt.workflows.ticket_repair import bad_data, repaired
     from kruxt.workflows.ticket_routing import route
-    from kruxt.workflows.ticket_steps import AUTOPILOT, TicketSteps
+    from kruxt.workflows.ticket_steps import AUTOPILOT, DELIVERY_REFUSED, TicketSteps
     from kruxt.workflows.ticket_triage import triage as triage_ticket
 
 T = TypeVar("T")
+
+# workflow.patched: the channel a ticket came by is searchable from its start (the intake's
+# start options set it), so the workflow upserts it only when its starter did not.
+CHANNEL_SET_AT_START = "channel-searchable-from-start"
+
+# A ticket started on this revision takes all these changes with one marker in its history
+# (kruxt.workflows.revisions); a change after it gets its own patch until the next revision.
+REVISION_2026_12 = Revision(
+    "ticket-revision-2026-12",
+    frozenset(
+        {
+            CHANNEL_SET_AT_START,
+            DELIVERY_REFUSED,
+            FILES_DEFECT_ISSUES,
+            INCIDENT_NEWS_AS_IT_IS,
+            ONE_NEWS_PER_INCIDENT,
+            PRIORITY_BY_SEVERITY,
+            ROLLBACK_TOLD,
+            SOLVED_TICKETS_REPORT_DEFECTS,
+            TICKET_LIFECYCLE,
+        }
+    ),
+)
 
 
 def _drain(queue: list[T]) -> Iterator[T]:
@@ -99,6 +123,8 @@ class TicketWorkflow:
 
     @workflow.init
     def __init__(self, inp: TicketWorkflowInput) -> None:
+        # First: the revision's marker belongs to the run's first workflow task.
+        self._patches = Patches(REVISION_2026_12)
         # One state, carried whole; the approvals and the SLA clocks are run by their helpers
         # and put back into it whenever it is handed out (query, details, continuation).
         self._state = inp.carry_over or TicketWorkflowState()
@@ -111,9 +137,13 @@ class TicketWorkflow:
             clocks=self._state.sla_clocks,
             priority=self._state.sla_priority,
         )
-        self._steps = TicketSteps(inp.intake.ticket_id, self._state, self._sla, self._publish)
-        self._runs = RunLedger(inp.intake.ticket_id, self._state.runs, self._steps)
-        self._lifecycle = Lifecycle(inp.intake.ticket_id, inp.policy, self._state.lifecycle)
+        self._steps = TicketSteps(
+            inp.intake.ticket_id, self._state, self._sla, self._publish, self._patches
+        )
+        self._runs = RunLedger(inp.intake.ticket_id, self._state.runs, self._steps, self._patches)
+        self._lifecycle = Lifecycle(
+            inp.intake.ticket_id, inp.policy, self._state.lifecycle, self._patches
+        )
         # Signals waiting for the main loop; always drained before a continue-as-new.
         self._priority_changes: list[StaffPriorityChange] = []
         self._assignments: list[StaffAssign] = []
@@ -149,7 +179,7 @@ class TicketWorkflow:
                     await self._open_or_join_incident(triage)
                 await route(triage, self._intake, self._policy, self._steps, self._request_approval)
         else:
-            self._by_severity = workflow.patched(PRIORITY_BY_SEVERITY)
+            self._by_severity = self._patches.patched(PRIORITY_BY_SEVERITY)
         while True:
             self._lifecycle.observe(self._state.status)
             self._publish()
@@ -229,7 +259,7 @@ class TicketWorkflow:
     @workflow.signal
     def incident_resolved(self, news: IncidentResolved) -> None:
         """The incident this ticket is attached to was resolved."""
-        if news.incident_id in self._news_heard and workflow.patched(ONE_NEWS_PER_INCIDENT):
+        if news.incident_id in self._news_heard and self._patches.patched(ONE_NEWS_PER_INCIDENT):
             return
         self._news_heard.add(news.incident_id)
         self._incident_news.append(news)
@@ -406,7 +436,7 @@ class TicketWorkflow:
     async def _share_incident_news(self) -> None:
         while self._incident_news:
             news = self._incident_news.pop(0)
-            if workflow.patched(INCIDENT_NEWS_AS_IT_IS):
+            if self._patches.patched(INCIDENT_NEWS_AS_IT_IS):
                 await tell_incident_news(news, self._state, self._steps)
                 continue
             note = f" {news.note}" if news.note else ""
@@ -440,7 +470,9 @@ class TicketWorkflow:
             refused = failure_reason(err)
             self._intake = repaired(self._intake)
             await self._store_intake()
-        workflow.upsert_search_attributes([sa.CHANNEL.value_set(self._intake.channel.value)])
+        started_with = workflow.info().typed_search_attributes.get(sa.CHANNEL)
+        if started_with is None or not self._patches.patched(CHANNEL_SET_AT_START):
+            workflow.upsert_search_attributes([sa.CHANNEL.value_set(self._intake.channel.value)])
         return refused
 
     async def _store_intake(self) -> None:
@@ -472,7 +504,7 @@ class TicketWorkflow:
         triage = outcome.result
         self._state.triage = triage
         self._state.status = TicketStatus.TRIAGED
-        self._by_severity = workflow.patched(PRIORITY_BY_SEVERITY)
+        self._by_severity = self._patches.patched(PRIORITY_BY_SEVERITY)
         workflow.upsert_search_attributes(
             [
                 sa.TICKET_STATUS.value_set(self._state.status.value),
@@ -647,7 +679,7 @@ class TicketWorkflow:
             at=workflow.now(),
         )
         files = FILES_DEFECT_ISSUES if by_staff else SOLVED_TICKETS_REPORT_DEFECTS
-        if defect is not None and workflow.patched(files):
+        if defect is not None and self._patches.patched(files):
             await report_defect(defect)
         if self._lifecycle.on:
             self._state.resolved_by = actor

@@ -3,7 +3,7 @@
 The state is :class:`kruxt.models.lifecycle.LifecycleState`, carried in the ticket's state; this
 adds the workflow's clock, the timers and the record of each milestone. Usage in the main loop::
 
-    self._lifecycle = Lifecycle(ticket_id, policy, state.lifecycle)
+    self._lifecycle = Lifecycle(ticket_id, policy, state.lifecycle, patches)
     self._lifecycle.observe(status)                     # each turn: is it waiting on the customer?
     timeout = self._lifecycle.timeout(status)           # None: no timer needed
     due = self._lifecycle.due(status)                   # AUTO_SOLVE or CLOSE, once their time came
@@ -25,6 +25,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.models.lifecycle import LifecycleEvent, LifecycleState, SolvedHow
     from kruxt.models.tickets import RoutingPolicy
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT
+    from kruxt.workflows.revisions import Patches
     from kruxt.workflows.sla import MIN_TIMER
 
 __all__ = ["CLOSING_TEXT", "TICKET_LIFECYCLE", "Due", "Lifecycle"]
@@ -50,9 +51,12 @@ class Due(StrEnum):
 class Lifecycle:
     """The auto-solve timer and the reopen window of one ticket, on workflow time."""
 
-    def __init__(self, ticket_id: uuid.UUID, policy: RoutingPolicy, state: LifecycleState) -> None:
+    def __init__(
+        self, ticket_id: uuid.UUID, policy: RoutingPolicy, state: LifecycleState, patches: Patches
+    ) -> None:
         """``state`` is the ticket state's own (changed in place)."""
         self._ticket_id = ticket_id
+        self._patches = patches
         self._auto_solve = timedelta(seconds=policy.auto_solve_after_seconds)
         self._window = timedelta(seconds=policy.reopen_window_seconds)
         self._state = state
@@ -60,7 +64,7 @@ class Lifecycle:
     @property
     def on(self) -> bool:
         """True unless this run replays a history from before the lifecycle."""
-        return workflow.patched(TICKET_LIFECYCLE)
+        return self._patches.patched(TICKET_LIFECYCLE)
 
     def observe(self, status: TicketStatus) -> None:
         """Start the auto-solve timer when the ticket begins waiting on the customer."""

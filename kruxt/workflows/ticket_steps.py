@@ -26,6 +26,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.models.sla import ClockKind
     from kruxt.models.tickets import StaffMessage, TicketWorkflowState
     from kruxt.workflows.policies import db_activity
+    from kruxt.workflows.revisions import Patches
     from kruxt.workflows.sla import SlaTracker
 
 __all__ = ["AUTOPILOT", "DELIVERY_REFUSED", "TicketSteps"]
@@ -56,9 +57,12 @@ class TicketSteps:
         state: TicketWorkflowState,
         sla: SlaTracker,
         publish: Callable[[], None],
+        patches: Patches,
     ) -> None:
-        """``state`` is the workflow's own (changed in place); ``publish`` refreshes its details."""
+        """``state`` is the workflow's own (changed in place); ``publish`` refreshes its details;
+        ``patches`` answers the run's patches."""
         self._ticket_id = ticket_id
+        self._patches = patches
         self._state = state
         self._sla = sla
         self._publish = publish
@@ -139,7 +143,7 @@ class TicketSteps:
             message,
             f"Send the {kind.value.replace('_', ' ')} to the customer",
         )
-        if sent.refused is not None and workflow.patched(DELIVERY_REFUSED):
+        if sent.refused is not None and self._patches.patched(DELIVERY_REFUSED):
             self._undelivered = sent.refused
             if self._state.status not in (TicketStatus.AWAITING_HUMAN, TicketStatus.RESOLVED):
                 await self.set_status(
