@@ -30,8 +30,8 @@ from tests.support import (
     until_status,
 )
 
-# Measured (2026-11-30): the answered ticket waits on the customer at 67-70 events and closes
-# at 97-100; the locked account's plan waits on its approver at 100-111 and closes at 199-210
+# Measured (2026-11-30): the answered ticket waits on the customer at 66-70 events and closes
+# at 96-100; the locked account's plan waits on its approver at 100-112 and closes at 199-211
 # (the count moves by a few with how activities and the update interleave). The happy path's goal
 # is under 80 (issue 17), so its margin stops there; the others get about 12%.
 AUTO_ANSWER_WAITING = 79
