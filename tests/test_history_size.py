@@ -17,7 +17,9 @@ from temporalio.testing import WorkflowEnvironment
 
 from kruxt.models import search_attributes as sa
 from kruxt.models.enums import TicketStatus
+from kruxt.models.tickets import TicketWorkflowInput, workflow_id_for
 from kruxt.workers.composition import Outside, build_worker
+from kruxt.workflows.ticket import TicketWorkflow
 from tests.scenarios import APPROVERS, EXPORT
 from tests.support import (
     TicketRig,
@@ -81,6 +83,26 @@ async def test_a_new_ticket_records_one_marker_and_no_upsert_its_start_made(
     assert markers == 1
     assert upserted.count("TemporalChangeVersion") == 1, upserted  # the SDK's, per marker
     assert sa.CHANNEL.name not in upserted, upserted
+
+
+async def test_a_ticket_started_without_search_attributes_still_gets_its_channel(
+    tickets: TicketRig,
+) -> None:
+    """A start that set no search attributes (an older client, `temporal workflow start` by
+    hand) leaves the workflow to upsert the channel, so the ticket is still found by it."""
+    ticket = intake(subject=EXPORT["subject"], body=EXPORT["body"])
+    handle = await tickets.env.client.start_workflow(
+        TicketWorkflow.run,
+        TicketWorkflowInput(intake=ticket),
+        id=workflow_id_for(ticket.ticket_id),
+        task_queue=tickets.queue,
+    )
+    await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
+    found = (await handle.describe()).typed_search_attributes
+    assert found.get(sa.CHANNEL) == ticket.channel.value
+    markers, upserted = await _markers_and_upserts(handle)
+    assert markers == 1
+    assert upserted.count(sa.CHANNEL.name) == 1, upserted
 
 
 async def test_the_approval_path_stays_short(
