@@ -234,3 +234,28 @@ def test_spans_go_to_the_otlp_endpoint_when_one_is_set() -> None:
     [(path, body)] = received
     assert path == "/v1/traces"
     assert b"ticket-step" in body and b"kruxt-worker" in body
+
+
+UNSENT_CHILD = """
+from opentelemetry import trace
+from kruxt.adapters.telemetry import configure_tracing
+configure_tracing("kruxt-worker", None)
+with trace.get_tracer("t").start_as_current_span("ticket-step") as span:
+    context = span.get_span_context()
+    print(span.is_recording(), context.is_valid)
+"""
+
+
+def test_without_an_endpoint_spans_are_not_recorded_but_carry_ids() -> None:
+    """Nothing to send them to: a span costs no recording, and still has its ids (Temporal's
+    headers carry them on)."""
+    # A process of its own: a process installs its tracer provider once.
+    done = subprocess.run(
+        [sys.executable, "-c", UNSENT_CHILD],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["False", "True"]

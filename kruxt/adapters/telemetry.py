@@ -16,6 +16,7 @@ from opentelemetry import trace
 from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor, SpanExporter
+from opentelemetry.sdk.trace.sampling import ALWAYS_OFF
 
 if TYPE_CHECKING:
     from fastapi import FastAPI
@@ -128,7 +129,13 @@ def configure_tracing(
     (:mod:`kruxt.adapters.temporal_client`): one trace runs from the HTTP request through the
     workflow and its activities to PostgreSQL and the outside services' HTTP calls.
     """
-    provider = TracerProvider(resource=Resource.create({"service.name": service_name}))
+    sending = bool(otlp_endpoint or exporters)
+    # With nowhere to send them, spans are not recorded (Temporal's interceptor still makes
+    # one per workflow task and activity): their ids still flow, at a fraction of the cost.
+    provider = TracerProvider(
+        resource=Resource.create({"service.name": service_name}),
+        sampler=None if sending else ALWAYS_OFF,
+    )
     if otlp_endpoint:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -138,7 +145,7 @@ def configure_tracing(
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     trace.set_tracer_provider(provider)
     # With nowhere to send them, the libraries' spans would only cost time (a span per query).
-    if otlp_endpoint or exporters:
+    if sending:
         instrument_libraries(provider)
     return provider
 
