@@ -25,7 +25,7 @@ from temporalio.runtime import (
     TelemetryConfig,
     TelemetryFilter,
 )
-from temporalio.worker import FixedSizeSlotSupplier
+from temporalio.worker import CustomSlotSupplier, FixedSizeSlotSupplier
 
 from kruxt.adapters import event_loop
 from kruxt.adapters.app_db import SUPPORT_ROLE, KruxtApp
@@ -35,7 +35,12 @@ from kruxt.adapters.postgres import audit
 from kruxt.adapters.postgres.pool import create_pool
 from kruxt.adapters.temporal_client import connect
 from kruxt.models.playbooks import ApproverRole
-from kruxt.workers.composition import WORKFLOW_SLOTS, Outside, build_worker
+from kruxt.workers.composition import (
+    WORKFLOW_SLOTS,
+    Outside,
+    build_worker,
+    workflow_slot_supplier,
+)
 from kruxt.workers.slots import StickyFirstSlots
 from kruxt.workers.watchdog import exit_when_wedged, supervise
 
@@ -109,15 +114,13 @@ def telemetry(env: Mapping[str, str]) -> TelemetryConfig:
     return TelemetryConfig(metrics=metrics, logging=LoggingConfig(filter=levels))
 
 
-def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | StickyFirstSlots:
+def workflow_slots(env: Mapping[str, str]) -> FixedSizeSlotSupplier | CustomSlotSupplier:
     """BENCH_WF_SLOTS slots (100): the SDK's first come, first served unless
     BENCH_STICKY_FIRST is set (1: the defaults; else its ``quiet,max_wait`` seconds)."""
     slots = int(env.get("BENCH_WF_SLOTS", str(WORKFLOW_SLOTS)))
     first = env.get("BENCH_STICKY_FIRST", "0")
-    if first == "0":
-        return FixedSizeSlotSupplier(slots)
-    if first == "1":
-        return StickyFirstSlots(slots)
+    if first in ("0", "1"):
+        return workflow_slot_supplier("sdk" if first == "0" else "sticky-first", slots)
     quiet, max_wait = (float(part) for part in first.split(","))
     return StickyFirstSlots(slots, quiet=quiet, max_wait=max_wait)
 

@@ -224,13 +224,15 @@ def activity_executor(max_workers: int) -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=max_workers, thread_name_prefix="kruxt-activity")
 
 
-def workflow_slot_supplier(kind: str) -> FixedSizeSlotSupplier | CustomSlotSupplier:
-    """The workflow-task slots ``KRUXT_WORKFLOW_SLOTS`` names: ``sdk`` (first come, first
-    served) or ``sticky-first`` (``kruxt.workers.slots``)."""
+def workflow_slot_supplier(
+    kind: str, slots: int = WORKFLOW_SLOTS
+) -> FixedSizeSlotSupplier | CustomSlotSupplier:
+    """``slots`` workflow-task slots as ``KRUXT_WORKFLOW_SLOTS`` names them: ``sdk`` (first
+    come, first served) or ``sticky-first`` (``kruxt.workers.slots``)."""
     if kind == "sticky-first":
-        return StickyFirstSlots(WORKFLOW_SLOTS)
+        return StickyFirstSlots(slots)
     if kind == "sdk":
-        return FixedSizeSlotSupplier(WORKFLOW_SLOTS)
+        return FixedSizeSlotSupplier(slots)
     raise ValueError(f"no such workflow slot supplier: {kind!r} (sdk, sticky-first)")
 
 
@@ -241,7 +243,7 @@ def worker_tuner(
     """The slots of a worker: ``workflow_slots`` (by default the SDK's 100, first come first
     served) and ``max_concurrent_activities`` activity slots."""
     return WorkerTuner.create_composite(
-        workflow_supplier=workflow_slots or FixedSizeSlotSupplier(WORKFLOW_SLOTS),
+        workflow_supplier=workflow_slots or workflow_slot_supplier("sdk"),
         activity_supplier=FixedSizeSlotSupplier(max_concurrent_activities),
         # The SDK's defaults: the project runs no local activities or Nexus operations.
         local_activity_supplier=FixedSizeSlotSupplier(100),
