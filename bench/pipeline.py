@@ -6,9 +6,11 @@ questions the rules triager answers from the knowledge base; the floor runs as m
 activities as one ticket scheduled before it waited (counted from a warm-up ticket's history),
 then waits for a signal as the ticket waits for its customer. They run in turns, half of each
 at a time (floor, tickets, tickets, floor: ``bench.stack.in_turns``). Throughput
-is taken from the histories: workflows over the spans from the first start to the last event,
-so polling adds nothing to it. The CPU each workflow cost this process (worker and starter),
-the dev server and PostgreSQL is printed with it: it says where a ticket's extra time goes.
+is taken from the histories: workflows over the spans from the first start to the last event.
+The bench learns a floor turn is done from its activity's count in this process and a ticket
+turn from one count in PostgreSQL every 50 ms, so waiting costs either side next to nothing.
+The CPU each workflow cost this process (worker and starter), the dev server and PostgreSQL is
+printed with it: it says where a ticket's extra time goes.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.worker import Worker
 
-from bench.floor import FloorWorkflow, noop
+from bench.floor import FloorWorkflow, Noop
 from bench.stack import (
     Stack,
     Tally,
@@ -104,15 +106,16 @@ async def measure(stack: Stack, n: int) -> str:
                 FloorWorkflow.run, steps, id=f"floor-{uuid.uuid4().hex}", task_queue=floor_queue
             )
 
+        noop = Noop(steps)
+
         async def floors_waiting() -> bool:
-            done = await asyncio.gather(*(scheduled_activities(h) for h in floors[-5:]))
-            return all(d >= steps for d in done)
+            return noop.finished >= count
 
         async with Worker(
             stack.client,
             task_queue=floor_queue,
             workflows=[FloorWorkflow],
-            activities=[noop],
+            activities=[noop.noop],
             tuner=worker_tuner(SLOTS),
             max_cached_workflows=CACHE,
             workflow_runner=workflow_runner(),
