@@ -238,3 +238,52 @@ async def test_temporal_on_port_0_moves_to_another_port_when_its_port_is_taken(
     finally:
         server.stop()
         taken.close()
+
+
+async def _said(stack: RunningStack, pattern: str, timeout: float = 60) -> re.Match[str]:
+    """Read `kruxt dev`'s output until a line matches ``pattern``; that match."""
+    assert stack.process.stdout is not None
+    while True:
+        line = await asyncio.wait_for(stack.process.stdout.readline(), timeout)
+        assert line, "kruxt dev ended:\n" + "".join(stack.output)
+        stack.output.append(line.decode())
+        found = re.search(pattern, line.decode())
+        if found:
+            return found
+
+
+async def test_dev_starts_again_a_worker_or_api_that_dies(tmp_path: Path) -> None:
+    """A killed worker and a killed API are started again, saying so, and the stack goes on:
+    a ticket opened after both were killed is answered, at the same API address."""
+    home = tmp_path / "kx"
+    async with kruxt_dev(home) as stack:
+        banner = "".join(stack.output)
+        worker = re.search(r"worker: started \(pid (\d+)", banner)
+        api = re.search(r"api: started \(pid (\d+)", banner)
+        assert worker is not None and api is not None, banner
+        os.kill(int(worker.group(1)), signal.SIGKILL)
+        await _said(stack, r"worker exited \(killed by SIGKILL\); starting it again")
+        new_worker = int((await _said(stack, r"worker: started \(pid (\d+)")).group(1))
+        os.kill(int(api.group(1)), signal.SIGKILL)
+        await _said(stack, r"api exited \(killed by SIGKILL\); starting it again")
+        new_api = int((await _said(stack, r"api: started \(pid (\d+)")).group(1))
+        assert {new_worker, new_api}.isdisjoint({int(worker.group(1)), int(api.group(1))})
+        body = {
+            "external_id": "dev-restarted",
+            "requester": {"id": "u1", "email": "ana@example.com", "name": "Ana"},
+            "subject": "Data export status?",
+            "body": "What is the status of my data export request?",
+        }
+        async with httpx.AsyncClient(
+            base_url=stack.api, headers={"Authorization": f"Bearer {stack.token}"}, timeout=30
+        ) as http:
+            # The socket stayed open in `kruxt dev`: this waits for the new API, never refused.
+            accepted = (await http.post("/v1/tickets", json=body)).json()
+
+            async def answered() -> bool:
+                r = await http.get(f"/v1/tickets/{accepted['ticket_id']}")
+                return r.status_code == 200 and r.json()["status"] == "awaiting_customer"
+
+            await eventually(answered)
+        stack.child_pids.extend([new_worker, new_api])
+        await _stop(stack, signal.SIGINT, home)

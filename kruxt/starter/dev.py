@@ -1,8 +1,9 @@
 """``kruxt dev``: the whole stack on embedded defaults, in one process tree.
 
 Starts (unless configured elsewhere) the Temporal dev server and an embedded PostgreSQL,
-applies the migrations, then runs a worker and the API as child processes. Ctrl-C or SIGTERM
-stops every child; the data in ``.kruxt/`` stays for the next run.
+applies the migrations, then runs a worker and the API as child processes, starting either
+again when it exits on its own (``kruxt.starter.dev_restarts``). Ctrl-C or SIGTERM stops every
+child; the data in ``.kruxt/`` stays for the next run.
 """
 
 from __future__ import annotations
@@ -43,6 +44,7 @@ from kruxt.adapters.temporal_client import connect as temporal_connect
 from kruxt.adapters.temporal_dev_server import TemporalDevServer
 from kruxt.agents.patterns import NOT_SPACE, Pattern
 from kruxt.models.playbooks import ApproverRole
+from kruxt.starter.dev_restarts import RestartBudget, exit_reason
 
 DEV_DATABASE = "kruxt"
 # An approval link in a mail of the outbox (on RE2: the mail quotes ticket text).
@@ -81,7 +83,11 @@ class DevStack:
         self.postgres: EmbeddedPostgres | None = None
         self.temporal: TemporalDevServer | None = None
         self.children: dict[str, subprocess.Popen[bytes]] = {}
-        # The API's listening socket, bound here and handed to the API child.
+        # What the children are started with, again when one is restarted.
+        self.child_env: dict[str, str] = {}
+        self.restarts: dict[str, RestartBudget] = {}
+        # The API's listening socket, bound here and handed to each API child: it stays open
+        # here, so requests wait in its backlog while a restarted API starts.
         self.api_socket: socket.socket | None = None
         self.api_port = settings.api_port
 
@@ -109,6 +115,7 @@ class DevStack:
             env.update(self._links())
             env.update(self._payload_encryption())
             self._write_dev_env(env)
+            self.child_env = env
             self._spawn("worker", env)
             self._spawn("api", env)
             await self._wait_api()
@@ -340,19 +347,25 @@ class DevStack:
         path.chmod(0o600)
 
     def _spawn(self, name: str, env: dict[str, str]) -> None:
-        log = open(self.logs / f"{name}.log", "ab")  # noqa: SIM115 - the child owns it
-        command = [sys.executable, "-m", "kruxt", name]
         fds: tuple[int, ...] = ()
         if name == "api" and self.api_socket is not None:
             fds = (self.api_socket.fileno(),)
-            command = [sys.executable, "-m", "kruxt.starter.dev_api", str(fds[0])]
-        self.children[name] = subprocess.Popen(
-            command, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT, pass_fds=fds
-        )
-        if fds and self.api_socket is not None:
-            self.api_socket.close()  # the child's copy stays open and listening
-            self.api_socket = None
+        with open(self.logs / f"{name}.log", "ab") as log:  # the child has its own copy
+            self.children[name] = subprocess.Popen(
+                self._command(name, fds),
+                env={**os.environ, **env},
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                pass_fds=fds,
+            )
         say(f"{name}: started (pid {self.children[name].pid}, log {self.logs / f'{name}.log'})")
+
+    def _command(self, name: str, fds: tuple[int, ...]) -> list[str]:
+        """The child's command line: ``kruxt worker``, or the API serving the socket in
+        ``fds``."""
+        if fds:
+            return [sys.executable, "-m", "kruxt.starter.dev_api", str(fds[0])]
+        return [sys.executable, "-m", "kruxt", name]
 
     async def _schedules(self, env: dict[str, str]) -> None:
         """Create the Temporal Schedules (the weekly review) as production's
@@ -453,12 +466,23 @@ class DevStack:
         print("\n".join(lines), flush=True)
 
     async def _supervise(self, stop: asyncio.Event) -> bool:
+        """Until ``stop``: print new mail's links, start again a child that exited; True when
+        the stack must stop for a failure (a child exiting over and over, the dev server)."""
         while not stop.is_set():
             self._announce_mail()
-            for name, proc in self.children.items():
-                if proc.poll() is not None:
-                    say(f"{name} exited with code {proc.returncode}; see {self.logs}/{name}.log")
+            for name, proc in list(self.children.items()):
+                if proc.poll() is None:
+                    continue
+                why = exit_reason(name, proc.returncode)
+                budget = self.restarts.setdefault(name, RestartBudget())
+                if not budget.allow():
+                    say(
+                        f"{name} exited ({why}) again after {budget.limit} restarts within "
+                        f"{budget.window:.0f} s; stopping. See {self.logs}/{name}.log"
+                    )
                     return True
+                say(f"{name} exited ({why}); starting it again. See {self.logs}/{name}.log")
+                self._spawn(name, self.child_env)
             if self.temporal and self.temporal.process and self.temporal.process.poll() is not None:
                 say(f"the Temporal dev server exited; see {self.logs}/temporal.log")
                 return True
