@@ -25,6 +25,7 @@ import pytest
 import uvicorn
 from fastapi import APIRouter, FastAPI
 from slack_sdk.web.async_client import AsyncWebClient
+from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client, WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -667,6 +668,19 @@ async def pending_approval(
         idempotency_key=f"request:{request.approval_id}",
     )
     return request
+
+
+async def markers_and_upserts(handle: WorkflowHandle[Any, Any]) -> tuple[int, list[str]]:
+    """The history's markers, and the search attribute each upsert wrote (in order)."""
+    events = (await handle.fetch_history()).events
+    markers = sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED)
+    upserts = [
+        e.upsert_workflow_search_attributes_event_attributes.search_attributes
+        for e in events
+        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
+    ]
+    upserted = [key for attributes in upserts for key in attributes.indexed_fields]
+    return markers, upserted
 
 
 async def eventually(

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 import asyncpg
-from temporalio.api.enums.v1 import EventType
 from temporalio.client import WorkflowHandle
 from temporalio.testing import WorkflowEnvironment
 
@@ -27,6 +26,7 @@ from tests.support import (
     demo_app,
     intake,
     locked_ticket,
+    markers_and_upserts,
     resolve,
     start_ticket,
     until_status,
@@ -44,19 +44,6 @@ APPROVAL_CLOSED = 235
 
 async def _events(handle: WorkflowHandle[Any, Any]) -> int:
     return len((await handle.fetch_history()).events)
-
-
-async def _markers_and_upserts(handle: WorkflowHandle[Any, Any]) -> tuple[int, list[str]]:
-    """The history's markers, and the search attribute each upsert wrote."""
-    events = (await handle.fetch_history()).events
-    markers = sum(1 for e in events if e.event_type == EventType.EVENT_TYPE_MARKER_RECORDED)
-    upserts = [
-        e.upsert_workflow_search_attributes_event_attributes.search_attributes
-        for e in events
-        if e.event_type == EventType.EVENT_TYPE_UPSERT_WORKFLOW_SEARCH_ATTRIBUTES
-    ]
-    upserted = [key for attributes in upserts for key in attributes.indexed_fields]
-    return markers, upserted
 
 
 async def test_the_auto_answer_path_stays_short(tickets: TicketRig) -> None:
@@ -79,7 +66,7 @@ async def test_a_new_ticket_records_one_marker_and_no_upsert_its_start_made(
     handle = await tickets.start(intake(subject=EXPORT["subject"], body=EXPORT["body"]))
     await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
     await resolve(handle)
-    markers, upserted = await _markers_and_upserts(handle)
+    markers, upserted = await markers_and_upserts(handle)
     assert markers == 1
     assert upserted.count("TemporalChangeVersion") == 1, upserted  # the SDK's, per marker
     assert sa.CHANNEL.name not in upserted, upserted
@@ -100,7 +87,7 @@ async def test_a_ticket_started_without_search_attributes_still_gets_its_channel
     await until_status(handle, TicketStatus.AWAITING_CUSTOMER)
     found = (await handle.describe()).typed_search_attributes
     assert found.get(sa.CHANNEL) == ticket.channel.value
-    markers, upserted = await _markers_and_upserts(handle)
+    markers, upserted = await markers_and_upserts(handle)
     assert markers == 1
     assert upserted.count(sa.CHANNEL.name) == 1, upserted
 

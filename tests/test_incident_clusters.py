@@ -27,7 +27,7 @@ from kruxt.models.incidents import (
 from kruxt.models.tickets import TicketIntake, workflow_id_for
 from kruxt.workflows.incident import IncidentWorkflow
 from tests import test_incidents
-from tests.support import eventually
+from tests.support import eventually, markers_and_upserts
 from tests.test_incidents import WINDOW, Env, new_ticket, start_stand_in
 
 # The incident tests' worker (real activities, fake Slack, outbox mail) serves these too.
@@ -251,3 +251,9 @@ async def test_a_p2_cluster_pages_once_then_escalates_to_p1_with_a_new_post(env:
     await env.service().resolve(state.incident_id, by="maya@kruxt.app", note="fixed")
     for handle in (first_handle, second_handle, third_handle):
         assert (await handle.result()).resolved.incident_id == state.incident_id
+    # It counted its tickets and escalated: two changes, one marker (and the SDK's upsert of
+    # it), the incident's revision (kruxt.workflows.revisions).
+    await incident.result()
+    markers, upserted = await markers_and_upserts(incident)
+    assert markers == 1
+    assert upserted.count("TemporalChangeVersion") == 1, upserted

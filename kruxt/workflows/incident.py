@@ -61,6 +61,7 @@ with workflow.unsafe.imports_passed_through():
     from kruxt.workflows.defect_issue import FILES_DEFECT_ISSUES, report_defect
     from kruxt.workflows.failures import failure_reason
     from kruxt.workflows.policies import DB_RETRY, DB_TIMEOUT, NOTIFY_RETRY, NOTIFY_TIMEOUT
+    from kruxt.workflows.revisions import Patches, Revision
 
 __all__ = ["INCIDENT_RESOLVED_SIGNAL", "IncidentWorkflow"]
 
@@ -70,6 +71,13 @@ ESCALATES_WITH_WORST_TICKET = "incident-escalates-with-worst-ticket"
 # workflow.patched: the incident counts its tickets and keeps the last RECENT_TICKETS; one
 # activity tells them all. Runs from before kept every ticket and signalled each one.
 COUNTS_ITS_TICKETS = "incident-counts-its-tickets"
+# An incident run started on this revision takes these changes with one marker in its history
+# (kruxt.workflows.revisions), where it recorded one for each it reached; a change after it
+# gets its own patch until the next revision.
+INCIDENT_REVISION_2026_12 = Revision(
+    "incident-revision-2026-12",
+    frozenset({COUNTS_ITS_TICKETS, ESCALATES_WITH_WORST_TICKET, FILES_DEFECT_ISSUES}),
+)
 RECENT_TICKETS = 20
 # What a continued run keeps of the timeline (the database has all of it).
 TIMELINE_CARRIED = 100
@@ -84,6 +92,8 @@ class IncidentWorkflow:
 
     @workflow.init
     def __init__(self, inp: IncidentInput) -> None:
+        # First: the revision's marker belongs to the run's first workflow task.
+        self._patches = Patches(INCIDENT_REVISION_2026_12)
         carry = inp.carry_over or IncidentCarryOver(
             status=IncidentStatus.OPEN, priority=inp.priority, tickets=[inp.first_ticket]
         )
@@ -164,7 +174,7 @@ class IncidentWorkflow:
             self._ticket_count = len(self._tickets)
             self._note(f"ticket {ticket.ticket_id} ({ticket.priority.value}) attached")
         if ticket.priority.rank < self._priority.rank:
-            if workflow.patched(ESCALATES_WITH_WORST_TICKET):
+            if self._patches.patched(ESCALATES_WITH_WORST_TICKET):
                 self._escalate_to(ticket)
             else:
                 self._priority = ticket.priority
@@ -244,7 +254,7 @@ class IncidentWorkflow:
         """True when this run counts its tickets and keeps the last few (COUNTS_ITS_TICKETS);
         asked once, where it is first needed, so a replay asks at the same point."""
         if self._counts is None:
-            self._counts = workflow.patched(COUNTS_ITS_TICKETS)
+            self._counts = self._patches.patched(COUNTS_ITS_TICKETS)
         return self._counts
 
     def _recent(self) -> list[AttachTicket]:
@@ -423,7 +433,7 @@ class IncidentWorkflow:
             retry_policy=NOTIFY_RETRY,
             summary="Post the timeline",
         )
-        if request.defect and workflow.patched(FILES_DEFECT_ISSUES):
+        if request.defect and self._patches.patched(FILES_DEFECT_ISSUES):
             await report_defect(
                 incident_defect(
                     self._inp,
