@@ -192,6 +192,23 @@ def test_slack_update_needs_a_message_posted_in_that_channel(slack: FakeSlackSer
     assert client.chat_update(channel=CHANNEL, ts=ts, text="approved")["ts"] == ts
 
 
+def test_slack_users_info_answers_members_after_the_token_check(slack: FakeSlackServer) -> None:
+    """A GET, as slack_sdk sends it: the token first, then the member or ``user_not_found``,
+    then a scripted failure."""
+    slack.add_member("U0ANA", "ana@example.com")
+    assert slack_refusal(lambda: slack_client(slack, "xoxb-no").users_info(user="U0ANA")) == (
+        "invalid_auth"
+    )
+    client = slack_client(slack)
+    assert slack_refusal(lambda: client.users_info(user="U0NOBODY")) == "user_not_found"
+    answer = client.users_info(user="U0ANA")
+    assert answer["user"]["id"] == "U0ANA"
+    assert answer["user"]["profile"]["email"] == "ana@example.com"
+    assert slack.calls_to("users.info")[-1].body == {"user": "U0ANA"}
+    slack.fail_next(slack_error("ratelimited"))
+    assert slack_refusal(lambda: client.users_info(user="U0ANA")) == "ratelimited"
+
+
 # --- SendGrid -----------------------------------------------------------------------------
 
 

@@ -179,11 +179,13 @@ async def pages(handle: WorkflowHandle[Any, Any], count: int) -> IncidentState:
     return state
 
 
-async def test_acknowledge_in_slack_takes_the_incident_and_stops_the_paging(stack: Stack) -> None:
+async def paged_with_button(
+    stack: Stack,
+) -> tuple[WorkflowHandle[Any, Any], IncidentState, dict[str, Any]]:
+    """A P1's incident, paged once, and the Acknowledge button its activity posted to the
+    incident channel."""
     incident = await open_p1(stack)
-    first = await pages(incident, 1)
-    incident_id = first.incident_id
-    # The button, as the workflow's activity posted it to the incident channel.
+    state = await pages(incident, 1)
     [root] = [
         c.body
         for c in stack.slack.calls_to("chat.postMessage")
@@ -192,6 +194,21 @@ async def test_acknowledge_in_slack_takes_the_incident_and_stops_the_paging(stac
     [button] = [
         e for b in root["blocks"] if b["type"] == "actions" for e in b["elements"] if e.get("value")
     ]
+    return incident, state, button
+
+
+async def refused_acks(stack: Stack) -> list[Any]:
+    """The audit log's refused acknowledgements."""
+    async with stack.pool.acquire() as conn:
+        rows: list[Any] = await conn.fetch(
+            "SELECT actor, details FROM support_audit_log WHERE action = 'incident.ack_refused'"
+        )
+    return rows
+
+
+async def test_acknowledge_in_slack_takes_the_incident_and_stops_the_paging(stack: Stack) -> None:
+    incident, first, button = await paged_with_button(stack)
+    incident_id = first.incident_id
     assert button["action_id"] == ACTION_INCIDENT_ACK
     ref = await IncidentStore(stack.pool).slack_message(incident_id)
     assert ref is not None
@@ -199,16 +216,11 @@ async def test_acknowledge_in_slack_takes_the_incident_and_stops_the_paging(stac
 
     # Someone on neither the policy nor the approvers list: refused, told, audited.
     await stack.click("U0STRANGER", button, name="stranger")
-    assert "Only people in the approvers list can acknowledge" in await stack.told("stranger")
+    assert "Only people on the escalation policy or the approvers list" in await stack.told(
+        "stranger"
+    )
 
-    async def audited() -> list[Any]:
-        async with stack.pool.acquire() as conn:
-            rows: list[Any] = await conn.fetch(
-                "SELECT actor, details FROM support_audit_log WHERE action = 'incident.ack_refused'"
-            )
-        return rows
-
-    [refusal] = await eventually(audited)
+    [refusal] = await eventually(lambda: refused_acks(stack))
     assert refusal["actor"] == "slack:U0STRANGER"
     assert refusal["details"]["incident_id"] == str(incident_id)
     assert refusal["details"]["channel"] == "slack"
@@ -248,3 +260,49 @@ async def test_acknowledge_in_slack_takes_the_incident_and_stops_the_paging(stac
     # A second click is refused with who took it.
     await stack.click("UMAYA", button, name="again")
     assert "already acknowledged by maya@kruxt.app" in await stack.told("again")
+
+
+async def test_the_on_call_person_of_the_policy_acknowledges_by_their_slack_e_mail(
+    stack: Stack,
+) -> None:
+    """UONCALL is paged by the policy but is in no approvers list: Slack's users.info gives
+    their e-mail, which the policy lists, so the button takes the incident for them."""
+    stack.slack.add_member("UONCALL", "OnCall@KRUXT.app")
+    incident, _, button = await paged_with_button(stack)
+    await stack.click("UONCALL", button, name="oncall")
+    assert await stack.told("oncall") == (
+        "Incident acknowledged by oncall@kruxt.app: escalation stopped."
+    )
+    taken: IncidentState = await incident.query(IncidentWorkflow.state)
+    assert (taken.status, taken.acknowledged_by) == (
+        IncidentStatus.ACKNOWLEDGED,
+        "oncall@kruxt.app",
+    )
+    [lookup] = stack.slack.calls_to("users.info")
+    assert lookup.body["user"] == "UONCALL"
+
+
+@pytest.mark.parametrize(
+    ("member", "why"),
+    [
+        ({"email": "someone@elsewhere.example"}, "someone@elsewhere.example is neither"),
+        ({"email": None}, "no e-mail in Slack"),  # the app lacks users:read.email
+        ({"email": "oncall@kruxt.app", "deleted": True}, "no e-mail in Slack"),
+        ({"email": "oncall@kruxt.app", "is_bot": True}, "no e-mail in Slack"),
+        (None, "no e-mail in Slack"),  # users.info: user_not_found
+    ],
+)
+async def test_a_member_slack_cannot_vouch_for_is_refused_told_and_audited(
+    stack: Stack, member: dict[str, Any] | None, why: str
+) -> None:
+    if member is not None:
+        stack.slack.add_member("U0OTHER", **member)
+    incident, _, button = await paged_with_button(stack)
+    await stack.click("U0OTHER", button, name="other")
+    assert "Only people on the escalation policy or the approvers list" in await stack.told("other")
+
+    [refusal] = await eventually(lambda: refused_acks(stack))
+    assert refusal["actor"] == "slack:U0OTHER"
+    assert why in refusal["details"]["reason"], refusal["details"]
+    still: IncidentState = await incident.query(IncidentWorkflow.state)
+    assert (still.status, still.acknowledged_by) == (IncidentStatus.OPEN, None)

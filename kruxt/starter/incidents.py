@@ -33,6 +33,10 @@ class IncidentRefusedError(Exception):
     """The workflow refused the acknowledgement or resolution; the message says why."""
 
 
+class NotAResponderError(IncidentRefusedError):
+    """Whoever asked is neither on the escalation policy nor a configured approver."""
+
+
 class UnknownIncidentError(LookupError):
     """No incident (or no running incident workflow) has this id."""
 
@@ -119,7 +123,7 @@ class IncidentService:
 
     def _check_responder(self, who: str) -> None:
         if self._responders is not None and who.strip().lower() not in self._responders:
-            raise IncidentRefusedError(
+            raise NotAResponderError(
                 f"{who} is neither on the escalation policy nor a configured approver"
             )
 

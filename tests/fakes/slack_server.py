@@ -1,7 +1,9 @@
 """A local fake of the Slack Web API, for slack_sdk's real ``AsyncWebClient``.
 
-It answers ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral`` and ``views.open``
-the way Slack does (HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``)
+It answers ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``views.open`` and
+``users.info`` (a GET or a form POST; the members given by ``add_member``, ``user_not_found``
+for anyone else) the way
+Slack does (HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``)
 and records every call. It refuses what Slack refuses, in Slack's order: no token
 (``not_authed``) or a wrong one (``invalid_auth``), whether sent as ``Authorization: Bearer``
 or as a form ``token``; an unknown method (``unknown_method``, HTTP 404); then the arguments:
@@ -86,7 +88,28 @@ class FakeSlackServer(ThreadedHTTPFake):
         self._lock = threading.Lock()
         self._ts = itertools.count(1)
         self._posted: set[tuple[str, str]] = set()  # (channel, ts) of chat.postMessage answers
+        # users.info's directory: user id -> the "user" object Slack answers.
+        self._members: dict[str, dict[str, Any]] = {}
         self._serve(_handler_for(self), name="fake-slack")
+
+    def add_member(
+        self, user_id: str, email: str | None, *, is_bot: bool = False, deleted: bool = False
+    ) -> None:
+        """A workspace member ``users.info`` answers for, shaped as Slack's documented example
+        (``email`` None: a profile without one, as when the app lacks ``users:read.email``)."""
+        profile: dict[str, Any] = {"real_name": user_id, "display_name": user_id.lower()}
+        if email is not None:
+            profile["email"] = email
+        self._members[user_id] = {
+            "id": user_id,
+            "team_id": "T0FAKE",
+            "name": user_id.lower(),
+            "deleted": deleted,
+            "real_name": user_id,
+            "profile": profile,
+            "is_admin": False,
+            "is_bot": is_bot,
+        }
 
     @property
     def api_url(self) -> str:
@@ -234,6 +257,35 @@ def _check_view(view: Any) -> str | None:
 
 def _handler_for(server: FakeSlackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(FakeHandler):
+        def do_GET(self) -> None:
+            """Slack takes any method as a GET too; slack_sdk's async client sends
+            ``users.info`` so. The token, then the method."""
+            headers = self.header_map()
+            path, _, query = self.path.partition("?")
+            method = path.removeprefix("/api/")
+            params = {k: v[0] for k, v in parse_qs(query).items()}
+            server._record(SlackCall(method, path, headers, params))
+            auth_error = server._auth_error(headers, params)
+            if auth_error is not None:
+                self.send_json(200, {"ok": False, "error": auth_error})
+            elif method != "users.info":
+                self.send_json(404, {"ok": False, "error": "unknown_method", "req_method": method})
+            else:
+                self._users_info(params)
+
+        def _users_info(self, params: dict[str, Any]) -> None:
+            """The member, ``user_not_found``, or the next scripted failure."""
+            member = server._members.get(str(params.get("user", "")))
+            if member is None:
+                self.send_json(200, {"ok": False, "error": "user_not_found"})
+                return
+            failure = server._failures.take()
+            if failure is None:
+                self.send_json(200, {"ok": True, "user": member})
+            else:
+                error = {"ok": False, "error": failure.error}
+                self.send_json(failure.status, error, failure.headers)
+
         def do_POST(self) -> None:
             headers = self.header_map()
             path = self.path.split("?", 1)[0]
@@ -250,6 +302,9 @@ def _handler_for(server: FakeSlackServer) -> type[BaseHTTPRequestHandler]:
             auth_error = server._auth_error(headers, body or {})
             if auth_error is not None:
                 self.send_json(200, {"ok": False, "error": auth_error})
+                return
+            if method == "users.info":  # as a form POST, as slack_sdk's sync client sends it
+                self._users_info(body or {})
                 return
             if method not in _METHODS:
                 self.send_json(404, {"ok": False, "error": "unknown_method", "req_method": method})

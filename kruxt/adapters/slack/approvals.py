@@ -101,6 +101,18 @@ class SlackApprovals:
             self._client.views_open(trigger_id=trigger_id, view=modal_view(approval_id, kind)),
         )
 
+    async def member_email(self, user_id: str) -> str | None:
+        """The e-mail Slack has for a workspace member (``users.info``; the app needs the
+        ``users:read`` and ``users:read.email`` scopes, or Slack leaves the e-mail out); None
+        for a bot, a deactivated member or a profile without one."""
+        answer = await call("users.info", self._client.users_info(user=user_id))
+        user = answer.get("user")
+        if not isinstance(user, dict) or user.get("deleted") or user.get("is_bot"):
+            return None
+        profile = user.get("profile")
+        email = profile.get("email") if isinstance(profile, dict) else None
+        return email.strip().lower() if isinstance(email, str) and email.strip() else None
+
     async def notify_user(self, user_id: str, text: str) -> None:
         """An ephemeral message to one person in the approval channel."""
         await call(

@@ -36,7 +36,7 @@ from kruxt.adapters.slack import (
 from kruxt.models.approvals import DecisionChannel, TriageCorrection, Verdict
 from kruxt.models.enums import Category, Priority
 from kruxt.starter.approvals import Decider, DecisionAttempt, DecisionRefusedError
-from kruxt.starter.incidents import Acknowledger
+from kruxt.starter.incidents import Acknowledger, NotAResponderError
 
 __all__ = ["Responder", "SlackContext", "slack_router"]
 
@@ -214,43 +214,65 @@ async def _approve_in_background(
         await _tell(ctx, response_url=response_url, user_id=user_id, text=message)
 
 
+NOT_RESPONDER = (
+    "Only people on the escalation policy or the approvers list can acknowledge; "
+    "use `kruxt incident ack` otherwise."
+)
+
+
 def _acknowledge_incident(
     ctx: SlackContext, action: dict[str, Any], *, user_id: str, response_url: str
 ) -> None:
     """The incident page's Acknowledge button: whoever is on call takes it; paging stops."""
     incident_id = _uuid(action.get("value"))
-    person = ctx.approvers.by_slack_user(user_id)
-    if incident_id is None or person is None or ctx.incidents is None:
-        ctx.spawn(
-            _tell(
-                ctx,
-                response_url=response_url,
-                user_id=user_id,
-                text="Only people in the approvers list can acknowledge from Slack; "
-                "use `kruxt incident ack` otherwise.",
-            )
-        )
-        if incident_id is not None and person is None and ctx.audit_incident_refusal is not None:
-            # Like a stranger's approval click: refused, and the attempt is on the record.
-            ctx.spawn(
-                ctx.audit_incident_refusal(
-                    incident_id, f"slack:{user_id}", "not a configured approver"
-                )
-            )
+    if incident_id is None or ctx.incidents is None:
+        ctx.spawn(_tell(ctx, response_url=response_url, user_id=user_id, text=NOT_RESPONDER))
         return
-    incidents = ctx.incidents
+    person = ctx.approvers.by_slack_user(user_id)
+    known = str(person.email) if person is not None else None
+    ctx.spawn(
+        _acknowledge(
+            ctx, ctx.incidents, incident_id, known, user_id=user_id, response_url=response_url
+        )
+    )
 
-    async def ack() -> None:
-        try:
-            done = await incidents.acknowledge(
-                incident_id, by=str(person.email), channel=DecisionChannel.SLACK
-            )
-            text = f"Incident acknowledged by {done.by}: escalation stopped."
-        except Exception as exc:  # refused (already taken) or unreachable: tell the person
-            text = f"Not acknowledged: {exc}"
-        await _tell(ctx, response_url=response_url, user_id=user_id, text=text)
 
-    ctx.spawn(ack())
+async def _acknowledge(
+    ctx: SlackContext,
+    incidents: Acknowledger,
+    incident_id: uuid.UUID,
+    email: str | None,
+    *,
+    user_id: str,
+    response_url: str,
+) -> None:
+    """Take the incident for the clicker: an approver by the directory's Slack id, anyone
+    else by the e-mail Slack has for them (the on-call people of the escalation policy are
+    listed by e-mail); a stranger is refused, told and audited."""
+    email = email or await _member_email(ctx, user_id)
+    refused: str | None = None
+    try:
+        if email is None:
+            raise NotAResponderError("no e-mail in Slack for this member")
+        done = await incidents.acknowledge(incident_id, by=email, channel=DecisionChannel.SLACK)
+        text = f"Incident acknowledged by {done.by}: escalation stopped."
+    except NotAResponderError as exc:
+        text, refused = NOT_RESPONDER, str(exc)
+    except Exception as exc:  # refused (already taken) or unreachable: tell the person
+        text = f"Not acknowledged: {exc}"
+    await _tell(ctx, response_url=response_url, user_id=user_id, text=text)
+    if refused is not None and ctx.audit_incident_refusal is not None:
+        # Like a stranger's approval click: refused, and the attempt is on the record.
+        await ctx.audit_incident_refusal(incident_id, f"slack:{user_id}", refused)
+
+
+async def _member_email(ctx: SlackContext, user_id: str) -> str | None:
+    """The clicker's e-mail in Slack, or None (unknown, a bot, no scope, Slack failing)."""
+    try:
+        return await ctx.slack.member_email(user_id)
+    except SlackError as exc:
+        log.warning("slack: no e-mail for %s (%s)", user_id, exc)
+        return None
 
 
 async def _on_block_actions(ctx: SlackContext, payload: dict[str, Any]) -> Response:
