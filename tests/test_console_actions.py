@@ -106,7 +106,9 @@ async def test_decisions_go_through_the_workflows_validator(
         # A rollback: asked in the console, never approved by whoever asked.
         run_id = done.runs[0].run_id
         rollback = await actions.request_rollback(ticket.ticket_id, run_id, "wrong post", LEAD)
-        await eventually(lambda: ApprovalStore(pool).get(rollback))  # recorded and announced
+        # Stored before the request returns, so it can be decided at once (as the CLI's user
+        # pastes the printed id into `approvals decide`).
+        assert await ApprovalStore(pool).get(rollback) is not None
         with pytest.raises(DecisionRefusedError, match="asked for a rollback cannot approve"):
             await actions.decide(rollback, Verdict.APPROVE, "", LEAD)
         await actions.decide(rollback, Verdict.APPROVE, "", StaffMember.of(SAM))

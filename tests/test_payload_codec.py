@@ -20,6 +20,7 @@ from google.protobuf.message import Message
 from temporalio.api.common.v1 import Payload
 from temporalio.api.enums.v1 import EventType
 from temporalio.client import Client
+from temporalio.contrib.opentelemetry import TracingInterceptor
 from temporalio.contrib.pydantic import pydantic_data_converter
 from temporalio.converter import PayloadCodec
 
@@ -72,9 +73,16 @@ def payload_datas(document: Any) -> list[bytes]:
     return [d for value in document.values() for d in payload_datas(value)]
 
 
+# The header Temporal's OpenTelemetry interceptor carries the trace context in.
+TRACE_HEADER = TracingInterceptor().header_key
+
+
 def payloads_in(message: Message) -> list[Payload]:
     """Every Payload inside a protobuf message but search attributes (plain by design: the
-    server indexes them; ours hold statuses and categories, never ticket text)."""
+    server indexes them; ours hold statuses and categories, never ticket text) and the trace
+    context header (plain by design: Temporal's tracing interceptor writes a W3C traceparent
+    there, ids only, once a tracer provider is set, as every process of ours sets one; in this
+    test process only when a tracing test ran before in it)."""
     if isinstance(message, Payload):
         return [message]
     found: list[Payload] = []
@@ -82,7 +90,12 @@ def payloads_in(message: Message) -> list[Payload]:
         if field.message_type is None or field.name == "search_attributes":
             continue
         if field.message_type.GetOptions().map_entry:
-            items = [v for v in value.values() if isinstance(v, Message)]
+            header = message.DESCRIPTOR.name == "Header"
+            items = [
+                v
+                for k, v in value.items()
+                if isinstance(v, Message) and not (header and k == TRACE_HEADER)
+            ]
         else:  # a message, or a repeated container of them
             items = [value] if isinstance(value, Message) else list(value)
         for item in items:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import getpass
+import logging
 import os
 import pwd
 import uuid
@@ -81,6 +83,11 @@ class Decider(Protocol):
             DecisionRefusedError: the decision was not taken (the message says why).
         """
         ...
+
+
+log = logging.getLogger(__name__)
+# How long a rollback request waits for its approval to be stored (normally well under 1 s).
+STORED_WITHIN_S = 30.0
 
 
 class ApprovalService:
@@ -189,9 +196,25 @@ class ApprovalService:
         )
         try:
             with unavailable_as_error():
-                return await handle.execute_update(TicketWorkflow.request_rollback, request)
+                approval_id = await handle.execute_update(TicketWorkflow.request_rollback, request)
         except WorkflowUpdateFailedError as exc:
             raise DecisionRefusedError(_reason(exc)) from exc
+        await self._until_stored(approval_id)
+        return approval_id
+
+    async def _until_stored(self, approval_id: uuid.UUID) -> None:
+        """Wait until the workflow has stored the approval it just created (an activity after
+        the update), so the id handed back can be decided at once: the decider finds an
+        approval in the database, and a person who pastes the id straight into
+        ``approvals decide`` was told "unknown approval". Gives up after STORED_WITHIN_S,
+        saying so: the request stands, and its approval is stored when the worker gets to it."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + STORED_WITHIN_S
+        while await self._store.get(approval_id) is None:
+            if loop.time() > deadline:
+                log.warning("approval %s is not stored yet; it is listed once it is", approval_id)
+                return
+            await asyncio.sleep(0.1)
 
 
 def _reason(exc: WorkflowUpdateFailedError) -> str:
