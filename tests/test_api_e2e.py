@@ -295,3 +295,35 @@ async def test_temporal_down_is_503_and_the_retry_succeeds(
     retry = await stack.http.post("/v1/tickets", json=body)
     assert retry.status_code == 202
     await _triaged(stack, retry.json()["ticket_id"])
+
+
+async def test_a_ticket_read_right_after_its_post_is_waited_for_not_refused(
+    dev_client: Client, pool: asyncpg.Pool[Any], task_queue: str
+) -> None:
+    """The row is written by the workflow's first activity, after the 202: a read in between
+    waits for it. With no worker it says the ticket is being stored (not "no ticket"), and an
+    id nobody sent is unknown at once."""
+    app = create_app(api_deps(dev_client, pool, task_queue))
+    server, task, base = await serve_app(app)
+    try:
+        async with httpx.AsyncClient(
+            base_url=base, headers={"Authorization": f"Bearer {API_TOKEN}"}, timeout=30
+        ) as http:
+            accepted = (await http.post("/v1/tickets", json=ticket_body())).json()
+            url = f"/v1/tickets/{accepted['ticket_id']}"
+            pending = await http.get(url)  # no worker: the row never comes
+            assert pending.status_code == 404, pending.text
+            assert pending.json()["error"] == "not_stored_yet"
+            assert pending.headers["retry-after"] == "1"
+            unknown = await http.get(f"/v1/tickets/{uuid.uuid4()}")
+            assert (unknown.status_code, unknown.json()["error"]) == (404, "not_found")
+
+            second = (await http.post("/v1/tickets", json=ticket_body())).json()
+            async with build_worker(dev_client, task_queue=task_queue, pool=pool):
+                # Read at once, as a client does after its POST: before the worker stored it.
+                read = await http.get(f"/v1/tickets/{second['ticket_id']}")
+            assert read.status_code == 200, read.text
+            assert read.json()["ticket_id"] == second["ticket_id"]
+    finally:
+        server.should_exit = True
+        await task

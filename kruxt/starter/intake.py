@@ -256,6 +256,16 @@ class IntakeService:
         """The live state of the ticket's workflow (see :func:`live_state.ticket_state`)."""
         return await ticket_state(self.client, ticket_id)
 
+    async def received(self, ticket_id: uuid.UUID) -> bool:
+        """Whether the ticket's workflow exists (its row may not be written yet: its first
+        activity writes it, just after the intake answers 202). False when Temporal cannot
+        say."""
+        try:
+            await self.client.get_workflow_handle(workflow_id_for(ticket_id)).describe()
+        except RPCError:
+            return False
+        return True
+
     async def with_live_state(self, view: TicketView, *, timeout: float = 2.0) -> TicketView:
         """The stored ticket plus what only its workflow knows (see
         :func:`live_state.with_live_state`)."""

@@ -53,6 +53,9 @@ from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicket
 T = TypeVar("T")
 HealthCheck = Callable[[], Awaitable[None]]
 HEALTH_TIMEOUT_S = 3.0
+# How long a read of a ticket received but not stored yet waits for its row (normally a few
+# tens of ms: the workflow's first activity writes it).
+STORED_WAIT_S = 5.0
 
 
 @dataclass
@@ -258,9 +261,7 @@ def create_app(deps: ApiDeps | None = None, *, lifespan: Any = None) -> FastAPI:
     @app.get("/v1/tickets/{ticket_id}", dependencies=authorized, tags=["tickets"])
     async def get_ticket(deps: Deps, ticket_id: uuid.UUID) -> TicketView:
         """The ticket with its messages, triage, status and timestamps."""
-        view = await deps.tickets.get(ticket_id)
-        if view is None:
-            raise _no_ticket(ticket_id)
+        view = await deps.tickets.get(ticket_id) or await _once_stored(deps, ticket_id)
         return await deps.intake.with_live_state(view)
 
     @intake_route("/v1/tickets/{ticket_id}/messages", openapi_extra=json_body(NewMessageRequest))
@@ -333,6 +334,29 @@ def json_error_position(error: Any, body: bytes) -> str:
     line = before.count("\n") + 1
     column = len(before) - (before.rfind("\n") + 1) + 1
     return f"{reason} at line {line} column {column}"
+
+
+async def _once_stored(deps: ApiDeps, ticket_id: uuid.UUID) -> TicketView:
+    """A ticket not stored yet: if its workflow has it (the intake answered 202, and the
+    workflow's first activity writes the row a moment later), wait up to STORED_WAIT_S for the
+    row rather than answer "no ticket" to a client that reads right after it wrote."""
+    if not await deps.intake.received(ticket_id):
+        raise _no_ticket(ticket_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + STORED_WAIT_S
+    while loop.time() < deadline:
+        await asyncio.sleep(0.05)
+        view = await deps.tickets.get(ticket_id)
+        if view is not None:
+            return view
+    raise HTTPException(
+        status_code=404,
+        detail={
+            "error": "not_stored_yet",
+            "detail": f"ticket {ticket_id} was received and is being stored; ask again shortly",
+        },
+        headers={"Retry-After": "1"},
+    )
 
 
 def _no_ticket(ticket_id: uuid.UUID) -> HTTPException:
