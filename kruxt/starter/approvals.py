@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import getpass
 import logging
 import os
@@ -27,6 +26,7 @@ from kruxt.models.approvals import (
 )
 from kruxt.models.text import replace_unstorable
 from kruxt.models.tickets import workflow_id_for
+from kruxt.starter.waiting import until_found
 from kruxt.workflows.ticket import TicketWorkflow
 
 
@@ -177,7 +177,8 @@ class ApprovalService:
         channel: DecisionChannel | None = None,
         os_user: str | None = None,
     ) -> uuid.UUID:
-        """Ask the ticket's workflow to roll a run back; returns the approval to decide.
+        """Ask the ticket's workflow to roll a run back; returns the approval to decide, once
+        it is stored (at most STORED_WITHIN_S).
 
         Only people in the approvers directory may ask, and whoever asks may not approve it
         (the workflow's validator checks both against the plan's directory snapshot).
@@ -199,22 +200,12 @@ class ApprovalService:
                 approval_id = await handle.execute_update(TicketWorkflow.request_rollback, request)
         except WorkflowUpdateFailedError as exc:
             raise DecisionRefusedError(_reason(exc)) from exc
-        await self._until_stored(approval_id)
+        # The approval is stored by an activity after the update answered; the decider finds
+        # approvals in the database, so the id handed back is decidable only once it is there
+        # (pasted straight into `approvals decide`, it was "unknown approval").
+        if await until_found(lambda: self._store.get(approval_id), within=STORED_WITHIN_S) is None:
+            log.warning("approval %s is not stored yet; it is listed once it is", approval_id)
         return approval_id
-
-    async def _until_stored(self, approval_id: uuid.UUID) -> None:
-        """Wait until the workflow has stored the approval it just created (an activity after
-        the update), so the id handed back can be decided at once: the decider finds an
-        approval in the database, and a person who pastes the id straight into
-        ``approvals decide`` was told "unknown approval". Gives up after STORED_WITHIN_S,
-        saying so: the request stands, and its approval is stored when the worker gets to it."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + STORED_WITHIN_S
-        while await self._store.get(approval_id) is None:
-            if loop.time() > deadline:
-                log.warning("approval %s is not stored yet; it is listed once it is", approval_id)
-                return
-            await asyncio.sleep(0.1)
 
 
 def _reason(exc: WorkflowUpdateFailedError) -> str:

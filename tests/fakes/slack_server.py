@@ -1,8 +1,8 @@
 """A local fake of the Slack Web API, for slack_sdk's real ``AsyncWebClient``.
 
 It answers ``chat.postMessage``, ``chat.update``, ``chat.postEphemeral``, ``views.open`` and
-``users.info`` (a GET or a form POST; the members given by ``add_member``, ``user_not_found``
-for anyone else) the way
+``users.info`` (the members given by ``add_member``, ``user_not_found`` for anyone else), as a
+POST or, as Slack also takes them, a GET with the arguments in the query string, the way
 Slack does (HTTP 200 with ``{"ok": true, ...}`` or ``{"ok": false, "error": ...}``)
 and records every call. It refuses what Slack refuses, in Slack's order: no token
 (``not_authed``) or a wrong one (``invalid_auth``), whether sent as ``Authorization: Bearer``
@@ -40,7 +40,7 @@ __all__ = [
     "slack_error",
 ]
 
-_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open"}
+_METHODS = {"chat.postMessage", "chat.update", "chat.postEphemeral", "views.open", "users.info"}
 
 
 @dataclass(frozen=True)
@@ -157,6 +157,10 @@ class FakeSlackServer(ThreadedHTTPFake):
 
     def _argument_error(self, method: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Slack's checks of one method's arguments; ``None`` when they are fine."""
+        if method == "users.info":
+            if str(body.get("user", "")) not in self._members:
+                return {"ok": False, "error": "user_not_found"}
+            return None
         if method == "views.open":
             if not body.get("trigger_id"):
                 return {"ok": False, "error": "invalid_trigger_id"}
@@ -258,53 +262,32 @@ def _check_view(view: Any) -> str | None:
 def _handler_for(server: FakeSlackServer) -> type[BaseHTTPRequestHandler]:
     class Handler(FakeHandler):
         def do_GET(self) -> None:
-            """Slack takes any method as a GET too; slack_sdk's async client sends
-            ``users.info`` so. The token, then the method."""
-            headers = self.header_map()
+            """Slack takes any method as a GET too, its arguments in the query string
+            (slack_sdk's async client sends ``users.info`` so)."""
             path, _, query = self.path.partition("?")
-            method = path.removeprefix("/api/")
-            params = {k: v[0] for k, v in parse_qs(query).items()}
-            server._record(SlackCall(method, path, headers, params))
-            auth_error = server._auth_error(headers, params)
-            if auth_error is not None:
-                self.send_json(200, {"ok": False, "error": auth_error})
-            elif method != "users.info":
-                self.send_json(404, {"ok": False, "error": "unknown_method", "req_method": method})
-            else:
-                self._users_info(params)
-
-        def _users_info(self, params: dict[str, Any]) -> None:
-            """The member, ``user_not_found``, or the next scripted failure."""
-            member = server._members.get(str(params.get("user", "")))
-            if member is None:
-                self.send_json(200, {"ok": False, "error": "user_not_found"})
-                return
-            failure = server._failures.take()
-            if failure is None:
-                self.send_json(200, {"ok": True, "user": member})
-            else:
-                error = {"ok": False, "error": failure.error}
-                self.send_json(failure.status, error, failure.headers)
+            self._call(path, {k: v[0] for k, v in parse_qs(query).items()})
 
         def do_POST(self) -> None:
-            headers = self.header_map()
             path = self.path.split("?", 1)[0]
             try:
-                body = _parse(headers.get("content-type", ""), self.read_body())
+                body = _parse(self.header_map().get("content-type", ""), self.read_body())
             except (json.JSONDecodeError, UnicodeDecodeError):
                 body = None
             if path.startswith("/response/"):
-                server._record(SlackCall("response", path, headers, body or {}))
+                server._record(SlackCall("response", path, self.header_map(), body or {}))
                 self.send_json(200, {"ok": True})
                 return
+            self._call(path, body)
+
+        def _call(self, path: str, body: dict[str, Any] | None) -> None:
+            """One Web API call, in Slack's order: the token, the method, the arguments, then
+            the next scripted failure, else the answer."""
+            headers = self.header_map()
             method = path.removeprefix("/api/")
             server._record(SlackCall(method, path, headers, body or {}))
             auth_error = server._auth_error(headers, body or {})
             if auth_error is not None:
                 self.send_json(200, {"ok": False, "error": auth_error})
-                return
-            if method == "users.info":  # as a form POST, as slack_sdk's sync client sends it
-                self._users_info(body or {})
                 return
             if method not in _METHODS:
                 self.send_json(404, {"ok": False, "error": "unknown_method", "req_method": method})
@@ -329,6 +312,8 @@ def _handler_for(server: FakeSlackServer) -> type[BaseHTTPRequestHandler]:
             """The success answer of a call whose token and arguments were checked."""
             if method == "views.open":
                 return {"ok": True, "view": {"id": "V0FAKE", **body["view"]}}
+            if method == "users.info":
+                return {"ok": True, "user": server._members[str(body["user"])]}
             channel = body["channel"]
             if method == "chat.postEphemeral":
                 return {"ok": True, "message_ts": server._next_ts()}

@@ -49,6 +49,7 @@ from kruxt.starter.console.pages import console_router
 from kruxt.starter.console.staff_api import staff_api_router
 from kruxt.starter.console.templating import error_page, wants_page
 from kruxt.starter.intake import IntakeService, TicketClosedError, UnknownTicketError
+from kruxt.starter.waiting import until_found
 
 T = TypeVar("T")
 HealthCheck = Callable[[], Awaitable[None]]
@@ -342,13 +343,9 @@ async def _once_stored(deps: ApiDeps, ticket_id: uuid.UUID) -> TicketView:
     row rather than answer "no ticket" to a client that reads right after it wrote."""
     if not await deps.intake.received(ticket_id):
         raise _no_ticket(ticket_id)
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + STORED_WAIT_S
-    while loop.time() < deadline:
-        await asyncio.sleep(0.05)
-        view = await deps.tickets.get(ticket_id)
-        if view is not None:
-            return view
+    view = await until_found(lambda: deps.tickets.get(ticket_id), within=STORED_WAIT_S)
+    if view is not None:
+        return view
     raise HTTPException(
         status_code=404,
         detail={

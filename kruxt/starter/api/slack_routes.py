@@ -250,16 +250,16 @@ async def _acknowledge(
     else by the e-mail Slack has for them (the on-call people of the escalation policy are
     listed by e-mail); a stranger is refused, told and audited."""
     email = email or await _member_email(ctx, user_id)
-    refused: str | None = None
-    try:
-        if email is None:
-            raise NotAResponderError("no e-mail in Slack for this member")
-        done = await incidents.acknowledge(incident_id, by=email, channel=DecisionChannel.SLACK)
-        text = f"Incident acknowledged by {done.by}: escalation stopped."
-    except NotAResponderError as exc:
-        text, refused = NOT_RESPONDER, str(exc)
-    except Exception as exc:  # refused (already taken) or unreachable: tell the person
-        text = f"Not acknowledged: {exc}"
+    text = NOT_RESPONDER
+    refused: str | None = "no e-mail in Slack for this member"
+    if email is not None:
+        try:
+            done = await incidents.acknowledge(incident_id, by=email, channel=DecisionChannel.SLACK)
+            text, refused = f"Incident acknowledged by {done.by}: escalation stopped.", None
+        except NotAResponderError as exc:
+            refused = str(exc)
+        except Exception as exc:  # refused (already taken) or unreachable: tell the person
+            text, refused = f"Not acknowledged: {exc}", None
     await _tell(ctx, response_url=response_url, user_id=user_id, text=text)
     if refused is not None and ctx.audit_incident_refusal is not None:
         # Like a stranger's approval click: refused, and the attempt is on the record.
