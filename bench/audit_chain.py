@@ -1,9 +1,10 @@
 """The hash-chained audit log against a plain append-only table, same server, same run.
 
-The chain serializes every insert on one advisory lock, renders the row and HMACs it in
-Python (three round trips), and a trigger checks the row extends the head; this shows what
-that costs relative to an identical table without any of it, with 4 concurrent writers, both
-as the runtime role the API and workers use.
+The chain serializes every insert on one advisory lock: one round trip takes it and reads the
+head (``support_audit_reserve``, sql/022), Python HMACs the row, a second inserts it, and a
+trigger checks the row extends the head; the lock is held to the commit. This shows what that
+costs relative to an identical table without any of it, with 4 concurrent writers, both as
+the runtime role the API and workers use.
 """
 
 from __future__ import annotations

@@ -34,6 +34,7 @@ async def test_worker_killed_after_triage_was_recorded_records_it_once(
     db_dsn: str,
     pool: asyncpg.Pool[Any],
     task_queue: str,
+    app: KruxtApp,  # the doomed worker reaches the app as its support role, which this installs
 ) -> None:
     """The triage run committed with its audit entry and KPI, the worker died before reporting
     it done: the retry on a new worker finds the run under the same idempotency key and writes

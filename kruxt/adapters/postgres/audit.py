@@ -26,7 +26,6 @@ from kruxt.models.records import AuditEntry, AuditVerification
 
 GENESIS_HASH = "0" * 64
 MIN_KEY_LENGTH = 32
-_LOCK = "SELECT pg_advisory_xact_lock(hashtext('support_audit_log'))"
 
 
 @dataclass(frozen=True)
@@ -108,20 +107,9 @@ async def append(
     # cost two round trips and guard nothing (an error here fails that transaction anyway).
     own = contextlib.nullcontext() if conn.is_in_transaction() else conn.transaction()
     async with own:
-        await conn.execute(_LOCK)
+        # The lock, then the head read after it, in one round trip (sql/022).
         head = await conn.fetchrow(
-            """
-            WITH n AS (
-                SELECT nextval('support_audit_log_id_seq') AS id,
-                       date_trunc('microseconds', clock_timestamp()) AS occurred_at
-                WHERE NOT EXISTS (SELECT 1 FROM support_audit_log WHERE idempotency_key = $5)
-            )
-            SELECT n.id, n.occurred_at,
-                   coalesce((SELECT hash FROM support_audit_log ORDER BY id DESC LIMIT 1),
-                            repeat('0', 64)) AS prev_hash,
-                   support_audit_canonical(n.id, n.occurred_at, $1, $2, $3, $4, $5) AS canonical
-            FROM n
-            """,
+            "SELECT * FROM support_audit_reserve($1, $2, $3, $4, $5)",
             actor,
             action,
             ticket_id,
@@ -136,15 +124,15 @@ async def append(
                                            idempotency_key, prev_hash, hash, key_id)
             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             """,
-            head["id"],
-            head["occurred_at"],
+            head["new_id"],
+            head["new_at"],
             actor,
             action,
             ticket_id,
             details or {},
             idempotency_key,
-            head["prev_hash"],
-            _mac(ring.current, head["prev_hash"] + head["canonical"]),
+            head["head_hash"],
+            _mac(ring.current, head["head_hash"] + head["canonical"]),
             ring.key_id,
         )
     return True
