@@ -65,7 +65,7 @@ if TYPE_CHECKING:
     from kruxt.adapters.intercom_client import IntercomClient
     from kruxt.adapters.llm_prevention import OpenAIPreventionDrafter
     from kruxt.adapters.llm_reply import OpenAIReplyWriter
-    from kruxt.adapters.llm_triage import OpenAITriager
+    from kruxt.adapters.llm_triage import OpenAITriager, PromptedModel
     from kruxt.adapters.slack import SlackApprovals, SlackIncidents
     from kruxt.adapters.slack.reviews import SlackReviews
     from kruxt.adapters.zendesk_client import ZendeskClient
@@ -470,6 +470,8 @@ class Bootstrapped:
     outside: Outside
     # Pools this bootstrap opened (not those passed in): closed by close().
     owned_pools: list[asyncpg.Pool[Any]] = field(default_factory=list)
+    # The LLM models it built (their HTTP clients): closed by close().
+    owned_models: list[PromptedModel] = field(default_factory=list)
     # The Zendesk channel (its webhook and its API); None: not configured.
     zendesk: ZendeskChannel | None = None
     # The Intercom channel (its webhook and its API); None: not configured.
@@ -481,7 +483,10 @@ class Bootstrapped:
         return token_store(self.pool)
 
     async def close(self) -> None:
-        """Close the pools this bootstrap opened."""
+        """Close the pools and LLM clients this bootstrap opened."""
+        for model in self.owned_models:
+            await model.aclose()
+        self.owned_models.clear()
         if self.zendesk is not None:
             await self.zendesk.aclose()
         if self.intercom is not None:
@@ -613,6 +618,7 @@ async def bootstrap(settings: Settings, *, worker: bool = False, **overrides: An
         incident_ack_tokens=ack_tokens,
         outside=outside,
         owned_pools=owned,
+        owned_models=[m for m in (triager, writer, drafter) if m is not None],
         zendesk=zendesk,
         intercom=intercom,
     )

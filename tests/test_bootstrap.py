@@ -79,6 +79,23 @@ async def test_close_closes_what_bootstrap_opened_and_nothing_passed_in(
     assert opened.pool.is_closing()
 
 
+async def test_close_closes_the_llm_clients_the_worker_built(
+    runtime_dsn: str, dev_client: Client, tmp_path: Path
+) -> None:
+    """With OPENAI_API_KEY the worker builds the triager, the reply writer and the prevention
+    drafter; close() closes their HTTP clients (left open, one is closed by the garbage
+    collector on whatever event loop runs then)."""
+    settings = settings_of(tmp_path, DATABASE_URL=runtime_dsn, OPENAI_API_KEY="sk-test")
+    boot = await bootstrap(settings, worker=True, client=dev_client)
+    out = boot.outside
+    models = [out.triager, out.reply_writer, out.prevention_drafter]
+    assert boot.owned_models == models
+    clients = [m._client for m in boot.owned_models]
+    assert not any(c.is_closed() for c in clients)
+    await boot.close()
+    assert all(c.is_closed() for c in clients)
+
+
 async def test_a_bad_setting_fails_before_any_connection(tmp_path: Path) -> None:
     """Nothing listens on port 1: a connection attempt would fail differently, and later."""
     settings = settings_of(

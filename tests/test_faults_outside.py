@@ -163,9 +163,11 @@ async def openai_down(rig: Rig) -> None:
         limited = status(429, headers={"retry-after": "1"})
         openai.script(*outage([status(503), limited, status(500)], DOWN_FOR))
         openai.script(valid(privacy_answer()))
-        client = build_openai_client(api_key="sk-test", base_url=openai.base_url, timeout_s=5)
-        triager = OpenAITriager(client, model="gpt-test", prompt=load_prompt("triage", "v1"))
-        await answered(rig, Outside(triager=triager), Channel.IN_APP, uuid.uuid4().hex)
+        async with build_openai_client(
+            api_key="sk-test", base_url=openai.base_url, timeout_s=5
+        ) as client:
+            triager = OpenAITriager(client, model="gpt-test", prompt=load_prompt("triage", "v1"))
+            await answered(rig, Outside(triager=triager), Channel.IN_APP, uuid.uuid4().hex)
         requests = len(openai.requests)
     assert requests == DOWN_FOR + 1
     # The model's triage, not the rules' fallback: the outage ended within its attempts.

@@ -12,12 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import uuid
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import asyncpg
+import openai
 import pytest
 from temporalio.client import Client, WorkflowHandle
 from temporalio.service import RPCError, RPCStatusCode
@@ -74,6 +75,16 @@ class Filing:
     env: WorkflowEnvironment
     pool: asyncpg.Pool[Any]
     queue: str
+    # The LLM clients its workers were given, closed with the fixture (left to the garbage
+    # collector, one closes itself on whatever loop is running then: a workflow's, which says so).
+    clients: list[openai.AsyncOpenAI] = field(default_factory=list)
+
+    def drafter(self, llm: FakeOpenAIServer) -> OpenAIPreventionDrafter:
+        """The prevention drafter the worker builds with OPENAI_API_KEY, at the fake."""
+        client = build_openai_client(api_key=DEFAULT_API_KEY, base_url=llm.base_url, timeout_s=10)
+        self.clients.append(client)
+        prompt = load_prompt("defect", DEFECT_PROMPT_VERSION)
+        return OpenAIPreventionDrafter(client, model="gpt-test", prompt=prompt)
 
     def worker(
         self,
@@ -85,7 +96,7 @@ class Filing:
         """The real worker; defects filed at the fake GitHub (None: GitHub not configured),
         prevention notes drafted by the fake LLM (None: not configured)."""
         issues = GitHubIssues(GH_REPO, token=token, base_url=github.api_url) if github else None
-        outside = Outside(github=issues, prevention_drafter=drafter(llm) if llm else None)
+        outside = Outside(github=issues, prevention_drafter=self.drafter(llm) if llm else None)
         return build_worker(self.env.client, task_queue=self.queue, pool=self.pool, outside=outside)
 
     async def resolve(
@@ -106,16 +117,14 @@ class Filing:
 
 
 @pytest.fixture
-def filing(ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str) -> Filing:
+async def filing(
+    ts_env: WorkflowEnvironment, pool: asyncpg.Pool[Any], task_queue: str
+) -> AsyncIterator[Filing]:
     """Workers and tickets on the time-skipping server, this test's database and queue."""
-    return Filing(ts_env, pool, task_queue)
-
-
-def drafter(llm: FakeOpenAIServer) -> OpenAIPreventionDrafter:
-    """The prevention drafter the worker builds with OPENAI_API_KEY, at the fake."""
-    client = build_openai_client(api_key=DEFAULT_API_KEY, base_url=llm.base_url, timeout_s=10)
-    prompt = load_prompt("defect", DEFECT_PROMPT_VERSION)
-    return OpenAIPreventionDrafter(client, model="gpt-test", prompt=prompt)
+    here = Filing(ts_env, pool, task_queue)
+    yield here
+    for client in here.clients:
+        await client.close()
 
 
 def workout_ticket() -> TicketIntake:

@@ -104,7 +104,7 @@ async def triager(server: FakeOpenAIServer, prompt: Prompt) -> AsyncIterator[Ope
     """A triager with a generous client timeout."""
     t = await make_triager(server, prompt)
     yield t
-    await t._client.close()
+    await t.aclose()
 
 
 def user_message(server: FakeOpenAIServer, index: int = -1) -> str:
@@ -365,7 +365,7 @@ async def test_timeout_is_unavailable(server: FakeOpenAIServer, prompt: Prompt) 
         with pytest.raises(LlmUnavailable, match="timed out"):
             await triager.triage(ticket())
     finally:
-        await triager._client.close()
+        await triager.aclose()
     # Given up once, not retried inside the client: the activity's retry policy decides.
     assert len(server.requests) == 1
 

@@ -317,23 +317,24 @@ async def test_a_refused_llm_draft_goes_to_a_person_as_a_note(
     task_queue: str,
     openai_server: FakeOpenAIServer,
 ) -> None:
-    client = build_openai_client(api_key="sk-test", base_url=openai_server.base_url, timeout_s=5)
-    outside = Outside(
-        triager=OpenAITriager(client, model=MODEL, prompt=load_prompt("triage", "v1")),
-        reply_writer=OpenAIReplyWriter(client, model=MODEL, prompt=load_prompt("reply", "v1")),
-    )
     openai_server.script(
         valid(privacy_answer()),
         valid({"body": REFUSED_BODY, "article_ids": ["kb-privacy-request-status"]}),
     )
     ticket = intake(subject="Export?", body="Where is the export of my data I asked for?")
 
-    async with build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside):
-        handle = await start_ticket(ts_env.client, ticket, task_queue=task_queue)
-        await ts_env.sleep(timedelta(minutes=5))
-        await until_status(handle, TicketStatus.AWAITING_HUMAN)
-        await resolve(handle)
-    await client.close()
+    async with build_openai_client(
+        api_key="sk-test", base_url=openai_server.base_url, timeout_s=5
+    ) as client:
+        outside = Outside(
+            triager=OpenAITriager(client, model=MODEL, prompt=load_prompt("triage", "v1")),
+            reply_writer=OpenAIReplyWriter(client, model=MODEL, prompt=load_prompt("reply", "v1")),
+        )
+        async with build_worker(ts_env.client, task_queue=task_queue, pool=pool, outside=outside):
+            handle = await start_ticket(ts_env.client, ticket, task_queue=task_queue)
+            await ts_env.sleep(timedelta(minutes=5))
+            await until_status(handle, TicketStatus.AWAITING_HUMAN)
+            await resolve(handle)
 
     assert len(openai_server.requests) == 2  # triaged, then drafted by the model
     view = await TicketStore(pool).get(ticket.ticket_id)

@@ -298,7 +298,7 @@ async def test_the_llm_activity_applies_the_policy() -> None:
                 acts.triage_with_llm, ticket("How do I delete my account?")
             )
         finally:
-            await triager._client.close()
+            await triager.aclose()
     assert locked is not None and how_to is not None
     assert locked.result.severity is P2
     assert locked.result.severity_floor_reasons == ["P2: cannot log in"]

@@ -188,6 +188,10 @@ class PromptedModel:
         """``triage/v1``, ``reply/v1`` and so on: what automation-run records store."""
         return self.prompt.ref
 
+    async def aclose(self) -> None:
+        """Close the client's connections (idempotent: models may share one client)."""
+        await self._client.close()
+
     async def ask(
         self, user: str, schema: type[AnswerT], *, temperature: float
     ) -> tuple[AnswerT, CallRecord]:

@@ -123,13 +123,16 @@ async def _llm_candidate(
     if triager is None:
         print("kruxt: simulate: --triager llm needs OPENAI_API_KEY", file=sys.stderr)
         return None
-    if prompt_version is not None:
-        try:
-            triager.prompt = load_prompt("triage", prompt_version, settings.prompts_dir)
-        except (PromptNotFoundError, ValueError) as exc:
-            print(f"kruxt: simulate: {exc}", file=sys.stderr)
-            return None
-    answers = await _ask_llm(triager, tickets, progress)
+    try:
+        if prompt_version is not None:
+            try:
+                triager.prompt = load_prompt("triage", prompt_version, settings.prompts_dir)
+            except (PromptNotFoundError, ValueError) as exc:
+                print(f"kruxt: simulate: {exc}", file=sys.stderr)
+                return None
+        answers = await _ask_llm(triager, tickets, progress)
+    finally:
+        await triager.aclose()
     return (lambda inp: answers[inp.ticket_id]), f"{triager.model} {triager.prompt_version}"
 
 
