@@ -44,6 +44,7 @@ from kruxt.models.tickets import (
     ticket_id_for,
 )
 from kruxt.starter.intake import start_options
+from kruxt.starter.waiting import until_found
 from kruxt.workflows.ticket import TicketWorkflow
 
 STARTERS = 20  # concurrent start calls
@@ -220,11 +221,12 @@ async def bounded(
 
 async def until(test: Callable[[], Awaitable[bool]], *, timeout: float) -> None:
     """Poll ``test`` every 50 ms until it holds."""
-    deadline = asyncio.get_running_loop().time() + timeout
-    while not await test():
-        if asyncio.get_running_loop().time() > deadline:
-            raise TimeoutError(f"not done within {timeout:.0f} s")
-        await asyncio.sleep(0.05)
+
+    async def held() -> bool | None:
+        return True if await test() else None
+
+    if await until_found(held, within=timeout) is None:
+        raise TimeoutError(f"not done within {timeout:.0f} s")
 
 
 async def start_tickets(

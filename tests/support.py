@@ -71,6 +71,7 @@ from kruxt.starter.api.slack_routes import SlackContext
 from kruxt.starter.approvals import ApprovalService, DecisionAttempt, DecisionRefusedError
 from kruxt.starter.cli import main as kruxt
 from kruxt.starter.intake import IntakeService, start_options
+from kruxt.starter.waiting import until_found
 from kruxt.workers.composition import ExecutorWorker, Outside, build_worker
 from kruxt.workflows.ticket import TicketWorkflow
 from tests.fakes.sendgrid_server import FakeSendGridServer
@@ -687,15 +688,15 @@ async def eventually(
     probe: Callable[[], Awaitable[T | None]], *, timeout: float = 30.0, interval: float = 0.2
 ) -> T:
     """Poll until ``probe`` returns something truthy; fail after ``timeout`` seconds."""
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + timeout
-    while True:
+
+    async def truthy() -> T | None:
         value = await probe()
-        if value:
-            return value
-        if loop.time() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        await asyncio.sleep(interval)
+        return value if value else None
+
+    found = await until_found(truthy, within=timeout, every=interval)
+    if found is None:
+        raise AssertionError(f"condition not met within {timeout}s")
+    return found
 
 
 def login_outage(*, opened_at: datetime, first_ticket: AttachTicket | None = None) -> IncidentInput:

@@ -201,7 +201,7 @@ async def _burst(
 async def test_a_burst_larger_than_the_cache_gets_planned_without_task_timeouts(
     dev_client: Client, db_dsn: str, pool: asyncpg.Pool[Any], task_queue: str
 ) -> None:
-    # The default slots of build_worker: sticky first.
+    # The default slots of build_worker: the SDK's, first come first served.
     took, timed_out = await _burst(dev_client, db_dsn, pool, task_queue, None)
     print(f"burst of {BURST}, cache {CACHE}: planned in {took:.1f} s, {timed_out} timed out")
     assert timed_out == 0

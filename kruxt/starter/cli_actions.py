@@ -8,10 +8,8 @@ name their author with ``--as``, who must be in the approvers directory.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import sys
-import time
 import uuid
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
@@ -45,6 +43,7 @@ from kruxt.starter.intake import (
     intake_from,
 )
 from kruxt.starter.staff import StaffService, TicketAlreadySolvedError
+from kruxt.starter.waiting import until_found
 
 if TYPE_CHECKING:
     import argparse
@@ -122,16 +121,16 @@ async def _ticket_new(args: argparse.Namespace, parts: Connections) -> int:
 async def _wait_for_triage(
     store: TicketStore, ticket_id: uuid.UUID, timeout: float = 30.0
 ) -> TicketView | None:
-    deadline = time.monotonic() + timeout
+    async def routed() -> TicketView | None:
+        view = await store.get(ticket_id)
+        if view is not None and view.status not in (TicketStatus.NEW, TicketStatus.TRIAGED):
+            return view
+        print(".", end="", flush=True, file=sys.stderr)
+        return None
+
     print("waiting for triage", end="", flush=True, file=sys.stderr)
     try:
-        while time.monotonic() < deadline:
-            view = await store.get(ticket_id)
-            if view is not None and view.status not in (TicketStatus.NEW, TicketStatus.TRIAGED):
-                return view
-            print(".", end="", flush=True, file=sys.stderr)
-            await asyncio.sleep(0.5)
-        return None
+        return await until_found(routed, within=timeout, every=0.5)
     finally:
         print(file=sys.stderr)
 

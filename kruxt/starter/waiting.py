@@ -1,5 +1,6 @@
-"""Waiting for a row a workflow writes just after it answered: its activity stores it a moment
-later, and a person or client who acts on the answer at once must not be told it is unknown."""
+"""Waiting for what a workflow writes a moment after it answered (its activity stores the row):
+a person or client who acts on the answer at once must not be told it is unknown. The CLI's
+wait for triage, the tests' ``eventually`` and the benches' ``until`` poll with it too."""
 
 from __future__ import annotations
 
