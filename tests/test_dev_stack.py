@@ -8,6 +8,7 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,6 +20,7 @@ from urllib.parse import urlsplit
 import httpx
 import psutil
 import pytest
+from temporalio.client import Client
 
 from kruxt.adapters import temporal_dev_server
 from kruxt.adapters.settings import PROJECT_ROOT
@@ -238,6 +240,37 @@ async def test_temporal_on_port_0_moves_to_another_port_when_its_port_is_taken(
     finally:
         server.stop()
         taken.close()
+
+
+async def test_a_server_that_listens_is_not_ready_until_its_frontend_answers() -> None:
+    """Bound ports are not enough (a frontend answers "not healthy yet" for a while after it
+    binds): a process of the server's that listens on its port but answers no Temporal call
+    is never reported ready, while the real server is, and answers a client at once."""
+    silent = TemporalDevServer(port=0, ui_port=None)
+    silent.process = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import socket, time\n"
+            "s = socket.socket(); s.bind(('127.0.0.1', 0)); s.listen()\n"
+            "print(s.getsockname()[1], flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+    )
+    try:
+        assert silent.process.stdout is not None
+        silent.port = int(await asyncio.to_thread(silent.process.stdout.readline))
+        with pytest.raises(TimeoutError):
+            await silent.wait_ready(timeout=4)
+    finally:
+        silent.process.kill()
+        silent.process.wait()
+    server = TemporalDevServer(port=0, ui_port=None)
+    try:
+        await server.launch()
+        await asyncio.wait_for(Client.connect(server.address), timeout=5)
+    finally:
+        server.stop()
 
 
 async def _said(stack: RunningStack, pattern: str, timeout: float = 60) -> re.Match[str]:

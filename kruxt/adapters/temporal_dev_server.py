@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import psutil
+from temporalio.client import Client
 
 from kruxt.models import search_attributes as sa
 
@@ -118,7 +119,12 @@ class TemporalDevServer:
         raise AssertionError("unreachable")  # the last attempt returned or raised
 
     async def wait_ready(self, timeout: float = 60.0) -> None:
-        """Wait until the server's own process listens on its ports, or fail with its log."""
+        """Wait until the server's own process listens on its ports and its frontend answers,
+        or fail with its log.
+
+        Listening is not enough: for a moment after it binds, the frontend refuses every call
+        with "Frontend is not healthy yet", and a client connecting then fails.
+        """
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process is not None and self.process.poll() is not None:
@@ -126,10 +132,19 @@ class TemporalDevServer:
                     f"temporal dev server exited with code {self.process.returncode}"
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
-            if self._listens():
+            if self._listens() and await self._answers():
                 return
             await asyncio.sleep(0.2)
         raise TimeoutError(f"temporal dev server not ready on :{self.port} after {timeout:.0f}s")
+
+    async def _answers(self) -> bool:
+        """True when the frontend answers a client's first call (``GetSystemInfo``)."""
+        try:
+            # Client.connect makes that call and fails with RuntimeError until it succeeds.
+            await asyncio.wait_for(Client.connect(self.address), timeout=5)
+        except (RuntimeError, TimeoutError):
+            return False
+        return True
 
     def _listens(self) -> bool:
         """True when this server's process (not some other one) listens on all its ports.
