@@ -237,6 +237,8 @@ async def test_temporal_on_port_0_moves_to_another_port_when_its_port_is_taken(
         assert server.process is not None
         assert server.port != taken.getsockname()[1]
         assert server.port in _listening_ports(server.process.pid)
+        # Ready means answering: a client connects at once.
+        await asyncio.wait_for(Client.connect(server.address), timeout=5)
     finally:
         server.stop()
         taken.close()
@@ -245,7 +247,7 @@ async def test_temporal_on_port_0_moves_to_another_port_when_its_port_is_taken(
 async def test_a_server_that_listens_is_not_ready_until_its_frontend_answers() -> None:
     """Bound ports are not enough (a frontend answers "not healthy yet" for a while after it
     binds): a process of the server's that listens on its port but answers no Temporal call
-    is never reported ready, while the real server is, and answers a client at once."""
+    is never reported ready (the real server is, and answers a client at once: see above)."""
     silent = TemporalDevServer(port=0, ui_port=None)
     silent.process = subprocess.Popen(
         [
@@ -265,12 +267,6 @@ async def test_a_server_that_listens_is_not_ready_until_its_frontend_answers() -
     finally:
         silent.process.kill()
         silent.process.wait()
-    server = TemporalDevServer(port=0, ui_port=None)
-    try:
-        await server.launch()
-        await asyncio.wait_for(Client.connect(server.address), timeout=5)
-    finally:
-        server.stop()
 
 
 async def _said(stack: RunningStack, pattern: str, timeout: float = 60) -> re.Match[str]:

@@ -16,6 +16,7 @@ from pathlib import Path
 
 import psutil
 from temporalio.client import Client
+from temporalio.service import RPCError
 
 from kruxt.models import search_attributes as sa
 
@@ -126,25 +127,26 @@ class TemporalDevServer:
         with "Frontend is not healthy yet", and a client connecting then fails.
         """
         deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
+        while (left := deadline - time.monotonic()) > 0:
             if self.process is not None and self.process.poll() is not None:
                 raise RuntimeError(
                     f"temporal dev server exited with code {self.process.returncode}"
                     + (f"; see {self.log_file}" if self.log_file else "")
                 )
-            if self._listens() and await self._answers():
+            if self._listens() and await self._serves(within=min(left, 5.0)):
                 return
             await asyncio.sleep(0.2)
         raise TimeoutError(f"temporal dev server not ready on :{self.port} after {timeout:.0f}s")
 
-    async def _answers(self) -> bool:
-        """True when the frontend answers a client's first call (``GetSystemInfo``)."""
+    async def _serves(self, *, within: float) -> bool:
+        """True when a client connects (its first call, ``GetSystemInfo``, succeeds) and the
+        workflow service reports itself serving, within ``within`` seconds."""
         try:
-            # Client.connect makes that call and fails with RuntimeError until it succeeds.
-            await asyncio.wait_for(Client.connect(self.address), timeout=5)
-        except (RuntimeError, TimeoutError):
+            async with asyncio.timeout(within):
+                client = await Client.connect(self.address)
+                return await client.service_client.check_health()
+        except (RuntimeError, RPCError, TimeoutError):  # the SDK's connection failures
             return False
-        return True
 
     def _listens(self) -> bool:
         """True when this server's process (not some other one) listens on all its ports.

@@ -316,8 +316,7 @@ class DevStack:
             ui_codec_endpoint=self._codec_endpoint(),
         )
         try:
-            await self.temporal.launch()
-            await _wait_for_temporal(self.temporal.address)
+            await self.temporal.launch()  # returns once its frontend answers
         except (RuntimeError, TimeoutError) as exc:
             raise StartupError(str(exc)) from exc
         return self.temporal.address, f"http://localhost:{self.temporal.ui_port}"
@@ -560,19 +559,6 @@ async def _ensure_database(admin_dsn: str, name: str) -> None:
             await conn.execute(f'CREATE DATABASE "{name}"')
     finally:
         await conn.close()
-
-
-async def _wait_for_temporal(address: str, timeout: float = 30.0) -> None:
-    deadline = asyncio.get_running_loop().time() + timeout
-    while True:
-        try:
-            client = await temporal_connect(address, payload_codec=None)  # health only
-            await client.service_client.check_health()
-            return
-        except Exception:
-            if asyncio.get_running_loop().time() > deadline:
-                raise
-            await asyncio.sleep(0.5)
 
 
 def _redact(dsn: str) -> str:
