@@ -54,6 +54,21 @@ async def test_a_wrong_method_is_405_naming_the_allowed_one(http: httpx.AsyncCli
     assert body["detail"] == "DELETE is not allowed on /v1/tickets; use POST"
 
 
+async def test_a_body_nested_too_deeply_for_the_json_reader_is_422(
+    http: httpx.AsyncClient,
+) -> None:
+    """Python's reader gives up past about a thousand levels with RecursionError: a body of
+    brackets is refused like any other bad JSON, not answered with a 500."""
+    for raw in (b"[" * 10_000, b'{"subject": ' + b"[" * 10_000):
+        response = await http.post(
+            "/v1/tickets", content=raw, headers={"Content-Type": "application/json"}
+        )
+        assert response.status_code == 422
+        body = _shape(response)
+        assert body["error"] == "invalid_json"
+        assert body["detail"] == "body is not valid JSON: JSON nested too deeply"
+
+
 @pytest.mark.parametrize(
     ("raw", "where"),
     [

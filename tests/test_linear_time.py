@@ -393,6 +393,7 @@ def test_link_tokens_refuse_hostile_text(text: str) -> None:
 
 
 @given(hostile)
+@example("[" * KIB_64)  # deeper than Python's JSON reader goes (once failed with RecursionError)
 @HOSTILE
 def test_slack_payloads_of_hostile_text_are_refused_cleanly(text: str) -> None:
     for body in (text, f"payload={quote(text)}", f"payload={quote(json.dumps(text))}"):
@@ -445,6 +446,7 @@ def _channel_bodies(text: str) -> list[bytes]:
 
 
 @given(hostile)
+@example("[" * KIB_64)
 @HOSTILE
 def test_channel_webhooks_of_hostile_text_verify_and_parse_cleanly(text: str) -> None:
     now = datetime(2026, 11, 29, 12, 0, tzinfo=UTC)
@@ -467,7 +469,7 @@ def test_channel_webhooks_of_hostile_text_verify_and_parse_cleanly(text: str) ->
             request = ChannelRequest(headers=signed, body=body)
             assert channel.verify(request).channel is channel.channel
             # An event, or the refusal the webhook turns into a 422.
-            with contextlib.suppress(ValueError, LookupError, RecursionError):
+            with contextlib.suppress(ValueError, LookupError):
                 channel.parse(request)
 
 

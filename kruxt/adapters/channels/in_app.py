@@ -8,11 +8,11 @@ already on the ticket row (nothing more to send).
 from __future__ import annotations
 
 import hmac
-import json
 from typing import TypeVar
 
 from pydantic import BaseModel, ValidationError
 
+from kruxt.adapters import untrusted_json
 from kruxt.adapters.postgres.tickets import TicketStore
 from kruxt.models import channels as ch
 from kruxt.models.enums import Channel
@@ -41,7 +41,7 @@ def _read_json(body: bytes, model: type[M]) -> M:
     this way, the model's validators refuse it instead, naming the field it is in.
     """
     try:
-        data = json.loads(body)
+        data = untrusted_json.loads(body)
     except ValueError as exc:  # not JSON, or not UTF-8
         error = {"type": "json_invalid", "loc": (), "input": body, "ctx": {"error": str(exc)}}
         raise ValidationError.from_exception_data(model.__name__, [error]) from exc  # type: ignore[list-item]

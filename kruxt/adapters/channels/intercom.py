@@ -19,9 +19,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import html
-import json
 from typing import Any
 
+from kruxt.adapters import untrusted_json
 from kruxt.adapters.channels._payload import (
     BODY_MAX,
     SUBJECT_MAX,
@@ -144,7 +144,7 @@ class IntercomChannel:
         Raises:
             ValueError: the body is not a notification (pydantic's errors included).
         """
-        data = json.loads(request.body)
+        data = untrusted_json.loads(request.body)
         if not isinstance(data, dict) or data.get("type") != "notification_event":
             raise ValueError("an Intercom notification has type notification_event")
         topic = json_text(data.get("topic"))

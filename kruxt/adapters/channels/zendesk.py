@@ -17,12 +17,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import json
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from kruxt.adapters import untrusted_json
 from kruxt.adapters.channels._payload import (
     BODY_MAX,
     SUBJECT_MAX,
@@ -235,7 +235,7 @@ class ZendeskChannel:
 
 def _payload(body: bytes) -> _Payload:
     """Read either shape; every field is looked up by name, nothing in it is evaluated."""
-    data = json.loads(body)
+    data = untrusted_json.loads(body)
     if not isinstance(data, dict):
         raise ValueError("a Zendesk event is a JSON object")
     kind = data.get("type")

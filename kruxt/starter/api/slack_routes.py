@@ -24,6 +24,7 @@ from urllib.parse import parse_qs
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
 
+from kruxt.adapters import untrusted_json
 from kruxt.adapters.approvers import Approver, ApproverDirectory
 from kruxt.adapters.slack import (
     SlackApprovals,
@@ -140,9 +141,11 @@ def _parse_payload(body: bytes) -> dict[str, Any]:
     if not raw:
         raise ValueError("no payload field")
     try:
-        payload = json.loads(raw[0])
+        payload = untrusted_json.loads(raw[0])
     except json.JSONDecodeError as exc:
         raise ValueError(f"payload is not JSON: {exc.msg}") from None
+    except ValueError as exc:  # nested too deeply
+        raise ValueError(f"payload is not JSON: {exc}") from None
     if not isinstance(payload, dict):
         raise ValueError("payload is not an object")
     return payload
