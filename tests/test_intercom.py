@@ -230,6 +230,29 @@ def test_admin_bot_and_team_parts_are_staff_comments(
         )
 
 
+async def test_a_part_by_the_autopilots_admin_is_its_own_before_any_delivery_stored_it(
+    intercom: FakeIntercomServer,
+) -> None:
+    """Intercom may notify of the autopilot's reply before the reply's answer came back (and
+    its id was remembered): the admin it posts as tells it apart from staff, comment or note.
+    Another admin's part is still a staff comment."""
+    client = client_of(intercom)
+    try:
+        own = {"type": "admin", "id": TEST_ADMIN_ID, "name": "KRUXT"}
+        for kind in ("comment", "note"):
+            echo = part("79", "<p>Your export is on its way.</p>", author=own, kind=kind)
+            body = signed(notification("conversation.admin.replied", parts=(echo,)))
+            event = channel(client=client).parse(body)
+            assert event == ch.Ignored(channel=Channel.INTERCOM, reason="the autopilot's own reply")
+            # Without the API client (a receive-only process) it cannot know its admin.
+            assert isinstance(channel().parse(body), ch.StaffComment)
+        staff = part("80", "<p>On it</p>", author=ADMIN)
+        body = signed(notification("conversation.admin.replied", parts=(staff,)))
+        assert isinstance(channel(client=client).parse(body), ch.StaffComment)
+    finally:
+        await client.aclose()
+
+
 def test_ping_and_other_topics_are_ignored() -> None:
     ping = {
         "type": "notification_event",

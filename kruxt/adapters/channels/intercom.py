@@ -10,8 +10,8 @@ not the topic: a part by an admin, a bot or a team is recorded, never the custom
 
 Out: ``POST /conversations/{id}/reply`` as the configured admin (``comment`` for the customer,
 ``note`` for the team), and ``POST /conversations/{id}/parts`` with ``close`` when the ticket
-is resolved. Every part the autopilot posts is remembered by its Intercom id, so one that
-comes back as a notification is known as the autopilot's own and changes nothing.
+is resolved. A part by that admin that comes back as a notification is known as the
+autopilot's own and changes nothing (each posted part is also remembered by its Intercom id).
 """
 
 from __future__ import annotations
@@ -156,7 +156,8 @@ class IntercomChannel:
         notification = json_text(data.get("id"))
         if not notification:
             raise ValueError("a notification without its id")
-        return _conversation_event(topic, f"notification:{notification}", item)
+        own_admin = self._client.admin_id if self._client is not None else ""
+        return _conversation_event(topic, f"notification:{notification}", item, own_admin)
 
     async def read(self, request: ch.ChannelRequest) -> ch.ChannelEvent:
         """``parse``: a notification carries everything the autopilot needs, no lookup."""
@@ -188,8 +189,10 @@ class IntercomChannel:
             await self._client.aclose()
 
 
-def _conversation_event(topic: str, notification_key: str, item: dict[str, Any]) -> ch.ChannelEvent:
-    """What a conversation notification asks of the autopilot."""
+def _conversation_event(
+    topic: str, notification_key: str, item: dict[str, Any], own_admin: str
+) -> ch.ChannelEvent:
+    """What a conversation notification asks of the autopilot, which posts as ``own_admin``."""
     conversation = json_text(item.get("id"))
     if not conversation:
         raise ValueError("a conversation without its id")
@@ -215,9 +218,12 @@ def _conversation_event(topic: str, notification_key: str, item: dict[str, Any])
     ticket_id = ticket_id_for(Channel.INTERCOM, conversation)
     by = _author(part)
     note = json_text(part.get("part_type")) == "note"
+    if own_admin and json_text(by.get("type")) == "admin" and json_text(by.get("id")) == own_admin:
+        # Its part ids are remembered at delivery too, but Intercom can notify before the
+        # post's answer came back (as Zendesk can: see ZendeskChannel._by_autopilot).
+        return ch.Ignored(channel=Channel.INTERCOM, reason="the autopilot's own reply")
     if json_text(by.get("type")) not in _CUSTOMER_AUTHORS or note:
-        # An admin, a bot (Fin, a workflow) or the autopilot itself, whose part ids are
-        # remembered at delivery, so its own come back as duplicates before they get here.
+        # An admin, a bot (Fin, a workflow) or a team.
         return ch.StaffComment(
             channel=Channel.INTERCOM,
             ticket_id=ticket_id,
